@@ -1,0 +1,427 @@
+//! Turns TOML text into a [`Config`], with errors that name the file, line and field.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawBehavior, RawConfig};
+use super::*;
+
+/// A config that could not be used. Displays as `file:line:column: field: message`,
+/// one line per problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Located>,
+}
+
+/// One problem with its position (line and column are 1-based; 0 when unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub line: usize,
+    pub column: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.file.display())?;
+            if p.line > 0 {
+                write!(f, ":{}:{}", p.line, p.column)?;
+            }
+            if !p.field.is_empty() {
+                write!(f, ": {}", p.field)?;
+            }
+            write!(f, ": {}", p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    pub(crate) fn single(file: &Path, field: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_owned(),
+            problems: vec![Located {
+                line: 0,
+                column: 0,
+                field: field.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+pub(super) fn from_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::single(path, "", format!("cannot read config: {e}")))?;
+    let base = path.parent().map(Path::to_owned).unwrap_or_default();
+    let mut config = from_toml(&text, path, &base)?;
+    config.source = Some(path.to_owned());
+    Ok(config)
+}
+
+pub(super) fn from_toml(text: &str, file: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+    let lines = LineIndex::new(text);
+    let raw: RawConfig = parse(text).map_err(|(field, message, span)| {
+        let (line, column) = span.map(|s| lines.position(s.start)).unwrap_or((0, 0));
+        ConfigError {
+            file: file.to_owned(),
+            problems: vec![Located {
+                line,
+                column,
+                field,
+                message,
+            }],
+        }
+    })?;
+    let mut conv = Converter {
+        base_dir,
+        spans: HashMap::new(),
+        problems: Vec::new(),
+    };
+    let config = conv.convert(raw);
+    let mut problems = conv.problems;
+    for p in config.validate() {
+        let span = conv.spans.get(&p.field).cloned();
+        problems.push((p.field, p.message, span));
+    }
+    if problems.is_empty() {
+        return Ok(config);
+    }
+    let mut located: Vec<Located> = problems
+        .into_iter()
+        .map(|(field, message, span)| {
+            let (line, column) = span.map(|s| lines.position(s.start)).unwrap_or((0, 0));
+            Located {
+                line,
+                column,
+                field,
+                message,
+            }
+        })
+        .collect();
+    located.sort_by_key(|p| (p.line, p.column));
+    Err(ConfigError {
+        file: file.to_owned(),
+        problems: located,
+    })
+}
+
+/// Deserializes, reporting the field path of a syntax or type error.
+fn parse(text: &str) -> Result<RawConfig, (String, String, Option<Range<usize>>)> {
+    let de = toml::Deserializer::parse(text)
+        .map_err(|e| (String::new(), first_line(e.message()), e.span()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        let inner = e.into_inner();
+        (field, first_line(inner.message()), inner.span())
+    })
+}
+
+fn first_line(s: &str) -> String {
+    s.trim().lines().next().unwrap_or_default().to_owned()
+}
+
+type Pending = (String, String, Option<Range<usize>>);
+
+/// Converts raw to typed, recording the span of every field it reads so that problems
+/// found later by [`Config::validate`] can be located too.
+struct Converter<'a> {
+    base_dir: &'a Path,
+    spans: HashMap<String, Range<usize>>,
+    problems: Vec<Pending>,
+}
+
+impl Converter<'_> {
+    fn note<T>(&mut self, field: &str, v: &Spanned<T>) {
+        self.spans.insert(field.to_owned(), v.span());
+    }
+
+    fn fail(&mut self, field: String, message: String, span: Range<usize>) {
+        self.problems.push((field, message, Some(span)));
+    }
+
+    /// Parses a spanned string into `T`, recording a problem on failure.
+    fn parse<T, E: fmt::Display>(
+        &mut self,
+        field: &str,
+        v: &Spanned<String>,
+        f: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        self.note(field, v);
+        match f(v.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.fail(field.to_owned(), e.to_string(), v.span());
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, field: &str, v: &Spanned<String>) -> PathBuf {
+        self.note(field, v);
+        let p = Path::new(v.get_ref());
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    fn convert(&mut self, raw: RawConfig) -> Config {
+        let mut c = Config::default();
+        let addr = |s: &str| {
+            s.parse::<std::net::SocketAddr>()
+                .map_err(|_| format!("`{s}` is not an address such as 127.0.0.1:8080"))
+        };
+        if let Some(v) = &raw.listeners.http {
+            c.listeners.http = self.parse("listeners.http", v, addr);
+        }
+        if let Some(v) = &raw.listeners.https {
+            c.listeners.https = self.parse("listeners.https", v, addr);
+        }
+        if let Some(v) = &raw.listeners.admin {
+            c.listeners.admin = self.parse("listeners.admin", v, addr);
+        }
+        if let Some(v) = &raw.tls.default_certificate {
+            c.tls.default_certificate =
+                self.parse("tls.default_certificate", v, CertificateId::new);
+        }
+        if let Some(v) = &raw.tls.unknown_sni {
+            c.tls.unknown_sni = self
+                .parse("tls.unknown_sni", v, |s| match s {
+                    "default" => Ok(UnknownSni::DefaultCertificate),
+                    "refuse" => Ok(UnknownSni::Refuse),
+                    other => Err(format!("`{other}` is not one of \"default\", \"refuse\"")),
+                })
+                .unwrap_or_default();
+        }
+        if c.tls.unknown_sni == UnknownSni::DefaultCertificate
+            && c.tls.default_certificate.is_none()
+            && raw.tls.unknown_sni.is_some()
+            && let Some(v) = &raw.tls.unknown_sni
+        {
+            self.fail(
+                "tls.unknown_sni".into(),
+                "\"default\" needs tls.default_certificate".into(),
+                v.span(),
+            );
+        }
+        for (name, cert) in &raw.certificates {
+            let field = format!("certificates.{name}");
+            let Some(id) = self.id(&field, name, CertificateId::new) else {
+                continue;
+            };
+            let files = CertificateFiles {
+                cert: self.path(&format!("{field}.cert"), &cert.cert),
+                key: self.path(&format!("{field}.key"), &cert.key),
+            };
+            c.certificates.insert(id, files);
+        }
+        for (name, origin) in &raw.origins {
+            let field = format!("origins.{name}");
+            let Some(id) = self.id(&field, name, OriginId::new) else {
+                continue;
+            };
+            self.note(&format!("{field}.members"), &origin.members);
+            let mut members = Vec::new();
+            for (i, m) in origin.members.get_ref().iter().enumerate() {
+                let mf = format!("{field}.members[{i}]");
+                if m.weight == 0 {
+                    self.fail(
+                        format!("{mf}.weight"),
+                        "weight must be at least 1".into(),
+                        m.url.span(),
+                    );
+                }
+                if let Some(url) = self.parse(&format!("{mf}.url"), &m.url, parse_origin_url) {
+                    members.push(OriginMember {
+                        url,
+                        weight: m.weight.max(1),
+                    });
+                }
+            }
+            c.origins.insert(id, OriginPoolConfig { members });
+        }
+        for (name, f) in &raw.functions {
+            let field = format!("functions.{name}");
+            let Some(id) = self.id(&field, name, FunctionId::new) else {
+                continue;
+            };
+            let module = self.path(&format!("{field}.module"), &f.module);
+            let on_error = match &f.on_error {
+                None => OnError::default(),
+                Some(v) => self
+                    .parse(&format!("{field}.on_error"), v, |s| match s {
+                        "error" => Ok(OnError::Error),
+                        "block" => Ok(OnError::Block),
+                        "continue" => Ok(OnError::Continue),
+                        other => Err(format!(
+                            "`{other}` is not one of \"error\", \"block\", \"continue\""
+                        )),
+                    })
+                    .unwrap_or_default(),
+            };
+            let mut limits = FunctionLimits::default();
+            if let Some(v) = &f.limits.timeout_ms {
+                self.note(&format!("{field}.limits.timeout_ms"), v);
+                limits.timeout = Duration::from_millis(*v.get_ref());
+            }
+            if let Some(v) = &f.limits.memory_mb {
+                self.note(&format!("{field}.limits.memory_mb"), v);
+                limits.memory_bytes = v.get_ref().saturating_mul(1 << 20);
+            }
+            c.functions.insert(
+                id,
+                FunctionConfig {
+                    module,
+                    on_error,
+                    limits,
+                },
+            );
+        }
+        for (i, d) in raw.distributions.iter().enumerate() {
+            let field = format!("distributions[{i}]");
+            let id = self.parse(&format!("{field}.id"), &d.id, DistributionId::new);
+            self.note(&format!("{field}.aliases"), &d.aliases);
+            let aliases: Vec<HostPattern> = d
+                .aliases
+                .get_ref()
+                .iter()
+                .enumerate()
+                .filter_map(|(j, a)| {
+                    self.parse(&format!("{field}.aliases[{j}]"), a, HostPattern::new)
+                })
+                .collect();
+            let default_field = format!("{field}.default_behavior");
+            if let Some(p) = &d.default_behavior.path_pattern {
+                self.fail(
+                    format!("{default_field}.path_pattern"),
+                    "the default behavior matches every path; remove path_pattern".into(),
+                    p.span(),
+                );
+            }
+            let default_behavior = self.behavior(
+                &default_field,
+                &d.default_behavior,
+                Some(PathPattern::any()),
+            );
+            let mut behaviors = Vec::new();
+            for (j, b) in d.behaviors.iter().enumerate() {
+                let bf = format!("{field}.behaviors[{j}]");
+                if b.path_pattern.is_none() {
+                    self.fail(
+                        format!("{bf}.path_pattern"),
+                        "missing path_pattern".into(),
+                        b.origin.span(),
+                    );
+                }
+                if let Some(b) = self.behavior(&bf, b, None) {
+                    behaviors.push(b);
+                }
+            }
+            if let (Some(id), Some(default_behavior)) = (id, default_behavior) {
+                c.distributions.push(Distribution {
+                    id,
+                    aliases,
+                    behaviors,
+                    default_behavior,
+                });
+            }
+        }
+        c
+    }
+
+    fn id<T>(
+        &mut self,
+        field: &str,
+        name: &str,
+        f: impl FnOnce(&str) -> Result<T, NameError>,
+    ) -> Option<T> {
+        match f(name) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.problems.push((field.to_owned(), e.to_string(), None));
+                None
+            }
+        }
+    }
+
+    fn behavior(
+        &mut self,
+        field: &str,
+        b: &RawBehavior,
+        pattern: Option<PathPattern>,
+    ) -> Option<Behavior> {
+        let path_pattern = match (pattern, &b.path_pattern) {
+            (Some(p), _) => Some(p),
+            (None, Some(v)) => self.parse(&format!("{field}.path_pattern"), v, PathPattern::new),
+            (None, None) => None,
+        };
+        let origin = self.parse(&format!("{field}.origin"), &b.origin, OriginId::new);
+        let functions: Vec<FunctionId> = b
+            .functions
+            .iter()
+            .enumerate()
+            .filter_map(|(k, f)| self.parse(&format!("{field}.functions[{k}]"), f, FunctionId::new))
+            .collect();
+        Some(Behavior {
+            path_pattern: path_pattern?,
+            origin: origin?,
+            functions,
+        })
+    }
+}
+
+/// An origin URL: scheme http or https, a host, an optional port, and no path or query.
+fn parse_origin_url(s: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = s.parse().map_err(|e| format!("`{s}` is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(format!(
+                "`{s}`: origin URLs must start with http:// or https://"
+            ));
+        }
+    }
+    if uri.authority().is_none() {
+        return Err(format!("`{s}`: origin URL has no host"));
+    }
+    if uri.path_and_query().is_some_and(|pq| pq.as_str() != "/") {
+        return Err(format!("`{s}`: origin URLs take no path or query"));
+    }
+    Ok(uri)
+}
+
+/// Maps byte offsets to 1-based line and column.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { starts }
+    }
+
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let column = offset - self.starts[line.saturating_sub(1)] + 1;
+        (line, column)
+    }
+}

@@ -1,0 +1,265 @@
+//! Typed, validated configuration: what the rest of the host runs on.
+//!
+//! A [`Config`] comes from a TOML file ([`Config::from_file`], errors name file, line and
+//! field) or is built in code by an embedding program ([`Config::validate`] checks the
+//! cross-references either way).
+
+mod ids;
+mod load;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use ids::{
+    CertificateId, DistributionId, FunctionId, HostPattern, NameError, OriginId, PathPattern,
+};
+pub use load::{ConfigError, Located};
+
+/// The whole configuration of one edge.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file this came from, if any (used in error messages and for reloads).
+    pub source: Option<PathBuf>,
+    pub listeners: Listeners,
+    pub tls: TlsConfig,
+    pub certificates: BTreeMap<CertificateId, CertificateFiles>,
+    pub origins: BTreeMap<OriginId, OriginPoolConfig>,
+    pub functions: BTreeMap<FunctionId, FunctionConfig>,
+    /// Sites in order; the first whose aliases match the request host wins.
+    pub distributions: Vec<Distribution>,
+}
+
+/// Where the edge listens. Each listener is optional.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+}
+
+/// What to do when the viewer's SNI matches no certificate (or there is none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownSni {
+    /// Serve the default certificate.
+    #[default]
+    DefaultCertificate,
+    /// Fail the handshake.
+    Refuse,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TlsConfig {
+    pub default_certificate: Option<CertificateId>,
+    pub unknown_sni: UnknownSni,
+}
+
+/// A certificate chain and its key, as PEM files. The names it serves come from the
+/// certificate's subject alternative names.
+#[derive(Debug, Clone)]
+pub struct CertificateFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// An origin pool: members requests are balanced over.
+#[derive(Debug, Clone)]
+pub struct OriginPoolConfig {
+    pub members: Vec<OriginMember>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OriginMember {
+    /// `http://host:port` or `https://host:port` (no path).
+    pub url: http::Uri,
+    /// Relative share of requests (≥ 1).
+    pub weight: u32,
+}
+
+/// What happens to a request whose function traps or exceeds a limit. Every failure is
+/// logged whichever is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Answer 500 Internal Server Error, as for any other server-side fault.
+    #[default]
+    Error,
+    /// Fail closed: answer 503 Service Unavailable.
+    Block,
+    /// Fail open: go on as if the function had said continue.
+    Continue,
+}
+
+/// Resource limits for one function's instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionLimits {
+    /// CPU time a hook may run before it is interrupted.
+    pub timeout: Duration,
+    /// Largest linear memory the instance may grow to.
+    pub memory_bytes: u64,
+}
+
+impl Default for FunctionLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_millis(10),
+            memory_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Upper bounds a function's limits may be raised to.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MAX_MEMORY_BYTES: u64 = 512 << 20;
+
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    pub module: PathBuf,
+    pub on_error: OnError,
+    pub limits: FunctionLimits,
+}
+
+/// A site: the host names it answers for and its behaviors.
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    pub id: DistributionId,
+    pub aliases: Vec<HostPattern>,
+    /// Ordered behaviors tried before the default one.
+    pub behaviors: Vec<Behavior>,
+    pub default_behavior: Behavior,
+}
+
+/// How requests matching a path pattern are handled.
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    pub path_pattern: PathPattern,
+    pub origin: OriginId,
+    /// Functions run in this order.
+    pub functions: Vec<FunctionId>,
+}
+
+/// A problem found by [`Config::validate`]: the dotted field path and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads, parses and validates a TOML config file. Relative paths in it are
+    /// resolved against the file's directory.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        load::from_file(path.as_ref())
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors and `base_dir`
+    /// resolves relative paths.
+    pub fn from_toml(text: &str, origin: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+        load::from_toml(text, origin, base_dir)
+    }
+
+    /// Checks cross-references and rules that span several entries. Returns every
+    /// problem found, not just the first.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem =
+            |field: String, message: String| problems.push(Problem { field, message });
+
+        if let Some(id) = &self.tls.default_certificate
+            && !self.certificates.contains_key(id)
+        {
+            problem(
+                "tls.default_certificate".into(),
+                format!(
+                    "no certificate named `{id}` (known: {})",
+                    keys(&self.certificates)
+                ),
+            );
+        }
+        if self.listeners.https.is_some() && self.certificates.is_empty() {
+            problem(
+                "listeners.https".into(),
+                "an HTTPS listener needs at least one [certificates.<id>] entry".into(),
+            );
+        }
+        for (id, origin) in &self.origins {
+            if origin.members.is_empty() {
+                problem(
+                    format!("origins.{id}.members"),
+                    "an origin pool needs at least one member".into(),
+                );
+            }
+        }
+        let mut seen_ids = std::collections::HashSet::new();
+        for (i, d) in self.distributions.iter().enumerate() {
+            if !seen_ids.insert(&d.id) {
+                problem(
+                    format!("distributions[{i}].id"),
+                    format!("duplicate distribution id `{}`", d.id),
+                );
+            }
+            if d.aliases.is_empty() {
+                problem(
+                    format!("distributions[{i}].aliases"),
+                    "a distribution needs at least one alias".into(),
+                );
+            }
+            let behaviors = d
+                .behaviors
+                .iter()
+                .enumerate()
+                .map(|(j, b)| (format!("distributions[{i}].behaviors[{j}]"), b));
+            let default = std::iter::once((
+                format!("distributions[{i}].default_behavior"),
+                &d.default_behavior,
+            ));
+            for (path, b) in behaviors.chain(default) {
+                if !self.origins.contains_key(&b.origin) {
+                    problem(
+                        format!("{path}.origin"),
+                        format!(
+                            "no origin named `{}` (known: {})",
+                            b.origin,
+                            keys(&self.origins)
+                        ),
+                    );
+                }
+                for (k, f) in b.functions.iter().enumerate() {
+                    if !self.functions.contains_key(f) {
+                        problem(
+                            format!("{path}.functions[{k}]"),
+                            format!("no function named `{f}` (known: {})", keys(&self.functions)),
+                        );
+                    }
+                }
+            }
+        }
+        for (id, f) in &self.functions {
+            if f.limits.timeout.is_zero() || f.limits.timeout > MAX_TIMEOUT {
+                problem(
+                    format!("functions.{id}.limits.timeout_ms"),
+                    format!("must be between 1 and {}", MAX_TIMEOUT.as_millis()),
+                );
+            }
+            if f.limits.memory_bytes < (1 << 20) || f.limits.memory_bytes > MAX_MEMORY_BYTES {
+                problem(
+                    format!("functions.{id}.limits.memory_mb"),
+                    format!("must be between 1 and {}", MAX_MEMORY_BYTES >> 20),
+                );
+            }
+        }
+        problems
+    }
+}
+
+fn keys<K: std::fmt::Display, V>(map: &BTreeMap<K, V>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.keys()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

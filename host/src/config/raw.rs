@@ -1,0 +1,112 @@
+//! The config file as written: serde structs that mirror the TOML, before validation.
+//!
+//! Every table rejects unknown fields so a typo is an error, not a silently ignored key.
+//! Fields that other parts of the file refer to, or that name files, keep their source
+//! span so validation errors can point at the line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub listeners: RawListeners,
+    #[serde(default)]
+    pub tls: RawTls,
+    #[serde(default)]
+    pub certificates: BTreeMap<String, RawCertificate>,
+    #[serde(default)]
+    pub origins: BTreeMap<String, RawOrigin>,
+    #[serde(default)]
+    pub functions: BTreeMap<String, RawFunction>,
+    #[serde(default)]
+    pub distributions: Vec<RawDistribution>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListeners {
+    pub http: Option<Spanned<String>>,
+    pub https: Option<Spanned<String>>,
+    pub admin: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// Certificate id served when the viewer sends no SNI or an unknown name.
+    pub default_certificate: Option<Spanned<String>>,
+    /// `"default"` (serve the default certificate) or `"refuse"` (fail the handshake).
+    pub unknown_sni: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: Spanned<String>,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOrigin {
+    pub members: Spanned<Vec<RawMember>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMember {
+    pub url: Spanned<String>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFunction {
+    /// Path of the compiled component (`.wasm`).
+    pub module: Spanned<String>,
+    /// `"error"` (500, the default), `"block"` (503) or `"continue"` (fail open).
+    pub on_error: Option<Spanned<String>>,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub timeout_ms: Option<Spanned<u64>>,
+    pub memory_mb: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDistribution {
+    pub id: Spanned<String>,
+    /// Host names this distribution answers for (`www.example.com`, `*.example.com`).
+    pub aliases: Spanned<Vec<Spanned<String>>>,
+    pub default_behavior: RawBehavior,
+    /// Ordered behaviors; the first whose `path_pattern` matches wins.
+    #[serde(default)]
+    pub behaviors: Vec<RawBehavior>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBehavior {
+    /// CloudFront path pattern (`*` any run of characters, `?` one character).
+    /// Required on ordered behaviors, forbidden on the default one.
+    pub path_pattern: Option<Spanned<String>>,
+    pub origin: Spanned<String>,
+    #[serde(default)]
+    pub functions: Vec<Spanned<String>>,
+}

@@ -1,0 +1,79 @@
+//! `wedge dev`: build the example functions, make local certificates, start the stub
+//! origin, and serve the embedded two-site config.
+
+pub mod certs;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// The embedded default config, with `{placeholders}`.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// Where `wedge dev` and the test suite build functions (shared so neither rebuilds
+/// what the other built).
+pub const FUNCTIONS_TARGET_DIR: &str = "target/functions";
+
+/// Listener addresses for the dev config.
+#[derive(Debug, Clone)]
+pub struct DevAddrs {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// Builds every function in `functions/` for wasm32-wasip2 (release) and returns the
+/// directory holding the `.wasm` files.
+pub fn build_functions(repo_root: &Path) -> anyhow::Result<PathBuf> {
+    let manifest = repo_root.join("functions/Cargo.toml");
+    if !manifest.exists() {
+        bail!(
+            "{} not found: run `wedge dev` from the repository root",
+            manifest.display()
+        );
+    }
+    let target_dir = repo_root.join(FUNCTIONS_TARGET_DIR);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .status()
+        .context("running cargo to build the functions")?;
+    if !status.success() {
+        bail!(
+            "building the functions failed (is the target installed? `rustup target add wasm32-wasip2`)"
+        );
+    }
+    Ok(target_dir.join("wasm32-wasip2/release"))
+}
+
+/// Renders the embedded config for the given places and returns it.
+pub fn render_config(
+    addrs: &DevAddrs,
+    certs_dir: &Path,
+    functions_dir: &Path,
+    stub: &str,
+) -> String {
+    DEFAULT_CONFIG
+        .replace("{http}", &addrs.http.to_string())
+        .replace("{https}", &addrs.https.to_string())
+        .replace("{admin}", &addrs.admin.to_string())
+        .replace("{certs}", &toml_path(certs_dir))
+        .replace("{functions}", &toml_path(functions_dir))
+        .replace("{stub}", stub)
+}
+
+fn toml_path(p: &Path) -> String {
+    p.display().to_string().replace('\\', "/")
+}

@@ -1,0 +1,201 @@
+//! The embedding API: an [`Edge`] built from a config file or structs, served on its
+//! configured listeners, on listeners you own, or mounted as a service in your server.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+
+use crate::config::Config;
+use crate::pipeline::{self, ConnectionInfo, EdgeBody};
+use crate::server::{self, BoundListeners, Running};
+use crate::snapshot::{Snapshot, SnapshotError};
+use crate::tls::{self, SniResolver};
+use crate::wasm::{EngineSettings, WasmEngine};
+
+/// Why an edge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running edge's shared state. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Edge {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    engine: WasmEngine,
+    snapshot: ArcSwap<Snapshot>,
+    resolver: Arc<SniResolver>,
+    tls: Arc<rustls::ServerConfig>,
+    next_version: AtomicU64,
+}
+
+impl Edge {
+    /// Loads and validates the config file, its certificates and functions.
+    pub async fn from_config_file(path: impl AsRef<Path>) -> Result<Edge, EdgeError> {
+        let path = path.as_ref().to_owned();
+        let config = tokio::task::spawn_blocking(move || Config::from_file(&path))
+            .await
+            .map_err(|e| EdgeError::Engine(e.to_string()))?
+            .map_err(SnapshotError::from)?;
+        Edge::new(config).await
+    }
+
+    /// Builds an edge from config structs (validated here).
+    pub async fn new(config: Config) -> Result<Edge, EdgeError> {
+        tokio::task::spawn_blocking(move || Edge::new_blocking(config))
+            .await
+            .map_err(|e| EdgeError::Engine(e.to_string()))?
+    }
+
+    /// [`Edge::new`] for callers outside an async context (compiles functions on this thread).
+    pub fn new_blocking(config: Config) -> Result<Edge, EdgeError> {
+        let engine = WasmEngine::new(&EngineSettings::default())
+            .map_err(|e| EdgeError::Engine(format!("{e:#}")))?;
+        let snapshot = Snapshot::build(&engine, config, crate::origin::client(), 1)?;
+        let resolver = Arc::new(SniResolver::new(snapshot.certificates.clone()));
+        let tls = tls::server_config(resolver.clone())?;
+        Ok(Edge {
+            shared: Arc::new(Shared {
+                engine,
+                snapshot: ArcSwap::from_pointee(snapshot),
+                resolver,
+                tls,
+                next_version: AtomicU64::new(2),
+            }),
+        })
+    }
+
+    /// Validates and loads `config` off the request path, then swaps it in atomically.
+    /// On error the current snapshot keeps serving.
+    pub async fn reload(&self, config: Config) -> Result<u64, EdgeError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let version = this.shared.next_version.fetch_add(1, Ordering::Relaxed);
+            let client = this.shared.snapshot.load().client.clone();
+            let snapshot = Snapshot::build(&this.shared.engine, config, client, version)?;
+            this.shared.resolver.replace(snapshot.certificates.clone());
+            this.shared.snapshot.store(Arc::new(snapshot));
+            Ok(version)
+        })
+        .await
+        .map_err(|e| EdgeError::Engine(e.to_string()))?
+    }
+
+    /// The snapshot currently serving.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    /// The rustls config of the HTTPS listener (certificates by SNI), for serving TLS
+    /// on your own listener.
+    pub fn tls_config(&self) -> Arc<rustls::ServerConfig> {
+        self.shared.tls.clone()
+    }
+
+    /// Handles one request as if it arrived on `conn`.
+    pub async fn handle<B>(&self, conn: &ConnectionInfo, req: Request<B>) -> Response<EdgeBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<crate::BoxError>,
+    {
+        pipeline::handle(self.snapshot(), conn, req).await
+    }
+
+    /// A hyper (and tower) service handling requests of one connection.
+    pub fn service(&self, conn: ConnectionInfo) -> EdgeService {
+        EdgeService {
+            edge: self.clone(),
+            conn: Arc::new(conn),
+        }
+    }
+
+    /// Binds the listeners named in the config and serves until shut down.
+    pub async fn start(&self) -> Result<Running, EdgeError> {
+        let listeners = self.snapshot().config.listeners.clone();
+        let bound = BoundListeners::bind(&listeners).await?;
+        Ok(self.start_on(bound))
+    }
+
+    /// Serves on listeners the caller has bound.
+    pub fn start_on(&self, listeners: BoundListeners) -> Running {
+        server::start(self.clone(), listeners)
+    }
+}
+
+/// A per-connection service: implements both `hyper::service::Service` and
+/// `tower_service::Service`.
+#[derive(Clone)]
+pub struct EdgeService {
+    edge: Edge,
+    conn: Arc<ConnectionInfo>,
+}
+
+type ServiceFuture = Pin<Box<dyn Future<Output = Result<Response<EdgeBody>, Infallible>> + Send>>;
+
+impl EdgeService {
+    fn call_inner<B>(&self, req: Request<B>) -> ServiceFuture
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<crate::BoxError>,
+    {
+        let edge = self.edge.clone();
+        let conn = self.conn.clone();
+        Box::pin(async move { Ok(edge.handle(&conn, req).await) })
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for EdgeService
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError>,
+{
+    type Response = Response<EdgeBody>;
+    type Error = Infallible;
+    type Future = ServiceFuture;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        self.call_inner(req)
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for EdgeService
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError>,
+{
+    type Response = Response<EdgeBody>;
+    type Error = Infallible;
+    type Future = ServiceFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.call_inner(req)
+    }
+}

@@ -1,0 +1,56 @@
+//! The one place that maps request failures to HTTP answers.
+
+use http::StatusCode;
+
+use crate::wasm::FunctionError;
+
+/// Why the edge answered a request itself instead of with the origin's response.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("no distribution serves host `{0}`")]
+    UnknownHost(String),
+    #[error("request has no host")]
+    MissingHost,
+    #[error("origin pool `{0}` has no member to send to")]
+    NoOrigin(String),
+    #[error("origin {origin} failed: {message}")]
+    Origin { origin: String, message: String },
+    #[error("origin {origin} timed out")]
+    OriginTimeout { origin: String },
+    #[error("{0}")]
+    FunctionFailed(#[source] FunctionError),
+    #[error("{0}")]
+    FunctionBlocked(#[source] FunctionError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RequestError {
+    /// The status the viewer receives for this failure.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RequestError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            RequestError::MissingHost => StatusCode::BAD_REQUEST,
+            RequestError::NoOrigin(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Origin { .. } => StatusCode::BAD_GATEWAY,
+            RequestError::OriginTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            RequestError::FunctionFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            RequestError::FunctionBlocked(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short, stable reason for the `x-wedge-error` header and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RequestError::UnknownHost(_) => "unknown-host",
+            RequestError::MissingHost => "missing-host",
+            RequestError::NoOrigin(_) => "no-origin",
+            RequestError::Origin { .. } => "origin-error",
+            RequestError::OriginTimeout { .. } => "origin-timeout",
+            RequestError::FunctionFailed(_) => "function-error",
+            RequestError::FunctionBlocked(_) => "function-blocked",
+            RequestError::Internal(_) => "internal",
+        }
+    }
+}

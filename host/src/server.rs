@@ -1,0 +1,237 @@
+//! Listeners and connections: accept, terminate TLS, serve HTTP/1.1 and HTTP/2 with
+//! hyper, and drain gracefully on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Listeners;
+use crate::edge::{Edge, EdgeError};
+use crate::pipeline::ConnectionInfo;
+
+/// How long a viewer has to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a viewer has to send a request's headers (slowloris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest request head accepted over HTTP/1.1 and HTTP/2; larger is refused (431).
+const MAX_HEADER_BYTES: usize = 64 << 10;
+/// How long in-flight requests may take to finish after shutdown begins.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Listeners bound but not yet serving. Bind to port 0 and read the addresses back
+/// to run on free ports.
+#[derive(Debug, Default)]
+pub struct BoundListeners {
+    pub http: Option<TcpListener>,
+    pub https: Option<TcpListener>,
+    pub admin: Option<TcpListener>,
+}
+
+impl BoundListeners {
+    pub async fn bind(listeners: &Listeners) -> Result<Self, EdgeError> {
+        async fn bind(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, EdgeError> {
+            match addr {
+                None => Ok(None),
+                Some(addr) => TcpListener::bind(addr)
+                    .await
+                    .map(Some)
+                    .map_err(|source| EdgeError::Bind { addr, source }),
+            }
+        }
+        Ok(Self {
+            http: bind(listeners.http).await?,
+            https: bind(listeners.https).await?,
+            admin: bind(listeners.admin).await?,
+        })
+    }
+}
+
+/// A serving edge. Dropping it does not stop it; call [`Running::shutdown`].
+pub struct Running {
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    accept_loops: JoinSet<()>,
+    connections: TaskTracker,
+}
+
+impl Running {
+    /// Stops accepting, then waits up to [`DRAIN_DEADLINE`] for in-flight requests.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.accept_loops.join_next().await.is_some() {}
+        self.connections.close();
+        if tokio::time::timeout(DRAIN_DEADLINE, self.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain deadline passed with requests still in flight");
+        }
+    }
+}
+
+pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
+    let (stop, stop_rx) = watch::channel(false);
+    let connections = TaskTracker::new();
+    let mut accept_loops = JoinSet::new();
+    let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+    let (http, https, admin) = (
+        addr(&listeners.http),
+        addr(&listeners.https),
+        addr(&listeners.admin),
+    );
+    let builder = Arc::new(http_builder());
+
+    if let Some(l) = listeners.http {
+        let (edge, builder, stop) = (edge.clone(), builder.clone(), stop_rx.clone());
+        accept_loops.spawn(accept_loop(
+            l,
+            stop_rx.clone(),
+            connections.clone(),
+            move |tcp, peer| {
+                let svc = edge.service(ConnectionInfo::plain(peer));
+                let (builder, stop) = (builder.clone(), stop.clone());
+                async move { serve(&builder, stop, tcp, svc).await }
+            },
+        ));
+    }
+    if let Some(l) = listeners.https {
+        let acceptor = TlsAcceptor::from(edge.tls_config());
+        let (edge, builder, stop) = (edge.clone(), builder.clone(), stop_rx.clone());
+        accept_loops.spawn(accept_loop(
+            l,
+            stop_rx.clone(),
+            connections.clone(),
+            move |tcp, peer| {
+                let (edge, acceptor, builder, stop) = (
+                    edge.clone(),
+                    acceptor.clone(),
+                    builder.clone(),
+                    stop.clone(),
+                );
+                async move {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let session = tls.get_ref().1;
+                    let conn = ConnectionInfo {
+                        client_addr: peer,
+                        scheme: "https",
+                        sni: session.server_name().map(str::to_ascii_lowercase),
+                        tls_version: session.protocol_version().and_then(|v| v.as_str()),
+                        tls_cipher: session
+                            .negotiated_cipher_suite()
+                            .map(|s| format!("{:?}", s.suite())),
+                    };
+                    serve(&builder, stop, tls, edge.service(conn)).await
+                }
+            },
+        ));
+    }
+    if let Some(l) = listeners.admin {
+        let (edge, builder, stop) = (edge.clone(), builder.clone(), stop_rx.clone());
+        accept_loops.spawn(accept_loop(
+            l,
+            stop_rx.clone(),
+            connections.clone(),
+            move |tcp, _peer| {
+                let svc = crate::admin::AdminService::new(edge.clone());
+                let (builder, stop) = (builder.clone(), stop.clone());
+                async move { serve(&builder, stop, tcp, svc).await }
+            },
+        ));
+    }
+    Running {
+        http,
+        https,
+        admin,
+        stop,
+        accept_loops,
+        connections,
+    }
+}
+
+fn http_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_concurrent_streams(256);
+    builder
+}
+
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+    connections: TaskTracker,
+    on_conn: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    connections.spawn(on_conn(tcp, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Serves one connection; when shutdown begins, finishes in-flight requests and closes.
+async fn serve<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    mut stop: watch::Receiver<bool>,
+    io: I,
+    svc: S,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<crate::pipeline::EdgeBody>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection ended with error: {e}");
+    }
+}

@@ -1,0 +1,106 @@
+//! A snapshot: everything one request needs (config, routes, loaded functions, origin
+//! pools), built whole off the request path and swapped in atomically.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{Config, ConfigError, FunctionId, OriginId};
+use crate::origin::{OriginClient, OriginPool};
+use crate::router::Router;
+use crate::tls::{CertError, CertificateSet, LoadedCertificate};
+use crate::wasm::{LoadError, LoadedFunction, WasmEngine};
+
+/// Why a configuration could not be turned into a running snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("function `{id}`: {source}")]
+    Function { id: FunctionId, source: LoadError },
+    #[error("certificate `{id}`: {source}")]
+    Certificate { id: String, source: CertError },
+}
+
+/// One consistent version of the edge's configuration and everything loaded from it.
+pub struct Snapshot {
+    pub version: u64,
+    pub config: Config,
+    pub router: Router,
+    pub functions: HashMap<FunctionId, Arc<LoadedFunction>>,
+    pub origins: HashMap<OriginId, Arc<OriginPool>>,
+    pub certificates: Arc<CertificateSet>,
+    pub client: OriginClient,
+}
+
+impl Snapshot {
+    /// Validates `config`, loads its certificates and compiles its functions. Blocking
+    /// and CPU-heavy: run it on a blocking thread.
+    pub fn build(
+        engine: &WasmEngine,
+        config: Config,
+        client: OriginClient,
+        version: u64,
+    ) -> Result<Snapshot, SnapshotError> {
+        let problems = config.validate();
+        if !problems.is_empty() {
+            let file = config
+                .source
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("<config>"));
+            return Err(ConfigError {
+                file,
+                problems: problems
+                    .into_iter()
+                    .map(|p| crate::config::Located {
+                        line: 0,
+                        column: 0,
+                        field: p.field,
+                        message: p.message,
+                    })
+                    .collect(),
+            }
+            .into());
+        }
+        let mut certificates = Vec::new();
+        for (id, files) in &config.certificates {
+            let cert = LoadedCertificate::load(id.clone(), files).map_err(|source| {
+                SnapshotError::Certificate {
+                    id: id.to_string(),
+                    source,
+                }
+            })?;
+            certificates.push(Arc::new(cert));
+        }
+        let certificates = Arc::new(CertificateSet::new(
+            certificates,
+            config.tls.default_certificate.as_ref(),
+            config.tls.unknown_sni,
+        ));
+        let mut functions = HashMap::new();
+        for (id, fc) in &config.functions {
+            let f = LoadedFunction::load(engine, id.clone(), fc).map_err(|source| {
+                SnapshotError::Function {
+                    id: id.clone(),
+                    source,
+                }
+            })?;
+            functions.insert(id.clone(), Arc::new(f));
+        }
+        let origins = config
+            .origins
+            .iter()
+            .map(|(id, oc)| (id.clone(), Arc::new(OriginPool::new(id.clone(), oc))))
+            .collect();
+        let router = Router::new(&config);
+        Ok(Snapshot {
+            version,
+            config,
+            router,
+            functions,
+            origins,
+            certificates,
+            client,
+        })
+    }
+}

@@ -1,0 +1,109 @@
+//! The shared wasmtime engine: compilation settings, the pooling allocator, and the
+//! epoch ticker that enforces CPU deadlines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::function::HostState;
+
+/// How often the epoch advances: the granularity of function CPU deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Sizing of the instance pool.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Instances that may be alive at once (across all functions).
+    pub max_instances: u32,
+    /// Largest linear memory any function may be configured with.
+    pub max_memory_bytes: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            max_instances: 512,
+            max_memory_bytes: crate::config::MAX_MEMORY_BYTES,
+        }
+    }
+}
+
+/// The engine and the linker every function is instantiated against. Cheap to clone.
+#[derive(Clone)]
+pub struct WasmEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl WasmEngine {
+    pub fn new(settings: &EngineSettings) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        // A std Rust component has a handful of core instances, memories and tables
+        // (the module, the WASI adapter, shims); size the pool so each function
+        // instance fits and the total is bounded.
+        let n = settings.max_instances;
+        pool.total_component_instances(n)
+            .total_core_instances(n * 8)
+            .total_memories(n * 2)
+            .total_tables(n * 4)
+            .total_stacks(n)
+            .max_memory_size(settings.max_memory_bytes as usize)
+            .max_core_instances_per_component(16)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8);
+
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .max_wasm_stack(512 << 10)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // Keep the virtual reservation per memory modest so the pool stays small.
+        config.memory_reservation(settings.max_memory_bytes);
+        config.memory_guard_size(64 << 10);
+
+        let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        super::bindings::Function::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        spawn_epoch_ticker(&engine);
+        Ok(Self {
+            inner: Arc::new(Inner { engine, linker }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<HostState> {
+        &self.inner.linker
+    }
+}
+
+/// One thread advances the epoch for the engine's lifetime; it stops once the engine
+/// is dropped.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wedge-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}

@@ -1,0 +1,29 @@
+//! The function runtime: one wasmtime engine, functions loaded as components, and a
+//! fresh, limited instance per request.
+//!
+//! One file per concern: [`engine`] (engine, epochs, pooling), [`function`] (loading,
+//! import allowlist, running hooks), and one file per WIT interface the host implements
+//! ([`request`] for `types`, [`log`] for `log`).
+
+pub mod engine;
+pub mod function;
+mod log;
+pub mod request;
+
+pub use engine::{EngineSettings, WasmEngine};
+pub use function::{FunctionError, HookOutcome, LoadError, LoadedFunction, SyntheticResponse};
+pub use request::RequestView;
+
+/// Host bindings generated from `wit/wedge.wit`.
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        world: "function",
+        path: "../wit",
+        // Every host call may trap, so a bad handle or a broken invariant ends the
+        // guest instead of panicking the host.
+        imports: { default: trappable },
+        with: {
+            "wedge:function/types.request": crate::wasm::request::RequestView,
+        },
+    });
+}
