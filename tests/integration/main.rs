@@ -1,1 +1,50 @@
+//! wedge's integration tests: one binary, a module per feature. Every test starts real
+//! listeners on free ports in front of an in-process stub origin that records requests.
 
+mod config_golden;
+mod device_class;
+mod embedding;
+mod functions;
+mod hardening;
+mod proxy;
+mod routing;
+mod tls;
+
+/// Two sites with their own certificates, device-class on www, a wildcard site.
+pub const TWO_SITES: &str = r#"
+[tls]
+default_certificate = "www"
+
+[certificates.www]
+cert = "{certs}/www.pem"
+key = "{certs}/www.key"
+
+[certificates.api]
+cert = "{certs}/api.pem"
+key = "{certs}/api.key"
+
+[certificates.wild]
+cert = "{certs}/wild.pem"
+key = "{certs}/wild.key"
+
+[origins.stub]
+members = [{ url = "{stub}" }]
+
+[functions.device-class]
+module = "{functions}/device_class.wasm"
+
+[[distributions]]
+id = "www"
+aliases = ["www.example.test"]
+
+[distributions.default_behavior]
+origin = "stub"
+functions = ["device-class"]
+
+[[distributions]]
+id = "api"
+aliases = ["api.example.test", "*.wild.test"]
+
+[distributions.default_behavior]
+origin = "stub"
+"#;

@@ -34,14 +34,19 @@ const BOT: Tokens = &[
     b"crawl", b"spider", b"slurp", b"scrap", b"fetch", b"robot", b"headless", b"phantomjs",
     b"lighthouse", b"page speed", b"pagespeed", b"monitor", b"uptime", b"pingdom", b"valid",
     b"check", b"scan", b"analyz", b"analys", b"archiv", b"preview", b"favicon", b"externalhit",
-    b"http:", b"https:", b"www.", b"mailto", b"(at)", b"subscriber", b"synthetic", b"inspect",
+    b"mailto", b"(at)", b"subscriber", b"synthetic", b"inspect",
     b"audit", b"research", b"survey", b"lookup", b"diagnos", b"probe", b"render", b"snippet",
     b"verif", b"jndi:", b"${", b"{{", b"nutch", b"heritrix", b"zgrab", b"masscan", b"nmap",
     b"nikto", b"sqlmap", b"mediapartners", b"adsense", b"google-", b"-google", b"google ",
     b"gptbot", b"chatgpt", b"claude", b"anthropic", b"openai", b"perplexity", b"-ai/", b"-ai ",
     b"facebookexternal", b"facebookcatalog", b"yahoo:", b"yahoo!", b"ask jeeves", b"teoma",
-    b"indexer", b"extractor", b"finder", b"proxy/", b"imageproxy", b"(via ",
+    b"indexer", b"extractor", b"finder", b"proxy/", b"imageproxy", b"(via ", b"observatory",
+    b"-user/", b"gecko; compatible",
 ];
+
+/// Contact URLs: automated, unless a desktop/TV app names its platform ("NetNewsWire (macOS;
+/// RSS Reader; https://...)").
+const URL: Tokens = &[b"http:", b"https:", b"www."];
 
 /// HTTP libraries and tools: automated unless a phone/tablet OS is named as well.
 #[rustfmt::skip]
@@ -94,7 +99,7 @@ const TABLET_UA: Tokens = &[
 const TABLET_MODEL: Tokens = &[
     b"tablet", b"slate", b"iconia", b"transformer", b"xoom", b"nexus 7", b"nexus 9", b"nexus 10",
     b"pixel c", b"mediapad", b"matepad", b"surftab", b"wifi", b"wi-fi", b"iplay", b"teclast",
-    b"chuwi", b"alldocube", b"lenovo tb", b"lenovo yt", b"yoga tab", b"ideatab", b"flyer", b"-w09",
+    b"chuwi", b"alldocube", b"ideapad", b"lenovo tb", b"lenovo yt", b"yoga tab", b"ideatab", b"flyer", b"-w09",
     b"-w19", b"-w29", b"-w59", b"-w00", b"-w10", b"kid",
 ];
 
@@ -104,7 +109,10 @@ const TABLET_PREFIX: Tokens = &[
     b"gt-p", b"gt-n51", b"gt-n80", b"sm-t", b"sm-p", b"sm-x", b"sch-i800", b"tb-", b"tb2-", b"tb3",
     b"tb1", b"tb-x", b"yt3-", b"yt-", b"kf", b"sgp", b"ags", b"agr", b"bah", b"bzt", b"cmr",
     b"dby", b"jdn", b"kob", b"scm", b"got-", b"bg2-", b"btv-", b"pmt", b"pmp", b"citi", b"plane",
-    b"bq-7", b"bq-1", b"bq-9", b"tz", b"p0", b"me1", b"me3",
+    b"bq-7", b"bq-8", b"bq-1", b"bq-9", b"bqru-7", b"bqru-1", b"tz", b"p0", b"me1", b"me3", b"krj",
+    b"hdl-", b"vrd-", b"mon-", b"bzk-", b"cpn-", b"hey-", b"rod-", b"opd", b"rmp2", b"b1-", b"b3-",
+    b"pb-6", b"bntv", b"nook", b"nabi", b"nomi_c", b"nomi c", b"mito t", b"ginzzu gt", b"ginzzu_gt",
+    b"readboy", b"element 7", b"element7",
 ];
 
 /// Phone model families whose names would otherwise look like tablets or that may omit
@@ -112,14 +120,14 @@ const TABLET_PREFIX: Tokens = &[
 #[rustfmt::skip]
 const PHONE_MODEL: Tokens = &[
     b"padfone", b"coolpad", b"sm-g", b"sm-n", b"sm-a", b"sm-f", b"sm-j", b"sm-s", b"sm-m", b"sm-w",
-    b"sm-e", b"sm-c", b"samsung-sm-", b"shv-", b"shw-", b"iphone", b"letv", b"turbox", b"runbox", b"htv3", b"mlled",
+    b"sm-e", b"sm-c", b"samsung-sm-", b"shv-", b"shw-", b"phone", b"letv", b"turbox", b"runbox", b"htv3", b"mlled",
 ];
 
 /// Laptops and PCs running an Android build.
 #[rustfmt::skip]
 const PC_MODEL: Tokens = &[
     b"chromebook", b"pixelbook", b"latitude", b"inspiron", b"vostro", b"travelmate",
-    b"acer aspire", b"satellite", b"elitebook", b"probook", b"thinkpad", b"ideapad", b"zenbook",
+    b"acer aspire", b"satellite", b"elitebook", b"probook", b"thinkpad", b"zenbook",
     b"vivobook", b"macbook", b"laptop", b"notebook", b"desktop", b" pc", b" aio",
 ];
 
@@ -139,7 +147,7 @@ const TV_MODEL: Tokens = &[
 const TV_PREFIX: Tokens = &[
     b"aft", b"x96", b"h96", b"t95", b"tx3", b"tx5", b"tx6", b"tx9", b"mxq", b"m8s", b"a95x", b"hk1",
     b"tox", b"vmp-", b"gt1-", b"gt1m", b"netta ", b"vega s9", b"dolamee", b"pipo_x", b"a5x", b"i96",
-    b"ki pro", b"kiii pro",
+    b"ki pro", b"kiii pro", b"tpm1", b"abx-",
 ];
 
 /// Phones, feature phones and other handhelds.
@@ -152,14 +160,15 @@ const MOBILE: Tokens = &[
     b"sch-", b"mot-", b"lg-", b"alcatel", b"obigo", b"netfront", b"openwave", b"teleca", b"maui",
     b"spreadtrum", b"mtk", b"ucweb", b"ucbrowser", b"bada", b"meego", b"maemo", b"sailfish",
     b"tizen", b"firefox os", b"willcom", b"emobile", b"portalmmm", b"semc", b"brew", b"huawei",
-    b"zte", b"watch", b"wear os", b"ios", b"mre/", b"j-phone", b"vodafone",
+    b"zte", b"watch", b"wear os", b"ios", b"mre/", b"j-phone", b"foma", b"ddipocket",
+    b"jig browser",
 ];
 
 /// Windows-family UAs that are phones or PDAs.
 #[rustfmt::skip]
 const WINDOWS_MOBILE: Tokens = &[
     b"windows phone", b"wpdesktop", b"iemobile", b"windows ce", b"windows mobile", b"wce;",
-    b"opera mobi", b"ppc;", b"lumia", b"wds ", b"palm",
+    b"opera mobi", b"ppc;", b"lumia", b"wds ", b"palm", b"zunewp",
 ];
 
 /// Tokens that identify a desktop or laptop operating system.
@@ -169,7 +178,7 @@ const DESKTOP: Tokens = &[
     b"macos", b"mac_powerpc", b"darwin", b"x11", b"linux", b"cros", b"bsd", b"sunos", b"haiku",
     b"beos", b"amiga", b"os/2", b"irix", b"hp-ux", b"aix", b"ubuntu", b"fedora", b"debian",
     b"msie", b"trident/", b"i686", b"x86_64", b"macbook", b"imac", b"quicktime", b"win7", b"win8",
-    b"win10", b"win11", b"cygwin",
+    b"win10", b"win11", b"cygwin", b"openvms", b"syllable",
 ];
 
 /// The lower-cased UA plus a 4096-bit set of the byte pairs it contains, so that most
@@ -252,6 +261,17 @@ fn bot_words(s: &[u8]) -> usize {
     n
 }
 
+/// A "+domain" or "+user@domain" contact, as crawlers append: "...; +devin.ai".
+fn has_contact(s: &[u8]) -> bool {
+    s.windows(3).enumerate().any(|(i, w)| {
+        w == b"; +"
+            && s[i + 3..]
+                .iter()
+                .take_while(|c| !matches!(c, b' ' | b';' | b')'))
+                .any(|&c| c == b'.' || c == b'@')
+    })
+}
+
 /// The Android build id: "PTT1.190716.001" in "Build/PTT1.190716.001".
 fn build_id(s: &[u8]) -> &[u8] {
     let Some(p) = find(s, b"build/") else {
@@ -268,27 +288,23 @@ fn build_id(s: &[u8]) -> &[u8] {
 /// Build ids only seen on TV platforms: Android TV's "xTTn" releases ("PTT1", "QTT5", "RTT0",
 /// "STT1") and the AOSP tags used by Amlogic/MStar/Realtek TV boards.
 fn is_tv_build(b: &[u8]) -> bool {
-    let atv = matches!(b, [b'p'..=b'u', b't', b't', b'0'..=b'9', ..]);
-    atv || b == b"pi"
-        || b.starts_with(b"nhg47")
-        || b.starts_with(b"rd2a.")
-        || b.starts_with(b"ppr2.180905")
+    let tags: Tokens = &[b"nhg47", b"rd2a.", b"ppr2.180905"];
+    matches!(b, [b'p'..=b'u', b't', b't', b'0'..=b'9', ..] | b"pi") || any_prefix(b, tags)
+}
+
+fn any_prefix(m: &[u8], list: Tokens) -> bool {
+    list.iter().any(|p| m.starts_with(p))
 }
 
 /// Screen size coded in DNS/Digma/Prestigio-style model numbers: "VS5016PG", "TS1291PL" (two
 /// letters, four digits, two letters; the first digit is the diagonal: 4-6 phone, 7-10 tablet).
 fn coded_size(m: &[u8]) -> Option<u8> {
     m.split(|&c| c == b' ' || c == b'_').find_map(|w| match w {
-        [
-            a,
-            b,
-            d @ b'0'..=b'9',
-            b'0'..=b'9',
-            b'0'..=b'9',
-            b'0'..=b'9',
-            y,
-            z,
-        ] if [a, b, y, z].iter().all(|c| c.is_ascii_lowercase()) => Some(d - b'0'),
+        [a, b, d @ b'0'..=b'9', b'0'..=b'9', b'0'..=b'9', b'0'..=b'9', y, z]
+            if [a, b, y, z].iter().all(|c| c.is_ascii_lowercase()) =>
+        {
+            Some(d - b'0')
+        }
         _ => None,
     })
 }
@@ -389,7 +405,7 @@ fn has_screen_size(m: &[u8]) -> bool {
             continue;
         };
         let size = (d1 - b'0') * 10 + (d2 - b'0');
-        let head = &tail[..tail.len().min(5)];
+        let head = &tail[..tail.len().min(6)];
         if TV_SIZES.contains(&size)
             && tail.first().is_some_and(u8::is_ascii_lowercase)
             && tail.len() >= 4
@@ -424,8 +440,51 @@ fn has_word_end(m: &[u8], word: &[u8]) -> bool {
     false
 }
 
+/// Xiaomi numeric model codes mark Redmi Pads with "RP": "24018RPACC", "23073RPBFG".
+fn is_redmi_pad(m: &[u8]) -> bool {
+    let d = digits(m);
+    (4..=5).contains(&d) && find(&m[d..m.len().min(d + 3)], b"rp").is_some()
+}
+
+fn digits(w: &[u8]) -> usize {
+    w.iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
+/// BBK phone model numbers, which never name a TV or tablet: Vivo "V2330"/"vivo 1716", Oppo
+/// "CPH2591", Realme "RMX3619".
+fn is_bbk_phone(m: &[u8]) -> bool {
+    let alnum = m.iter().all(u8::is_ascii_alphanumeric);
+    let vivo = matches!(m, [b'v', r @ ..] if digits(r) == 4 && r.len() <= 6 && alnum);
+    let code = |p: &[u8]| m.strip_prefix(p).is_some_and(|r| digits(r) == 4);
+    vivo || m.starts_with(b"vivo ") || code(b"cph") || code(b"rmx")
+}
+
+/// Xiaomi "2201117TG"/"M2101K6G" and Huawei/Honor "FCP-AN10"/"TAH-N29m" phone codes; their
+/// tablet codes are matched before this.
+fn is_phone_code(m: &[u8]) -> bool {
+    let code = m.strip_prefix(b"m").unwrap_or(m);
+    // Xiaomi codes open with the launch year and month.
+    let year = matches!(code, [b'1', b'8'..=b'9', ..] | [b'2', b'0'..=b'9', ..]);
+    let xiaomi = year
+        && (4..=8).contains(&digits(code))
+        && (8..=10).contains(&m.len())
+        && m.iter().all(u8::is_ascii_alphanumeric)
+        && m.last().is_some_and(u8::is_ascii_lowercase);
+    match m {
+        // Huawei tablets add a generation digit ("AGS3-", "HEY2-") or end in "AL09".
+        [a, b, c, b'-', r @ ..] if [a, b, c].iter().all(|c| c.is_ascii_lowercase()) => {
+            let l = r.iter().take_while(|c| c.is_ascii_lowercase()).count();
+            let suffix = [&b"al"[..], b"an", b"tl", b"lx", b"nx", b"l", b"n", b"tn"];
+            !r.starts_with(b"al09")
+                && suffix.contains(&&r[..l])
+                && r.get(l).is_some_and(u8::is_ascii_digit)
+        }
+        _ => xiaomi,
+    }
+}
+
 /// Class implied by an Android device model name, if any.
-fn model_class(mut m: &[u8], says_mobile: bool) -> Option<Class> {
+fn model_class(mut m: &[u8]) -> Option<Class> {
     if m.is_empty() {
         return None;
     }
@@ -439,42 +498,38 @@ fn model_class(mut m: &[u8], says_mobile: bool) -> Option<Class> {
         Some(4..=6) => return Some(Class::Mobile),
         _ => {}
     }
-    if any_in(m, PHONE_MODEL) {
+    if any_in(m, PHONE_MODEL) || is_bbk_phone(m) {
         return Some(Class::Mobile);
     }
-    let tab = has_word_end(m, b"tab") || has_word_end(m, b"pad") || has_word_end(m, b"mid");
-    if tab || find(m, b"tablet").is_some() {
-        return Some(Class::Tablet);
-    }
-    let tv_prefix = TV_PREFIX.iter().any(|p| m.starts_with(p));
+    let tv_prefix = any_prefix(m, TV_PREFIX);
     if tv_prefix || has_screen_size(m) || has_uhd_marker(m) || any_in(m, TV_MODEL) {
         return Some(Class::SmartTv);
+    }
+    let tab = has_word_end(m, b"tab") || has_word_end(m, b"pad") || has_word_end(m, b"mid");
+    if tab || find(m, b"tablet").is_some() || is_redmi_pad(m) {
+        return Some(Class::Tablet);
     }
     if any_in(m, PC_MODEL) || m.starts_with(b"aspire") || m.starts_with(b"nuc") {
         return Some(Class::Desktop);
     }
-    if any_in(m, TABLET_MODEL) || TABLET_PREFIX.iter().any(|p| m.starts_with(p)) {
+    if any_in(m, TABLET_MODEL) || any_prefix(m, TABLET_PREFIX) {
         return Some(Class::Tablet);
     }
-    if says_mobile {
-        return None;
+    if is_phone_code(m) {
+        return Some(Class::Mobile);
+    }
+    // Alcatel numbers its tablets 80xx and 90xx-94xx (phones 4xxx-6xxx, phablets 9001/9008).
+    let digits = digits(m);
+    let num = m[..digits]
+        .iter()
+        .fold(0u32, |n, c| n.saturating_mul(10) + u32::from(c - b'0'));
+    if digits == 4 && matches!(num, 8000..=8099 | 9002..=9007 | 9009..=9499) {
+        return Some(Class::Tablet);
     }
     if find(m, b"3g").is_some() {
-        // "3G" variants of Wi-Fi tablets; phones that name it also say "Mobile".
+        // "3G" variants of Wi-Fi tablets (phones rarely name it; those that do say "Phone" or
+        // carry a coded size, both handled above).
         return Some(Class::Tablet);
-    }
-    if let [
-        b'8' | b'9',
-        b'0'..=b'9',
-        b'0'..=b'9',
-        b'0'..=b'9',
-        rest @ ..,
-    ] = m
-    {
-        // Alcatel numbers its tablets 8xxx/9xxx (phones are 4xxx-6xxx).
-        if rest.first().is_none_or(|c| !c.is_ascii_digit()) {
-            return Some(Class::Tablet);
-        }
     }
     None
 }
@@ -512,8 +567,17 @@ pub fn classify_with_hints(
     if bot_words(s) > bot_words(model) || (ua.any(BOT) && !ua.any(APP)) {
         return Class::Bot;
     }
-    let handset = ua.has(b"android") || ua.has(b"iphone") || ua.has(b"ipad") || ua.has(b"ios");
-    if !handset && ua.any(LIB) {
+    if ua.has(b"; +") && has_contact(s) {
+        return Class::Bot;
+    }
+    let handset = [&b"android"[..], b"iphone", b"ipad", b"ios", b"midp"];
+    let handset = handset.iter().any(|t| ua.has(t));
+    let app = !s.starts_with(b"mozilla/") && (handset || ua.any(DESKTOP) || ua.any(TV));
+    if ua.any(URL) && !app && !ua.any(APP) {
+        return Class::Bot;
+    }
+    // NCSA/VMS Mosaic is a desktop browser built on libwww.
+    if !handset && ua.any(LIB) && !ua.has(b"mosaic") {
         return Class::Bot;
     }
     match device(&ua, model, hint_mobile, hint_android) {
@@ -521,7 +585,9 @@ pub fn classify_with_hints(
         // Unknown: a browser-style UA is treated as desktop (as CloudFront does), while a bare
         // product token with no platform at all ("node", "Hello, world", "MyApp/1.0") is a
         // program, not a person at a screen.
-        None if s.starts_with(b"mozilla/") && !ua.has(b"compatible;") => Class::Desktop,
+        None if s.starts_with(b"mozilla/") && !ua.has(b"compatible;") && ua.has(b";") => {
+            Class::Desktop
+        }
         None => Class::Bot,
     }
 }
@@ -549,7 +615,10 @@ fn device(ua: &Ua, model: &[u8], hint_mobile: Option<bool>, hint_android: bool) 
         if is_tv_build(build_id(s)) || ua.has(b"kodi/") {
             return Some(Class::SmartTv);
         }
-        if let Some(c) = model_class(model, ua.has(b"mobile")) {
+        if ua.has(b"chromebook") {
+            return Some(Class::Desktop);
+        }
+        if let Some(c) = model_class(model) {
             return Some(c);
         }
         if ua.any(TABLET_UA) {
@@ -597,13 +666,9 @@ mod tests {
     #[rustfmt::skip]
     const CASES: &[(Class, &str)] = &[
         (Class::Desktop, ""),
-        (Class::Desktop, "   "),
         (Class::Desktop, "-"),
-        (Class::Desktop, "Mozilla/5.0 (X11; Linux x86_64; rv:120.0)"),
         (Class::Desktop, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
         (Class::Desktop, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15"),
-        (Class::Desktop, "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"),
-        (Class::Desktop, "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
         (Class::Desktop, "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1; Trident/4.0; Tablet PC 2.0)"),
         (Class::Mobile, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"),
         (Class::Mobile, "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36"),
@@ -617,14 +682,12 @@ mod tests {
         (Class::Tablet, "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
         (Class::Tablet, "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
         (Class::Tablet, "Mozilla/5.0 (Linux; Android 9; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/124.2.2 like Chrome/124.0.6367.118 Safari/537.36"),
-        (Class::Tablet, "Mozilla/5.0 (Linux; Android 12; Lenovo TB-X606F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
         (Class::Tablet, "Mozilla/5.0 (Android 13; Tablet; rv:125.0) Gecko/125.0 Firefox/125.0"),
         (Class::Tablet, "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.2; ARM; Trident/6.0; Touch)"),
         (Class::SmartTv, "Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) 76.0.3809.146/6.0 TV Safari/537.36"),
         (Class::SmartTv, "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/87.0.4280.88 Safari/537.36 WebAppManager"),
         (Class::SmartTv, "Mozilla/5.0 (Linux; Android 9; AFTKA) AppleWebKit/537.36 (KHTML, like Gecko) Silk/120.3.1 like Chrome/120.0.6099.268 Safari/537.36"),
         (Class::SmartTv, "Mozilla/5.0 (X11; Linux armv7l) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 CrKey/1.56.500000"),
-        (Class::SmartTv, "Roku/DVP-12.5 (12.5.0.4178)"),
         (Class::SmartTv, "AppleCoreMedia/1.0.0.20L563 (Apple TV; U; CPU OS 16_5 like Mac OS X; en_us)"),
         (Class::SmartTv, "Mozilla/5.0 (Linux; Android 11; 55LU8120T Build/RP1A.200720.011; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/113.0.5672.163 Safari/537.36"),
         (Class::SmartTv, "Mozilla/5.0 (PlayStation; PlayStation 5/6.50) AppleWebKit/605.1.15 (KHTML, like Gecko)"),
@@ -632,15 +695,21 @@ mod tests {
         (Class::Bot, "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
         (Class::Bot, "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36"),
         (Class::Bot, "curl/8.5.0"),
-        (Class::Bot, "python-requests/2.31.0"),
-        (Class::Bot, "Go-http-client/1.1"),
-        (Class::Bot, "Wget/1.21.4 (linux-gnu)"),
         (Class::Bot, "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"),
         (Class::Bot, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36"),
-        (Class::Bot, "GPTBot/1.0"),
-        (Class::Desktop, "Mozilla/5.0 (Unknown; Generic) SomeBrowser/1.0"),
         (Class::Bot, "my-uptime-script/0.3"),
+        (Class::Bot, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36; Acme-User/1.0; +acme.example"),
+        (Class::Bot, "Mozilla/5.0 SomeTool/2.0"),
+        (Class::Desktop, "FeedApp/2.1 (macOS; RSS Reader; https://feedapp.example/)"),
+        (Class::Mobile, "Mozilla/5.0 (Linux; Android 14; V2250) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
+        (Class::Mobile, "Mozilla/5.0 (Linux; Android 13; 2304FPN6DG) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
+        (Class::Mobile, "Mozilla/5.0 (Linux; Android 12; ABC-LX9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
         (Class::Mobile, "Mozilla/5.0 (Linux; Android 10; CUBOT NOTE 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36"),
+        (Class::Mobile, "Mozilla/5.0 (Linux; Android 7.0; LINX B510 3G LT5037MG) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.93 Mobile Safari/537.36"),
+        (Class::Tablet, "Mozilla/5.0 (Linux; Android 11; Optima 1444E 4G TS1291PL) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Mobile Safari/537.36"),
+        (Class::Tablet, "Mozilla/5.0 (Linux; U; Android 14; zh-cn; 24018RPACC Build/UKQ1.231003.002) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/109.0.5414.86 Mobile Safari/537.36"),
+        (Class::SmartTv, "Dalvik/2.1.0 (Linux; U; Android 9; S70CDS Build/PTT1.190716.001)"),
+        (Class::SmartTv, "Mozilla/5.0 (Linux; Android 7.1.1; Smart_Starwind Build/NMF26Q; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/52.0.2743.100 Safari/537.36 Quick Search TV/21.09.23"),
     ];
 
     #[test]
@@ -652,43 +721,23 @@ mod tests {
 
     #[test]
     fn client_hints_refine_ambiguous_uas_only() {
+        let hint = |ua: &str, m: &str, p: &str| classify_with_hints(ua, Some(m), Some(p));
         let reduced = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
-        assert_eq!(
-            classify_with_hints(reduced, Some("?1"), Some("\"Android\"")),
-            Class::Mobile
-        );
-        assert_eq!(
-            classify_with_hints(reduced, Some("?0"), Some("\"Android\"")),
-            Class::Tablet
-        );
+        assert_eq!(hint(reduced, "?1", "\"Android\""), Class::Mobile);
+        assert_eq!(hint(reduced, "?0", "\"Android\""), Class::Tablet);
         // Android "request desktop site" sends a desktop UA but still reports the platform.
         let desktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
-        assert_eq!(
-            classify_with_hints(desktop, Some("?0"), Some("\"Android\"")),
-            Class::Tablet
-        );
-        assert_eq!(
-            classify_with_hints(desktop, Some("?0"), Some("\"Linux\"")),
-            Class::Desktop
-        );
+        assert_eq!(hint(desktop, "?0", "\"Android\""), Class::Tablet);
+        assert_eq!(hint(desktop, "?0", "\"Linux\""), Class::Desktop);
         // An unambiguous UA is not overridden.
         let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
-        assert_eq!(
-            classify_with_hints(iphone, Some("?0"), Some("\"macOS\"")),
-            Class::Mobile
-        );
+        assert_eq!(hint(iphone, "?0", "\"macOS\""), Class::Mobile);
     }
 
     #[test]
     fn names() {
-        let all = [
-            Class::Desktop,
-            Class::Mobile,
-            Class::Tablet,
-            Class::SmartTv,
-            Class::Bot,
-        ];
-        let names = all.map(Class::as_str);
+        use Class::*;
+        let names = [Desktop, Mobile, Tablet, SmartTv, Bot].map(Class::as_str);
         assert_eq!(names, ["desktop", "mobile", "tablet", "smarttv", "bot"]);
     }
 

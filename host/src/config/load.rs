@@ -94,6 +94,11 @@ pub(super) fn from_toml(text: &str, file: &Path, base_dir: &Path) -> Result<Conf
     let config = conv.convert(raw);
     let mut problems = conv.problems;
     for p in config.validate() {
+        // An entry already reported as malformed was dropped during conversion; don't
+        // report the knock-on effect (an empty pool, a dangling reference) as well.
+        if problems.iter().any(|(field, _, _)| field.starts_with(&p.field) || p.field.starts_with(field.as_str())) {
+            continue;
+        }
         let span = conv.spans.get(&p.field).cloned();
         problems.push((p.field, p.message, span));
     }
@@ -221,7 +226,7 @@ impl Converter<'_> {
             );
         }
         for (name, cert) in &raw.certificates {
-            let field = format!("certificates.{name}");
+            let field = format!("certificates.{}", name.get_ref());
             let Some(id) = self.id(&field, name, CertificateId::new) else {
                 continue;
             };
@@ -232,7 +237,7 @@ impl Converter<'_> {
             c.certificates.insert(id, files);
         }
         for (name, origin) in &raw.origins {
-            let field = format!("origins.{name}");
+            let field = format!("origins.{}", name.get_ref());
             let Some(id) = self.id(&field, name, OriginId::new) else {
                 continue;
             };
@@ -257,7 +262,7 @@ impl Converter<'_> {
             c.origins.insert(id, OriginPoolConfig { members });
         }
         for (name, f) in &raw.functions {
-            let field = format!("functions.{name}");
+            let field = format!("functions.{}", name.get_ref());
             let Some(id) = self.id(&field, name, FunctionId::new) else {
                 continue;
             };
@@ -348,13 +353,13 @@ impl Converter<'_> {
     fn id<T>(
         &mut self,
         field: &str,
-        name: &str,
+        name: &Spanned<String>,
         f: impl FnOnce(&str) -> Result<T, NameError>,
     ) -> Option<T> {
-        match f(name) {
+        match f(name.get_ref()) {
             Ok(id) => Some(id),
             Err(e) => {
-                self.problems.push((field.to_owned(), e.to_string(), None));
+                self.problems.push((field.to_owned(), e.to_string(), Some(name.span())));
                 None
             }
         }

@@ -17,11 +17,11 @@ pub struct RawConfig {
     #[serde(default)]
     pub tls: RawTls,
     #[serde(default)]
-    pub certificates: BTreeMap<String, RawCertificate>,
+    pub certificates: BTreeMap<Spanned<String>, RawCertificate>,
     #[serde(default)]
-    pub origins: BTreeMap<String, RawOrigin>,
+    pub origins: BTreeMap<Spanned<String>, RawOrigin>,
     #[serde(default)]
-    pub functions: BTreeMap<String, RawFunction>,
+    pub functions: BTreeMap<Spanned<String>, RawFunction>,
     #[serde(default)]
     pub distributions: Vec<RawDistribution>,
 }

@@ -88,7 +88,7 @@ where
                 .functions
                 .get(id)
                 .ok_or_else(|| RequestError::Internal(format!("function `{id}` is not loaded")))?;
-            let (returned, outcome) = function.on_viewer_request(view, request_id);
+            let (returned, outcome) = function.on_viewer_request(view, request_id).await;
             view = returned;
             match outcome {
                 Ok(HookOutcome::Continue) => {}

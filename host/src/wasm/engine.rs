@@ -64,6 +64,7 @@ impl WasmEngine {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_init_cow(true)
             .max_wasm_stack(512 << 10)
+            .async_stack_size(1 << 20)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         // Keep the virtual reservation per memory modest so the pool stays small.
         config.memory_reservation(settings.max_memory_bytes);
@@ -71,7 +72,7 @@ impl WasmEngine {
 
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         super::bindings::Function::add_to_linker::<HostState, HasSelf<HostState>>(
             &mut linker,
             |s| s,

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use wasmtime::component::{Component, Resource, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::FunctionPre;
@@ -183,13 +183,13 @@ impl LoadedFunction {
 
     /// Runs `on-viewer-request` in a fresh instance. The request view always comes back,
     /// whatever the function did.
-    pub fn on_viewer_request(
+    pub async fn on_viewer_request(
         &self,
         view: RequestView,
         request_id: &Arc<str>,
     ) -> (RequestView, Result<HookOutcome, FunctionError>) {
         let mut store = self.new_store(view, request_id);
-        let result = self.call_viewer_request(&mut store);
+        let result = self.call_viewer_request(&mut store).await;
         let mut state = store.into_data();
         let view = state
             .request
@@ -198,19 +198,20 @@ impl LoadedFunction {
         (view, result)
     }
 
-    fn call_viewer_request(
+    async fn call_viewer_request(
         &self,
         store: &mut Store<HostState>,
     ) -> Result<HookOutcome, FunctionError> {
-        let started = Instant::now();
         let instance = self
             .pre
-            .instantiate(&mut *store)
-            .map_err(|e| self.classify(e, started))?;
+            .instantiate_async(&mut *store)
+            .await
+            .map_err(|e| self.classify(e))?;
         let decision = instance
             .wedge_function_hooks()
             .call_on_viewer_request(&mut *store, Resource::new_borrow(REQUEST_REP))
-            .map_err(|e| self.classify(e, started))?;
+            .await
+            .map_err(|e| self.classify(e))?;
         match decision {
             Decision::Continue => Ok(HookOutcome::Continue),
             Decision::Respond(r) => self.synthetic(r).map(HookOutcome::Respond),
@@ -232,21 +233,25 @@ impl LoadedFunction {
         };
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limits);
-        // Deadline in epoch ticks, rounded up, plus one for the tick already in progress.
-        let ticks = self
-            .limits
-            .timeout
-            .as_micros()
-            .div_ceil(EPOCH_TICK.as_micros()) as u64
-            + 1;
-        store.set_epoch_deadline(ticks);
+        // Every tick the guest runs past, yield to the executor so other requests on
+        // this worker thread make progress; once the budget is spent, interrupt it.
+        let budget = self.limits.timeout.as_micros().div_ceil(EPOCH_TICK.as_micros()) as u64;
+        let mut ticks = 0u64;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks += 1;
+            if ticks > budget {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
         store
     }
 
-    fn classify(&self, e: wasmtime::Error, started: Instant) -> FunctionError {
+    fn classify(&self, e: wasmtime::Error) -> FunctionError {
         let function = self.id.clone();
         if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-            let _ = started;
             return FunctionError::Timeout {
                 function,
                 limit: self.limits.timeout,

@@ -22,6 +22,9 @@ pub(crate) mod bindings {
         // Every host call may trap, so a bad handle or a broken invariant ends the
         // guest instead of panicking the host.
         imports: { default: trappable },
+        // Exports are called with `call_async` on fibers, so WASI's stream calls (a
+        // guest writing to stderr, say) can run on the tokio task serving the request.
+        exports: { default: async },
         with: {
             "wedge:function/types.request": crate::wasm::request::RequestView,
         },

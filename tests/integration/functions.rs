@@ -1,0 +1,139 @@
+//! Functions that misbehave end only their own request, as their `on_error` says, and the
+//! host keeps serving; synthetic responses and refused edits; load-time refusals.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use wedge::Edge;
+use wedge::config::Config;
+use wedge_tests::{TestEdge, function, send};
+
+const HOSTILE: &str = r#"
+[origins.stub]
+members = [{ url = "{stub}" }]
+
+[functions.strict]
+module = "{functions}/hostile.wasm"
+limits = { timeout_ms = 50, memory_mb = 8 }
+
+[functions.open]
+module = "{functions}/hostile.wasm"
+on_error = "continue"
+limits = { timeout_ms = 50, memory_mb = 8 }
+
+[functions.closed]
+module = "{functions}/hostile.wasm"
+on_error = "block"
+limits = { timeout_ms = 50, memory_mb = 8 }
+
+[[distributions]]
+id = "strict"
+aliases = ["strict.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["strict"]
+
+[[distributions]]
+id = "open"
+aliases = ["open.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["open"]
+
+[[distributions]]
+id = "closed"
+aliases = ["closed.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["closed"]
+"#;
+
+async fn get(edge: &TestEdge, host: &str, path: &str) -> http::Response<Bytes> {
+    let req = Request::get(path).header("host", host).body(Full::default()).unwrap();
+    send(edge.http_addr(), None, req).await.unwrap()
+}
+
+#[tokio::test]
+async fn every_failure_mode_ends_only_its_request() {
+    let edge = TestEdge::start(HOSTILE).await.unwrap();
+    for path in ["/trap", "/loop", "/oom", "/recurse", "/bad-status"] {
+        let resp = get(&edge, "strict.test", path).await;
+        assert_eq!(resp.status(), 500, "{path}");
+        assert_eq!(resp.headers()["x-wedge-error"], "function-error", "{path}");
+        // The host is still serving, and the same function still works.
+        let ok = get(&edge, "strict.test", "/echo").await;
+        assert_eq!(ok.status(), 200, "after {path}");
+        assert_eq!(edge.origin.last().unwrap().header("x-hostile"), Some("passed"));
+    }
+    assert_eq!(edge.origin.received().len(), 5, "failed requests never reached the origin");
+}
+
+#[tokio::test]
+async fn on_error_continue_fails_open_and_block_fails_closed() {
+    let edge = TestEdge::start(HOSTILE).await.unwrap();
+    let resp = get(&edge, "open.test", "/trap").await;
+    assert_eq!(resp.status(), 404, "forwarded to the origin, which has no /trap");
+    assert_eq!(edge.origin.last().unwrap().path, "/trap");
+    assert_eq!(edge.origin.last().unwrap().header("x-hostile"), None);
+
+    let resp = get(&edge, "closed.test", "/loop").await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["x-wedge-error"], "function-blocked");
+}
+
+#[tokio::test]
+async fn runaway_functions_do_not_stall_other_requests() {
+    let edge = TestEdge::start(HOSTILE).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let path = if i % 3 == 0 { "/loop" } else { "/echo" };
+        let addr = edge.http_addr();
+        tasks.push(tokio::spawn(async move {
+            let req = Request::get(path).header("host", "strict.test").body(Full::default()).unwrap();
+            (path, send(addr, None, req).await.unwrap().status())
+        }));
+    }
+    for t in tasks {
+        let (path, status) = t.await.unwrap();
+        assert_eq!(status, if path == "/loop" { 500 } else { 200 }, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn functions_can_answer_and_have_edits_refused() {
+    let edge = TestEdge::start(HOSTILE).await.unwrap();
+    let resp = get(&edge, "strict.test", "/respond").await;
+    assert_eq!(resp.status(), 418);
+    assert_eq!(&resp.body()[..], b"short and stout\n");
+    assert!(edge.origin.received().is_empty());
+
+    let resp = get(&edge, "strict.test", "/huge-header").await;
+    assert_eq!(resp.headers()["x-refused"], "header write limit reached");
+    let resp = get(&edge, "strict.test", "/forbidden-header").await;
+    assert_eq!(resp.headers()["x-refused"], "header is managed by the host");
+}
+
+#[tokio::test]
+async fn a_component_importing_sockets_is_refused_at_load() {
+    let toml = format!(
+        "[functions.net]\nmodule = \"{}\"\n[origins.o]\nmembers = [{{ url = \"http://127.0.0.1:9\" }}]\n",
+        function("sockets").display()
+    );
+    let config = Config::from_toml(&toml, "sockets.toml".as_ref(), ".".as_ref()).unwrap();
+    let err = Edge::new(config).await.err().expect("refused").to_string();
+    assert!(err.contains("wasi:sockets"), "{err}");
+    assert!(err.contains("sockets.wasm"), "names the file: {err}");
+}
+
+#[tokio::test]
+async fn a_missing_or_broken_module_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.wasm");
+    std::fs::write(&broken, b"\0asm not really").unwrap();
+    for (module, expect) in [(dir.path().join("missing.wasm"), "cannot read module"), (broken, "not a valid WebAssembly component")] {
+        let toml = format!("[functions.f]\nmodule = \"{}\"\n", module.display());
+        let config = Config::from_toml(&toml, "f.toml".as_ref(), ".".as_ref()).unwrap();
+        let err = Edge::new(config).await.err().expect("refused").to_string();
+        assert!(err.contains(expect) && err.contains(&module.display().to_string()), "{err}");
+    }
+}

@@ -1,0 +1,60 @@
+//! Bad input at the connection level: malformed requests and oversized headers are
+//! refused cleanly and the edge keeps serving.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wedge_tests::TestEdge;
+
+use crate::TWO_SITES;
+
+async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tcp.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn malformed_request_lines_get_400() {
+    let edge = TestEdge::start(TWO_SITES).await.unwrap();
+    let resp = raw(edge.http_addr(), b"GARBAGE\x01 / HTTP/1.1\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    let resp = raw(edge.http_addr(), b"GET / HTTP/1.1\r\nHost: api.example.test\r\nbad header line\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    // Still serving.
+    let ok = raw(edge.http_addr(), b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n").await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let edge = TestEdge::start(TWO_SITES).await.unwrap();
+    let big = "a".repeat(100 << 10);
+    let req = format!("GET /echo HTTP/1.1\r\nHost: api.example.test\r\nX-Big: {big}\r\n\r\n");
+    let resp = raw(edge.http_addr(), req.as_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 431"), "{}", &resp[..resp.len().min(200)]);
+    assert!(edge.origin.received().is_empty());
+}
+
+#[tokio::test]
+async fn requests_without_a_host_get_400() {
+    let edge = TestEdge::start(TWO_SITES).await.unwrap();
+    let resp = raw(edge.http_addr(), b"GET /echo HTTP/1.0\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.0 400") || resp.starts_with("HTTP/1.1 400"), "{resp}");
+}
+
+#[tokio::test]
+async fn admin_reports_health_and_status() {
+    let edge = TestEdge::start(TWO_SITES).await.unwrap();
+    let resp = raw(edge.admin_addr(), b"GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 200") && resp.ends_with("ok\n"), "{resp}");
+    let resp = raw(edge.admin_addr(), b"GET /status HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").await;
+    let body = resp.split("\r\n\r\n").nth(1).unwrap();
+    let status: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(status["version"], 1);
+    assert_eq!(status["functions"][0]["id"], "device-class");
+    assert_eq!(status["functions"][0]["sha256"].as_str().unwrap().len(), 64);
+    let names: Vec<_> = status["certificates"].as_array().unwrap().iter().map(|c| c["names"][0].as_str().unwrap().to_owned()).collect();
+    assert!(names.contains(&"www.example.test".to_owned()) && names.contains(&"*.wild.test".to_owned()), "{names:?}");
+}
