@@ -32,7 +32,10 @@ fn invalid_configs_give_the_expected_errors() {
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if expected.trim_end() != got.trim_end() {
-            failures.push(format!("{name}:\n  expected: {}\n  got:      {got}", expected.trim_end()));
+            failures.push(format!(
+                "{name}:\n  expected: {}\n  got:      {got}",
+                expected.trim_end()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -8,7 +8,10 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use wedge::config::{Behavior, Config, Distribution, DistributionId, FunctionConfig, FunctionId, HostPattern, OriginId, OriginMember, OriginPoolConfig, PathPattern};
+use wedge::config::{
+    Behavior, Config, Distribution, DistributionId, FunctionConfig, FunctionId, HostPattern,
+    OriginId, OriginMember, OriginPoolConfig, PathPattern,
+};
 use wedge::stub_origin::StubOrigin;
 use wedge::{BoundListeners, ConnectionInfo, Edge};
 use wedge_tests::{function, send};
@@ -19,17 +22,30 @@ fn config_for(origin: &StubOrigin) -> Config {
     let device = FunctionId::from_str("device-class").unwrap();
     config.origins.insert(
         stub.clone(),
-        OriginPoolConfig { members: vec![OriginMember { url: origin.url().parse().unwrap(), weight: 1 }] },
+        OriginPoolConfig {
+            members: vec![OriginMember {
+                url: origin.url().parse().unwrap(),
+                weight: 1,
+            }],
+        },
     );
     config.functions.insert(
         device.clone(),
-        FunctionConfig { module: function("device-class"), on_error: Default::default(), limits: Default::default() },
+        FunctionConfig {
+            module: function("device-class"),
+            on_error: Default::default(),
+            limits: Default::default(),
+        },
     );
     config.distributions.push(Distribution {
         id: DistributionId::from_str("site").unwrap(),
         aliases: vec![HostPattern::new("embedded.test").unwrap()],
         behaviors: vec![],
-        default_behavior: Behavior { path_pattern: PathPattern::any(), origin: stub, functions: vec![device] },
+        default_behavior: Behavior {
+            path_pattern: PathPattern::any(),
+            origin: stub,
+            functions: vec![device],
+        },
     });
     config
 }
@@ -53,10 +69,20 @@ async fn an_edge_from_structs_mounted_in_our_own_server() {
             });
         }
     });
-    let req = Request::get("/echo").header("host", "embedded.test").header("user-agent", "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X)").body(Full::<Bytes>::default()).unwrap();
+    let req = Request::get("/echo")
+        .header("host", "embedded.test")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X)",
+        )
+        .body(Full::<Bytes>::default())
+        .unwrap();
     let resp = send(addr, None, req).await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(origin.last().unwrap().header("cloudfront-is-tablet-viewer"), Some("true"));
+    assert_eq!(
+        origin.last().unwrap().header("cloudfront-is-tablet-viewer"),
+        Some("true")
+    );
 }
 
 #[tokio::test]
@@ -64,10 +90,15 @@ async fn an_edge_handles_requests_without_any_listener() {
     let origin = StubOrigin::start(([127, 0, 0, 1], 0).into()).await.unwrap();
     let edge = Edge::new(config_for(&origin)).await.unwrap();
     let conn = ConnectionInfo::plain(SocketAddr::from(([192, 0, 2, 10], 5555)));
-    let req = Request::get("http://embedded.test/echo").body(Full::<Bytes>::default()).unwrap();
+    let req = Request::get("http://embedded.test/echo")
+        .body(Full::<Bytes>::default())
+        .unwrap();
     let resp = edge.handle(&conn, req).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(origin.last().unwrap().header("x-forwarded-for"), Some("192.0.2.10"));
+    assert_eq!(
+        origin.last().unwrap().header("x-forwarded-for"),
+        Some("192.0.2.10")
+    );
 }
 
 #[tokio::test]
@@ -75,9 +106,21 @@ async fn an_edge_served_on_listeners_we_bound() {
     let origin = StubOrigin::start(([127, 0, 0, 1], 0).into()).await.unwrap();
     let edge = Edge::new(config_for(&origin)).await.unwrap();
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = edge.start_on(BoundListeners { http: Some(http), ..Default::default() });
-    let req = Request::get("/echo").header("host", "embedded.test").body(Full::<Bytes>::default()).unwrap();
-    assert_eq!(send(running.http.unwrap(), None, req).await.unwrap().status(), 200);
+    let running = edge.start_on(BoundListeners {
+        http: Some(http),
+        ..Default::default()
+    });
+    let req = Request::get("/echo")
+        .header("host", "embedded.test")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    assert_eq!(
+        send(running.http.unwrap(), None, req)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     running.shutdown().await;
 }
 
@@ -87,5 +130,8 @@ async fn struct_configs_are_validated_too() {
     let mut config = config_for(&origin);
     config.distributions[0].default_behavior.origin = OriginId::from_str("nowhere").unwrap();
     let err = Edge::new(config).await.err().unwrap().to_string();
-    assert!(err.contains("distributions[0].default_behavior.origin") && err.contains("nowhere"), "{err}");
+    assert!(
+        err.contains("distributions[0].default_behavior.origin") && err.contains("nowhere"),
+        "{err}"
+    );
 }

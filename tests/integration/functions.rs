@@ -49,7 +49,10 @@ functions = ["closed"]
 "#;
 
 async fn get(edge: &TestEdge, host: &str, path: &str) -> http::Response<Bytes> {
-    let req = Request::get(path).header("host", host).body(Full::default()).unwrap();
+    let req = Request::get(path)
+        .header("host", host)
+        .body(Full::default())
+        .unwrap();
     send(edge.http_addr(), None, req).await.unwrap()
 }
 
@@ -63,16 +66,27 @@ async fn every_failure_mode_ends_only_its_request() {
         // The host is still serving, and the same function still works.
         let ok = get(&edge, "strict.test", "/echo").await;
         assert_eq!(ok.status(), 200, "after {path}");
-        assert_eq!(edge.origin.last().unwrap().header("x-hostile"), Some("passed"));
+        assert_eq!(
+            edge.origin.last().unwrap().header("x-hostile"),
+            Some("passed")
+        );
     }
-    assert_eq!(edge.origin.received().len(), 5, "failed requests never reached the origin");
+    assert_eq!(
+        edge.origin.received().len(),
+        5,
+        "failed requests never reached the origin"
+    );
 }
 
 #[tokio::test]
 async fn on_error_continue_fails_open_and_block_fails_closed() {
     let edge = TestEdge::start(HOSTILE).await.unwrap();
     let resp = get(&edge, "open.test", "/trap").await;
-    assert_eq!(resp.status(), 404, "forwarded to the origin, which has no /trap");
+    assert_eq!(
+        resp.status(),
+        404,
+        "forwarded to the origin, which has no /trap"
+    );
     assert_eq!(edge.origin.last().unwrap().path, "/trap");
     assert_eq!(edge.origin.last().unwrap().header("x-hostile"), None);
 
@@ -89,7 +103,10 @@ async fn runaway_functions_do_not_stall_other_requests() {
         let path = if i % 3 == 0 { "/loop" } else { "/echo" };
         let addr = edge.http_addr();
         tasks.push(tokio::spawn(async move {
-            let req = Request::get(path).header("host", "strict.test").body(Full::default()).unwrap();
+            let req = Request::get(path)
+                .header("host", "strict.test")
+                .body(Full::default())
+                .unwrap();
             (path, send(addr, None, req).await.unwrap().status())
         }));
     }
@@ -130,10 +147,16 @@ async fn a_missing_or_broken_module_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.wasm");
     std::fs::write(&broken, b"\0asm not really").unwrap();
-    for (module, expect) in [(dir.path().join("missing.wasm"), "cannot read module"), (broken, "not a valid WebAssembly component")] {
+    for (module, expect) in [
+        (dir.path().join("missing.wasm"), "cannot read module"),
+        (broken, "not a valid WebAssembly component"),
+    ] {
         let toml = format!("[functions.f]\nmodule = \"{}\"\n", module.display());
         let config = Config::from_toml(&toml, "f.toml".as_ref(), ".".as_ref()).unwrap();
         let err = Edge::new(config).await.err().expect("refused").to_string();
-        assert!(err.contains(expect) && err.contains(&module.display().to_string()), "{err}");
+        assert!(
+            err.contains(expect) && err.contains(&module.display().to_string()),
+            "{err}"
+        );
     }
 }

@@ -20,10 +20,18 @@ async fn malformed_request_lines_get_400() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
     let resp = raw(edge.http_addr(), b"GARBAGE\x01 / HTTP/1.1\r\n\r\n").await;
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
-    let resp = raw(edge.http_addr(), b"GET / HTTP/1.1\r\nHost: api.example.test\r\nbad header line\r\n\r\n").await;
+    let resp = raw(
+        edge.http_addr(),
+        b"GET / HTTP/1.1\r\nHost: api.example.test\r\nbad header line\r\n\r\n",
+    )
+    .await;
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     // Still serving.
-    let ok = raw(edge.http_addr(), b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n").await;
+    let ok = raw(
+        edge.http_addr(),
+        b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 }
 
@@ -33,7 +41,11 @@ async fn oversized_headers_get_431() {
     let big = "a".repeat(100 << 10);
     let req = format!("GET /echo HTTP/1.1\r\nHost: api.example.test\r\nX-Big: {big}\r\n\r\n");
     let resp = raw(edge.http_addr(), req.as_bytes()).await;
-    assert!(resp.starts_with("HTTP/1.1 431"), "{}", &resp[..resp.len().min(200)]);
+    assert!(
+        resp.starts_with("HTTP/1.1 431"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
     assert!(edge.origin.received().is_empty());
 }
 
@@ -41,20 +53,42 @@ async fn oversized_headers_get_431() {
 async fn requests_without_a_host_get_400() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
     let resp = raw(edge.http_addr(), b"GET /echo HTTP/1.0\r\n\r\n").await;
-    assert!(resp.starts_with("HTTP/1.0 400") || resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(
+        resp.starts_with("HTTP/1.0 400") || resp.starts_with("HTTP/1.1 400"),
+        "{resp}"
+    );
 }
 
 #[tokio::test]
 async fn admin_reports_health_and_status() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
-    let resp = raw(edge.admin_addr(), b"GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").await;
-    assert!(resp.starts_with("HTTP/1.1 200") && resp.ends_with("ok\n"), "{resp}");
-    let resp = raw(edge.admin_addr(), b"GET /status HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").await;
+    let resp = raw(
+        edge.admin_addr(),
+        b"GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.ends_with("ok\n"),
+        "{resp}"
+    );
+    let resp = raw(
+        edge.admin_addr(),
+        b"GET /status HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     let body = resp.split("\r\n\r\n").nth(1).unwrap();
     let status: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(status["version"], 1);
     assert_eq!(status["functions"][0]["id"], "device-class");
     assert_eq!(status["functions"][0]["sha256"].as_str().unwrap().len(), 64);
-    let names: Vec<_> = status["certificates"].as_array().unwrap().iter().map(|c| c["names"][0].as_str().unwrap().to_owned()).collect();
-    assert!(names.contains(&"www.example.test".to_owned()) && names.contains(&"*.wild.test".to_owned()), "{names:?}");
+    let names: Vec<_> = status["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["names"][0].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        names.contains(&"www.example.test".to_owned()) && names.contains(&"*.wild.test".to_owned()),
+        "{names:?}"
+    );
 }

@@ -25,7 +25,10 @@ async fn forwarding_headers_are_added_and_hop_by_hop_removed() {
     let resp = send(edge.http_addr(), None, req).await.unwrap();
     assert_eq!(resp.status(), 200);
     let seen = edge.origin.last().unwrap();
-    assert_eq!(seen.header("x-forwarded-for"), Some("203.0.113.7, 127.0.0.1"));
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("203.0.113.7, 127.0.0.1")
+    );
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
     assert_eq!(seen.header("x-forwarded-host"), Some("api.example.test"));
     assert_eq!(seen.header("via"), Some("1.1 wedge"));
@@ -36,14 +39,24 @@ async fn forwarding_headers_are_added_and_hop_by_hop_removed() {
     }
     assert_eq!(&seen.body[..], b"hello origin");
     assert_eq!(seen.method, "POST");
-    assert!(resp.headers().get("via").is_some_and(|v| v == "1.1 wedge"), "Via on the response");
+    assert!(
+        resp.headers().get("via").is_some_and(|v| v == "1.1 wedge"),
+        "Via on the response"
+    );
 }
 
 #[tokio::test]
 async fn https_over_http2_reaches_the_origin_as_http11_with_its_host() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
-    let tls = TlsOptions { sni: Some("api.example.test".into()), roots: edge.pki.roots.clone(), alpn: vec![b"h2".to_vec()] };
-    let req = Request::get("/echo?via=h2").header("host", "api.example.test").body(Full::default()).unwrap();
+    let tls = TlsOptions {
+        sni: Some("api.example.test".into()),
+        roots: edge.pki.roots.clone(),
+        alpn: vec![b"h2".to_vec()],
+    };
+    let req = Request::get("/echo?via=h2")
+        .header("host", "api.example.test")
+        .body(Full::default())
+        .unwrap();
     let resp = send(edge.https_addr(), Some(&tls), req).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.version(), http::Version::HTTP_2);
@@ -58,7 +71,14 @@ async fn https_over_http2_reaches_the_origin_as_http11_with_its_host() {
 #[tokio::test]
 async fn https_over_http11_keeps_the_request_intact() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
-    let resp = edge.get("api.example.test", "/echo/deep/path?a=b&a=c", &[("accept", "application/json")]).await.unwrap();
+    let resp = edge
+        .get(
+            "api.example.test",
+            "/echo/deep/path?a=b&a=c",
+            &[("accept", "application/json")],
+        )
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.version(), http::Version::HTTP_11);
     let echo = TestEdge::echo(&resp);

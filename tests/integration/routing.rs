@@ -31,14 +31,22 @@ origin = "stub"
 "#;
 
 async fn get(addr: std::net::SocketAddr, host: &str, path: &str) -> http::Response<Bytes> {
-    let req = Request::get(path).header("host", host).body(Full::default()).unwrap();
+    let req = Request::get(path)
+        .header("host", host)
+        .body(Full::default())
+        .unwrap();
     send(addr, None, req).await.unwrap()
 }
 
 #[tokio::test]
 async fn requests_reach_the_origin_with_path_and_query() {
     let edge = TestEdge::start(ROUTES).await.unwrap();
-    let resp = get(edge.http_addr(), "www.example.test", "/echo/a.json?x=1&y=%20").await;
+    let resp = get(
+        edge.http_addr(),
+        "www.example.test",
+        "/echo/a.json?x=1&y=%20",
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let seen = edge.origin.last().unwrap();
     assert_eq!(seen.path, "/echo/a.json");
@@ -53,7 +61,10 @@ async fn unknown_host_is_misdirected() {
     let resp = get(edge.http_addr(), "nobody.example.test", "/").await;
     assert_eq!(resp.status(), 421);
     assert_eq!(resp.headers()["x-wedge-error"], "unknown-host");
-    assert!(edge.origin.received().is_empty(), "nothing reaches the origin");
+    assert!(
+        edge.origin.received().is_empty(),
+        "nothing reaches the origin"
+    );
 }
 
 #[tokio::test]
@@ -69,11 +80,18 @@ async fn first_matching_pattern_wins_and_default_takes_the_rest() {
     let special = StubOrigin::start(([127, 0, 0, 1], 0).into()).await.unwrap();
     let config = ROUTES.replace(
         "[origins.other]\nmembers = [{ url = \"{stub}\" }]",
-        &format!("[origins.other]\nmembers = [{{ url = \"{}\" }}]", special.url()),
+        &format!(
+            "[origins.other]\nmembers = [{{ url = \"{}\" }}]",
+            special.url()
+        ),
     );
     let edge = TestEdge::start(&config).await.unwrap();
     get(edge.http_addr(), "www.example.test", "/echo/special/x.json").await;
-    assert_eq!(special.received().len(), 1, "ordered behavior /echo/special* matched first");
+    assert_eq!(
+        special.received().len(),
+        1,
+        "ordered behavior /echo/special* matched first"
+    );
     assert_eq!(edge.origin.received().len(), 0);
     get(edge.http_addr(), "www.example.test", "/echo/x.json").await;
     get(edge.http_addr(), "www.example.test", "/anything/else").await;
@@ -101,9 +119,18 @@ origin = "pool"
     );
     let edge = TestEdge::start(&config).await.unwrap();
     for _ in 0..9 {
-        assert_eq!(get(edge.http_addr(), "any.example.test", "/echo").await.status(), 200);
+        assert_eq!(
+            get(edge.http_addr(), "any.example.test", "/echo")
+                .await
+                .status(),
+            200
+        );
     }
-    assert_eq!((a.received().len(), b.received().len()), (3, 6), "weights 1:2");
+    assert_eq!(
+        (a.received().len(), b.received().len()),
+        (3, 6),
+        "weights 1:2"
+    );
 }
 
 #[tokio::test]

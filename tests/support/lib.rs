@@ -42,23 +42,36 @@ impl Pki {
         let dir = tempfile::tempdir()?;
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, "wedge test CA");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "wedge test CA");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca = params.self_signed(&key)?;
         let mut roots = RootCertStore::empty();
         roots.add(ca.der().clone())?;
         std::fs::write(dir.path().join("ca.pem"), ca.pem())?;
-        Ok(Pki { dir, issuer: Issuer::new(params, key), roots: Arc::new(roots) })
+        Ok(Pki {
+            dir,
+            issuer: Issuer::new(params, key),
+            roots: Arc::new(roots),
+        })
     }
 
     /// Issues a certificate for `names` and writes `<id>.pem` and `<id>.key`.
     pub fn issue(&self, id: &str, names: &[&str]) -> anyhow::Result<(PathBuf, PathBuf)> {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
         params.distinguished_name.push(DnType::CommonName, names[0]);
         let cert = params.signed_by(&key, &self.issuer)?;
-        let (cert_path, key_path) = (self.dir.path().join(format!("{id}.pem")), self.dir.path().join(format!("{id}.key")));
+        let (cert_path, key_path) = (
+            self.dir.path().join(format!("{id}.pem")),
+            self.dir.path().join(format!("{id}.key")),
+        );
         std::fs::write(&cert_path, cert.pem())?;
         std::fs::write(&key_path, key.serialize_pem())?;
         Ok((cert_path, key_path))
@@ -95,7 +108,13 @@ impl TestEdge {
         cfg.listeners.admin = Some(any);
         let edge = Edge::new(cfg).await?;
         let running = edge.start().await?;
-        Ok(TestEdge { edge, running, pki, origin, config_path })
+        Ok(TestEdge {
+            edge,
+            running,
+            pki,
+            origin,
+            config_path,
+        })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -111,12 +130,21 @@ impl TestEdge {
     }
 
     /// GET `path` on `host` over HTTPS (SNI = host) with HTTP/1.1 and the given headers.
-    pub async fn get(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Response<Bytes>> {
+    pub async fn get(
+        &self,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Response<Bytes>> {
         let mut req = Request::get(path).header("host", host);
         for (n, v) in headers {
             req = req.header(*n, *v);
         }
-        let tls = TlsOptions { sni: Some(host.to_owned()), roots: self.pki.roots.clone(), alpn: vec![b"http/1.1".to_vec()] };
+        let tls = TlsOptions {
+            sni: Some(host.to_owned()),
+            roots: self.pki.roots.clone(),
+            alpn: vec![b"http/1.1".to_vec()],
+        };
         send(self.https_addr(), Some(&tls), req.body(Full::default())?).await
     }
 
@@ -143,8 +171,16 @@ pub struct TlsOptions {
 }
 
 /// Opens a TLS connection with rustls, sending `sni` (or none).
-pub async fn tls_connect(addr: SocketAddr, opts: &TlsOptions) -> anyhow::Result<TlsStream<TcpStream>> {
-    tls_connect_with(addr, opts, &[&rustls::version::TLS13, &rustls::version::TLS12]).await
+pub async fn tls_connect(
+    addr: SocketAddr,
+    opts: &TlsOptions,
+) -> anyhow::Result<TlsStream<TcpStream>> {
+    tls_connect_with(
+        addr,
+        opts,
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    )
+    .await
 }
 
 /// Like [`tls_connect`], restricted to the given protocol versions.
@@ -168,13 +204,17 @@ pub async fn tls_connect_with(
     config.enable_sni = send_sni;
     let tcp = TcpStream::connect(addr).await?;
     let server_name = ServerName::try_from(name)?;
-    Ok(TlsConnector::from(Arc::new(config)).connect(server_name, tcp).await?)
+    Ok(TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await?)
 }
 
 /// DNS names in the certificate the server presented.
 pub fn peer_names(tls: &TlsStream<TcpStream>) -> Vec<String> {
     let certs: &[CertificateDer<'_>] = tls.get_ref().1.peer_certificates().unwrap_or_default();
-    let Some(leaf) = certs.first() else { return vec![] };
+    let Some(leaf) = certs.first() else {
+        return vec![];
+    };
     let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).expect("valid certificate");
     let mut names = vec![];
     if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -189,7 +229,11 @@ pub fn peer_names(tls: &TlsStream<TcpStream>) -> Vec<String> {
 
 /// Sends one request over a new connection (TLS when `tls` is given), using HTTP/2 when
 /// ALPN negotiates it and HTTP/1.1 otherwise, and collects the response body.
-pub async fn send(addr: SocketAddr, tls: Option<&TlsOptions>, req: Request<Full<Bytes>>) -> anyhow::Result<Response<Bytes>> {
+pub async fn send(
+    addr: SocketAddr,
+    tls: Option<&TlsOptions>,
+    req: Request<Full<Bytes>>,
+) -> anyhow::Result<Response<Bytes>> {
     match tls {
         None => {
             let tcp = TcpStream::connect(addr).await?;
@@ -206,18 +250,30 @@ pub async fn send(addr: SocketAddr, tls: Option<&TlsOptions>, req: Request<Full<
     }
 }
 
-async fn send_on<I>(io: TokioIo<I>, version: Version, mut req: Request<Full<Bytes>>) -> anyhow::Result<Response<Bytes>>
+async fn send_on<I>(
+    io: TokioIo<I>,
+    version: Version,
+    mut req: Request<Full<Bytes>>,
+) -> anyhow::Result<Response<Bytes>>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let resp = if version == Version::HTTP_2 {
         // HTTP/2 carries the host in :authority, taken from an absolute URI.
         if let Some(host) = req.headers_mut().remove("host") {
-            let uri = format!("https://{}{}", host.to_str()?, req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+            let uri = format!(
+                "https://{}{}",
+                host.to_str()?,
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+            );
             *req.uri_mut() = uri.parse()?;
         }
         *req.version_mut() = Version::HTTP_2;
-        let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
         tokio::spawn(conn);
         sender.send_request(req).await?
     } else {
@@ -226,6 +282,10 @@ where
         sender.send_request(req).await?
     };
     let (parts, body) = resp.into_parts();
-    let body = body.collect().await.context("reading response body")?.to_bytes();
+    let body = body
+        .collect()
+        .await
+        .context("reading response body")?
+        .to_bytes();
     Ok(Response::from_parts(parts, body))
 }

@@ -212,10 +212,10 @@ impl<'a> Ua<'a> {
 
     #[inline]
     fn has(&self, needle: &[u8]) -> bool {
-        if let [a, b, .., y, z] = needle {
-            if !self.pair(*a, *b) || !self.pair(*y, *z) {
-                return false;
-            }
+        if let [a, b, .., y, z] = needle
+            && (!self.pair(*a, *b) || !self.pair(*y, *z))
+        {
+            return false;
         }
         find(self.s, needle).is_some()
     }
@@ -300,11 +300,16 @@ fn any_prefix(m: &[u8], list: Tokens) -> bool {
 /// letters, four digits, two letters; the first digit is the diagonal: 4-6 phone, 7-10 tablet).
 fn coded_size(m: &[u8]) -> Option<u8> {
     m.split(|&c| c == b' ' || c == b'_').find_map(|w| match w {
-        [a, b, d @ b'0'..=b'9', b'0'..=b'9', b'0'..=b'9', b'0'..=b'9', y, z]
-            if [a, b, y, z].iter().all(|c| c.is_ascii_lowercase()) =>
-        {
-            Some(d - b'0')
-        }
+        [
+            a,
+            b,
+            d @ b'0'..=b'9',
+            b'0'..=b'9',
+            b'0'..=b'9',
+            b'0'..=b'9',
+            y,
+            z,
+        ] if [a, b, y, z].iter().all(|c| c.is_ascii_lowercase()) => Some(d - b'0'),
         _ => None,
     })
 }

@@ -45,27 +45,3 @@ pub fn headers_for(class: Class) -> [(&'static str, &'static str); 5] {
 }
 
 wedge_sdk::export_function!(DeviceClass);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exactly_one_cloudfront_header_is_true_and_bots_are_desktop() {
-        for class in [
-            Class::Desktop,
-            Class::Mobile,
-            Class::Tablet,
-            Class::SmartTv,
-            Class::Bot,
-        ] {
-            let h = headers_for(class);
-            assert_eq!(h[..4].iter().filter(|(_, v)| *v == "true").count(), 1);
-            assert_eq!(h[4].1, class.as_str());
-        }
-        assert_eq!(
-            headers_for(Class::Bot)[0],
-            ("cloudfront-is-desktop-viewer", "true")
-        );
-    }
-}

@@ -96,7 +96,10 @@ pub(super) fn from_toml(text: &str, file: &Path, base_dir: &Path) -> Result<Conf
     for p in config.validate() {
         // An entry already reported as malformed was dropped during conversion; don't
         // report the knock-on effect (an empty pool, a dangling reference) as well.
-        if problems.iter().any(|(field, _, _)| field.starts_with(&p.field) || p.field.starts_with(field.as_str())) {
+        if problems
+            .iter()
+            .any(|(field, _, _)| field.starts_with(&p.field) || p.field.starts_with(field.as_str()))
+        {
             continue;
         }
         let span = conv.spans.get(&p.field).cloned();
@@ -359,7 +362,8 @@ impl Converter<'_> {
         match f(name.get_ref()) {
             Ok(id) => Some(id),
             Err(e) => {
-                self.problems.push((field.to_owned(), e.to_string(), Some(name.span())));
+                self.problems
+                    .push((field.to_owned(), e.to_string(), Some(name.span())));
                 None
             }
         }

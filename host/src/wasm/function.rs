@@ -235,7 +235,11 @@ impl LoadedFunction {
         store.limiter(|s| &mut s.limits);
         // Every tick the guest runs past, yield to the executor so other requests on
         // this worker thread make progress; once the budget is spent, interrupt it.
-        let budget = self.limits.timeout.as_micros().div_ceil(EPOCH_TICK.as_micros()) as u64;
+        let budget = self
+            .limits
+            .timeout
+            .as_micros()
+            .div_ceil(EPOCH_TICK.as_micros()) as u64;
         let mut ticks = 0u64;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
