@@ -1,1 +1,50 @@
-//! Benchmarks live in benches/.
+//! Shared inputs for the criterion benches: realistic requests and a small edge.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::Request;
+use wedge::wasm::RequestView;
+
+/// A typical mobile browser request: the headers a real viewer sends.
+pub fn mobile_request() -> http::request::Parts {
+    Request::get("/products/shoes?color=red&size=42")
+        .header("host", "www.example.test")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36",
+        )
+        .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+        .header("accept-language", "en-GB,en;q=0.9")
+        .header("accept-encoding", "gzip, deflate, br")
+        .header("sec-ch-ua-mobile", "?1")
+        .header("sec-ch-ua-platform", "\"Android\"")
+        .header("cookie", "session=4f6b2c1e9a; theme=dark")
+        .body(())
+        .expect("valid request")
+        .into_parts()
+        .0
+}
+
+/// The request as a function sees it.
+pub fn view(parts: http::request::Parts) -> RequestView {
+    RequestView {
+        parts,
+        client_ip: [198, 51, 100, 7].into(),
+        sni: Some("www.example.test".into()),
+        scheme: "https",
+        host: "www.example.test".into(),
+        written: 0,
+        write_limit: 32 << 10,
+    }
+}
+
+/// A request id for benches.
+pub fn request_id() -> Arc<str> {
+    Arc::from("bench")
+}
+
+/// A loopback client address.
+pub fn client() -> SocketAddr {
+    SocketAddr::from(([198, 51, 100, 7], 40000))
+}

@@ -49,6 +49,23 @@ pub mod bindings {
 /// One value of your type is created (with [`Default`]) per request, before its first
 /// hook runs, so fields can carry state from one hook to the next within a request.
 pub trait Function: Default + 'static {
+    /// The request headers [`Function::on_viewer_request`] depends on, if it depends on
+    /// nothing else: not the path, query, method, host, client address or any other
+    /// header, and no state beyond the request. Declaring them lets the host reuse the
+    /// hook's outcome (its header edits and decision) for requests with the same values
+    /// of these headers without instantiating the function, which makes such functions
+    /// nearly free. If the hook reads anything else anyway, the host notices, logs it,
+    /// and stops reusing that outcome. Default: `None` (run for every request).
+    ///
+    /// ```
+    /// # #[derive(Default)] struct DeviceClass;
+    /// impl wedge_sdk::Function for DeviceClass {
+    ///     const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> =
+    ///         Some(&["user-agent", "sec-ch-ua-mobile"]);
+    /// }
+    /// ```
+    const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> = None;
+
     /// Runs after routing, before the cache and the origin, for every request the
     /// behavior receives. Edit the request in place (headers), or answer it yourself.
     ///
@@ -87,6 +104,13 @@ pub mod __private {
     use crate::bindings::wedge::function::types as wit;
     use crate::{Function, Request};
 
+    pub fn describe<F: Function>() -> wit::FunctionInfo {
+        wit::FunctionInfo {
+            viewer_request_inputs: F::VIEWER_REQUEST_INPUTS
+                .map(|names| names.iter().map(|n| n.to_ascii_lowercase()).collect()),
+        }
+    }
+
     pub fn viewer_request<F: Function>(state: &mut F, req: &wit::Request) -> wit::Decision {
         let mut req = Request::new(req);
         state.on_viewer_request(&mut req).into_wit()
@@ -119,6 +143,10 @@ macro_rules! export_function {
             }
 
             impl $crate::bindings::exports::wedge::function::hooks::Guest for __WedgeExport {
+                fn describe() -> $crate::bindings::wedge::function::types::FunctionInfo {
+                    $crate::__private::describe::<$ty>()
+                }
+
                 fn on_viewer_request(
                     req: &$crate::bindings::wedge::function::types::Request,
                 ) -> $crate::bindings::wedge::function::types::Decision {

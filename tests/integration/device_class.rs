@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use wedge::config::{FunctionConfig, FunctionId, FunctionLimits, OnError};
+use wedge::config::{FunctionConfig, FunctionId};
 use wedge::wasm::{EngineSettings, LoadedFunction, RequestView, WasmEngine};
 use wedge_tests::{TestEdge, corpora, function};
 
@@ -143,10 +143,10 @@ async fn accuracy_on_the_labelled_corpus() {
     };
     let text = std::fs::read_to_string(dir.join("ua_labelled.jsonl")).unwrap();
     let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
+    // No decision reuse: every agent runs through the component.
     let config = FunctionConfig {
-        module: function("device-class"),
-        on_error: OnError::Error,
-        limits: FunctionLimits::default(),
+        decision_cache: 0,
+        ..FunctionConfig::new(function("device-class"))
     };
     let f =
         LoadedFunction::load(&engine, FunctionId::new("device-class").unwrap(), &config).unwrap();

@@ -31,11 +31,7 @@ fn config_for(origin: &StubOrigin) -> Config {
     );
     config.functions.insert(
         device.clone(),
-        FunctionConfig {
-            module: function("device-class"),
-            on_error: Default::default(),
-            limits: Default::default(),
-        },
+        FunctionConfig::new(function("device-class")),
     );
     config.distributions.push(Distribution {
         id: DistributionId::from_str("site").unwrap(),

@@ -7,6 +7,7 @@
 #[path = "../../functions/device-class/src/classify.rs"]
 mod classify;
 mod config_golden;
+mod decisions;
 mod device_class;
 mod embedding;
 mod functions;

@@ -15,6 +15,10 @@ use wedge_sdk::{Decision, Function, Request};
 pub struct DeviceClass;
 
 impl Function for DeviceClass {
+    // The class depends on these headers alone, so the host may reuse decisions.
+    const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> =
+        Some(&["user-agent", "sec-ch-ua-mobile", "sec-ch-ua-platform"]);
+
     fn on_viewer_request(&mut self, req: &mut Request) -> Decision {
         let ua = req.header("user-agent").unwrap_or_default();
         let mobile_hint = req.header("sec-ch-ua-mobile");

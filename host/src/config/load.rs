@@ -298,6 +298,7 @@ impl Converter<'_> {
                     module,
                     on_error,
                     limits,
+                    decision_cache: f.decision_cache.unwrap_or(DEFAULT_DECISION_CACHE),
                 },
             );
         }

@@ -119,6 +119,24 @@ pub struct FunctionConfig {
     pub module: PathBuf,
     pub on_error: OnError,
     pub limits: FunctionLimits,
+    /// Outcomes kept for reuse when the function declares its viewer-request inputs
+    /// (0 turns reuse off).
+    pub decision_cache: u64,
+}
+
+/// Default size of a function's decision cache, in entries.
+pub const DEFAULT_DECISION_CACHE: u64 = 10_000;
+
+impl FunctionConfig {
+    /// A function from `module` with default settings.
+    pub fn new(module: impl Into<PathBuf>) -> Self {
+        Self {
+            module: module.into(),
+            on_error: OnError::default(),
+            limits: FunctionLimits::default(),
+            decision_cache: DEFAULT_DECISION_CACHE,
+        }
+    }
 }
 
 /// A site: the host names it answers for and its behaviors.

@@ -79,6 +79,8 @@ pub struct RawFunction {
     pub on_error: Option<Spanned<String>>,
     #[serde(default)]
     pub limits: RawLimits,
+    /// Entries of reusable outcomes (for functions that declare their inputs); 0 = off.
+    pub decision_cache: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,8 +12,9 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::FunctionPre;
-use super::bindings::wedge::function::types::{Decision, Response};
+use super::bindings::wedge::function::types::{Decision, FunctionInfo, Response};
 use super::engine::{EPOCH_TICK, WasmEngine};
+use super::memo::{DecisionCache, Recording};
 use super::request::{REQUEST_REP, RequestView};
 use crate::config::{FunctionConfig, FunctionId, FunctionLimits, OnError};
 
@@ -53,6 +54,8 @@ pub enum LoadError {
         "{path}: imports not allowed for a function: {imports} (allowed: wedge:function, wasi:io, wasi:clocks, wasi:random, wasi:cli stdio/environment/exit)"
     )]
     ForbiddenImports { path: PathBuf, imports: String },
+    #[error("{path}: describing itself failed: {message}")]
+    Describe { path: PathBuf, message: String },
     #[error("{path}: does not implement the wedge function world: {message}")]
     Link { path: PathBuf, message: String },
 }
@@ -108,6 +111,8 @@ pub struct LoadedFunction {
     pub loaded_at: SystemTime,
     pre: FunctionPre<HostState>,
     engine: WasmEngine,
+    decisions: Option<DecisionCache>,
+    viewer_request_inputs: Option<Vec<HeaderName>>,
 }
 
 impl std::fmt::Debug for LoadedFunction {
@@ -122,6 +127,8 @@ impl std::fmt::Debug for LoadedFunction {
 /// Per-instance host state: the request being handled and the instance's limits.
 pub struct HostState {
     pub(crate) request: Option<RequestView>,
+    /// Set while recording an outcome for the decision cache.
+    pub(crate) recording: Option<Recording>,
     pub(crate) function: FunctionId,
     pub(crate) request_id: Arc<str>,
     table: ResourceTable,
@@ -169,7 +176,7 @@ impl LoadedFunction {
             path: path.clone(),
             message: format!("{e:#}"),
         })?;
-        Ok(Self {
+        let mut function = Self {
             id,
             module: path.clone(),
             on_error: config.on_error,
@@ -178,24 +185,115 @@ impl LoadedFunction {
             loaded_at: SystemTime::now(),
             pre,
             engine: engine.clone(),
+            decisions: None,
+            viewer_request_inputs: None,
+        };
+        let info = function.describe().map_err(|message| LoadError::Describe {
+            path: path.clone(),
+            message,
+        })?;
+        if let Some(names) = info.viewer_request_inputs {
+            let inputs = names
+                .iter()
+                .map(|n| HeaderName::from_bytes(n.as_bytes()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| LoadError::Describe {
+                    path: path.clone(),
+                    message: format!("invalid header name in viewer-request inputs {names:?}"),
+                })?;
+            if config.decision_cache > 0 {
+                function.decisions =
+                    Some(DecisionCache::new(inputs.clone(), config.decision_cache));
+            }
+            function.viewer_request_inputs = Some(inputs);
+        }
+        Ok(function)
+    }
+
+    /// Asks the function what it declares about itself, in a throwaway instance on a
+    /// thread of its own (so loading works from any context, async or not).
+    fn describe(&self) -> Result<FunctionInfo, String> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    rt.block_on(async {
+                        let mut store = self.new_store(None, &Arc::from("describe"));
+                        let instance = self
+                            .pre
+                            .instantiate_async(&mut store)
+                            .await
+                            .map_err(|e| format!("{e:#}"))?;
+                        instance
+                            .wedge_function_hooks()
+                            .call_describe(&mut store)
+                            .await
+                            .map_err(|e| format!("{e:#}"))
+                    })
+                })
+                .join()
+                .map_err(|_| "describe panicked".to_owned())?
         })
     }
 
     /// Runs `on-viewer-request` in a fresh instance. The request view always comes back,
     /// whatever the function did.
+    ///
+    /// For a function that declares its inputs, a stored outcome for the same input
+    /// values is replayed instead of running it.
     pub async fn on_viewer_request(
+        &self,
+        mut view: RequestView,
+        request_id: &Arc<str>,
+    ) -> (RequestView, Result<HookOutcome, FunctionError>) {
+        let Some(cache) = &self.decisions else {
+            let (view, result, _) = self.run_viewer_request(view, request_id, None).await;
+            return (view, result);
+        };
+        let Some(key) = cache.key(&view.parts.headers) else {
+            let (view, result, _) = self.run_viewer_request(view, request_id, None).await;
+            return (view, result);
+        };
+        if let Some(outcome) = cache.replay(&key, &mut view) {
+            return (view, Ok(outcome));
+        }
+        let recording = Recording::new(cache.inputs.clone());
+        let (view, result, recording) = self
+            .run_viewer_request(view, request_id, Some(recording))
+            .await;
+        if let (Ok(outcome), Some(recording)) = (&result, recording) {
+            cache.store(&self.id, key, recording, outcome);
+        }
+        (view, result)
+    }
+
+    /// The headers this function declared as the only inputs of its viewer-request hook.
+    pub fn viewer_request_inputs(&self) -> Option<&[HeaderName]> {
+        self.viewer_request_inputs.as_deref()
+    }
+
+    async fn run_viewer_request(
         &self,
         view: RequestView,
         request_id: &Arc<str>,
-    ) -> (RequestView, Result<HookOutcome, FunctionError>) {
-        let mut store = self.new_store(view, request_id);
+        recording: Option<Recording>,
+    ) -> (
+        RequestView,
+        Result<HookOutcome, FunctionError>,
+        Option<Recording>,
+    ) {
+        let mut store = self.new_store(Some(view), request_id);
+        store.data_mut().recording = recording;
         let result = self.call_viewer_request(&mut store).await;
         let mut state = store.into_data();
         let view = state
             .request
             .take()
             .expect("the request view stays in the store during a hook");
-        (view, result)
+        (view, result, state.recording)
     }
 
     async fn call_viewer_request(
@@ -218,13 +316,14 @@ impl LoadedFunction {
         }
     }
 
-    fn new_store(&self, view: RequestView, request_id: &Arc<str>) -> Store<HostState> {
+    fn new_store(&self, view: Option<RequestView>, request_id: &Arc<str>) -> Store<HostState> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes as usize)
             .trap_on_grow_failure(true)
             .build();
         let state = HostState {
-            request: Some(view),
+            request: view,
+            recording: None,
             function: self.id.clone(),
             request_id: request_id.clone(),
             table: ResourceTable::new(),

@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod function;
 mod log;
+mod memo;
 pub mod request;
 
 pub use engine::{EngineSettings, WasmEngine};

@@ -8,6 +8,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::wedge::function::types::{HeaderError, Host, HostRequest};
 use super::function::HostState;
+use super::memo::Edit;
 
 /// Headers the host manages itself: framing, hop-by-hop, and routing inputs.
 const FORBIDDEN: &[&str] = &[
@@ -92,36 +93,69 @@ impl HostState {
 
 impl Host for HostState {}
 
+impl HostState {
+    /// Notes a non-header read for a recording run.
+    fn read(&mut self, what: &str) {
+        if let Some(rec) = &mut self.recording {
+            rec.read(what);
+        }
+    }
+
+    fn read_header(&mut self, name: &str) {
+        if let Some(rec) = &mut self.recording {
+            rec.read_header(name);
+        }
+    }
+
+    fn edited(&mut self, result: &Result<Edit, HeaderError>) {
+        if let Some(rec) = &mut self.recording {
+            match result {
+                Ok(edit) => rec.edits.push(edit.clone()),
+                // A refused edit depends on the request's write budget so far.
+                Err(_) => rec.read("a refused header edit"),
+            }
+        }
+    }
+}
+
 impl HostRequest for HostState {
     fn method(&mut self, r: Resource<RequestView>) -> Res<String> {
+        self.read("method");
         Ok(self.view(&r)?.parts.method.as_str().to_owned())
     }
 
     fn path(&mut self, r: Resource<RequestView>) -> Res<String> {
+        self.read("path");
         Ok(self.view(&r)?.parts.uri.path().to_owned())
     }
 
     fn query(&mut self, r: Resource<RequestView>) -> Res<Option<String>> {
+        self.read("query");
         Ok(self.view(&r)?.parts.uri.query().map(str::to_owned))
     }
 
     fn host(&mut self, r: Resource<RequestView>) -> Res<String> {
+        self.read("host");
         Ok(self.view(&r)?.host.clone())
     }
 
     fn scheme(&mut self, r: Resource<RequestView>) -> Res<String> {
+        self.read("scheme");
         Ok(self.view(&r)?.scheme.to_owned())
     }
 
     fn client_ip(&mut self, r: Resource<RequestView>) -> Res<String> {
+        self.read("client-ip");
         Ok(self.view(&r)?.client_ip.to_string())
     }
 
     fn sni(&mut self, r: Resource<RequestView>) -> Res<Option<String>> {
+        self.read("sni");
         Ok(self.view(&r)?.sni.clone())
     }
 
     fn header(&mut self, r: Resource<RequestView>, name: String) -> Res<Option<String>> {
+        self.read_header(&name);
         let headers = &self.view(&r)?.parts.headers;
         Ok(headers
             .get(name.as_str())
@@ -130,6 +164,7 @@ impl HostRequest for HostState {
     }
 
     fn header_all(&mut self, r: Resource<RequestView>, name: String) -> Res<Vec<String>> {
+        self.read_header(&name);
         let headers = &self.view(&r)?.parts.headers;
         Ok(headers
             .get_all(name.as_str())
@@ -140,6 +175,7 @@ impl HostRequest for HostState {
     }
 
     fn header_names(&mut self, r: Resource<RequestView>) -> Res<Vec<String>> {
+        self.read("header-names");
         let headers = &self.view(&r)?.parts.headers;
         Ok(headers.keys().map(|k| k.as_str().to_owned()).collect())
     }
@@ -151,9 +187,12 @@ impl HostRequest for HostState {
         value: String,
     ) -> Res<Result<(), HeaderError>> {
         let view = self.view_mut(&r)?;
-        Ok(view.header_edit(&name, &value).map(|(n, v)| {
-            view.parts.headers.insert(n, v);
-        }))
+        let result = view.header_edit(&name, &value).map(|(n, v)| {
+            view.parts.headers.insert(n.clone(), v.clone());
+            Edit::Set(n, v)
+        });
+        self.edited(&result);
+        Ok(result.map(|_| ()))
     }
 
     fn append_header(
@@ -163,9 +202,12 @@ impl HostRequest for HostState {
         value: String,
     ) -> Res<Result<(), HeaderError>> {
         let view = self.view_mut(&r)?;
-        Ok(view.header_edit(&name, &value).map(|(n, v)| {
-            view.parts.headers.append(n, v);
-        }))
+        let result = view.header_edit(&name, &value).map(|(n, v)| {
+            view.parts.headers.append(n.clone(), v.clone());
+            Edit::Append(n, v)
+        });
+        self.edited(&result);
+        Ok(result.map(|_| ()))
     }
 
     fn remove_header(&mut self, r: Resource<RequestView>, name: String) -> Res<()> {
@@ -173,7 +215,8 @@ impl HostRequest for HostState {
         if let Ok(name) = HeaderName::from_bytes(name.as_bytes())
             && !FORBIDDEN.contains(&name.as_str())
         {
-            view.parts.headers.remove(name);
+            view.parts.headers.remove(&name);
+            self.edited(&Ok(Edit::Remove(name)));
         }
         Ok(())
     }

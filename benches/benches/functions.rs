@@ -1,0 +1,45 @@
+//! Per-function cost on a realistic request: a fresh instance plus the viewer-request
+//! hook, and, for functions that declare their inputs, a reused decision.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use wedge::config::{FunctionConfig, FunctionId};
+use wedge::wasm::{EngineSettings, LoadedFunction, WasmEngine};
+use wedge_benches::{mobile_request, request_id, view};
+use wedge_tests::function;
+
+fn functions(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
+    let id = request_id();
+    let mut group = c.benchmark_group("function");
+    let cases = [
+        ("device-class", "device-class", 0, "fresh-instance"),
+        ("device-class", "device-class", 10_000, "reused-decision"),
+        ("pass-through", "hostile", 0, "fresh-instance"),
+    ];
+    for (name, module, cache, mode) in cases {
+        let config = FunctionConfig {
+            decision_cache: cache,
+            ..FunctionConfig::new(function(module))
+        };
+        let f = LoadedFunction::load(&engine, FunctionId::new(name).unwrap(), &config).unwrap();
+        let parts = mobile_request();
+        group.bench_function(format!("{name}/{mode}"), |b| {
+            b.iter(|| {
+                let v = view(parts.clone());
+                let (_, outcome) = rt.block_on(f.on_viewer_request(v, &id));
+                outcome.unwrap()
+            })
+        });
+    }
+    group.bench_function("baseline/clone-request", |b| {
+        b.iter(|| view(mobile_request()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, functions);
+criterion_main!(benches);

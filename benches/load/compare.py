@@ -1,0 +1,756 @@
+#!/usr/bin/env python3
+"""Side-by-side load comparison of wedge and nginx on one machine, in one run.
+
+Starts a shared nginx origin (static 1 KiB file), then for each scenario a wedge and an nginx
+contender in front of it (HTTPS to the client, plain HTTP keep-alive to the origin), and drives
+both with the same load generator, alternating runs. Prints per-run figures and a summary of
+medians with wedge/nginx and wedge/ceiling ratios.
+
+    python3 benches/load/compare.py [--duration 10] [--rounds 3]
+        [--scenarios proxy,ceiling,h2,handshake] [--pin split|off] [--json out.json]
+
+Python 3.11 standard library only. Runs as root on Debian: installs nginx, wrk and h2load with
+apt-get when they are missing, and builds wedge and the wasm functions with cargo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+WEDGE_BIN = REPO / "target/release/wedge"
+FUNCTIONS_TARGET = REPO / "target/functions"
+DEVICE_CLASS_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/device_class.wasm"
+
+HOST = "bench.test"
+BENCH_PATH = "/1k.html"
+MOBILE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36"
+)
+DEVICE_HEADERS = {
+    "cloudfront-is-desktop-viewer": "$device_is_desktop",
+    "cloudfront-is-mobile-viewer": "$device_is_mobile",
+    "cloudfront-is-tablet-viewer": "$device_is_tablet",
+    "cloudfront-is-smarttv-viewer": "$device_is_smarttv",
+    "x-device-class": "$device_class",
+}
+# What the origin's /__device probe must echo for MOBILE_UA (class, desktop, mobile, tablet, tv).
+EXPECTED_DEVICE_ECHO = "mobile false true false false"
+PACKAGES = {"nginx": "nginx", "wrk": "wrk", "h2load": "nghttp2-client", "openssl": "openssl",
+            "taskset": "util-linux"}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PR_SET_PDEATHSIG = 1
+
+# Servers (contenders and origin) and the load generator under `--pin split`.
+SERVER_CPUS = "0"
+LOADGEN_CPUS = "1"
+
+
+@dataclass
+class Scenario:
+    """One comparison: how each contender is configured and how the load is generated."""
+
+    name: str
+    description: str
+    functions: bool = False  # wedge runs device-class / nginx runs the User-Agent map
+    cert: str = "ecdsa"
+    load: str = "wrk"  # "wrk" (keep-alive), "wrk-close" (one request per connection), "h2load"
+    skip: str | None = None  # a reason: the scenario is listed but not run
+
+
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario("proxy", "HTTPS keep-alive proxy, device classification on every request",
+                 functions=True),
+        Scenario("ceiling", "HTTPS keep-alive proxy, no functions (wedge's ceiling)"),
+        Scenario("h2", "HTTP/2 proxy, no functions (h2load -m10)", load="h2load"),
+        Scenario("handshake-ecdsa", "new TLS handshakes/s, ECDSA P-256 cert (Connection: close)",
+                 load="wrk-close"),
+        Scenario("handshake-rsa", "new TLS handshakes/s, RSA 2048 cert (Connection: close)",
+                 cert="rsa", load="wrk-close"),
+        Scenario("cache", "cache hits, three functions per request vs nginx proxy_cache",
+                 skip="placeholder: wedge has no cache yet"),
+    ]
+}
+ALIASES = {"handshake": ["handshake-ecdsa", "handshake-rsa"]}
+DEFAULT_SCENARIOS = "proxy,ceiling,h2,handshake,cache"
+
+
+@dataclass
+class RunResult:
+    """The figures of one measured run of one contender."""
+
+    scenario: str
+    contender: str
+    round: int
+    rps: float
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_s: float
+    cpu_us_per_req: float
+    peak_rss_mb: float
+    origin_cpu_us_per_req: float
+    loadavg_1m: float
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Children:
+    """Every child process this script started, so they all stop on exit, error or ctrl-C."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def spawn(self, argv: list[str], *, log: Path | None = None, env: dict | None = None,
+              capture: bool = False) -> subprocess.Popen:
+        """Start argv in its own process group (so ctrl-C reaches only this script, which then
+        stops it); the kernel SIGTERMs it if this script dies. Output goes to log, to pipes
+        (capture) or nowhere."""
+        if capture:
+            out = err = subprocess.PIPE
+        elif log:
+            out, err = open(log, "ab"), subprocess.STDOUT
+        else:
+            out = err = subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=capture,
+                                    start_new_session=True, preexec_fn=_die_with_parent)
+        finally:
+            if log and not capture:
+                out.close()
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen, timeout: float = 10.0) -> None:
+        """SIGTERM the child's process group, then SIGKILL it if it does not exit in time."""
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        """Stop every child still running, newest first."""
+        for proc in reversed(list(self.procs)):
+            self.stop(proc)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask the kernel to SIGTERM it if this script is killed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+CHILDREN = Children()
+
+
+def pinned(argv: list[str], cpus: str | None) -> list[str]:
+    """argv wrapped in taskset when cpus is given."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (bind port 0 and ask the kernel)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, what: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Poll predicate() until true; fail early if proc exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what}: not ready after {timeout:.0f}s")
+
+
+def tcp_open(port: int) -> bool:
+    """True once something accepts TCP connections on 127.0.0.1:port."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+# --------------------------------------------------------------------------- /proc sampling
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and its direct children (an nginx master and its workers)."""
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    return [pid, *map(int, kids)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the given processes (all their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / CLK_TCK
+
+
+def status_kb(pid: int, key: str) -> int:
+    """A `kB` value (VmHWM, VmRSS) from /proc/<pid>/status, 0 if the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def ensure_packages() -> None:
+    """apt-get install whatever of nginx, wrk, h2load, openssl and taskset is missing."""
+    missing = sorted({pkg for tool, pkg in PACKAGES.items() if not shutil.which(tool)})
+    if not missing:
+        return
+    print(f"installing {' '.join(missing)} ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    apt = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if subprocess.run(apt, env=env).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, check=True)
+        subprocess.run(apt, env=env, check=True)
+
+
+def build() -> None:
+    """Release builds of wedge and of the wasm functions."""
+    print("building wedge (release) ...", flush=True)
+    subprocess.run(["cargo", "build", "--release", "-p", "wedge"], cwd=REPO, check=True)
+    print("building functions (wasm32-wasip2, release) ...", flush=True)
+    env = {**os.environ, "CARGO_TARGET_DIR": str(FUNCTIONS_TARGET)}
+    subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip2",
+                    "--manifest-path", "functions/Cargo.toml"], cwd=REPO, env=env, check=True)
+    for artifact in (WEDGE_BIN, DEVICE_CLASS_WASM):
+        if not artifact.exists():
+            raise RuntimeError(f"build did not produce {artifact}")
+
+
+def make_certs(workdir: Path) -> dict[str, tuple[Path, Path]]:
+    """Self-signed ECDSA P-256 and RSA 2048 certificates for HOST (with a DNS SAN)."""
+    certs = {}
+    for kind, key_args in [("ecdsa", ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]),
+                           ("rsa", ["rsa", "-pkeyopt", "rsa_keygen_bits:2048"])]:
+        cert, key = workdir / f"{kind}.crt", workdir / f"{kind}.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", key_args[0], *key_args[1:],
+                        "-nodes", "-days", "30", "-subj", f"/CN={HOST}",
+                        "-addext", f"subjectAltName=DNS:{HOST}",
+                        "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True)
+        certs[kind] = (cert, key)
+    return certs
+
+
+def render(template: str, dest: Path, **values: str) -> Path:
+    """Fill {{NAME}} placeholders of a template in this folder and write it to dest."""
+    text = (HERE / template).read_text()
+    for name, value in values.items():
+        text = text.replace("{{" + name + "}}", str(value))
+    if "{{" in text:
+        raise RuntimeError(f"{template}: unfilled placeholder near {text[text.index('{{'):][:40]!r}")
+    dest.write_text(text)
+    return dest
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass
+class Server:
+    """A running server (origin or contender) and how to measure it."""
+
+    name: str
+    proc: subprocess.Popen
+    port: int
+    kind: str  # "wedge" or "nginx"
+
+    def pids(self) -> list[int]:
+        """The processes whose CPU counts: wedge's one process, nginx's master + workers."""
+        return process_tree(self.proc.pid) if self.kind == "nginx" else [self.proc.pid]
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pids())
+
+    def peak_rss_mb(self) -> float:
+        """VmHWM: wedge's process, or the sum over nginx's workers."""
+        pids = self.pids()
+        counted = pids[1:] if self.kind == "nginx" and len(pids) > 1 else pids
+        return sum(status_kb(p, "VmHWM") for p in counted) / 1024
+
+    def rss_mb(self) -> float:
+        pids = self.pids()
+        counted = pids[1:] if self.kind == "nginx" and len(pids) > 1 else pids
+        return sum(status_kb(p, "VmRSS") for p in counted) / 1024
+
+
+def start_nginx(name: str, conf: Path, prefix: Path, port: int, cpus: str | None) -> Server:
+    """Start an nginx master (in the foreground) on a rendered config; wait until it listens."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (prefix / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    argv = ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    check = subprocess.run([*argv, "-t"], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"{name}: nginx -t failed:\n{check.stderr}")
+    proc = CHILDREN.spawn(pinned(argv, cpus), log=prefix / "stderr.log")
+    wait_for(lambda: tcp_open(port), name, proc)
+    server = Server(name, proc, port, "nginx")
+    wait_for(lambda: len(server.pids()) > 1, f"{name} workers", proc)
+    return server
+
+
+def start_origin(workdir: Path, cpus: str | None) -> Server:
+    """The shared origin: nginx serving a static 1 KiB file over plain HTTP."""
+    prefix = workdir / "origin"
+    docroot = prefix / "www"
+    docroot.mkdir(parents=True)
+    (docroot / BENCH_PATH.lstrip("/")).write_bytes(
+        (b"<!doctype html><title>wedge bench</title>\n" + b"x" * 1024)[:1023] + b"\n")
+    port = free_port()
+    conf = render("nginx_origin.conf.tmpl", prefix / "nginx.conf",
+                  PREFIX=prefix, PORT=port, DOCROOT=docroot)
+    return start_nginx("origin", conf, prefix, port, cpus)
+
+
+def start_nginx_contender(workdir: Path, scenario: Scenario, cert: tuple[Path, Path],
+                          origin: Server, cpus: str | None) -> Server:
+    """nginx terminating TLS and proxying to the origin, with or without the User-Agent map."""
+    prefix = workdir / f"nginx-{scenario.name}"
+    prefix.mkdir()
+    port = free_port()
+    device_map = f"include {HERE / 'nginx_device_map.conf'};" if scenario.functions else ""
+    headers = "\n            ".join(f"proxy_set_header {h} {v};" for h, v in DEVICE_HEADERS.items())
+    conf = render("nginx_proxy.conf.tmpl", prefix / "nginx.conf",
+                  PREFIX=prefix, PORT=port, ORIGIN_PORT=origin.port, CERT=cert[0], KEY=cert[1],
+                  DEVICE_MAP=device_map, DEVICE_HEADERS=headers if scenario.functions else "")
+    return start_nginx("nginx", conf, prefix, port, cpus)
+
+
+def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], origin: Server,
+                cpus: str | None) -> Server:
+    """wedge serving a rendered config; ready when its admin /healthz answers."""
+    prefix = workdir / f"wedge-{scenario.name}"
+    prefix.mkdir()
+    port, admin = free_port(), free_port()
+    conf = render("wedge.toml.tmpl", prefix / "wedge.toml",
+                  PORT=port, ADMIN_PORT=admin, ORIGIN_PORT=origin.port, CERT=cert[0], KEY=cert[1],
+                  DEVICE_CLASS_WASM=DEVICE_CLASS_WASM,
+                  FUNCTIONS='["device-class"]' if scenario.functions else "[]")
+    env = {**os.environ, "WEDGE_LOG": "warn"}
+    proc = CHILDREN.spawn(pinned([str(WEDGE_BIN), "serve", "--config", str(conf)], cpus),
+                          log=prefix / "stderr.log", env=env)
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/healthz", timeout=1) as r:
+            return r.status == 200
+
+    wait_for(healthy, "wedge", proc)
+    return Server("wedge", proc, port, "wedge")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def https_get(port: int, path: str) -> tuple[int, str]:
+    """GET over HTTPS (certificate not verified) with the bench Host and User-Agent."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Host": HOST, "User-Agent": MOBILE_UA})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace").strip()
+    finally:
+        conn.close()
+
+
+def verify(server: Server, scenario: Scenario) -> None:
+    """One request through the contender must answer 200, and the origin must see the device
+    headers exactly when the scenario classifies (the origin's /__device echoes them)."""
+    status, _ = https_get(server.port, BENCH_PATH)
+    if status != 200:
+        raise RuntimeError(f"{scenario.name}/{server.name}: GET {BENCH_PATH} answered {status}")
+    status, echo = https_get(server.port, "/__device")
+    expected = EXPECTED_DEVICE_ECHO if scenario.functions else ""
+    if status != 200 or echo != expected:
+        raise RuntimeError(f"{scenario.name}/{server.name}: origin saw device headers "
+                           f"{echo!r}, expected {expected!r} (status {status})")
+
+
+# --------------------------------------------------------------------------- load generation
+
+
+def run_tool(argv: list[str], timeout: float) -> str:
+    """Run a load generator as a tracked child and return its stdout."""
+    proc = CHILDREN.spawn(argv, capture=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        CHILDREN.stop(proc)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err.strip()[:500]}")
+    return out
+
+
+def parse_duration_ms(text: str) -> float:
+    """wrk's '812.00us' / '1.52ms' / '1.01s' / '1.00m' as milliseconds."""
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if not m:
+        raise ValueError(f"cannot parse duration {text!r}")
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def wrk(port: int, duration: int, args: argparse.Namespace, close: bool) -> dict:
+    """wrk -t2 -c64 over HTTPS; keep-alive, or one request per connection when close."""
+    argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
+            "-H", f"Host: {HOST}", "-H", f"User-Agent: {MOBILE_UA}"]
+    if close:
+        argv += ["-H", "Connection: close"]
+    argv.append(f"https://127.0.0.1:{port}{BENCH_PATH}")
+    out = run_tool(pinned(argv, args.loadgen_cpus), duration + 30)
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                              out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": parse_duration_ms(lat["50"]),
+        "p99_ms": parse_duration_ms(lat["99"]),
+        "errors": (sum(map(int, socket_errors.groups())) if socket_errors else 0)
+        + (int(non2xx.group(1)) if non2xx else 0),
+    }
+
+
+def h2load(port: int, duration: int, args: argparse.Namespace, log: Path) -> dict:
+    """h2load -c64 -m10 over HTTP/2; latency percentiles from its per-request log."""
+    argv = ["h2load", f"-t{args.threads}", f"-c{args.connections}", "-m10", f"-D{duration}",
+            "-H", f":authority: {HOST}", "-H", f"user-agent: {MOBILE_UA}",
+            f"--log-file={log}", f"https://127.0.0.1:{port}{BENCH_PATH}"]
+    out = run_tool(pinned(argv, args.loadgen_cpus), duration + 30)
+    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    latencies = sorted(int(line.split("\t")[2]) for line in log.read_text().splitlines() if line)
+    log.unlink()
+    done, ok = int(req.group(3)), int(codes.group(1))
+    return {
+        "requests": done,
+        "rps": float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1)),
+        "p50_ms": percentile(latencies, 50) / 1000,
+        "p99_ms": percentile(latencies, 99) / 1000,
+        "errors": int(req.group(5)) + int(req.group(6)) + int(req.group(7)) + (done - ok),
+    }
+
+
+def percentile(sorted_values: list[int], pct: float) -> float:
+    """Nearest-rank percentile of an already sorted list (0 when empty)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(0, min(len(sorted_values) - 1, round(pct / 100 * len(sorted_values)) - 1))
+    return float(sorted_values[rank])
+
+
+def drive(server: Server, scenario: Scenario, duration: int, args: argparse.Namespace,
+          workdir: Path) -> dict:
+    """Run the scenario's load generator against one contender."""
+    if scenario.load == "h2load":
+        return h2load(server.port, duration, args, workdir / "h2load.log")
+    return wrk(server.port, duration, args, close=scenario.load == "wrk-close")
+
+
+def measure(server: Server, origin: Server, scenario: Scenario, rnd: int,
+            args: argparse.Namespace, workdir: Path) -> RunResult:
+    """One measured run: load figures plus the server's CPU delta and peak RSS."""
+    load1 = os.getloadavg()[0]
+    cpu0, origin0 = server.cpu(), origin.cpu()
+    load = drive(server, scenario, args.duration, args, workdir)
+    cpu, origin_cpu = server.cpu() - cpu0, origin.cpu() - origin0
+    n = max(load["requests"], 1)
+    return RunResult(scenario=scenario.name, contender=server.name, round=rnd, rps=load["rps"],
+                     requests=load["requests"], p50_ms=load["p50_ms"], p99_ms=load["p99_ms"],
+                     errors=load["errors"], cpu_s=cpu, cpu_us_per_req=cpu / n * 1e6,
+                     peak_rss_mb=server.peak_rss_mb(), origin_cpu_us_per_req=origin_cpu / n * 1e6,
+                     loadavg_1m=load1)
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+RUN_HEADER = (f"{'scenario':<16}{'contender':<8}{'rnd':>4}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+              f"{'errors':>8}{'CPU s':>8}{'CPU µs/req':>11}{'peak RSS MB':>12}{'origin µs/req':>14}"
+              f"{'load1':>6}")
+
+
+def format_run(r: RunResult) -> str:
+    return (f"{r.scenario:<16}{r.contender:<8}{r.round:>4}{r.rps:>10.0f}{r.p50_ms:>8.2f}"
+            f"{r.p99_ms:>8.2f}{r.errors:>8}{r.cpu_s:>8.2f}{r.cpu_us_per_req:>11.1f}"
+            f"{r.peak_rss_mb:>12.1f}{r.origin_cpu_us_per_req:>14.1f}{r.loadavg_1m:>6.2f}")
+
+
+def medians(runs: list[RunResult]) -> dict[tuple[str, str], dict]:
+    """Median of each figure per (scenario, contender)."""
+    groups: dict[tuple[str, str], list[RunResult]] = {}
+    for r in runs:
+        groups.setdefault((r.scenario, r.contender), []).append(r)
+    keys = ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "peak_rss_mb"]
+    out = {}
+    for group, rs in groups.items():
+        out[group] = {k: statistics.median(getattr(r, k) for r in rs) for k in keys}
+        out[group]["errors"] = sum(r.errors for r in rs)
+        out[group]["runs"] = len(rs)
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def fmt_ratio(x: float | None) -> str:
+    return f"{x:.2f}x" if x is not None else "-"
+
+
+def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
+    """The summary table (medians, wedge/nginx per scenario, wedge proxy/ceiling) and its data."""
+    med = medians(runs)
+    scenarios = list(dict.fromkeys(r.scenario for r in runs))
+    lines = [f"{'scenario':<16}{'contender':<8}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+             f"{'errors':>8}{'CPU µs/req':>11}{'peak RSS MB':>12}   wedge/nginx: req/s  CPU/req"]
+    data: dict = {"medians": {}, "ratios": {}}
+    for name in scenarios:
+        for who in ("wedge", "nginx"):
+            m = med.get((name, who))
+            if not m:
+                continue
+            data["medians"].setdefault(name, {})[who] = m
+            line = (f"{name:<16}{who:<8}{m['rps']:>10.0f}{m['p50_ms']:>8.2f}{m['p99_ms']:>8.2f}"
+                    f"{m['errors']:>8}{m['cpu_us_per_req']:>11.1f}{m['peak_rss_mb']:>12.1f}")
+            if who == "nginx" and (name, "wedge") in med:
+                w = med[(name, "wedge")]
+                rps_r, cpu_r = ratio(w["rps"], m["rps"]), ratio(w["cpu_us_per_req"],
+                                                                m["cpu_us_per_req"])
+                data["ratios"][f"{name} wedge/nginx"] = {"rps": rps_r, "cpu_per_req": cpu_r}
+                line += f"   {fmt_ratio(rps_r):>18} {fmt_ratio(cpu_r):>8}"
+            lines.append(line)
+    for who in ("wedge", "nginx"):
+        p, c = med.get(("proxy", who)), med.get(("ceiling", who))
+        if p and c:
+            r = ratio(p["rps"], c["rps"])
+            extra = p["cpu_us_per_req"] - c["cpu_us_per_req"]
+            data["ratios"][f"{who} proxy/ceiling"] = {"rps": r, "cpu_us_per_req_added": extra}
+            lines.append(f"{who} proxy/ceiling: req/s {fmt_ratio(r)}, classification adds "
+                         f"{extra:.1f} µs CPU/request")
+    for name, why in skipped.items():
+        lines.append(f"{name:<16}skipped ({why})")
+    return "\n".join(lines), data
+
+
+def machine_header(args: argparse.Namespace) -> str:
+    """Where and how the numbers were taken."""
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    rev = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
+    if args.pin == "split":
+        pin = (f"pinned: servers (contender + origin) on CPU {SERVER_CPUS}, "
+               f"load generator on CPU {LOADGEN_CPUS}")
+    else:
+        pin = "not pinned: the kernel schedules everything over both cores"
+    return "\n".join([
+        f"machine: {os.cpu_count()} cores ({cpu}), {platform.platform()}",
+        f"NOTE: the load generator, the servers and the origin share the same {os.cpu_count()} "
+        f"cores; {pin}.",
+        f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s (HTTPS, mobile UA), "
+        f"h2load -c{args.connections} -m10; {args.rounds} rounds, alternating wedge/nginx; "
+        f"{args.warmup}s warm-up each",
+        f"servers: wedge {rev} (release, 2 tokio workers) vs {nginx_v} (2 workers); "
+        f"origin: nginx, 1 worker, static 1 KiB over HTTP keep-alive; {wrk_v}",
+        f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        "(other work on the machine makes the figures noisier)",
+    ])
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def selected_scenarios(spec: str) -> list[Scenario]:
+    """Scenario names from a comma list; 'handshake' means both certificate kinds."""
+    names: list[str] = []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        for name in ALIASES.get(item, [item]):
+            if name not in SCENARIOS:
+                raise SystemExit(f"unknown scenario {name!r}; known: "
+                                 f"{', '.join([*SCENARIOS, *ALIASES])}")
+            names.append(name)
+    return [SCENARIOS[n] for n in dict.fromkeys(names)]
+
+
+def origin_capacity(origin: Server, args: argparse.Namespace) -> str:
+    """A short wrk run straight at the origin, to show it is not the bottleneck."""
+    argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "-d3s",
+            f"http://127.0.0.1:{origin.port}{BENCH_PATH}"]
+    cpu0 = origin.cpu()
+    out = run_tool(pinned(argv, args.loadgen_cpus), 40)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    return (f"origin alone (plain HTTP keep-alive, 3 s): {rps:.0f} req/s, "
+            f"{(origin.cpu() - cpu0) / max(n, 1) * 1e6:.1f} µs CPU/request")
+
+
+def run_scenario(scenario: Scenario, origin: Server, certs: dict, args: argparse.Namespace,
+                 workdir: Path) -> list[RunResult]:
+    """Start both contenders, verify them, warm them up, then alternate measured runs."""
+    cert = certs[scenario.cert]
+    servers = [start_wedge(workdir, scenario, cert, origin, args.server_cpus),
+               start_nginx_contender(workdir, scenario, cert, origin, args.server_cpus)]
+    results = []
+    try:
+        print(f"\n== {scenario.name}: {scenario.description}")
+        for s in servers:
+            verify(s, scenario)
+        print("   verified: 200 through both"
+              + (f", origin saw '{EXPECTED_DEVICE_ECHO}' from both" if scenario.functions else "")
+              + "; idle RSS " + ", ".join(f"{s.name} {s.rss_mb():.1f} MB" for s in servers))
+        if args.warmup:
+            for s in servers:
+                drive(s, scenario, args.warmup, args, workdir)
+        for rnd in range(1, args.rounds + 1):
+            for s in servers:
+                r = measure(s, origin, scenario, rnd, args, workdir)
+                print(format_run(r), flush=True)
+                results.append(r)
+    finally:
+        for s in servers:
+            CHILDREN.stop(s.proc)
+    return results
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    p.add_argument("--rounds", type=int, default=3, help="measured runs per contender")
+    p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
+    p.add_argument("--scenarios", default=DEFAULT_SCENARIOS,
+                   help=f"comma list of {', '.join([*SCENARIOS, *ALIASES])} "
+                        f"(default {DEFAULT_SCENARIOS})")
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--pin", choices=["split", "off"], default="off",
+                   help=f"split: servers on CPU {SERVER_CPUS}, load generator on CPU "
+                        f"{LOADGEN_CPUS}; off: no pinning (default)")
+    p.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
+    p.add_argument("--json", type=Path, help="also write every run and the summary here")
+    args = p.parse_args()
+    split = args.pin == "split" and (os.cpu_count() or 1) >= 2
+    args.server_cpus = SERVER_CPUS if split else None
+    args.loadgen_cpus = LOADGEN_CPUS if split else None
+    return args
+
+
+def write_json(path: Path, args: argparse.Namespace, header: str, runs: list[RunResult],
+               data: dict, skipped: dict[str, str]) -> None:
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    doc = {"header": header.splitlines(), "settings": settings,
+           "runs": [asdict(r) for r in runs], "skipped": skipped, **data}
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nwrote {path}")
+
+
+def main() -> int:
+    args = parse_args()
+    scenarios = selected_scenarios(args.scenarios)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    ensure_packages()
+    if not args.no_build:
+        build()
+    workdir = Path(tempfile.mkdtemp(prefix="wedge-load-"))
+    workdir.chmod(0o755)  # nginx workers run as nobody and must read the docroot
+    try:
+        header = machine_header(args)
+        print("\n" + header)
+        certs = make_certs(workdir)
+        origin = start_origin(workdir, args.server_cpus)
+        print(origin_capacity(origin, args))
+        runs: list[RunResult] = []
+        skipped = {s.name: s.skip for s in scenarios if s.skip}
+        print("\n" + RUN_HEADER)
+        for scenario in scenarios:
+            if not scenario.skip:
+                runs += run_scenario(scenario, origin, certs, args, workdir)
+        table, data = summary(runs, skipped)
+        print(f"\n== summary (medians of {args.rounds} runs; handshake rows: req/s = new TLS "
+              "handshakes/s, CPU µs/req = per handshake incl. one proxied request)")
+        print(header.splitlines()[1])
+        print(table)
+        if args.json:
+            write_json(args.json, args, header, runs, data, skipped)
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        CHILDREN.stop_all()
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
