@@ -74,7 +74,9 @@ class Scenario:
     description: str
     functions: bool = False  # wedge runs device-class / nginx runs the User-Agent map
     cert: str = "ecdsa"
-    load: str = "wrk"  # "wrk" (keep-alive), "wrk-close" (one request per connection), "h2load"
+    # "wrk" (HTTPS keep-alive), "h2load" (HTTP/2 -m10), "fresh" (one-shot clients, each doing a
+    # full TLS handshake and one HTTP/1.1 request)
+    load: str = "wrk"
     skip: str | None = None  # a reason: the scenario is listed but not run
 
 
@@ -85,10 +87,9 @@ SCENARIOS = {
                  functions=True),
         Scenario("ceiling", "HTTPS keep-alive proxy, no functions (wedge's ceiling)"),
         Scenario("h2", "HTTP/2 proxy, no functions (h2load -m10)", load="h2load"),
-        Scenario("handshake-ecdsa", "new TLS handshakes/s, ECDSA P-256 cert (Connection: close)",
-                 load="wrk-close"),
-        Scenario("handshake-rsa", "new TLS handshakes/s, RSA 2048 cert (Connection: close)",
-                 cert="rsa", load="wrk-close"),
+        Scenario("handshake-ecdsa", "full TLS handshakes/s, ECDSA P-256 cert", load="fresh"),
+        Scenario("handshake-rsa", "full TLS handshakes/s, RSA 2048 cert", cert="rsa",
+                 load="fresh"),
         Scenario("cache", "cache hits, three functions per request vs nginx proxy_cache",
                  skip="placeholder: wedge has no cache yet"),
     ]
@@ -106,14 +107,15 @@ class RunResult:
     round: int
     rps: float
     requests: int
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float | None  # None for handshake runs (see fresh_handshakes)
+    p99_ms: float | None
     errors: int
     cpu_s: float
     cpu_us_per_req: float
     peak_rss_mb: float
     origin_cpu_us_per_req: float
     loadavg_1m: float
+    ttfb_mean_ms: float | None = None  # handshake runs: connect + handshake + first response
 
 
 # --------------------------------------------------------------------------- processes
@@ -126,10 +128,10 @@ class Children:
         self.procs: list[subprocess.Popen] = []
 
     def spawn(self, argv: list[str], *, log: Path | None = None, env: dict | None = None,
-              capture: bool = False) -> subprocess.Popen:
+              capture: bool = False, tie: bool = True) -> subprocess.Popen:
         """Start argv in its own process group (so ctrl-C reaches only this script, which then
-        stops it); the kernel SIGTERMs it if this script dies. Output goes to log, to pipes
-        (capture) or nowhere."""
+        stops it); with tie, the kernel SIGTERMs it if this script dies. Output goes to log, to
+        pipes (capture) or nowhere."""
         if capture:
             out = err = subprocess.PIPE
         elif log:
@@ -138,7 +140,8 @@ class Children:
             out = err = subprocess.DEVNULL
         try:
             proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=capture,
-                                    start_new_session=True, preexec_fn=_die_with_parent)
+                                    start_new_session=True,
+                                    preexec_fn=_die_with_parent if tie else None)
         finally:
             if log and not capture:
                 out.close()
@@ -452,12 +455,10 @@ def parse_duration_ms(text: str) -> float:
     return float(m.group(1)) * scale
 
 
-def wrk(port: int, duration: int, args: argparse.Namespace, close: bool) -> dict:
-    """wrk -t2 -c64 over HTTPS; keep-alive, or one request per connection when close."""
+def wrk(port: int, duration: int, args: argparse.Namespace) -> dict:
+    """wrk -t2 -c64 over HTTPS keep-alive."""
     argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
             "-H", f"Host: {HOST}", "-H", f"User-Agent: {MOBILE_UA}"]
-    if close:
-        argv += ["-H", "Connection: close"]
     argv.append(f"https://127.0.0.1:{port}{BENCH_PATH}")
     out = run_tool(pinned(argv, args.loadgen_cpus), duration + 30)
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
@@ -495,6 +496,46 @@ def h2load(port: int, duration: int, args: argparse.Namespace, log: Path) -> dic
     }
 
 
+def fresh_handshakes(port: int, duration: int, args: argparse.Namespace) -> dict:
+    """Full TLS handshakes for `duration` seconds: batches of one-shot h2load clients.
+
+    Each client opens its own connection with a fresh TLS session, sends one HTTP/1.1 request and
+    closes. (wrk and h2load reuse the TLS session when one client reconnects, so `Connection:
+    close` would measure resumption wherever the server offers it: rustls does by default, our
+    nginx config does not.) Two batches of `--connections` clients overlap so the server never
+    waits for a load generator process to start. Latency is not comparable here and is left out;
+    the mean time to first byte (connect + handshake + request) is kept.
+    """
+    argv = pinned(["h2load", "--h1", "-t1", f"-c{args.connections}", f"-n{args.connections}",
+                   "-H", f":authority: {HOST}", "-H", f"user-agent: {MOBILE_UA}",
+                   f"https://127.0.0.1:{port}{BENCH_PATH}"], args.loadgen_cpus)
+    start = time.monotonic()
+    deadline = start + duration
+    running: list[subprocess.Popen] = []
+    done = errors = 0
+    ttfb_ms: list[float] = []
+    while running or time.monotonic() < deadline:
+        while len(running) < 2 and time.monotonic() < deadline:
+            running.append(CHILDREN.spawn(argv, capture=True, tie=False))
+        proc = running.pop(0)
+        out, err = proc.communicate(timeout=60)
+        CHILDREN.stop(proc)
+        req = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, "
+                        r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+        codes = re.search(r"status codes: (\d+) 2xx", out)
+        if not req or not codes:
+            raise RuntimeError(f"h2load failed ({proc.returncode}): {err.strip()[:500]}")
+        ok = int(codes.group(1))
+        done += ok
+        errors += sum(map(int, req.group(3, 4, 5))) + int(req.group(1)) - ok
+        ttfb = re.search(r"time to 1st byte:\s+\S+\s+\S+\s+(\S+)", out)
+        if ttfb:
+            ttfb_ms.append(parse_duration_ms(ttfb.group(1)))
+    elapsed = time.monotonic() - start
+    return {"requests": done, "rps": done / elapsed, "p50_ms": None, "p99_ms": None,
+            "errors": errors, "ttfb_mean_ms": statistics.fmean(ttfb_ms) if ttfb_ms else None}
+
+
 def percentile(sorted_values: list[int], pct: float) -> float:
     """Nearest-rank percentile of an already sorted list (0 when empty)."""
     if not sorted_values:
@@ -508,7 +549,9 @@ def drive(server: Server, scenario: Scenario, duration: int, args: argparse.Name
     """Run the scenario's load generator against one contender."""
     if scenario.load == "h2load":
         return h2load(server.port, duration, args, workdir / "h2load.log")
-    return wrk(server.port, duration, args, close=scenario.load == "wrk-close")
+    if scenario.load == "fresh":
+        return fresh_handshakes(server.port, duration, args)
+    return wrk(server.port, duration, args)
 
 
 def measure(server: Server, origin: Server, scenario: Scenario, rnd: int,
@@ -523,7 +566,7 @@ def measure(server: Server, origin: Server, scenario: Scenario, rnd: int,
                      requests=load["requests"], p50_ms=load["p50_ms"], p99_ms=load["p99_ms"],
                      errors=load["errors"], cpu_s=cpu, cpu_us_per_req=cpu / n * 1e6,
                      peak_rss_mb=server.peak_rss_mb(), origin_cpu_us_per_req=origin_cpu / n * 1e6,
-                     loadavg_1m=load1)
+                     loadavg_1m=load1, ttfb_mean_ms=load.get("ttfb_mean_ms"))
 
 
 # --------------------------------------------------------------------------- reporting
@@ -534,9 +577,13 @@ RUN_HEADER = (f"{'scenario':<16}{'contender':<8}{'rnd':>4}{'req/s':>10}{'p50 ms'
               f"{'load1':>6}")
 
 
+def fmt_ms(x: float | None) -> str:
+    return f"{x:.2f}" if x is not None else "-"
+
+
 def format_run(r: RunResult) -> str:
-    return (f"{r.scenario:<16}{r.contender:<8}{r.round:>4}{r.rps:>10.0f}{r.p50_ms:>8.2f}"
-            f"{r.p99_ms:>8.2f}{r.errors:>8}{r.cpu_s:>8.2f}{r.cpu_us_per_req:>11.1f}"
+    return (f"{r.scenario:<16}{r.contender:<8}{r.round:>4}{r.rps:>10.0f}{fmt_ms(r.p50_ms):>8}"
+            f"{fmt_ms(r.p99_ms):>8}{r.errors:>8}{r.cpu_s:>8.2f}{r.cpu_us_per_req:>11.1f}"
             f"{r.peak_rss_mb:>12.1f}{r.origin_cpu_us_per_req:>14.1f}{r.loadavg_1m:>6.2f}")
 
 
@@ -548,10 +595,15 @@ def medians(runs: list[RunResult]) -> dict[tuple[str, str], dict]:
     keys = ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "peak_rss_mb"]
     out = {}
     for group, rs in groups.items():
-        out[group] = {k: statistics.median(getattr(r, k) for r in rs) for k in keys}
+        out[group] = {k: median_or_none([getattr(r, k) for r in rs]) for k in keys}
         out[group]["errors"] = sum(r.errors for r in rs)
         out[group]["runs"] = len(rs)
     return out
+
+
+def median_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -575,7 +627,8 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
             if not m:
                 continue
             data["medians"].setdefault(name, {})[who] = m
-            line = (f"{name:<16}{who:<8}{m['rps']:>10.0f}{m['p50_ms']:>8.2f}{m['p99_ms']:>8.2f}"
+            line = (f"{name:<16}{who:<8}{m['rps']:>10.0f}{fmt_ms(m['p50_ms']):>8}"
+                    f"{fmt_ms(m['p99_ms']):>8}"
                     f"{m['errors']:>8}{m['cpu_us_per_req']:>11.1f}{m['peak_rss_mb']:>12.1f}")
             if who == "nginx" and (name, "wedge") in med:
                 w = med[(name, "wedge")]
@@ -735,7 +788,7 @@ def main() -> int:
                 runs += run_scenario(scenario, origin, certs, args, workdir)
         table, data = summary(runs, skipped)
         print(f"\n== summary (medians of {args.rounds} runs; handshake rows: req/s = new TLS "
-              "handshakes/s, CPU µs/req = per handshake incl. one proxied request)")
+              "handshakes/s, CPU µs/req = per handshake incl. one proxied request; no latency)")
         print(header.splitlines()[1])
         print(table)
         if args.json:
