@@ -2,8 +2,10 @@
 //! hook, and, for functions that declare their inputs, a reused decision.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
 use wedge::config::{FunctionConfig, FunctionId};
-use wedge::wasm::{EngineSettings, LoadedFunction, WasmEngine};
+
+use wedge::wasm::{EngineSettings, FunctionRun, LoadedFunction, WasmEngine};
 use wedge_benches::{mobile_request, request_id, view};
 use wedge_tests::function;
 
@@ -25,12 +27,15 @@ fn functions(c: &mut Criterion) {
             decision_cache: cache,
             ..FunctionConfig::new(function(module))
         };
-        let f = LoadedFunction::load(&engine, FunctionId::new(name).unwrap(), &config).unwrap();
+        let f = Arc::new(
+            LoadedFunction::load(&engine, FunctionId::new(name).unwrap(), &config).unwrap(),
+        );
         let parts = mobile_request();
         group.bench_function(format!("{name}/{mode}"), |b| {
             b.iter(|| {
                 let v = view(parts.clone());
-                let (_, outcome) = rt.block_on(f.on_viewer_request(v, &id));
+                let mut run = FunctionRun::new(f.clone(), id.clone());
+                let (_, outcome, _) = rt.block_on(run.viewer_request(v));
                 outcome.unwrap()
             })
         });

@@ -77,6 +77,7 @@ class Scenario:
     # "wrk" (HTTPS keep-alive), "h2load" (HTTP/2 -m10), "fresh" (one-shot clients, each doing a
     # full TLS handshake and one HTTP/1.1 request)
     load: str = "wrk"
+    unique_ua: bool = False  # every request a never-seen User-Agent (defeats decision reuse)
     skip: str | None = None  # a reason: the scenario is listed but not run
 
 
@@ -85,6 +86,8 @@ SCENARIOS = {
     for s in [
         Scenario("proxy", "HTTPS keep-alive proxy, device classification on every request",
                  functions=True),
+        Scenario("proxy-unique-ua", "as proxy, but every request has a new User-Agent",
+                 functions=True, unique_ua=True),
         Scenario("ceiling", "HTTPS keep-alive proxy, no functions (wedge's ceiling)"),
         Scenario("h2", "HTTP/2 proxy, no functions (h2load -m10)", load="h2load"),
         Scenario("handshake-ecdsa", "full TLS handshakes/s, ECDSA P-256 cert", load="fresh"),
@@ -95,7 +98,7 @@ SCENARIOS = {
     ]
 }
 ALIASES = {"handshake": ["handshake-ecdsa", "handshake-rsa"]}
-DEFAULT_SCENARIOS = "proxy,ceiling,h2,handshake,cache"
+DEFAULT_SCENARIOS = "proxy,proxy-unique-ua,ceiling,h2,handshake,cache"
 
 
 @dataclass
@@ -194,12 +197,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, what: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    """Poll predicate() until true; fail early if proc exits."""
+def wait_for(predicate, what: str, proc: subprocess.Popen, log: Path | None = None,
+             timeout: float = 30.0) -> None:
+    """Poll predicate() until true; fail early if proc exits (quoting the end of its log)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log else ""
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}\n{tail}")
         try:
             if predicate():
                 return
@@ -275,7 +280,7 @@ def build() -> None:
     env = {**os.environ, "CARGO_TARGET_DIR": str(FUNCTIONS_TARGET)}
     subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip2",
                     "--manifest-path", "functions/Cargo.toml"], cwd=REPO, env=env, check=True)
-    for artifact in (WEDGE_BIN, DEVICE_CLASS_WASM):
+    for artifact in (WEDGE_BIN, DEVICE_CLASS_WASM):  # the defaults --wedge-bin etc. point at
         if not artifact.exists():
             raise RuntimeError(f"build did not produce {artifact}")
 
@@ -346,7 +351,7 @@ def start_nginx(name: str, conf: Path, prefix: Path, port: int, cpus: str | None
     if check.returncode != 0:
         raise RuntimeError(f"{name}: nginx -t failed:\n{check.stderr}")
     proc = CHILDREN.spawn(pinned(argv, cpus), log=prefix / "stderr.log")
-    wait_for(lambda: tcp_open(port), name, proc)
+    wait_for(lambda: tcp_open(port), name, proc, prefix / "stderr.log")
     server = Server(name, proc, port, "nginx")
     wait_for(lambda: len(server.pids()) > 1, f"{name} workers", proc)
     return server
@@ -380,24 +385,25 @@ def start_nginx_contender(workdir: Path, scenario: Scenario, cert: tuple[Path, P
 
 
 def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], origin: Server,
-                cpus: str | None) -> Server:
+                args: argparse.Namespace) -> Server:
     """wedge serving a rendered config; ready when its admin /healthz answers."""
     prefix = workdir / f"wedge-{scenario.name}"
     prefix.mkdir()
     port, admin = free_port(), free_port()
     conf = render("wedge.toml.tmpl", prefix / "wedge.toml",
                   PORT=port, ADMIN_PORT=admin, ORIGIN_PORT=origin.port, CERT=cert[0], KEY=cert[1],
-                  DEVICE_CLASS_WASM=DEVICE_CLASS_WASM,
+                  DEVICE_CLASS_WASM=args.device_class_wasm.resolve(),
                   FUNCTIONS='["device-class"]' if scenario.functions else "[]")
     env = {**os.environ, "WEDGE_LOG": "warn"}
-    proc = CHILDREN.spawn(pinned([str(WEDGE_BIN), "serve", "--config", str(conf)], cpus),
+    argv = [str(args.wedge_bin.resolve()), "serve", "--config", str(conf)]
+    proc = CHILDREN.spawn(pinned(argv, args.server_cpus),
                           log=prefix / "stderr.log", env=env)
 
     def healthy() -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{admin}/healthz", timeout=1) as r:
             return r.status == 200
 
-    wait_for(healthy, "wedge", proc)
+    wait_for(healthy, "wedge", proc, prefix / "stderr.log")
     return Server("wedge", proc, port, "wedge")
 
 
@@ -455,11 +461,15 @@ def parse_duration_ms(text: str) -> float:
     return float(m.group(1)) * scale
 
 
-def wrk(port: int, duration: int, args: argparse.Namespace) -> dict:
-    """wrk -t2 -c64 over HTTPS keep-alive."""
+def wrk(port: int, duration: int, args: argparse.Namespace, unique_ua: bool = False) -> dict:
+    """wrk -t2 -c64 over HTTPS keep-alive; unique_ua makes every User-Agent a new one."""
     argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
             "-H", f"Host: {HOST}", "-H", f"User-Agent: {MOBILE_UA}"]
+    if unique_ua:
+        argv += ["-s", str(HERE / "unique_ua.lua")]
     argv.append(f"https://127.0.0.1:{port}{BENCH_PATH}")
+    if unique_ua:
+        argv += ["--", MOBILE_UA]
     out = run_tool(pinned(argv, args.loadgen_cpus), duration + 30)
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
@@ -551,7 +561,7 @@ def drive(server: Server, scenario: Scenario, duration: int, args: argparse.Name
         return h2load(server.port, duration, args, workdir / "h2load.log")
     if scenario.load == "fresh":
         return fresh_handshakes(server.port, duration, args)
-    return wrk(server.port, duration, args)
+    return wrk(server.port, duration, args, scenario.unique_ua)
 
 
 def measure(server: Server, origin: Server, scenario: Scenario, rnd: int,
@@ -637,14 +647,15 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
                 data["ratios"][f"{name} wedge/nginx"] = {"rps": rps_r, "cpu_per_req": cpu_r}
                 line += f"   {fmt_ratio(rps_r):>18} {fmt_ratio(cpu_r):>8}"
             lines.append(line)
-    for who in ("wedge", "nginx"):
-        p, c = med.get(("proxy", who)), med.get(("ceiling", who))
-        if p and c:
-            r = ratio(p["rps"], c["rps"])
-            extra = p["cpu_us_per_req"] - c["cpu_us_per_req"]
-            data["ratios"][f"{who} proxy/ceiling"] = {"rps": r, "cpu_us_per_req_added": extra}
-            lines.append(f"{who} proxy/ceiling: req/s {fmt_ratio(r)}, classification adds "
-                         f"{extra:.1f} µs CPU/request")
+    for name in ("proxy", "proxy-unique-ua"):
+        for who in ("wedge", "nginx"):
+            p, c = med.get((name, who)), med.get(("ceiling", who))
+            if p and c:
+                r = ratio(p["rps"], c["rps"])
+                extra = p["cpu_us_per_req"] - c["cpu_us_per_req"]
+                data["ratios"][f"{who} {name}/ceiling"] = {"rps": r, "cpu_us_per_req_added": extra}
+                lines.append(f"{who} {name}/ceiling: req/s {fmt_ratio(r)}, classification adds "
+                             f"{extra:.1f} µs CPU/request")
     for name, why in skipped.items():
         lines.append(f"{name:<16}skipped ({why})")
     return "\n".join(lines), data
@@ -708,7 +719,7 @@ def run_scenario(scenario: Scenario, origin: Server, certs: dict, args: argparse
                  workdir: Path) -> list[RunResult]:
     """Start both contenders, verify them, warm them up, then alternate measured runs."""
     cert = certs[scenario.cert]
-    servers = [start_wedge(workdir, scenario, cert, origin, args.server_cpus),
+    servers = [start_wedge(workdir, scenario, cert, origin, args),
                start_nginx_contender(workdir, scenario, cert, origin, args.server_cpus)]
     results = []
     try:
@@ -743,10 +754,14 @@ def parse_args() -> argparse.Namespace:
                         f"(default {DEFAULT_SCENARIOS})")
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--pin", choices=["split", "off"], default="off",
-                   help=f"split: servers on CPU {SERVER_CPUS}, load generator on CPU "
-                        f"{LOADGEN_CPUS}; off: no pinning (default)")
+    p.add_argument("--pin", choices=["split", "off"], default="split",
+                   help=f"split (default, much steadier): servers on CPU {SERVER_CPUS}, load "
+                        f"generator on CPU {LOADGEN_CPUS}; off: no pinning")
     p.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    p.add_argument("--wedge-bin", type=Path, default=WEDGE_BIN,
+                   help="wedge binary to measure (default: the release build)")
+    p.add_argument("--device-class-wasm", type=Path, default=DEVICE_CLASS_WASM,
+                   help="device-class component (default: the functions release build)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     p.add_argument("--json", type=Path, help="also write every run and the summary here")
     args = p.parse_args()
@@ -769,9 +784,14 @@ def main() -> int:
     args = parse_args()
     scenarios = selected_scenarios(args.scenarios)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    ensure_packages()
-    if not args.no_build:
-        build()
+    try:
+        ensure_packages()
+        if not args.no_build:
+            build()
+    except (subprocess.CalledProcessError, RuntimeError) as e:
+        print(f"error: {e} (use --no-build to measure the binaries already built)",
+              file=sys.stderr)
+        return 1
     workdir = Path(tempfile.mkdtemp(prefix="wedge-load-"))
     workdir.chmod(0o755)  # nginx workers run as nobody and must read the docroot
     try:

@@ -28,15 +28,13 @@ pub fn mobile_request() -> http::request::Parts {
 
 /// The request as a function sees it.
 pub fn view(parts: http::request::Parts) -> RequestView {
-    RequestView {
+    RequestView::new(
         parts,
-        client_ip: [198, 51, 100, 7].into(),
-        sni: Some("www.example.test".into()),
-        scheme: "https",
-        host: "www.example.test".into(),
-        written: 0,
-        write_limit: 32 << 10,
-    }
+        [198, 51, 100, 7].into(),
+        Some("www.example.test".into()),
+        "https",
+        "www.example.test".into(),
+    )
 }
 
 /// A request id for benches.

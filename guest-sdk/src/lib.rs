@@ -1,9 +1,19 @@
 //! `wedge-sdk`: write wedge edge functions in safe Rust.
 //!
-//! A function is a type implementing [`Function`], exported with [`export_function!`]
-//! and built with `cargo build --release --target wasm32-wasip2`. The host creates a
-//! fresh instance of it for each request that reaches a behavior listing it, calls
-//! its hooks, and throws the instance away: state kept in `self` lives for one request.
+//! A function is a type with an `impl Function` block marked `#[wedge_sdk::function]`,
+//! built with `cargo build --release --target wasm32-wasip2`. For each request that
+//! reaches a behavior listing it, the host creates one fresh instance, builds your type
+//! with [`Function::new`] (or `Default`), calls the hooks you wrote in request order, and
+//! throws the instance away: fields of `self` carry state from one hook to the next
+//! within a request, never across requests.
+//!
+//! | hook | runs | may |
+//! |---|---|---|
+//! | [`Function::on_viewer_request`] | after routing, before the cache | edit the request, answer it |
+//! | [`Function::cache_key`] | before the cache lookup | contribute to the cache key |
+//! | [`Function::on_origin_request`] | on a cache miss, before the origin | edit the request, answer it |
+//! | [`Function::on_origin_response`] | after the origin answers, before caching | edit status and headers |
+//! | [`Function::on_viewer_response`] | before the response goes out | edit status and headers |
 //!
 //! ```no_run
 //! use wedge_sdk::{Decision, Function, Request, Response};
@@ -11,6 +21,7 @@
 //! #[derive(Default)]
 //! struct Gate;
 //!
+//! #[wedge_sdk::function]
 //! impl Function for Gate {
 //!     fn on_viewer_request(&mut self, req: &mut Request) -> Decision {
 //!         if req.path().starts_with("/admin") {
@@ -20,18 +31,19 @@
 //!         Decision::Continue
 //!     }
 //! }
-//!
-//! wedge_sdk::export_function!(Gate);
 //! ```
 #![deny(missing_docs)]
 
+mod config;
 mod request;
 mod response;
 
-pub use request::{HeaderError, Request};
-pub use response::{Decision, Response};
+pub use config::{Config, ConfigError};
+pub use request::{EditError, Request};
+pub use response::{Decision, Response, ResponseHead};
+pub use wedge_sdk_macros::function;
 
-/// Bindings generated from `wit/wedge.wit`; used by [`export_function!`], not by authors.
+/// Bindings generated from `wit/wedge.wit`; used by the export glue, not by authors.
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod bindings {
@@ -44,35 +56,176 @@ pub mod bindings {
     });
 }
 
-/// An edge function: override the hooks you need; the others keep their defaults.
-///
-/// One value of your type is created (with [`Default`]) per request, before its first
-/// hook runs, so fields can carry state from one hook to the next within a request.
-pub trait Function: Default + 'static {
+/// The hook points, as the host names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// [`Function::on_viewer_request`].
+    ViewerRequest,
+    /// [`Function::cache_key`].
+    CacheKey,
+    /// [`Function::on_origin_request`].
+    OriginRequest,
+    /// [`Function::on_origin_response`].
+    OriginResponse,
+    /// [`Function::on_viewer_response`].
+    ViewerResponse,
+}
+
+/// An edge function. Write the hooks you need in an `impl Function for T` block marked
+/// `#[wedge_sdk::function]`; the others keep their defaults and are never called.
+pub trait Function: Sized + 'static {
+    /// Filled in by `#[wedge_sdk::function]`: the hooks the impl block defines.
+    const HOOKS: &'static [Hook] = &[];
+    /// Filled in by `#[wedge_sdk::function]`: whether the impl block defines `new`.
+    const TAKES_CONFIG: bool = false;
+
     /// The request headers [`Function::on_viewer_request`] depends on, if it depends on
     /// nothing else: not the path, query, method, host, client address or any other
-    /// header, and no state beyond the request. Declaring them lets the host reuse the
-    /// hook's outcome (its header edits and decision) for requests with the same values
-    /// of these headers without instantiating the function, which makes such functions
-    /// nearly free. If the hook reads anything else anyway, the host notices, logs it,
-    /// and stops reusing that outcome. Default: `None` (run for every request).
+    /// header, and no state beyond the request. When viewer-request is the function's
+    /// only hook, the host then reuses the hook's outcome (its header edits and decision)
+    /// for requests with the same values of these headers without instantiating the
+    /// function, which makes it nearly free. If the hook reads anything else anyway, the
+    /// host notices, logs it, and does not reuse that outcome. Default: `None`.
     ///
     /// ```
     /// # #[derive(Default)] struct DeviceClass;
+    /// #[wedge_sdk::function]
     /// impl wedge_sdk::Function for DeviceClass {
     ///     const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> =
     ///         Some(&["user-agent", "sec-ch-ua-mobile"]);
+    /// #   fn on_viewer_request(&mut self, _: &mut wedge_sdk::Request) -> wedge_sdk::Decision { wedge_sdk::Decision::Continue }
     /// }
     /// ```
     const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> = None;
 
-    /// Runs after routing, before the cache and the origin, for every request the
-    /// behavior receives. Edit the request in place (headers), or answer it yourself.
+    /// Builds the per-request state from the function's config
+    /// (`[functions.<id>.config]` in the host's TOML). The host calls it once at load to
+    /// validate the config, so an error here stops the config from loading, naming the
+    /// function and your field. Leave it out for functions without config: the
+    /// attribute then uses `Default` and refuses any config.
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// struct Settings { header: String, #[serde(default)] value: Option<String> }
+    ///
+    /// struct AddHeader(Settings);
+    ///
+    /// #[wedge_sdk::function]
+    /// impl wedge_sdk::Function for AddHeader {
+    ///     fn new(config: &wedge_sdk::Config) -> Result<Self, wedge_sdk::ConfigError> {
+    ///         let s: Settings = config.parse()?;
+    ///         if s.header.is_empty() {
+    ///             return Err(wedge_sdk::ConfigError::new("header", "must not be empty"));
+    ///         }
+    ///         Ok(AddHeader(s))
+    ///     }
+    ///     fn on_viewer_request(&mut self, req: &mut wedge_sdk::Request) -> wedge_sdk::Decision {
+    ///         req.set_header(&self.0.header, self.0.value.as_deref().unwrap_or("1"));
+    ///         wedge_sdk::Decision::Continue
+    ///     }
+    /// }
+    /// ```
+    fn new(config: &Config) -> Result<Self, ConfigError>;
+
+    /// Runs after routing, before the cache, for every request the behavior receives.
+    /// Edit the request in place (headers, path, query), or answer it yourself.
     ///
     /// Default: [`Decision::Continue`] without touching the request.
+    ///
+    /// ```
+    /// # #[derive(Default)] struct TrailingSlash;
+    /// #[wedge_sdk::function]
+    /// impl wedge_sdk::Function for TrailingSlash {
+    ///     fn on_viewer_request(&mut self, req: &mut wedge_sdk::Request) -> wedge_sdk::Decision {
+    ///         let path = req.path();
+    ///         if !path.ends_with('/') && !path.rsplit('/').next().unwrap_or("").contains('.') {
+    ///             let location = format!("{path}/");
+    ///             return wedge_sdk::Decision::Respond(wedge_sdk::Response::redirect(301, &location));
+    ///         }
+    ///         wedge_sdk::Decision::Continue
+    ///     }
+    /// }
+    /// ```
     fn on_viewer_request(&mut self, req: &mut Request) -> Decision {
         let _ = req;
         Decision::Continue
+    }
+
+    /// Runs before the cache lookup; returns this function's part of the cache key, or
+    /// `None` for no opinion. The host combines the parts of all functions (in order)
+    /// with the cache policy's key.
+    ///
+    /// Default: `None`.
+    ///
+    /// ```
+    /// # #[derive(Default)] struct LowerCaseKey;
+    /// #[wedge_sdk::function]
+    /// impl wedge_sdk::Function for LowerCaseKey {
+    ///     fn cache_key(&mut self, req: &Request) -> Option<String> {
+    ///         Some(req.path().to_ascii_lowercase())
+    ///     }
+    /// }
+    /// # use wedge_sdk::Request;
+    /// ```
+    fn cache_key(&mut self, req: &Request) -> Option<String> {
+        let _ = req;
+        None
+    }
+
+    /// Runs on a cache miss, just before the request goes to the origin (after the
+    /// origin request policy). Edit the request, or answer it.
+    ///
+    /// Default: [`Decision::Continue`].
+    ///
+    /// ```
+    /// # #[derive(Default)] struct StripCookies;
+    /// #[wedge_sdk::function]
+    /// impl wedge_sdk::Function for StripCookies {
+    ///     fn on_origin_request(&mut self, req: &mut wedge_sdk::Request) -> wedge_sdk::Decision {
+    ///         req.remove_header("cookie");
+    ///         wedge_sdk::Decision::Continue
+    ///     }
+    /// }
+    /// ```
+    fn on_origin_request(&mut self, req: &mut Request) -> Decision {
+        let _ = req;
+        Decision::Continue
+    }
+
+    /// Runs when the origin's response arrives, before it is cached: edit its status
+    /// and headers. `req` is the request as sent to the origin (read-only).
+    ///
+    /// Default: leaves the response as it is.
+    ///
+    /// ```
+    /// # #[derive(Default)] struct NoServerHeader;
+    /// #[wedge_sdk::function]
+    /// impl wedge_sdk::Function for NoServerHeader {
+    ///     fn on_origin_response(&mut self, _req: &wedge_sdk::Request, resp: &mut wedge_sdk::ResponseHead) {
+    ///         resp.remove_header("server");
+    ///     }
+    /// }
+    /// ```
+    fn on_origin_response(&mut self, req: &Request, resp: &mut ResponseHead) {
+        let _ = (req, resp);
+    }
+
+    /// Runs before any response goes to the viewer (from the origin, the cache or an
+    /// origin-request answer): edit its status and headers.
+    ///
+    /// Default: leaves the response as it is.
+    ///
+    /// ```
+    /// # #[derive(Default)] struct Hsts;
+    /// #[wedge_sdk::function]
+    /// impl wedge_sdk::Function for Hsts {
+    ///     fn on_viewer_response(&mut self, _req: &wedge_sdk::Request, resp: &mut wedge_sdk::ResponseHead) {
+    ///         resp.set_header("strict-transport-security", "max-age=63072000");
+    ///     }
+    /// }
+    /// ```
+    fn on_viewer_response(&mut self, req: &Request, resp: &mut ResponseHead) {
+        let _ = (req, resp);
     }
 }
 
@@ -98,36 +251,89 @@ pub mod log {
     }
 }
 
-/// Glue used by [`export_function!`]; not part of the public API.
+/// Glue used by `#[wedge_sdk::function]`; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    use std::cell::RefCell;
+
     use crate::bindings::wedge::function::types as wit;
-    use crate::{Function, Request};
+    use crate::{Config, Function, Hook, Request, ResponseHead};
 
     pub fn describe<F: Function>() -> wit::FunctionInfo {
         wit::FunctionInfo {
+            hooks: F::HOOKS
+                .iter()
+                .map(|h| match h {
+                    Hook::ViewerRequest => wit::Hook::ViewerRequest,
+                    Hook::CacheKey => wit::Hook::CacheKey,
+                    Hook::OriginRequest => wit::Hook::OriginRequest,
+                    Hook::OriginResponse => wit::Hook::OriginResponse,
+                    Hook::ViewerResponse => wit::Hook::ViewerResponse,
+                })
+                .collect(),
+            takes_config: F::TAKES_CONFIG,
             viewer_request_inputs: F::VIEWER_REQUEST_INPUTS
                 .map(|names| names.iter().map(|n| n.to_ascii_lowercase()).collect()),
         }
     }
 
+    pub fn configure<F: Function>(
+        slot: &RefCell<Option<F>>,
+        json: &str,
+    ) -> Result<(), wit::ConfigError> {
+        let config = Config::from_json(json).map_err(|e| e.into_wit())?;
+        let state = F::new(&config).map_err(|e| e.into_wit())?;
+        *slot.borrow_mut() = Some(state);
+        Ok(())
+    }
+
+    /// Runs `f` on the instance's state, building it from an empty config first if the
+    /// host did not configure it (functions without config).
+    pub fn with<F: Function, R>(slot: &RefCell<Option<F>>, f: impl FnOnce(&mut F) -> R) -> R {
+        let mut slot = slot.borrow_mut();
+        if slot.is_none() {
+            match F::new(&Config::empty()) {
+                Ok(state) => *slot = Some(state),
+                Err(e) => panic!("function state could not be built: {e}"),
+            }
+        }
+        match slot.as_mut() {
+            Some(state) => f(state),
+            None => unreachable!("state was just built"),
+        }
+    }
+
     pub fn viewer_request<F: Function>(state: &mut F, req: &wit::Request) -> wit::Decision {
-        let mut req = Request::new(req);
-        state.on_viewer_request(&mut req).into_wit()
+        state.on_viewer_request(&mut Request::new(req)).into_wit()
+    }
+
+    pub fn cache_key<F: Function>(state: &mut F, req: &wit::Request) -> Option<String> {
+        state.cache_key(&Request::new(req))
+    }
+
+    pub fn origin_request<F: Function>(state: &mut F, req: &wit::Request) -> wit::Decision {
+        state.on_origin_request(&mut Request::new(req)).into_wit()
+    }
+
+    pub fn origin_response<F: Function>(state: &mut F, req: &wit::Request, resp: &wit::Response) {
+        state.on_origin_response(&Request::new(req), &mut ResponseHead::new(resp))
+    }
+
+    pub fn viewer_response<F: Function>(state: &mut F, req: &wit::Request, resp: &wit::Response) {
+        state.on_viewer_response(&Request::new(req), &mut ResponseHead::new(resp))
     }
 }
 
-/// Exports a type implementing [`Function`] as this component's hooks.
-///
-/// ```no_run
-/// # #[derive(Default)] struct MyFunction;
-/// # impl wedge_sdk::Function for MyFunction {}
-/// wedge_sdk::export_function!(MyFunction);
-/// ```
+/// Exports `$ty` (which implements [`Function`]) as this component's hooks. Emitted by
+/// `#[wedge_sdk::function]`; call it yourself only without the attribute.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! export_function {
+macro_rules! __export_function {
     ($ty:ty) => {
         const _: () = {
+            use $crate::bindings::exports::wedge::function::hooks::Guest;
+            use $crate::bindings::wedge::function::types as wit;
+
             struct __WedgeExport;
 
             ::std::thread_local! {
@@ -135,22 +341,31 @@ macro_rules! export_function {
                     const { ::core::cell::RefCell::new(::core::option::Option::None) };
             }
 
-            fn __with_state<R>(f: impl FnOnce(&mut $ty) -> R) -> R {
-                __WEDGE_STATE.with(|cell| {
-                    let mut slot = cell.borrow_mut();
-                    f(slot.get_or_insert_with(<$ty as ::core::default::Default>::default))
-                })
+            fn __with<R>(f: impl FnOnce(&mut $ty) -> R) -> R {
+                __WEDGE_STATE.with(|slot| $crate::__private::with(slot, f))
             }
 
-            impl $crate::bindings::exports::wedge::function::hooks::Guest for __WedgeExport {
-                fn describe() -> $crate::bindings::wedge::function::types::FunctionInfo {
+            impl Guest for __WedgeExport {
+                fn describe() -> wit::FunctionInfo {
                     $crate::__private::describe::<$ty>()
                 }
-
-                fn on_viewer_request(
-                    req: &$crate::bindings::wedge::function::types::Request,
-                ) -> $crate::bindings::wedge::function::types::Decision {
-                    __with_state(|state| $crate::__private::viewer_request(state, req))
+                fn configure(config: ::std::string::String) -> ::core::result::Result<(), wit::ConfigError> {
+                    __WEDGE_STATE.with(|slot| $crate::__private::configure::<$ty>(slot, &config))
+                }
+                fn on_viewer_request(req: &wit::Request) -> wit::Decision {
+                    __with(|s| $crate::__private::viewer_request(s, req))
+                }
+                fn cache_key(req: &wit::Request) -> ::core::option::Option<::std::string::String> {
+                    __with(|s| $crate::__private::cache_key(s, req))
+                }
+                fn on_origin_request(req: &wit::Request) -> wit::Decision {
+                    __with(|s| $crate::__private::origin_request(s, req))
+                }
+                fn on_origin_response(req: &wit::Request, resp: &wit::Response) {
+                    __with(|s| $crate::__private::origin_response(s, req, resp))
+                }
+                fn on_viewer_response(req: &wit::Request, resp: &wit::Response) {
+                    __with(|s| $crate::__private::viewer_response(s, req, resp))
                 }
             }
 

@@ -2,39 +2,48 @@
 
 use crate::bindings::wedge::function::types as wit;
 
-/// Why the host refused a header edit.
+/// Why the host refused an edit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderError {
+pub enum EditError {
     /// Not a valid HTTP field name.
     InvalidName,
-    /// Not a valid HTTP field value (control characters, line breaks).
+    /// Not a valid HTTP field value, path, query or status.
     InvalidValue,
-    /// The header is managed by the host (`host`, `content-length`, hop-by-hop headers).
+    /// The field is managed by the host (`host`, `content-length`, hop-by-hop headers).
     Forbidden,
-    /// The function has written more header bytes than its limit.
+    /// The function has written more bytes than its limit.
     TooLarge,
+    /// This part cannot be edited in this hook.
+    NotHere,
 }
 
-impl core::fmt::Display for HeaderError {
+impl core::fmt::Display for EditError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            HeaderError::InvalidName => "invalid header name",
-            HeaderError::InvalidValue => "invalid header value",
-            HeaderError::Forbidden => "header is managed by the host",
-            HeaderError::TooLarge => "header write limit reached",
+            EditError::InvalidName => "invalid header name",
+            EditError::InvalidValue => "invalid value",
+            EditError::Forbidden => "managed by the host",
+            EditError::TooLarge => "write limit reached",
+            EditError::NotHere => "not editable in this hook",
         })
     }
 }
 
-impl From<wit::HeaderError> for HeaderError {
-    fn from(e: wit::HeaderError) -> Self {
+impl From<wit::EditError> for EditError {
+    fn from(e: wit::EditError) -> Self {
         match e {
-            wit::HeaderError::InvalidName => HeaderError::InvalidName,
-            wit::HeaderError::InvalidValue => HeaderError::InvalidValue,
-            wit::HeaderError::Forbidden => HeaderError::Forbidden,
-            wit::HeaderError::TooLarge => HeaderError::TooLarge,
+            wit::EditError::InvalidName => EditError::InvalidName,
+            wit::EditError::InvalidValue => EditError::InvalidValue,
+            wit::EditError::Forbidden => EditError::Forbidden,
+            wit::EditError::TooLarge => EditError::TooLarge,
+            wit::EditError::NotHere => EditError::NotHere,
         }
     }
+}
+
+/// Logs a refused edit; for the methods that do not return the error.
+pub(crate) fn log_refused(what: &str, name: &str, e: EditError) {
+    crate::log::warn(&format!("{what}({name}) refused: {e}"));
 }
 
 /// The request as the host holds it. Reads fetch exactly what is asked for; edits are
@@ -102,27 +111,34 @@ impl<'a> Request<'a> {
     /// use [`Request::try_set_header`] to handle it yourself.
     pub fn set_header(&mut self, name: &str, value: &str) {
         if let Err(e) = self.try_set_header(name, value) {
-            crate::log::warn(&format!("set_header({name}) refused: {e}"));
+            log_refused("set_header", name, e);
         }
     }
 
     /// Sets a header, replacing any values, reporting a refused edit.
-    pub fn try_set_header(&mut self, name: &str, value: &str) -> Result<(), HeaderError> {
+    pub fn try_set_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
         self.inner.set_header(name, value).map_err(Into::into)
     }
 
     /// Adds a header value, keeping existing ones. A refused edit is logged.
     pub fn append_header(&mut self, name: &str, value: &str) {
         if let Err(e) = self.inner.append_header(name, value) {
-            crate::log::warn(&format!(
-                "append_header({name}) refused: {}",
-                HeaderError::from(e)
-            ));
+            log_refused("append_header", name, e.into());
         }
     }
 
     /// Removes every value of a header.
     pub fn remove_header(&mut self, name: &str) {
         self.inner.remove_header(name)
+    }
+
+    /// Rewrites the path sent to the origin (must start with `/`; routing is not redone).
+    pub fn set_path(&mut self, path: &str) -> Result<(), EditError> {
+        self.inner.set_path(path).map_err(Into::into)
+    }
+
+    /// Rewrites the query string sent to the origin (`None` removes it).
+    pub fn set_query(&mut self, query: Option<&str>) -> Result<(), EditError> {
+        self.inner.set_query(query).map_err(Into::into)
     }
 }

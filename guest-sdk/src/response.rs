@@ -1,13 +1,16 @@
-//! What a hook decides, and responses a function answers with.
+//! What a request hook decides, responses a function answers with, and the response
+//! on its way to the viewer.
 
 use crate::bindings::wedge::function::types as wit;
+use crate::request::{EditError, log_refused};
 
 /// A request hook's decision.
 #[derive(Debug)]
 pub enum Decision {
     /// Go on: the next function, then the cache or the origin.
     Continue,
-    /// Answer the viewer with this response; later functions and the origin are skipped.
+    /// Answer the viewer with this response; later request hooks and the origin are
+    /// skipped.
     Respond(Response),
 }
 
@@ -15,7 +18,7 @@ impl Decision {
     pub(crate) fn into_wit(self) -> wit::Decision {
         match self {
             Decision::Continue => wit::Decision::Continue,
-            Decision::Respond(r) => wit::Decision::Respond(wit::Response {
+            Decision::Respond(r) => wit::Decision::Respond(wit::Synthetic {
                 status: r.status,
                 headers: r.headers,
                 body: r.body,
@@ -47,6 +50,11 @@ impl Response {
         }
     }
 
+    /// A redirect (`status` 301, 302, 307 or 308) to `location`.
+    pub fn redirect(status: u16, location: &str) -> Self {
+        Self::new(status).header("location", location)
+    }
+
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
@@ -62,5 +70,65 @@ impl Response {
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status
+    }
+}
+
+/// The status and headers of the response on its way to the viewer, edited in place.
+pub struct ResponseHead<'a> {
+    inner: &'a wit::Response,
+}
+
+impl<'a> ResponseHead<'a> {
+    pub(crate) fn new(inner: &'a wit::Response) -> Self {
+        Self { inner }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.inner.status()
+    }
+
+    /// Replaces the status code (200–599).
+    pub fn set_status(&mut self, status: u16) -> Result<(), EditError> {
+        self.inner.set_status(status).map_err(Into::into)
+    }
+
+    /// First value of a header, if present and UTF-8.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.inner.header(name)
+    }
+
+    /// Every value of a header, in order.
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        self.inner.header_all(name)
+    }
+
+    /// Names of the headers present, lower-case.
+    pub fn header_names(&self) -> Vec<String> {
+        self.inner.header_names()
+    }
+
+    /// Sets a header, replacing any values; a refused edit is logged.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        if let Err(e) = self.try_set_header(name, value) {
+            log_refused("set_header", name, e);
+        }
+    }
+
+    /// Sets a header, replacing any values, reporting a refused edit.
+    pub fn try_set_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
+        self.inner.set_header(name, value).map_err(Into::into)
+    }
+
+    /// Adds a header value, keeping existing ones; a refused edit is logged.
+    pub fn append_header(&mut self, name: &str, value: &str) {
+        if let Err(e) = self.inner.append_header(name, value) {
+            log_refused("append_header", name, e.into());
+        }
+    }
+
+    /// Removes every value of a header.
+    pub fn remove_header(&mut self, name: &str) {
+        self.inner.remove_header(name)
     }
 }

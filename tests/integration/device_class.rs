@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wedge::config::{FunctionConfig, FunctionId};
-use wedge::wasm::{EngineSettings, LoadedFunction, RequestView, WasmEngine};
+use wedge::wasm::{EngineSettings, FunctionRun, LoadedFunction, RequestView, WasmEngine};
 use wedge_tests::{TestEdge, corpora, function};
 
 use crate::TWO_SITES;
@@ -148,8 +148,9 @@ async fn accuracy_on_the_labelled_corpus() {
         decision_cache: 0,
         ..FunctionConfig::new(function("device-class"))
     };
-    let f =
-        LoadedFunction::load(&engine, FunctionId::new("device-class").unwrap(), &config).unwrap();
+    let f = Arc::new(
+        LoadedFunction::load(&engine, FunctionId::new("device-class").unwrap(), &config).unwrap(),
+    );
     let request_id: Arc<str> = Arc::from("corpus");
     let mut per_class: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut right, mut total) = (0, 0);
@@ -159,16 +160,16 @@ async fn accuracy_on_the_labelled_corpus() {
         let Ok(req) = http::Request::get("/").header("user-agent", ua).body(()) else {
             continue;
         };
-        let view = RequestView {
-            parts: req.into_parts().0,
-            client_ip: [127, 0, 0, 1].into(),
-            sni: None,
-            scheme: "https",
-            host: "www.example.test".into(),
-            written: 0,
-            write_limit: 32 << 10,
-        };
-        let (view, outcome) = f.on_viewer_request(view, &request_id).await;
+        let view = RequestView::new(
+            req.into_parts().0,
+            [127, 0, 0, 1].into(),
+            None,
+            "https",
+            "www.example.test".into(),
+        );
+        let (view, outcome, _) = FunctionRun::new(f.clone(), request_id.clone())
+            .viewer_request(view)
+            .await;
         outcome.unwrap();
         let got = view
             .parts

@@ -14,6 +14,7 @@ use wedge_sdk::{Decision, Function, Request};
 #[derive(Default)]
 pub struct DeviceClass;
 
+#[wedge_sdk::function]
 impl Function for DeviceClass {
     // The class depends on these headers alone, so the host may reuse decisions.
     const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> =
@@ -47,5 +48,3 @@ pub fn headers_for(class: Class) -> [(&'static str, &'static str); 5] {
         ("x-device-class", class.as_str()),
     ]
 }
-
-wedge_sdk::export_function!(DeviceClass);

@@ -190,7 +190,13 @@ impl Converter<'_> {
     }
 
     fn convert(&mut self, raw: RawConfig) -> Config {
-        let mut c = Config::default();
+        let mut c = Config {
+            debug: DebugConfig {
+                explain_header: raw.debug.explain_header,
+                server_timing: raw.debug.server_timing,
+            },
+            ..Config::default()
+        };
         let addr = |s: &str| {
             s.parse::<std::net::SocketAddr>()
                 .map_err(|_| format!("`{s}` is not an address such as 127.0.0.1:8080"))
@@ -299,6 +305,11 @@ impl Converter<'_> {
                     on_error,
                     limits,
                     decision_cache: f.decision_cache.unwrap_or(DEFAULT_DECISION_CACHE),
+                    config: f
+                        .config
+                        .as_ref()
+                        .and_then(|t| serde_json::to_value(t).ok())
+                        .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
                 },
             );
         }

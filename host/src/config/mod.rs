@@ -28,8 +28,18 @@ pub struct Config {
     pub certificates: BTreeMap<CertificateId, CertificateFiles>,
     pub origins: BTreeMap<OriginId, OriginPoolConfig>,
     pub functions: BTreeMap<FunctionId, FunctionConfig>,
+    pub debug: DebugConfig,
     /// Sites in order; the first whose aliases match the request host wins.
     pub distributions: Vec<Distribution>,
+}
+
+/// Diagnostics added to responses. Both off by default: they reveal internals.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DebugConfig {
+    /// Add `x-wedge-explain`: behavior matched, functions run, each decision and its time.
+    pub explain_header: bool,
+    /// Add `Server-Timing` entries for each function hook.
+    pub server_timing: bool,
 }
 
 /// Where the edge listens. Each listener is optional.
@@ -122,6 +132,8 @@ pub struct FunctionConfig {
     /// Outcomes kept for reuse when the function declares its viewer-request inputs
     /// (0 turns reuse off).
     pub decision_cache: u64,
+    /// The function's own config (`[functions.<id>.config]`), handed to it as JSON.
+    pub config: serde_json::Value,
 }
 
 /// Default size of a function's decision cache, in entries.
@@ -135,6 +147,7 @@ impl FunctionConfig {
             on_error: OnError::default(),
             limits: FunctionLimits::default(),
             decision_cache: DEFAULT_DECISION_CACHE,
+            config: serde_json::Value::Object(Default::default()),
         }
     }
 }

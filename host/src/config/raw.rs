@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub functions: BTreeMap<Spanned<String>, RawFunction>,
     #[serde(default)]
     pub distributions: Vec<RawDistribution>,
+    #[serde(default)]
+    pub debug: RawDebug,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +83,17 @@ pub struct RawFunction {
     pub limits: RawLimits,
     /// Entries of reusable outcomes (for functions that declare their inputs); 0 = off.
     pub decision_cache: Option<u64>,
+    /// The function's own settings, passed to it as JSON and validated by it at load.
+    pub config: Option<toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDebug {
+    #[serde(default)]
+    pub explain_header: bool,
+    #[serde(default)]
+    pub server_timing: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,38 +1,44 @@
-//! The request path: route, viewer-request functions, forward to the origin pool, answer.
+//! The request path, phase by phase (documented like pingora's `ProxyHttp`):
 //!
-//! Phases (see the README's architecture section):
-//! 1. **route** — host and path pick a distribution's behavior; an unknown host is 421.
-//! 2. **viewer-request** — the behavior's functions run in order in fresh instances;
-//!    each may edit the request or answer it. A failing function follows its `on_error`.
-//! 3. **forward** — hop-by-hop headers go, forwarding headers come, and the request is
-//!    sent to the next member of the behavior's origin pool.
-//! 4. **answer** — the origin's response streams back with hop-by-hop headers removed.
+//! 1. **route** — host and path pick a distribution's behavior. Unknown host: 421.
+//! 2. **viewer-request** — the behavior's functions that implement it, in order. Each
+//!    may edit the request (headers, path, query) or answer it; an answer skips
+//!    everything after, including viewer-response hooks (as Lambda@Edge does).
+//! 3. **cache-key** — functions contribute parts of the cache key (the cache itself
+//!    arrives later; the key is shown in the explain record).
+//! 4. **origin-request** — may edit or answer; an answer still gets viewer-response hooks.
+//! 5. **forward** — to the next member of the origin pool, proxy headers fixed.
+//! 6. **origin-response** — may edit the origin's status and headers.
+//! 7. **viewer-response** — may edit status and headers of whatever goes out.
+//!
+//! One instance per function per request serves all of its hooks. A function that
+//! fails follows its `on_error`: `error` (500), `block` (503), or `continue` (its later
+//! hooks are skipped, the request goes on).
 
 mod body;
 mod context;
+mod explain;
+mod forward;
 pub mod proxy_headers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, Uri, Version};
+use http::{Request, Response};
 use http_body::Body;
-use http_body_util::BodyExt;
 
 pub use body::EdgeBody;
 pub use context::ConnectionInfo;
+pub use explain::Explain;
 
 use crate::config::OnError;
 use crate::error::RequestError;
 use crate::snapshot::Snapshot;
-use crate::wasm::function::DEFAULT_WRITE_LIMIT;
-use crate::wasm::{HookOutcome, RequestView, SyntheticResponse};
-
-/// How long the origin has to start answering.
-const ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::wasm::{
+    FunctionError, FunctionRun, Hook, HookOutcome, RequestView, ResponseView, SyntheticResponse,
+};
 
 /// Handles one request against `snapshot`. Never fails: errors become responses.
 pub async fn handle<B>(
@@ -45,13 +51,16 @@ where
     B::Error: Into<crate::BoxError>,
 {
     let request_id = new_request_id();
-    match proxy(&snapshot, conn, req, &request_id).await {
+    let mut explain = Explain::default();
+    let mut resp = match proxy(&snapshot, conn, req, &request_id, &mut explain).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::warn!(request_id = %request_id, reason = e.reason(), "{e}");
             error_response(&e)
         }
-    }
+    };
+    explain.decorate(snapshot.config.debug, resp.headers_mut());
+    resp
 }
 
 async fn proxy<B>(
@@ -59,12 +68,13 @@ async fn proxy<B>(
     conn: &ConnectionInfo,
     req: Request<B>,
     request_id: &Arc<str>,
+    explain: &mut Explain,
 ) -> Result<Response<EdgeBody>, RequestError>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<crate::BoxError>,
 {
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let host_value = viewer_host(&parts)?;
     let host = host_without_port(&host_value)?;
     let route = snapshot
@@ -72,89 +82,143 @@ where
         .route(&host, parts.uri.path())
         .ok_or_else(|| RequestError::UnknownHost(host.clone()))?;
     let behavior = route.behavior();
+    explain.behavior = Some(route.name());
 
-    if !behavior.functions.is_empty() {
-        let mut view = RequestView {
-            parts,
-            client_ip: conn.client_ip(),
-            sni: conn.sni.clone(),
-            scheme: conn.scheme,
-            host,
-            written: 0,
-            write_limit: DEFAULT_WRITE_LIMIT,
-        };
-        for id in &behavior.functions {
-            let function = snapshot
-                .functions
-                .get(id)
-                .ok_or_else(|| RequestError::Internal(format!("function `{id}` is not loaded")))?;
-            let (returned, outcome) = function.on_viewer_request(view, request_id).await;
-            view = returned;
-            match outcome {
-                Ok(HookOutcome::Continue) => {}
-                Ok(HookOutcome::Respond(r)) => return Ok(synthetic_response(r)),
-                Err(e) => {
-                    tracing::error!(request_id = %request_id, function = %id, "{e}");
-                    match function.on_error {
-                        OnError::Continue => {}
-                        OnError::Block => return Err(RequestError::FunctionBlocked(e)),
-                        OnError::Error => return Err(RequestError::FunctionFailed(e)),
-                    }
-                }
-            }
+    let mut runs = Vec::with_capacity(behavior.functions.len());
+    for id in &behavior.functions {
+        let f = snapshot
+            .functions
+            .get(id)
+            .ok_or_else(|| RequestError::Internal(format!("function `{id}` is not loaded")))?;
+        runs.push(FunctionRun::new(f.clone(), request_id.clone()));
+    }
+    let mut view = RequestView::new(parts, conn.client_ip(), conn.sni.clone(), conn.scheme, host);
+
+    // viewer-request
+    for run in runs
+        .iter_mut()
+        .filter(|r| r.implements(Hook::ViewerRequest))
+    {
+        let (v, result, trace) = run.viewer_request(view).await;
+        view = v;
+        explain.hooks.push(trace);
+        match result {
+            Ok(HookOutcome::Continue) => {}
+            Ok(HookOutcome::Respond(r)) => return Ok(synthetic_response(r)),
+            Err(e) => on_error(run, e, request_id)?,
         }
-        parts = view.parts;
     }
 
-    let pool = snapshot.origins.get(&behavior.origin).ok_or_else(|| {
-        RequestError::Internal(format!("origin `{}` is not loaded", behavior.origin))
-    })?;
-    let member = pool
-        .pick()
-        .ok_or_else(|| RequestError::NoOrigin(pool.id.to_string()))?;
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/");
-    parts.uri = Uri::builder()
-        .scheme(member.scheme.clone())
-        .authority(member.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|e| RequestError::Internal(format!("cannot build origin URI: {e}")))?;
-    let viewer_version = parts.version;
-    proxy_headers::strip_hop_by_hop(&mut parts.headers);
-    proxy_headers::add_forwarding(
-        &mut parts.headers,
-        conn.client_ip(),
-        conn.scheme,
-        &host_value,
-        viewer_version,
-    );
-    parts.headers.insert(header::HOST, host_value);
-    parts.version = Version::HTTP_11;
-
-    let origin_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
-    let origin = pool.id.to_string();
-    let resp = match tokio::time::timeout(ORIGIN_TIMEOUT, snapshot.client.request(origin_req)).await
-    {
-        Err(_) => return Err(RequestError::OriginTimeout { origin }),
-        Ok(Err(e)) => {
-            return Err(RequestError::Origin {
-                origin,
-                message: error_chain(&e),
-            });
+    // cache-key
+    let mut key_parts = Vec::new();
+    for run in runs.iter_mut().filter(|r| r.implements(Hook::CacheKey)) {
+        let (v, result, trace) = run.cache_key(view).await;
+        view = v;
+        explain.hooks.push(trace);
+        match result {
+            Ok(Some(part)) => key_parts.push(part),
+            Ok(None) => {}
+            Err(e) => on_error(run, e, request_id)?,
         }
-        Ok(Ok(resp)) => resp,
+    }
+    if !key_parts.is_empty() {
+        explain.cache_key = Some(key_parts.join("|"));
+    }
+
+    // origin-request
+    let mut answered = None;
+    for run in runs
+        .iter_mut()
+        .filter(|r| r.implements(Hook::OriginRequest))
+    {
+        let (v, result, trace) = run.origin_request(view).await;
+        view = v;
+        explain.hooks.push(trace);
+        match result {
+            Ok(HookOutcome::Continue) => {}
+            Ok(HookOutcome::Respond(r)) => {
+                answered = Some(synthetic_response(r));
+                break;
+            }
+            Err(e) => on_error(run, e, request_id)?,
+        }
+    }
+
+    let wants_response = runs
+        .iter()
+        .any(|r| r.implements(Hook::OriginResponse) || r.implements(Hook::ViewerResponse));
+    // Response hooks see the request as sent; keep a copy only when someone will look.
+    let mut sent = wants_response.then(|| view.head_copy());
+    let mut resp = match answered {
+        Some(resp) => resp,
+        None => {
+            let resp =
+                forward::forward(snapshot, behavior, conn, view.parts, body, host_value).await?;
+            // origin-response
+            run_response_hooks(
+                &mut runs,
+                Hook::OriginResponse,
+                &mut sent,
+                resp,
+                request_id,
+                explain,
+            )
+            .await?
+        }
     };
-    let (mut rparts, rbody) = resp.into_parts();
-    proxy_headers::strip_hop_by_hop(&mut rparts.headers);
-    rparts
-        .headers
-        .append(header::VIA, proxy_headers::via_value(rparts.version));
-    rparts.version = viewer_version;
-    Ok(Response::from_parts(rparts, EdgeBody::Origin(rbody)))
+    // viewer-response
+    resp = run_response_hooks(
+        &mut runs,
+        Hook::ViewerResponse,
+        &mut sent,
+        resp,
+        request_id,
+        explain,
+    )
+    .await?;
+    Ok(resp)
+}
+
+async fn run_response_hooks(
+    runs: &mut [FunctionRun],
+    hook: Hook,
+    sent: &mut Option<RequestView>,
+    resp: Response<EdgeBody>,
+    request_id: &Arc<str>,
+    explain: &mut Explain,
+) -> Result<Response<EdgeBody>, RequestError> {
+    if !runs.iter().any(|r| r.implements(hook)) {
+        return Ok(resp);
+    }
+    let Some(mut req) = sent.take() else {
+        return Ok(resp);
+    };
+    let (parts, body) = resp.into_parts();
+    let mut view = ResponseView::new(parts);
+    for run in runs.iter_mut().filter(|r| r.implements(hook)) {
+        let (r, v, result, trace) = run.response_hook(hook, req, view).await;
+        (req, view) = (r, v);
+        explain.hooks.push(trace);
+        if let Err(e) = result {
+            on_error(run, e, request_id)?;
+        }
+    }
+    *sent = Some(req);
+    Ok(Response::from_parts(view.parts, body))
+}
+
+/// Logs a function failure and applies its `on_error`.
+fn on_error(
+    run: &FunctionRun,
+    e: FunctionError,
+    request_id: &Arc<str>,
+) -> Result<(), RequestError> {
+    tracing::error!(request_id = %request_id, function = %run.function.id, kind = e.kind(), "{e}");
+    match run.function.on_error {
+        OnError::Continue => Ok(()),
+        OnError::Block => Err(RequestError::FunctionBlocked(e)),
+        OnError::Error => Err(RequestError::FunctionFailed(e)),
+    }
 }
 
 /// The host the viewer asked for, as sent (may carry a port): the URI authority for
@@ -201,17 +265,6 @@ pub fn error_response(e: &RequestError) -> Response<EdgeBody> {
     );
     h.insert("x-wedge-error", HeaderValue::from_static(e.reason()));
     resp
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// A request id unique within this process run: start time and a counter, in hex.

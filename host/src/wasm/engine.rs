@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::function::HostState;
+use super::instance::HostState;
 
 /// How often the epoch advances: the granularity of function CPU deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -102,6 +102,54 @@ impl WasmEngine {
         &self.inner.engine
     }
 
+    /// Compiles a component, or loads it from the artifact cache when these exact
+    /// bytes were compiled before by a compatible engine (restarts and reloads then skip
+    /// compilation). The cache is `$WEDGE_CACHE_DIR`, else `$XDG_CACHE_HOME/wedge`, else
+    /// `~/.cache/wedge`; a cache that cannot be used only costs the compile.
+    pub fn compile(&self, bytes: &[u8], content_hash: &str) -> wasmtime::Result<Component> {
+        let Some(dir) = cache_dir() else {
+            return Component::new(&self.inner.engine, bytes);
+        };
+        let path = dir.join(format!(
+            "{content_hash}-{:016x}.cwasm",
+            self.compatibility()
+        ));
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` of this engine
+            // configuration (the name carries the content hash and the engine's
+            // compatibility hash) into wedge's own cache directory; deserializing runs
+            // no code, and wasmtime re-checks the artifact header before use.
+            match unsafe { Component::deserialize_file(&self.inner.engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(
+                    "ignoring unusable compiled artifact {}: {e:#}",
+                    path.display()
+                ),
+            }
+        }
+        let component = Component::new(&self.inner.engine, bytes)?;
+        if let Ok(serialized) = component.serialize()
+            && std::fs::create_dir_all(&dir).is_ok()
+        {
+            // Write then rename, so a concurrent reader never sees half a file.
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, serialized).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Ok(component)
+    }
+
+    fn compatibility(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.inner
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut h);
+        h.finish()
+    }
+
     pub(crate) fn linker(&self) -> &Linker<HostState> {
         &self.inner.linker
     }
@@ -121,4 +169,14 @@ fn spawn_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the epoch thread");
+}
+
+fn cache_dir() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("WEDGE_CACHE_DIR") {
+        return Some(dir.into());
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(std::path::PathBuf::from(dir).join("wedge"));
+    }
+    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/wedge"))
 }

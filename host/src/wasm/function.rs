@@ -1,5 +1,6 @@
-//! Loading a function (compile, check its imports, pre-link) and running its hooks in a
-//! fresh, limited instance.
+//! Loading a function: compile, check its imports, pre-link, ask what it implements,
+//! validate its config. What a loaded function is used for per request lives in
+//! [`super::instance`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,15 +8,13 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use wasmtime::component::{Component, Resource, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::Component;
 
 use super::bindings::FunctionPre;
-use super::bindings::wedge::function::types::{Decision, FunctionInfo, Response};
-use super::engine::{EPOCH_TICK, WasmEngine};
-use super::memo::{DecisionCache, Recording};
-use super::request::{REQUEST_REP, RequestView};
+use super::bindings::wedge::function::types::{FunctionInfo, Hook as WitHook, Synthetic};
+use super::engine::WasmEngine;
+use super::instance::{HostState, new_store};
+use super::memo::DecisionCache;
 use crate::config::{FunctionConfig, FunctionId, FunctionLimits, OnError};
 
 /// Interfaces a function may import. Everything else (sockets, HTTP, ...) is refused at
@@ -37,8 +36,61 @@ const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
 
 /// Largest body a function may answer with.
 pub const MAX_SYNTHETIC_BODY: usize = 1 << 20;
-/// Bytes of headers a function may write into a request or synthetic response.
+/// Bytes of headers (and paths) a function may write into a request or response.
 pub const DEFAULT_WRITE_LIMIT: usize = 32 << 10;
+
+/// The hook points, in request order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hook {
+    ViewerRequest,
+    CacheKey,
+    OriginRequest,
+    OriginResponse,
+    ViewerResponse,
+}
+
+impl Hook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::ViewerRequest => "viewer-request",
+            Hook::CacheKey => "cache-key",
+            Hook::OriginRequest => "origin-request",
+            Hook::OriginResponse => "origin-response",
+            Hook::ViewerResponse => "viewer-response",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// The set of hooks a function implements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HookSet(u8);
+
+impl HookSet {
+    pub fn contains(self, hook: Hook) -> bool {
+        self.0 & hook.bit() != 0
+    }
+
+    pub fn only(self, hook: Hook) -> bool {
+        self.0 == hook.bit()
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Hook> {
+        [
+            Hook::ViewerRequest,
+            Hook::CacheKey,
+            Hook::OriginRequest,
+            Hook::OriginResponse,
+            Hook::ViewerResponse,
+        ]
+        .into_iter()
+        .filter(move |h| self.contains(*h))
+    }
+}
 
 /// Why a function could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -54,13 +106,15 @@ pub enum LoadError {
         "{path}: imports not allowed for a function: {imports} (allowed: wedge:function, wasi:io, wasi:clocks, wasi:random, wasi:cli stdio/environment/exit)"
     )]
     ForbiddenImports { path: PathBuf, imports: String },
-    #[error("{path}: describing itself failed: {message}")]
-    Describe { path: PathBuf, message: String },
     #[error("{path}: does not implement the wedge function world: {message}")]
     Link { path: PathBuf, message: String },
+    #[error("{path}: describing itself failed: {message}")]
+    Describe { path: PathBuf, message: String },
+    #[error("config field `{field}`: {message}")]
+    Config { field: String, message: String },
 }
 
-/// Why a hook did not produce a decision.
+/// Why a hook did not produce a result.
 #[derive(Debug, thiserror::Error)]
 pub enum FunctionError {
     #[error("function {function}: could not instantiate: {message}")]
@@ -68,21 +122,36 @@ pub enum FunctionError {
         function: FunctionId,
         message: String,
     },
-    #[error("function {function}: exceeded its CPU deadline of {limit:?}")]
+    #[error("function {function}: {hook} exceeded its CPU deadline of {limit:?}")]
     Timeout {
         function: FunctionId,
+        hook: &'static str,
         limit: Duration,
     },
-    #[error("function {function}: trapped: {message}")]
+    #[error("function {function}: {hook} trapped: {message}")]
     Trap {
         function: FunctionId,
+        hook: &'static str,
         message: String,
     },
-    #[error("function {function}: invalid response: {message}")]
+    #[error("function {function}: {hook} returned an invalid response: {message}")]
     InvalidResponse {
         function: FunctionId,
+        hook: &'static str,
         message: String,
     },
+}
+
+impl FunctionError {
+    /// A short word for logs, metrics and the explain header.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FunctionError::Instantiate { .. } => "instantiate-error",
+            FunctionError::Timeout { .. } => "timeout",
+            FunctionError::Trap { .. } => "trap",
+            FunctionError::InvalidResponse { .. } => "invalid-response",
+        }
+    }
 }
 
 /// A response a function answered with.
@@ -109,9 +178,15 @@ pub struct LoadedFunction {
     /// Hex SHA-256 of the module bytes.
     pub content_hash: String,
     pub loaded_at: SystemTime,
-    pre: FunctionPre<HostState>,
-    engine: WasmEngine,
-    decisions: Option<DecisionCache>,
+    /// The hooks it implements.
+    pub hooks: HookSet,
+    /// Whether it reads its config (then each instance is configured before its first hook).
+    pub takes_config: bool,
+    /// The config as JSON text, handed to each instance.
+    pub(crate) config_json: Arc<str>,
+    pub(crate) pre: FunctionPre<HostState>,
+    pub(crate) engine: WasmEngine,
+    pub(crate) decisions: Option<DecisionCache>,
     viewer_request_inputs: Option<Vec<HeaderName>>,
 }
 
@@ -124,58 +199,35 @@ impl std::fmt::Debug for LoadedFunction {
     }
 }
 
-/// Per-instance host state: the request being handled and the instance's limits.
-pub struct HostState {
-    pub(crate) request: Option<RequestView>,
-    /// Set while recording an outcome for the decision cache.
-    pub(crate) recording: Option<Recording>,
-    pub(crate) function: FunctionId,
-    pub(crate) request_id: Arc<str>,
-    table: ResourceTable,
-    wasi: WasiCtx,
-    limits: StoreLimits,
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
 impl LoadedFunction {
-    /// Reads, compiles and checks a function. CPU-heavy: call it off the request path.
+    /// Reads, compiles and checks a function, and validates its config in a throwaway
+    /// instance. CPU-heavy: call it off the request path.
     pub fn load(
         engine: &WasmEngine,
         id: FunctionId,
         config: &FunctionConfig,
     ) -> Result<Self, LoadError> {
         let path = &config.module;
+        let link = |e: wasmtime::Error| LoadError::Link {
+            path: path.clone(),
+            message: format!("{e:#}"),
+        };
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.clone(),
             source,
         })?;
         let content_hash = crate::util::sha256_hex(&bytes);
-        let component =
-            Component::new(engine.engine(), &bytes).map_err(|e| LoadError::Compile {
+        let component = engine
+            .compile(&bytes, &content_hash)
+            .map_err(|e| LoadError::Compile {
                 path: path.clone(),
                 message: format!("{e:#}"),
             })?;
         check_imports(engine, &component, path)?;
-        let instance_pre =
-            engine
-                .linker()
-                .instantiate_pre(&component)
-                .map_err(|e| LoadError::Link {
-                    path: path.clone(),
-                    message: format!("{e:#}"),
-                })?;
-        let pre = FunctionPre::new(instance_pre).map_err(|e| LoadError::Link {
-            path: path.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let pre = FunctionPre::new(engine.linker().instantiate_pre(&component).map_err(link)?)
+            .map_err(link)?;
+        let config_json: Arc<str> =
+            Arc::from(serde_json::to_string(&config.config).unwrap_or_else(|_| "{}".into()));
         let mut function = Self {
             id,
             module: path.clone(),
@@ -183,15 +235,19 @@ impl LoadedFunction {
             limits: config.limits,
             content_hash,
             loaded_at: SystemTime::now(),
+            hooks: HookSet::default(),
+            takes_config: false,
+            config_json,
             pre,
             engine: engine.clone(),
             decisions: None,
             viewer_request_inputs: None,
         };
-        let info = function.describe().map_err(|message| LoadError::Describe {
-            path: path.clone(),
-            message,
-        })?;
+        let info = function.describe_and_configure()?;
+        function.takes_config = info.takes_config;
+        for hook in info.hooks {
+            function.hooks.0 |= Hook::from(hook).bit();
+        }
         if let Some(names) = info.viewer_request_inputs {
             let inputs = names
                 .iter()
@@ -201,7 +257,8 @@ impl LoadedFunction {
                     path: path.clone(),
                     message: format!("invalid header name in viewer-request inputs {names:?}"),
                 })?;
-            if config.decision_cache > 0 {
+            // Reuse is only sound when nothing else in the instance depends on the run.
+            if config.decision_cache > 0 && function.hooks.only(Hook::ViewerRequest) {
                 function.decisions =
                     Some(DecisionCache::new(inputs.clone(), config.decision_cache));
             }
@@ -210,165 +267,65 @@ impl LoadedFunction {
         Ok(function)
     }
 
-    /// Asks the function what it declares about itself, in a throwaway instance on a
-    /// thread of its own (so loading works from any context, async or not).
-    fn describe(&self) -> Result<FunctionInfo, String> {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?;
-                    rt.block_on(async {
-                        let mut store = self.new_store(None, &Arc::from("describe"));
-                        let instance = self
-                            .pre
-                            .instantiate_async(&mut store)
-                            .await
-                            .map_err(|e| format!("{e:#}"))?;
-                        instance
-                            .wedge_function_hooks()
-                            .call_describe(&mut store)
-                            .await
-                            .map_err(|e| format!("{e:#}"))
-                    })
-                })
-                .join()
-                .map_err(|_| "describe panicked".to_owned())?
-        })
-    }
-
-    /// Runs `on-viewer-request` in a fresh instance. The request view always comes back,
-    /// whatever the function did.
-    ///
-    /// For a function that declares its inputs, a stored outcome for the same input
-    /// values is replayed instead of running it.
-    pub async fn on_viewer_request(
-        &self,
-        mut view: RequestView,
-        request_id: &Arc<str>,
-    ) -> (RequestView, Result<HookOutcome, FunctionError>) {
-        let Some(cache) = &self.decisions else {
-            let (view, result, _) = self.run_viewer_request(view, request_id, None).await;
-            return (view, result);
-        };
-        let Some(key) = cache.key(&view.parts.headers) else {
-            let (view, result, _) = self.run_viewer_request(view, request_id, None).await;
-            return (view, result);
-        };
-        if let Some(outcome) = cache.replay(&key, &mut view) {
-            return (view, Ok(outcome));
-        }
-        let recording = Recording::new(cache.inputs.clone());
-        let (view, result, recording) = self
-            .run_viewer_request(view, request_id, Some(recording))
-            .await;
-        if let (Ok(outcome), Some(recording)) = (&result, recording) {
-            cache.store(&self.id, key, recording, outcome);
-        }
-        (view, result)
-    }
-
     /// The headers this function declared as the only inputs of its viewer-request hook.
     pub fn viewer_request_inputs(&self) -> Option<&[HeaderName]> {
         self.viewer_request_inputs.as_deref()
     }
 
-    async fn run_viewer_request(
-        &self,
-        view: RequestView,
-        request_id: &Arc<str>,
-        recording: Option<Recording>,
-    ) -> (
-        RequestView,
-        Result<HookOutcome, FunctionError>,
-        Option<Recording>,
-    ) {
-        let mut store = self.new_store(Some(view), request_id);
-        store.data_mut().recording = recording;
-        let result = self.call_viewer_request(&mut store).await;
-        let mut state = store.into_data();
-        let view = state
-            .request
-            .take()
-            .expect("the request view stays in the store during a hook");
-        (view, result, state.recording)
-    }
-
-    async fn call_viewer_request(
-        &self,
-        store: &mut Store<HostState>,
-    ) -> Result<HookOutcome, FunctionError> {
-        let instance = self
-            .pre
-            .instantiate_async(&mut *store)
-            .await
-            .map_err(|e| self.classify(e))?;
-        let decision = instance
-            .wedge_function_hooks()
-            .call_on_viewer_request(&mut *store, Resource::new_borrow(REQUEST_REP))
-            .await
-            .map_err(|e| self.classify(e))?;
-        match decision {
-            Decision::Continue => Ok(HookOutcome::Continue),
-            Decision::Respond(r) => self.synthetic(r).map(HookOutcome::Respond),
-        }
-    }
-
-    fn new_store(&self, view: Option<RequestView>, request_id: &Arc<str>) -> Store<HostState> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.limits.memory_bytes as usize)
-            .trap_on_grow_failure(true)
-            .build();
-        let state = HostState {
-            request: view,
-            recording: None,
-            function: self.id.clone(),
-            request_id: request_id.clone(),
-            table: ResourceTable::new(),
-            wasi: WasiCtx::builder().build(),
-            limits,
+    /// Asks the function what it implements and lets it check its config, in a
+    /// throwaway instance on a thread of its own (so loading works from any context).
+    fn describe_and_configure(&self) -> Result<FunctionInfo, LoadError> {
+        let describe_err = |message: String| LoadError::Describe {
+            path: self.module.clone(),
+            message,
         };
-        let mut store = Store::new(self.engine.engine(), state);
-        store.limiter(|s| &mut s.limits);
-        // Every tick the guest runs past, yield to the executor so other requests on
-        // this worker thread make progress; once the budget is spent, interrupt it.
-        let budget = self
-            .limits
-            .timeout
-            .as_micros()
-            .div_ceil(EPOCH_TICK.as_micros()) as u64;
-        let mut ticks = 0u64;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            ticks += 1;
-            if ticks > budget {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
+        let outcome = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| describe_err(e.to_string()))?;
+                    rt.block_on(async {
+                        let mut store = new_store(self, Arc::from("load"));
+                        let instance = self
+                            .pre
+                            .instantiate_async(&mut store)
+                            .await
+                            .map_err(|e| describe_err(format!("{e:#}")))?;
+                        let hooks = instance.wedge_function_hooks();
+                        let info = hooks
+                            .call_describe(&mut store)
+                            .await
+                            .map_err(|e| describe_err(format!("{e:#}")))?;
+                        if info.takes_config || self.config_json.as_ref() != "{}" {
+                            hooks
+                                .call_configure(&mut store, &self.config_json)
+                                .await
+                                .map_err(|e| describe_err(format!("{e:#}")))?
+                                .map_err(|e| LoadError::Config {
+                                    field: e.field,
+                                    message: e.message,
+                                })?;
+                        }
+                        Ok(info)
+                    })
+                })
+                .join()
+                .map_err(|_| describe_err("the describing thread panicked".into()))?
         });
-        store
+        outcome
     }
 
-    fn classify(&self, e: wasmtime::Error) -> FunctionError {
-        let function = self.id.clone();
-        if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-            return FunctionError::Timeout {
-                function,
-                limit: self.limits.timeout,
-            };
-        }
-        FunctionError::Trap {
-            function,
-            message: format!("{e:#}"),
-        }
-    }
-
-    fn synthetic(&self, r: Response) -> Result<SyntheticResponse, FunctionError> {
+    /// Checks and converts a function's synthetic response.
+    pub(crate) fn synthetic(
+        &self,
+        hook: Hook,
+        r: Synthetic,
+    ) -> Result<SyntheticResponse, FunctionError> {
         let invalid = |message: String| FunctionError::InvalidResponse {
             function: self.id.clone(),
+            hook: hook.as_str(),
             message,
         };
         let status = StatusCode::from_u16(r.status)
@@ -401,6 +358,18 @@ impl LoadedFunction {
             headers,
             body: Bytes::from(r.body),
         })
+    }
+}
+
+impl From<WitHook> for Hook {
+    fn from(h: WitHook) -> Self {
+        match h {
+            WitHook::ViewerRequest => Hook::ViewerRequest,
+            WitHook::CacheKey => Hook::CacheKey,
+            WitHook::OriginRequest => Hook::OriginRequest,
+            WitHook::OriginResponse => Hook::OriginResponse,
+            WitHook::ViewerResponse => Hook::ViewerResponse,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! tagged with the function and request.
 
 use super::bindings::wedge::function::log::{Host, Level};
-use super::function::HostState;
+use super::instance::HostState;
 
 /// Longest message kept from one log call; the rest is cut so a chatty guest cannot
 /// flood the host log.

@@ -7,13 +7,19 @@
 
 pub mod engine;
 pub mod function;
+pub mod instance;
 mod log;
 mod memo;
 pub mod request;
+pub mod response;
 
 pub use engine::{EngineSettings, WasmEngine};
-pub use function::{FunctionError, HookOutcome, LoadError, LoadedFunction, SyntheticResponse};
+pub use function::{
+    FunctionError, Hook, HookOutcome, HookSet, LoadError, LoadedFunction, SyntheticResponse,
+};
+pub use instance::{FunctionRun, HookTrace};
 pub use request::RequestView;
+pub use response::ResponseView;
 
 /// Host bindings generated from `wit/wedge.wit`.
 pub(crate) mod bindings {
@@ -28,6 +34,7 @@ pub(crate) mod bindings {
         exports: { default: async },
         with: {
             "wedge:function/types.request": crate::wasm::request::RequestView,
+            "wedge:function/types.response": crate::wasm::response::ResponseView,
         },
     });
 }

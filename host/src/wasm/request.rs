@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use http::header::{HeaderName, HeaderValue};
 use wasmtime::component::Resource;
 
-use super::bindings::wedge::function::types::{HeaderError, Host, HostRequest};
-use super::function::HostState;
+use super::bindings::wedge::function::types::{EditError, Host, HostRequest};
+use super::instance::HostState;
 use super::memo::Edit;
 
 /// Headers the host manages itself: framing, hop-by-hop, and routing inputs.
@@ -38,13 +38,90 @@ pub struct RequestView {
     pub written: usize,
     /// The most `written` may reach.
     pub write_limit: usize,
+    /// Whether the current hook may edit the request (request hooks only).
+    pub(crate) editable: bool,
 }
 
 impl RequestView {
-    fn charge(&mut self, bytes: usize) -> Result<(), HeaderError> {
+    /// A view of `parts` for functions, with the default write budget.
+    pub fn new(
+        parts: http::request::Parts,
+        client_ip: IpAddr,
+        sni: Option<String>,
+        scheme: &'static str,
+        host: String,
+    ) -> Self {
+        Self {
+            parts,
+            client_ip,
+            sni,
+            scheme,
+            host,
+            written: 0,
+            write_limit: super::function::DEFAULT_WRITE_LIMIT,
+            editable: true,
+        }
+    }
+
+    /// A copy without the body-related extensions, for hooks that run after the
+    /// original went to the origin.
+    pub(crate) fn head_copy(&self) -> RequestView {
+        let mut copy = http::Request::new(());
+        *copy.method_mut() = self.parts.method.clone();
+        *copy.uri_mut() = self.parts.uri.clone();
+        *copy.version_mut() = self.parts.version;
+        *copy.headers_mut() = self.parts.headers.clone();
+        RequestView {
+            parts: copy.into_parts().0,
+            client_ip: self.client_ip,
+            sni: self.sni.clone(),
+            scheme: self.scheme,
+            host: self.host.clone(),
+            written: self.written,
+            write_limit: self.write_limit,
+            editable: false,
+        }
+    }
+
+    pub(crate) fn editable(mut self) -> Self {
+        self.editable = true;
+        self
+    }
+
+    pub(crate) fn read_only(mut self) -> Self {
+        self.editable = false;
+        self
+    }
+
+    fn check_editable(&self) -> Result<(), EditError> {
+        if self.editable {
+            Ok(())
+        } else {
+            Err(EditError::NotHere)
+        }
+    }
+
+    fn set_path_and_query(&mut self, path: &str, query: Option<&str>) -> Result<(), EditError> {
+        self.check_editable()?;
+        if !path.starts_with('/') {
+            return Err(EditError::InvalidValue);
+        }
+        let pq = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
+        let pq: http::uri::PathAndQuery = pq.parse().map_err(|_| EditError::InvalidValue)?;
+        self.charge(pq.as_str().len())?;
+        let mut parts = std::mem::take(&mut self.parts.uri).into_parts();
+        parts.path_and_query = Some(pq);
+        self.parts.uri = http::Uri::from_parts(parts).map_err(|_| EditError::InvalidValue)?;
+        Ok(())
+    }
+
+    fn charge(&mut self, bytes: usize) -> Result<(), EditError> {
         let total = self.written.saturating_add(bytes);
         if total > self.write_limit {
-            return Err(HeaderError::TooLarge);
+            return Err(EditError::TooLarge);
         }
         self.written = total;
         Ok(())
@@ -54,12 +131,13 @@ impl RequestView {
         &mut self,
         name: &str,
         value: &str,
-    ) -> Result<(HeaderName, HeaderValue), HeaderError> {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| HeaderError::InvalidName)?;
+    ) -> Result<(HeaderName, HeaderValue), EditError> {
+        self.check_editable()?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| EditError::InvalidName)?;
         if FORBIDDEN.contains(&name.as_str()) {
-            return Err(HeaderError::Forbidden);
+            return Err(EditError::Forbidden);
         }
-        let value = HeaderValue::from_str(value).map_err(|_| HeaderError::InvalidValue)?;
+        let value = HeaderValue::from_str(value).map_err(|_| EditError::InvalidValue)?;
         self.charge(name.as_str().len() + value.len())?;
         Ok((name, value))
     }
@@ -107,7 +185,7 @@ impl HostState {
         }
     }
 
-    fn edited(&mut self, result: &Result<Edit, HeaderError>) {
+    fn edited(&mut self, result: &Result<Edit, EditError>) {
         if let Some(rec) = &mut self.recording {
             match result {
                 Ok(edit) => rec.edits.push(edit.clone()),
@@ -185,7 +263,7 @@ impl HostRequest for HostState {
         r: Resource<RequestView>,
         name: String,
         value: String,
-    ) -> Res<Result<(), HeaderError>> {
+    ) -> Res<Result<(), EditError>> {
         let view = self.view_mut(&r)?;
         let result = view.header_edit(&name, &value).map(|(n, v)| {
             view.parts.headers.insert(n.clone(), v.clone());
@@ -200,7 +278,7 @@ impl HostRequest for HostState {
         r: Resource<RequestView>,
         name: String,
         value: String,
-    ) -> Res<Result<(), HeaderError>> {
+    ) -> Res<Result<(), EditError>> {
         let view = self.view_mut(&r)?;
         let result = view.header_edit(&name, &value).map(|(n, v)| {
             view.parts.headers.append(n.clone(), v.clone());
@@ -212,13 +290,33 @@ impl HostRequest for HostState {
 
     fn remove_header(&mut self, r: Resource<RequestView>, name: String) -> Res<()> {
         let view = self.view_mut(&r)?;
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes())
+        if view.editable
+            && let Ok(name) = HeaderName::from_bytes(name.as_bytes())
             && !FORBIDDEN.contains(&name.as_str())
         {
             view.parts.headers.remove(&name);
             self.edited(&Ok(Edit::Remove(name)));
         }
         Ok(())
+    }
+
+    fn set_path(&mut self, r: Resource<RequestView>, path: String) -> Res<Result<(), EditError>> {
+        // A rewritten request no longer depends only on the declared inputs' replay.
+        self.read("set-path");
+        let view = self.view_mut(&r)?;
+        let query = view.parts.uri.query().map(str::to_owned);
+        Ok(view.set_path_and_query(&path, query.as_deref()))
+    }
+
+    fn set_query(
+        &mut self,
+        r: Resource<RequestView>,
+        query: Option<String>,
+    ) -> Res<Result<(), EditError>> {
+        self.read("set-query");
+        let view = self.view_mut(&r)?;
+        let path = view.parts.uri.path().to_owned();
+        Ok(view.set_path_and_query(&path, query.as_deref()))
     }
 
     fn drop(&mut self, _r: Resource<RequestView>) -> Res<()> {

@@ -1,0 +1,58 @@
+//! The per-request explain record: which behavior matched and what each function hook
+//! did and cost, as an `x-wedge-explain` header and `Server-Timing` entries.
+
+use std::fmt::Write;
+
+use http::HeaderMap;
+use http::header::HeaderValue;
+
+use crate::config::DebugConfig;
+use crate::wasm::HookTrace;
+
+/// What happened to one request, collected as it goes.
+#[derive(Debug, Default)]
+pub struct Explain {
+    pub behavior: Option<String>,
+    pub hooks: Vec<HookTrace>,
+    pub cache_key: Option<String>,
+}
+
+impl Explain {
+    /// Adds the headers `debug` asks for.
+    pub fn decorate(&self, debug: DebugConfig, headers: &mut HeaderMap) {
+        if debug.explain_header {
+            let mut s = format!("behavior={}", self.behavior.as_deref().unwrap_or("-"));
+            for h in &self.hooks {
+                let _ = write!(
+                    s,
+                    "; {}:{}={} {}us",
+                    h.function,
+                    h.hook.as_str(),
+                    h.outcome,
+                    h.micros
+                );
+            }
+            if let Some(key) = &self.cache_key {
+                let _ = write!(s, "; cache-key={key:?}");
+            }
+            if let Ok(v) = HeaderValue::from_str(&s) {
+                headers.insert("x-wedge-explain", v);
+            }
+        }
+        if debug.server_timing {
+            for h in &self.hooks {
+                let entry = format!(
+                    "fn-{}-{};dur={:.3};desc=\"{} {}\"",
+                    h.function,
+                    h.hook.as_str(),
+                    h.micros as f64 / 1000.0,
+                    h.hook.as_str(),
+                    h.outcome
+                );
+                if let Ok(v) = HeaderValue::from_str(&entry) {
+                    headers.append("server-timing", v);
+                }
+            }
+        }
+    }
+}

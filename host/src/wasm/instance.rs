@@ -1,0 +1,355 @@
+//! One function's part in one request: its instance, created lazily at the first hook
+//! it implements, configured once, and reused for every later hook of that request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::Function as Bindings;
+use super::bindings::wedge::function::types::Decision;
+use super::engine::EPOCH_TICK;
+use super::function::{FunctionError, Hook, HookOutcome, LoadedFunction};
+use super::memo::Recording;
+use super::request::{REQUEST_REP, RequestView};
+use super::response::{RESPONSE_REP, ResponseView};
+use crate::config::FunctionId;
+
+/// Per-instance host state: what the current hook may see, and the instance's limits.
+pub struct HostState {
+    pub(crate) request: Option<RequestView>,
+    pub(crate) response: Option<ResponseView>,
+    /// Set while recording an outcome for the decision cache.
+    pub(crate) recording: Option<Recording>,
+    pub(crate) function: FunctionId,
+    pub(crate) request_id: Arc<str>,
+    /// Epoch ticks the current hook has run, and how many it may.
+    ticks: u64,
+    budget: u64,
+    table: ResourceTable,
+    wasi: WasiCtx,
+    limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A store for one instance of `f`, with its memory cap and CPU deadline armed.
+pub(crate) fn new_store(f: &LoadedFunction, request_id: Arc<str>) -> Store<HostState> {
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(f.limits.memory_bytes as usize)
+        .trap_on_grow_failure(true)
+        .build();
+    let state = HostState {
+        request: None,
+        response: None,
+        recording: None,
+        function: f.id.clone(),
+        request_id,
+        ticks: 0,
+        budget: f
+            .limits
+            .timeout
+            .as_micros()
+            .div_ceil(EPOCH_TICK.as_micros()) as u64,
+        table: ResourceTable::new(),
+        wasi: WasiCtx::builder().build(),
+        limits,
+    };
+    let mut store = Store::new(f.engine.engine(), state);
+    store.limiter(|s| &mut s.limits);
+    // Every tick a guest runs past, yield to the executor so other requests on this
+    // worker make progress; once the hook's budget is spent, interrupt it.
+    store.epoch_deadline_callback(|mut ctx| {
+        let s = ctx.data_mut();
+        s.ticks += 1;
+        Ok(if s.ticks > s.budget {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+    store
+}
+
+/// The result of one hook call, for the explain record and Server-Timing.
+#[derive(Debug, Clone)]
+pub struct HookTrace {
+    pub function: FunctionId,
+    pub hook: Hook,
+    /// `continue`, `respond`, `key`, `edited`, `reused`, or the failure kind.
+    pub outcome: &'static str,
+    pub micros: u64,
+}
+
+struct Live {
+    store: Store<HostState>,
+    bindings: Bindings,
+}
+
+/// A function's state within one request.
+pub struct FunctionRun {
+    pub function: Arc<LoadedFunction>,
+    live: Option<Live>,
+    /// Set once a hook failed: the instance is not trusted with later hooks.
+    failed: bool,
+    request_id: Arc<str>,
+}
+
+impl FunctionRun {
+    pub fn new(function: Arc<LoadedFunction>, request_id: Arc<str>) -> Self {
+        Self {
+            function,
+            live: None,
+            failed: false,
+            request_id,
+        }
+    }
+
+    pub fn implements(&self, hook: Hook) -> bool {
+        self.function.hooks.contains(hook) && !self.failed
+    }
+
+    /// `on-viewer-request`, replaying a stored outcome where the function allows it.
+    pub async fn viewer_request(
+        &mut self,
+        mut view: RequestView,
+    ) -> (RequestView, Result<HookOutcome, FunctionError>, HookTrace) {
+        let started = Instant::now();
+        let f = self.function.clone();
+        if let Some(cache) = &f.decisions
+            && let Some(key) = cache.key(&view.parts.headers)
+        {
+            if let Some(outcome) = cache.replay(&key, &mut view) {
+                let trace = self.trace(Hook::ViewerRequest, "reused", started);
+                return (view, Ok(outcome), trace);
+            }
+            let (view, result, recording) = self
+                .request_hook(
+                    Hook::ViewerRequest,
+                    view,
+                    Some(Recording::new(cache.inputs.clone())),
+                )
+                .await;
+            if let (Ok(outcome), Some(recording)) = (&result, recording) {
+                cache.store(&f.id, key, recording, outcome);
+            }
+            let trace = self.trace(Hook::ViewerRequest, outcome_word(&result), started);
+            return (view, result, trace);
+        }
+        let (view, result, _) = self.request_hook(Hook::ViewerRequest, view, None).await;
+        let trace = self.trace(Hook::ViewerRequest, outcome_word(&result), started);
+        (view, result, trace)
+    }
+
+    /// `on-origin-request`.
+    pub async fn origin_request(
+        &mut self,
+        view: RequestView,
+    ) -> (RequestView, Result<HookOutcome, FunctionError>, HookTrace) {
+        let started = Instant::now();
+        let (view, result, _) = self.request_hook(Hook::OriginRequest, view, None).await;
+        let trace = self.trace(Hook::OriginRequest, outcome_word(&result), started);
+        (view, result, trace)
+    }
+
+    /// `cache-key`: this function's part of the key.
+    pub async fn cache_key(
+        &mut self,
+        view: RequestView,
+    ) -> (
+        RequestView,
+        Result<Option<String>, FunctionError>,
+        HookTrace,
+    ) {
+        let started = Instant::now();
+        let (view, result) = match self.live().await {
+            Err(e) => (view, Err(e)),
+            Ok(live) => {
+                live.store.data_mut().request = Some(view.read_only());
+                let call = live
+                    .bindings
+                    .wedge_function_hooks()
+                    .call_cache_key(&mut live.store, Resource::new_borrow(REQUEST_REP))
+                    .await;
+                let view = take_request(&mut live.store);
+                (view, call.map_err(|e| self.classify(Hook::CacheKey, e)))
+            }
+        };
+        self.failed |= result.is_err();
+        let word = match &result {
+            Ok(_) => "key",
+            Err(e) => e.kind(),
+        };
+        (view, result, self.trace(Hook::CacheKey, word, started))
+    }
+
+    /// `on-origin-response` or `on-viewer-response`: edits `resp` in place.
+    pub async fn response_hook(
+        &mut self,
+        hook: Hook,
+        req: RequestView,
+        resp: ResponseView,
+    ) -> (
+        RequestView,
+        ResponseView,
+        Result<(), FunctionError>,
+        HookTrace,
+    ) {
+        let started = Instant::now();
+        let (req, resp, result) = match self.live().await {
+            Err(e) => (req, resp, Err(e)),
+            Ok(live) => {
+                let data = live.store.data_mut();
+                data.request = Some(req.read_only());
+                data.response = Some(resp);
+                let hooks = live.bindings.wedge_function_hooks();
+                let (r, p) = (
+                    Resource::new_borrow(REQUEST_REP),
+                    Resource::new_borrow(RESPONSE_REP),
+                );
+                let call = match hook {
+                    Hook::OriginResponse => {
+                        hooks.call_on_origin_response(&mut live.store, r, p).await
+                    }
+                    _ => hooks.call_on_viewer_response(&mut live.store, r, p).await,
+                };
+                let req = take_request(&mut live.store);
+                let resp = live
+                    .store
+                    .data_mut()
+                    .response
+                    .take()
+                    .expect("the response stays in the store during a hook");
+                (req, resp, call.map_err(|e| self.classify(hook, e)))
+            }
+        };
+        self.failed |= result.is_err();
+        let word = match &result {
+            Ok(()) => "edited",
+            Err(e) => e.kind(),
+        };
+        (req, resp, result, self.trace(hook, word, started))
+    }
+
+    async fn request_hook(
+        &mut self,
+        hook: Hook,
+        view: RequestView,
+        recording: Option<Recording>,
+    ) -> (
+        RequestView,
+        Result<HookOutcome, FunctionError>,
+        Option<Recording>,
+    ) {
+        let live = match self.live().await {
+            Ok(live) => live,
+            Err(e) => {
+                self.failed = true;
+                return (view, Err(e), None);
+            }
+        };
+        let data = live.store.data_mut();
+        data.request = Some(view.editable());
+        data.recording = recording;
+        let hooks = live.bindings.wedge_function_hooks();
+        let r = Resource::new_borrow(REQUEST_REP);
+        let call = match hook {
+            Hook::ViewerRequest => hooks.call_on_viewer_request(&mut live.store, r).await,
+            _ => hooks.call_on_origin_request(&mut live.store, r).await,
+        };
+        let view = take_request(&mut live.store);
+        let recording = live.store.data_mut().recording.take();
+        let result = match call {
+            Err(e) => Err(self.classify(hook, e)),
+            Ok(Decision::Continue) => Ok(HookOutcome::Continue),
+            Ok(Decision::Respond(r)) => self.function.synthetic(hook, r).map(HookOutcome::Respond),
+        };
+        self.failed |= result.is_err();
+        (view, result, recording)
+    }
+
+    /// The instance, created and configured on first use; the CPU deadline re-armed.
+    async fn live(&mut self) -> Result<&mut Live, FunctionError> {
+        if self.live.is_none() {
+            let f = &self.function;
+            let mut store = new_store(f, self.request_id.clone());
+            store.set_epoch_deadline(1);
+            let bindings = f
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| self.classify(Hook::ViewerRequest, e))?;
+            if f.takes_config {
+                let configured = bindings
+                    .wedge_function_hooks()
+                    .call_configure(&mut store, &f.config_json)
+                    .await;
+                match configured {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        return Err(FunctionError::Instantiate {
+                            function: f.id.clone(),
+                            message: format!("config field `{}`: {}", e.field, e.message),
+                        });
+                    }
+                    Err(e) => return Err(self.classify(Hook::ViewerRequest, e)),
+                }
+            }
+            self.live = Some(Live { store, bindings });
+        }
+        let live = self.live.as_mut().expect("just created");
+        live.store.data_mut().ticks = 0;
+        live.store.set_epoch_deadline(1);
+        Ok(live)
+    }
+
+    fn classify(&self, hook: Hook, e: wasmtime::Error) -> FunctionError {
+        let function = self.function.id.clone();
+        if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+            return FunctionError::Timeout {
+                function,
+                hook: hook.as_str(),
+                limit: self.function.limits.timeout,
+            };
+        }
+        FunctionError::Trap {
+            function,
+            hook: hook.as_str(),
+            message: format!("{e:#}"),
+        }
+    }
+
+    fn trace(&self, hook: Hook, outcome: &'static str, started: Instant) -> HookTrace {
+        HookTrace {
+            function: self.function.id.clone(),
+            hook,
+            outcome,
+            micros: started.elapsed().as_micros() as u64,
+        }
+    }
+}
+
+fn take_request(store: &mut Store<HostState>) -> RequestView {
+    store
+        .data_mut()
+        .request
+        .take()
+        .expect("the request view stays in the store during a hook")
+}
+
+fn outcome_word(result: &Result<HookOutcome, FunctionError>) -> &'static str {
+    match result {
+        Ok(HookOutcome::Continue) => "continue",
+        Ok(HookOutcome::Respond(_)) => "respond",
+        Err(e) => e.kind(),
+    }
+}

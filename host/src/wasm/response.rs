@@ -1,0 +1,158 @@
+//! Host side of the `response` resource: response hooks read and edit the status and
+//! headers of the response on its way to the viewer, within a write budget.
+
+use http::StatusCode;
+use http::header::{HeaderName, HeaderValue};
+use wasmtime::component::Resource;
+
+use super::bindings::wedge::function::types::{EditError, HostResponse};
+use super::instance::HostState;
+
+/// Response headers the host manages itself: framing and hop-by-hop.
+const FORBIDDEN: &[&str] = &[
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The handle of the one response a store ever sees (kept in [`HostState`]).
+pub(crate) const RESPONSE_REP: u32 = 0;
+
+/// A response's status and headers as functions see them.
+#[derive(Debug)]
+pub struct ResponseView {
+    pub parts: http::response::Parts,
+    pub written: usize,
+    pub write_limit: usize,
+}
+
+impl ResponseView {
+    pub fn new(parts: http::response::Parts) -> Self {
+        Self {
+            parts,
+            written: 0,
+            write_limit: super::function::DEFAULT_WRITE_LIMIT,
+        }
+    }
+
+    fn header_edit(
+        &mut self,
+        name: &str,
+        value: &str,
+    ) -> Result<(HeaderName, HeaderValue), EditError> {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| EditError::InvalidName)?;
+        if FORBIDDEN.contains(&name.as_str()) {
+            return Err(EditError::Forbidden);
+        }
+        let value = HeaderValue::from_str(value).map_err(|_| EditError::InvalidValue)?;
+        let total = self
+            .written
+            .saturating_add(name.as_str().len() + value.len());
+        if total > self.write_limit {
+            return Err(EditError::TooLarge);
+        }
+        self.written = total;
+        Ok((name, value))
+    }
+}
+
+type Res<T> = wasmtime::Result<T>;
+
+impl HostState {
+    fn resp(&mut self, r: &Resource<ResponseView>) -> Res<&mut ResponseView> {
+        match &mut self.response {
+            Some(v) if r.rep() == RESPONSE_REP => Ok(v),
+            _ => Err(wasmtime::format_err!(
+                "response handle used outside its hook"
+            )),
+        }
+    }
+}
+
+impl HostResponse for HostState {
+    fn status(&mut self, r: Resource<ResponseView>) -> Res<u16> {
+        Ok(self.resp(&r)?.parts.status.as_u16())
+    }
+
+    fn set_status(&mut self, r: Resource<ResponseView>, status: u16) -> Res<Result<(), EditError>> {
+        let view = self.resp(&r)?;
+        Ok(match StatusCode::from_u16(status) {
+            Ok(s) if (200..=599).contains(&status) => {
+                view.parts.status = s;
+                Ok(())
+            }
+            _ => Err(EditError::InvalidValue),
+        })
+    }
+
+    fn header(&mut self, r: Resource<ResponseView>, name: String) -> Res<Option<String>> {
+        let headers = &self.resp(&r)?.parts.headers;
+        Ok(headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned))
+    }
+
+    fn header_all(&mut self, r: Resource<ResponseView>, name: String) -> Res<Vec<String>> {
+        let headers = &self.resp(&r)?.parts.headers;
+        Ok(headers
+            .get_all(name.as_str())
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    fn header_names(&mut self, r: Resource<ResponseView>) -> Res<Vec<String>> {
+        Ok(self
+            .resp(&r)?
+            .parts
+            .headers
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .collect())
+    }
+
+    fn set_header(
+        &mut self,
+        r: Resource<ResponseView>,
+        name: String,
+        value: String,
+    ) -> Res<Result<(), EditError>> {
+        let view = self.resp(&r)?;
+        Ok(view.header_edit(&name, &value).map(|(n, v)| {
+            view.parts.headers.insert(n, v);
+        }))
+    }
+
+    fn append_header(
+        &mut self,
+        r: Resource<ResponseView>,
+        name: String,
+        value: String,
+    ) -> Res<Result<(), EditError>> {
+        let view = self.resp(&r)?;
+        Ok(view.header_edit(&name, &value).map(|(n, v)| {
+            view.parts.headers.append(n, v);
+        }))
+    }
+
+    fn remove_header(&mut self, r: Resource<ResponseView>, name: String) -> Res<()> {
+        let view = self.resp(&r)?;
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes())
+            && !FORBIDDEN.contains(&name.as_str())
+        {
+            view.parts.headers.remove(name);
+        }
+        Ok(())
+    }
+
+    fn drop(&mut self, _r: Resource<ResponseView>) -> Res<()> {
+        Ok(())
+    }
+}
