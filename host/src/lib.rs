@@ -27,6 +27,7 @@ pub mod router;
 pub mod server;
 pub mod snapshot;
 pub mod stub_origin;
+pub mod testing;
 pub mod tls;
 mod util;
 pub mod wasm;

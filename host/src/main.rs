@@ -46,7 +46,15 @@ enum Command {
         #[arg(long)]
         no_build: bool,
     },
-    /// Run only the stub origin (answers /echo with the request it received, as JSON).
+    /// Run function tests from a spec file (functions, requests, expectations); non-zero
+    /// exit when a case fails.
+    Test {
+        /// One or more spec files.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+    },
+    /// Run only the stub origin (answers /echo with the request it received, as JSON;
+    /// /status/<code>, /delay/<ms>, /slow/<ms>, /truncate, /reset inject faults).
     StubOrigin {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: SocketAddr,
@@ -103,6 +111,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             admin,
             no_build,
         } => run_dev(dev::DevAddrs { http, https, admin }, no_build).await,
+        Command::Test { specs } => {
+            let mut failed = 0;
+            for spec in &specs {
+                let report = wedge::testing::spec::run_file(spec).await?;
+                println!("{}
+{}
+", spec.display(), report.render());
+                failed += report.failed;
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} case(s) failed");
+            }
+            Ok(())
+        }
         Command::StubOrigin { listen } => {
             let stub = StubOrigin::start(listen)
                 .await

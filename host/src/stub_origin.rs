@@ -1,12 +1,26 @@
 //! A stub origin for development and tests: answers `/echo` with a JSON description of
-//! the request it received, and records every request.
+//! the request it received, records every request, and injects faults on request:
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/echo`, `/echo/...` | 200, JSON `{method, path, query, headers, body_bytes}` |
+//! | `/status/<code>` | that status, a short text body |
+//! | `/delay/<ms>` | waits, then answers like `/echo` |
+//! | `/slow/<ms>` | 200, a body sent in 5 chunks `<ms>` apart |
+//! | `/truncate` | promises 1024 bytes, sends 100, closes the connection |
+//! | `/reset` | closes the connection without answering |
+//! | `/` | a small HTML page; anything else 404 |
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use std::time::Duration;
+
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http_body::Frame;
+use http_body_util::StreamBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -97,19 +111,20 @@ impl StubOrigin {
     }
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    log: Arc<Mutex<Vec<RecordedRequest>>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+/// Response bodies of the stub: whole, or streamed for the slow and truncated faults.
+type StubBody = UnsyncBoxBody<Bytes, crate::BoxError>;
+
+/// Why the stub dropped a connection on purpose.
+#[derive(Debug, thiserror::Error)]
+#[error("stub origin fault: {0}")]
+struct Fault(&'static str);
+
+async fn handle(req: Request<Incoming>, log: Arc<Mutex<Vec<RecordedRequest>>>) -> Result<Response<StubBody>, Fault> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return Ok(reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "text/plain",
-                "body too large\n".into(),
-            ));
+            return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "body too large\n".into()));
         }
     };
     let recorded = RecordedRequest {
@@ -133,7 +148,10 @@ async fn handle(
         log.push(recorded.clone());
     }
     let path = recorded.path.as_str();
-    if path == "/echo" || path.starts_with("/echo/") {
+    if let Some(resp) = fault(path).await? {
+        return Ok(resp);
+    }
+    if path == "/echo" || path.starts_with("/echo/") || path.starts_with("/delay/") {
         let mut headers = serde_json::Map::new();
         for (name, value) in &recorded.headers {
             // Repeated headers are joined as a proxy would fold them.
@@ -173,8 +191,49 @@ async fn handle(
 
 const INDEX: &[u8] = b"<!doctype html><title>wedge stub origin</title><h1>wedge stub origin</h1><p>Try <a href=\"/echo\">/echo</a>.</p>\n";
 
-fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(body));
+/// The injected faults; `None` for ordinary paths.
+async fn fault(path: &str) -> Result<Option<Response<StubBody>>, Fault> {
+    let number = |prefix: &str| path.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
+    if let Some(code) = number("/status/") {
+        let status = StatusCode::from_u16(code as u16).unwrap_or(StatusCode::BAD_REQUEST);
+        return Ok(Some(reply(status, "text/plain", format!("status {}\n", status.as_u16()).into())));
+    }
+    if let Some(ms) = number("/delay/") {
+        tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
+        return Ok(None);
+    }
+    if let Some(ms) = number("/slow/") {
+        let gap = Duration::from_millis(ms.min(10_000));
+        let chunks = futures_util::stream::unfold(0u8, move |i| async move {
+            if i == 5 {
+                return None;
+            }
+            if i > 0 {
+                tokio::time::sleep(gap).await;
+            }
+            Some((Ok::<_, crate::BoxError>(Frame::data(Bytes::from(format!("chunk {i}\n")))), i + 1))
+        });
+        let mut resp = Response::new(StreamBody::new(chunks).boxed_unsync());
+        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        return Ok(Some(resp));
+    }
+    match path {
+        "/reset" => Err(Fault("reset")),
+        "/truncate" => {
+            let parts = futures_util::stream::iter([
+                Ok(Frame::data(Bytes::from(vec![b'x'; 100]))),
+                Err::<Frame<Bytes>, crate::BoxError>(Box::new(Fault("truncated"))),
+            ]);
+            let mut resp = Response::new(StreamBody::new(parts).boxed_unsync());
+            resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("1024"));
+            Ok(Some(resp))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<StubBody> {
+    let mut resp = Response::new(Full::new(body).map_err(|never| match never {}).boxed_unsync());
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -57,6 +57,8 @@ impl AdminService {
                     "sha256": f.content_hash,
                     "loaded_at_unix": secs(f.loaded_at),
                     "on_error": f.on_error,
+                    "hooks": f.hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>(),
+                    "stats": f.stats.to_json(),
                 })
             })
             .collect();

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -169,6 +170,51 @@ pub enum HookOutcome {
     Respond(SyntheticResponse),
 }
 
+/// Counters for one loaded function, shown in `/status`.
+#[derive(Debug, Default)]
+pub struct FunctionStats {
+    /// Hook calls that ran in an instance.
+    pub invocations: AtomicU64,
+    /// Viewer-request outcomes replayed without an instance.
+    pub reused: AtomicU64,
+    /// Instances created.
+    pub instances: AtomicU64,
+    pub traps: AtomicU64,
+    pub timeouts: AtomicU64,
+    /// Other failures: instantiation, config, invalid responses.
+    pub errors: AtomicU64,
+    /// Total microseconds spent in hooks (instances included).
+    pub micros: AtomicU64,
+}
+
+impl FunctionStats {
+    pub(crate) fn record(&self, result: Result<(), &FunctionError>, reused: bool, micros: u64) {
+        let counter = match (result, reused) {
+            (Ok(()), true) => &self.reused,
+            (Ok(()), false) => &self.invocations,
+            (Err(FunctionError::Trap { .. }), _) => &self.traps,
+            (Err(FunctionError::Timeout { .. }), _) => &self.timeouts,
+            (Err(_), _) => &self.errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// A JSON snapshot of the counters.
+    pub fn to_json(&self) -> serde_json::Value {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "invocations": g(&self.invocations),
+            "reused": g(&self.reused),
+            "instances": g(&self.instances),
+            "traps": g(&self.traps),
+            "timeouts": g(&self.timeouts),
+            "errors": g(&self.errors),
+            "micros": g(&self.micros),
+        })
+    }
+}
+
 /// A function compiled, checked and ready to instantiate.
 pub struct LoadedFunction {
     pub id: FunctionId,
@@ -182,6 +228,7 @@ pub struct LoadedFunction {
     pub hooks: HookSet,
     /// Whether it reads its config (then each instance is configured before its first hook).
     pub takes_config: bool,
+    pub stats: FunctionStats,
     /// The config as JSON text, handed to each instance.
     pub(crate) config_json: Arc<str>,
     pub(crate) pre: FunctionPre<HostState>,
@@ -237,6 +284,7 @@ impl LoadedFunction {
             loaded_at: SystemTime::now(),
             hooks: HookSet::default(),
             takes_config: false,
+            stats: FunctionStats::default(),
             config_json,
             pre,
             engine: engine.clone(),

@@ -130,7 +130,9 @@ impl FunctionRun {
         {
             if let Some(outcome) = cache.replay(&key, &mut view) {
                 let trace = self.trace(Hook::ViewerRequest, "reused", started);
-                return (view, Ok(outcome), trace);
+                let result = Ok(outcome);
+                self.count(&result, true, &trace);
+                return (view, result, trace);
             }
             let (view, result, recording) = self
                 .request_hook(
@@ -143,10 +145,12 @@ impl FunctionRun {
                 cache.store(&f.id, key, recording, outcome);
             }
             let trace = self.trace(Hook::ViewerRequest, outcome_word(&result), started);
+            self.count(&result, false, &trace);
             return (view, result, trace);
         }
         let (view, result, _) = self.request_hook(Hook::ViewerRequest, view, None).await;
         let trace = self.trace(Hook::ViewerRequest, outcome_word(&result), started);
+        self.count(&result, false, &trace);
         (view, result, trace)
     }
 
@@ -158,6 +162,7 @@ impl FunctionRun {
         let started = Instant::now();
         let (view, result, _) = self.request_hook(Hook::OriginRequest, view, None).await;
         let trace = self.trace(Hook::OriginRequest, outcome_word(&result), started);
+        self.count(&result, false, &trace);
         (view, result, trace)
     }
 
@@ -189,7 +194,9 @@ impl FunctionRun {
             Ok(_) => "key",
             Err(e) => e.kind(),
         };
-        (view, result, self.trace(Hook::CacheKey, word, started))
+        let trace = self.trace(Hook::CacheKey, word, started);
+        self.count(&result, false, &trace);
+        (view, result, trace)
     }
 
     /// `on-origin-response` or `on-viewer-response`: edits `resp` in place.
@@ -237,7 +244,9 @@ impl FunctionRun {
             Ok(()) => "edited",
             Err(e) => e.kind(),
         };
-        (req, resp, result, self.trace(hook, word, started))
+        let trace = self.trace(hook, word, started);
+        self.count(&result, false, &trace);
+        (req, resp, result, trace)
     }
 
     async fn request_hook(
@@ -304,6 +313,7 @@ impl FunctionRun {
                     Err(e) => return Err(self.classify(Hook::ViewerRequest, e)),
                 }
             }
+            f.stats.instances.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.live = Some(Live { store, bindings });
         }
         let live = self.live.as_mut().expect("just created");
@@ -335,6 +345,11 @@ impl FunctionRun {
             outcome,
             micros: started.elapsed().as_micros() as u64,
         }
+    }
+
+    /// Counts a finished hook call.
+    fn count<T>(&self, result: &Result<T, FunctionError>, reused: bool, trace: &HookTrace) {
+        self.function.stats.record(result.as_ref().map(|_| ()), reused, trace.micros);
     }
 }
 
