@@ -669,6 +669,9 @@ def machine_header(args: argparse.Namespace) -> str:
     wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     rev = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
+    wedge = f"wedge {rev}"
+    if args.wedge_bin.resolve() != WEDGE_BIN or args.device_class_wasm.resolve() != DEVICE_CLASS_WASM:
+        wedge = f"wedge {args.wedge_bin} + {args.device_class_wasm.name} (not the tree at {rev})"
     if args.pin == "split":
         pin = (f"pinned: servers (contender + origin) on CPU {SERVER_CPUS}, "
                f"load generator on CPU {LOADGEN_CPUS}")
@@ -681,7 +684,7 @@ def machine_header(args: argparse.Namespace) -> str:
         f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s (HTTPS, mobile UA), "
         f"h2load -c{args.connections} -m10; {args.rounds} rounds, alternating wedge/nginx; "
         f"{args.warmup}s warm-up each",
-        f"servers: wedge {rev} (release, 2 tokio workers) vs {nginx_v} (2 workers); "
+        f"servers: {wedge} (release, 2 tokio workers) vs {nginx_v} (2 workers); "
         f"origin: nginx, 1 worker, static 1 KiB over HTTP keep-alive; {wrk_v}",
         f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
         "(other work on the machine makes the figures noisier)",

@@ -115,9 +115,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let mut failed = 0;
             for spec in &specs {
                 let report = wedge::testing::spec::run_file(spec).await?;
-                println!("{}
+                println!(
+                    "{}
 {}
-", spec.display(), report.render());
+",
+                    spec.display(),
+                    report.render()
+                );
                 failed += report.failed;
             }
             if failed > 0 {

@@ -18,10 +18,10 @@ use bytes::Bytes;
 use std::time::Duration;
 
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::StreamBody;
 use http_body_util::combinators::UnsyncBoxBody;
-use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -119,12 +119,19 @@ type StubBody = UnsyncBoxBody<Bytes, crate::BoxError>;
 #[error("stub origin fault: {0}")]
 struct Fault(&'static str);
 
-async fn handle(req: Request<Incoming>, log: Arc<Mutex<Vec<RecordedRequest>>>) -> Result<Response<StubBody>, Fault> {
+async fn handle(
+    req: Request<Incoming>,
+    log: Arc<Mutex<Vec<RecordedRequest>>>,
+) -> Result<Response<StubBody>, Fault> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "body too large\n".into()));
+            return Ok(reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/plain",
+                "body too large\n".into(),
+            ));
         }
     };
     let recorded = RecordedRequest {
@@ -193,10 +200,17 @@ const INDEX: &[u8] = b"<!doctype html><title>wedge stub origin</title><h1>wedge 
 
 /// The injected faults; `None` for ordinary paths.
 async fn fault(path: &str) -> Result<Option<Response<StubBody>>, Fault> {
-    let number = |prefix: &str| path.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
+    let number = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .and_then(|n| n.parse::<u64>().ok())
+    };
     if let Some(code) = number("/status/") {
         let status = StatusCode::from_u16(code as u16).unwrap_or(StatusCode::BAD_REQUEST);
-        return Ok(Some(reply(status, "text/plain", format!("status {}\n", status.as_u16()).into())));
+        return Ok(Some(reply(
+            status,
+            "text/plain",
+            format!("status {}\n", status.as_u16()).into(),
+        )));
     }
     if let Some(ms) = number("/delay/") {
         tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
@@ -211,10 +225,14 @@ async fn fault(path: &str) -> Result<Option<Response<StubBody>>, Fault> {
             if i > 0 {
                 tokio::time::sleep(gap).await;
             }
-            Some((Ok::<_, crate::BoxError>(Frame::data(Bytes::from(format!("chunk {i}\n")))), i + 1))
+            Some((
+                Ok::<_, crate::BoxError>(Frame::data(Bytes::from(format!("chunk {i}\n")))),
+                i + 1,
+            ))
         });
         let mut resp = Response::new(StreamBody::new(chunks).boxed_unsync());
-        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         return Ok(Some(resp));
     }
     match path {
@@ -225,7 +243,8 @@ async fn fault(path: &str) -> Result<Option<Response<StubBody>>, Fault> {
                 Err::<Frame<Bytes>, crate::BoxError>(Box::new(Fault("truncated"))),
             ]);
             let mut resp = Response::new(StreamBody::new(parts).boxed_unsync());
-            resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("1024"));
+            resp.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from_static("1024"));
             Ok(Some(resp))
         }
         _ => Ok(None),
@@ -233,7 +252,11 @@ async fn fault(path: &str) -> Result<Option<Response<StubBody>>, Fault> {
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<StubBody> {
-    let mut resp = Response::new(Full::new(body).map_err(|never| match never {}).boxed_unsync());
+    let mut resp = Response::new(
+        Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

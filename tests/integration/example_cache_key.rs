@@ -48,7 +48,12 @@ origin = "stub"
 functions = ["bare-key"]
 "#;
 
-async fn get(edge: &TestEdge, host: &str, path: &str, headers: &[(&str, &str)]) -> http::Response<Bytes> {
+async fn get(
+    edge: &TestEdge,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> http::Response<Bytes> {
     let mut req = Request::get(path).header("host", host);
     for (n, v) in headers {
         req = req.header(*n, *v);
@@ -78,7 +83,10 @@ async fn key_is_lower_case_path_allowlisted_sorted_query_and_device_class() {
     )
     .await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(cache_key(&resp), "/echo/products/shoes?color=red&size=42|mobile");
+    assert_eq!(
+        cache_key(&resp),
+        "/echo/products/shoes?color=red&size=42|mobile"
+    );
 
     // The key is only a key: the origin gets the request as the viewer sent it.
     let seen = edge.origin.last().unwrap();
@@ -116,9 +124,21 @@ async fn missing_or_unknown_device_class_counts_as_desktop() {
     let edge = TestEdge::start(CONFIG).await.unwrap();
     let resp = get(&edge, "shop.test", "/echo/raw/x", &[]).await;
     assert_eq!(cache_key(&resp), "/echo/raw/x|desktop");
-    let resp = get(&edge, "shop.test", "/echo/raw/x", &[("x-device-class", "Tablet")]).await;
+    let resp = get(
+        &edge,
+        "shop.test",
+        "/echo/raw/x",
+        &[("x-device-class", "Tablet")],
+    )
+    .await;
     assert_eq!(cache_key(&resp), "/echo/raw/x|tablet");
-    let resp = get(&edge, "shop.test", "/echo/raw/x", &[("x-device-class", "my-own-class")]).await;
+    let resp = get(
+        &edge,
+        "shop.test",
+        "/echo/raw/x",
+        &[("x-device-class", "my-own-class")],
+    )
+    .await;
     assert_eq!(cache_key(&resp), "/echo/raw/x|desktop");
 }
 
@@ -133,13 +153,21 @@ async fn without_config_no_query_parameter_is_kept() {
 #[tokio::test]
 async fn bad_config_is_refused_at_load_naming_function_and_field() {
     let bad = CONFIG.replace(r#"["size", "color"]"#, r#"["size", "a&b"]"#);
-    let err = TestEdge::start(&bad).await.err().expect("refused").to_string();
+    let err = TestEdge::start(&bad)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(
         err.contains("function `cache-key`") && err.contains("query_allowlist.1"),
         "{err}"
     );
     let typo = CONFIG.replace("query_allowlist", "query_allow");
-    let err = TestEdge::start(&typo).await.err().expect("refused").to_string();
+    let err = TestEdge::start(&typo)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(
         err.contains("function `cache-key`") && err.contains("unknown field `query_allow`"),
         "{err}"

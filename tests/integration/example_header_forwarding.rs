@@ -68,7 +68,11 @@ async fn only_allowlisted_headers_reach_the_origin() {
     let resp = post(&edge, "strict.test", "hello").await;
     assert_eq!(resp.status(), 200);
     let seen = edge.origin.last().unwrap();
-    assert_eq!(seen.header("accept"), Some("text/html"), "allowed (case-insensitive)");
+    assert_eq!(
+        seen.header("accept"),
+        Some("text/html"),
+        "allowed (case-insensitive)"
+    );
     assert_eq!(seen.header("x-keep"), Some("from-config"), "`add` replaces");
     assert_eq!(seen.header("x-edge"), Some("wedge"));
     for gone in ["x-drop", "cookie", "user-agent"] {
@@ -112,15 +116,31 @@ async fn without_allow_everything_but_cookies_is_forwarded() {
 #[tokio::test]
 async fn bad_config_is_refused_at_load_naming_function_and_field() {
     for (from, to, field) in [
-        (r#"allow = ["Accept", "x-keep"]"#, r#"allow = ["accept", "cookie"]"#, "allow.1"),
-        (r#"allow = ["Accept", "x-keep"]"#, r#"allow = ["bad name"]"#, "allow.0"),
+        (
+            r#"allow = ["Accept", "x-keep"]"#,
+            r#"allow = ["accept", "cookie"]"#,
+            "allow.1",
+        ),
+        (
+            r#"allow = ["Accept", "x-keep"]"#,
+            r#"allow = ["bad name"]"#,
+            "allow.0",
+        ),
         (r#"x-edge = "wedge""#, r#"host = "evil.test""#, "add.host"),
-        (r#"x-edge = "wedge""#, r#"x-edge = "line\nbreak""#, "add.x-edge"),
+        (
+            r#"x-edge = "wedge""#,
+            r#"x-edge = "line\nbreak""#,
+            "add.x-edge",
+        ),
         ("add = {", "added = {", "unknown field `added`"),
     ] {
         let bad = CONFIG.replace(from, to);
         assert_ne!(bad, CONFIG);
-        let err = TestEdge::start(&bad).await.err().expect("refused").to_string();
+        let err = TestEdge::start(&bad)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
         assert!(
             err.contains("function `strict`") && err.contains(field),
             "{field}: {err}"

@@ -160,3 +160,22 @@ async fn a_missing_or_broken_module_is_a_clear_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn failures_are_counted_by_kind() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let edge = TestEdge::start(HOSTILE).await.unwrap();
+    for path in ["/trap", "/trap", "/loop", "/oom", "/echo"] {
+        get(&edge, "strict.test", path).await;
+    }
+    let snapshot = edge.edge.snapshot();
+    let stats = &snapshot.functions[&wedge::config::FunctionId::new("strict").unwrap()].stats;
+    assert_eq!(stats.timeouts.load(Relaxed), 1);
+    assert_eq!(
+        stats.traps.load(Relaxed),
+        3,
+        "two panics and the memory bomb"
+    );
+    assert_eq!(stats.invocations.load(Relaxed), 1);
+    assert_eq!(stats.instances.load(Relaxed), 5);
+}

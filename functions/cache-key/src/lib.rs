@@ -42,10 +42,15 @@ impl Function for CacheKey {
     fn new(config: &Config) -> Result<Self, ConfigError> {
         let settings: Settings = config.parse()?;
         for (i, name) in settings.query_allowlist.iter().enumerate() {
-            if name.is_empty() || name.contains(['&', '=', '#', '|']) || name.contains(char::is_whitespace) {
+            if name.is_empty()
+                || name.contains(['&', '=', '#', '|'])
+                || name.contains(char::is_whitespace)
+            {
                 return Err(ConfigError::new(
                     format!("query_allowlist.{i}"),
-                    format!("`{name}` is not a query parameter name (empty, or contains whitespace, `&`, `=`, `#` or `|`)"),
+                    format!(
+                        "`{name}` is not a query parameter name (empty, or contains whitespace, `&`, `=`, `#` or `|`)"
+                    ),
                 ));
             }
         }

@@ -78,9 +78,15 @@ impl Function for HeaderForwarding {
             check_name(&field, &name)?;
             let name = name.to_ascii_lowercase();
             if HOST_MANAGED.contains(&name.as_str()) {
-                return Err(ConfigError::new(field, "this header is managed by the host"));
+                return Err(ConfigError::new(
+                    field,
+                    "this header is managed by the host",
+                ));
             }
-            if !value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+            if !value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
                 return Err(ConfigError::new(
                     field,
                     "header values must be printable ASCII (tabs allowed)",

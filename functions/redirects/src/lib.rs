@@ -69,7 +69,10 @@ impl Function for Redirects {
         if ![301, 302, 307, 308].contains(&s.status) {
             return Err(ConfigError::new(
                 "status",
-                format!("{} is not a redirect status (301, 302, 307 or 308)", s.status),
+                format!(
+                    "{} is not a redirect status (301, 302, 307 or 308)",
+                    s.status
+                ),
             ));
         }
         let canonical = match s.canonical_host {

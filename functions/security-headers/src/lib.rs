@@ -84,7 +84,10 @@ impl Function for SecurityHeaders {
         if s.hsts_max_age > MAX_AGE_LIMIT {
             return Err(ConfigError::new(
                 "hsts_max_age",
-                format!("{} is more than two years ({MAX_AGE_LIMIT})", s.hsts_max_age),
+                format!(
+                    "{} is more than two years ({MAX_AGE_LIMIT})",
+                    s.hsts_max_age
+                ),
             ));
         }
         let hsts = if s.hsts {

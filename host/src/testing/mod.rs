@@ -27,8 +27,8 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 
 use crate::config::{
-    Behavior, Config, DebugConfig, Distribution, DistributionId, FunctionConfig, FunctionId, HostPattern, NameError,
-    OnError, OriginId, OriginMember, OriginPoolConfig, PathPattern,
+    Behavior, Config, DebugConfig, Distribution, DistributionId, FunctionConfig, FunctionId,
+    HostPattern, NameError, OnError, OriginId, OriginMember, OriginPoolConfig, PathPattern,
 };
 use crate::pipeline::ConnectionInfo;
 use crate::stub_origin::StubOrigin;
@@ -63,7 +63,12 @@ impl Harness {
     }
 
     /// Adds a function with its config (what `[functions.<id>.config]` would hold).
-    pub fn function_with_config(mut self, id: &str, module: impl Into<PathBuf>, config: serde_json::Value) -> Self {
+    pub fn function_with_config(
+        mut self,
+        id: &str,
+        module: impl Into<PathBuf>,
+        config: serde_json::Value,
+    ) -> Self {
         let mut f = FunctionConfig::new(module);
         f.config = config;
         self.functions.push((id.to_owned(), f));
@@ -82,9 +87,23 @@ impl Harness {
     pub async fn start(self) -> Result<TestRun, HarnessError> {
         let origin = StubOrigin::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let stub = OriginId::from_str("stub")?;
-        let mut config = Config { debug: DebugConfig { explain_header: true, server_timing: true }, ..Config::default() };
-        let url = origin.url().parse().map_err(|e| std::io::Error::other(format!("stub URL: {e}")))?;
-        config.origins.insert(stub.clone(), OriginPoolConfig { members: vec![OriginMember { url, weight: 1 }] });
+        let mut config = Config {
+            debug: DebugConfig {
+                explain_header: true,
+                server_timing: true,
+            },
+            ..Config::default()
+        };
+        let url = origin
+            .url()
+            .parse()
+            .map_err(|e| std::io::Error::other(format!("stub URL: {e}")))?;
+        config.origins.insert(
+            stub.clone(),
+            OriginPoolConfig {
+                members: vec![OriginMember { url, weight: 1 }],
+            },
+        );
         let mut ids = Vec::new();
         for (id, f) in self.functions {
             let id = FunctionId::from_str(&id)?;
@@ -95,7 +114,11 @@ impl Harness {
             id: DistributionId::from_str("test")?,
             aliases: vec![HostPattern::new("*")?],
             behaviors: vec![],
-            default_behavior: Behavior { path_pattern: PathPattern::any(), origin: stub, functions: ids },
+            default_behavior: Behavior {
+                path_pattern: PathPattern::any(),
+                origin: stub,
+                functions: ids,
+            },
         });
         let edge = Edge::new(config).await?;
         Ok(TestRun { edge, origin })
@@ -112,16 +135,30 @@ impl TestRun {
     /// Sends a request through the pipeline as if from 192.0.2.10 over plain HTTP
     /// (`Host: test.local` unless the request sets one) and collects the response.
     pub async fn send<B: Into<Bytes>>(&self, req: Request<B>) -> Response<Bytes> {
-        self.send_from(ConnectionInfo::plain(SocketAddr::from(([192, 0, 2, 10], 50000))), req).await
+        self.send_from(
+            ConnectionInfo::plain(SocketAddr::from(([192, 0, 2, 10], 50000))),
+            req,
+        )
+        .await
     }
 
     /// Like [`TestRun::send`] with the connection facts given (scheme, SNI, client).
-    pub async fn send_from<B: Into<Bytes>>(&self, conn: ConnectionInfo, req: Request<B>) -> Response<Bytes> {
+    pub async fn send_from<B: Into<Bytes>>(
+        &self,
+        conn: ConnectionInfo,
+        req: Request<B>,
+    ) -> Response<Bytes> {
         let (mut parts, body) = req.into_parts();
         if parts.uri.authority().is_none() && !parts.headers.contains_key(http::header::HOST) {
-            parts.headers.insert(http::header::HOST, http::HeaderValue::from_static("test.local"));
+            parts.headers.insert(
+                http::header::HOST,
+                http::HeaderValue::from_static("test.local"),
+            );
         }
-        let resp = self.edge.handle(&conn, Request::from_parts(parts, Full::new(body.into()))).await;
+        let resp = self
+            .edge
+            .handle(&conn, Request::from_parts(parts, Full::new(body.into())))
+            .await;
         let (parts, body) = resp.into_parts();
         let bytes = match body.collect().await {
             Ok(b) => b.to_bytes(),

@@ -97,24 +97,37 @@ pub struct SpecReport {
 
 /// Loads and runs a spec file.
 pub async fn run_file(path: &Path) -> anyhow::Result<SpecReport> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let spec: Spec = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let spec: Spec = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut harness = Harness::new();
     for f in &spec.function {
         let config = serde_json::to_value(f.config.clone().unwrap_or_default())?;
         harness = harness.function_with_config(&f.id, base.join(&f.module), config);
     }
-    let run = harness.start().await.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut report = SpecReport { lines: Vec::new(), failed: 0, passed: 0 };
+    let run = harness
+        .start()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut report = SpecReport {
+        lines: Vec::new(),
+        failed: 0,
+        passed: 0,
+    };
     for case in &spec.case {
         let before = run.origin().received().len();
-        let mut req = http::Request::builder().method(case.method.as_str()).uri(case.path.as_str());
+        let mut req = http::Request::builder()
+            .method(case.method.as_str())
+            .uri(case.path.as_str());
         req = req.header("host", case.host.as_deref().unwrap_or("test.local"));
         for (n, v) in &case.headers {
             req = req.header(n.as_str(), v.as_str());
         }
-        let req = req.body(case.body.clone()).map_err(|e| anyhow::anyhow!("case {:?}: {e}", case.name))?;
+        let req = req
+            .body(case.body.clone())
+            .map_err(|e| anyhow::anyhow!("case {:?}: {e}", case.name))?;
         let mut conn = ConnectionInfo::plain(SocketAddr::from(([192, 0, 2, 10], 50000)));
         if case.scheme.as_deref() == Some("https") {
             conn.scheme = "https";
@@ -128,24 +141,40 @@ pub async fn run_file(path: &Path) -> anyhow::Result<SpecReport> {
             report.lines.push(format!("ok    {}", case.name));
         } else {
             report.failed += 1;
-            report.lines.push(format!("FAIL  {}\n      {}", case.name, problems.join("\n      ")));
+            report.lines.push(format!(
+                "FAIL  {}\n      {}",
+                case.name,
+                problems.join("\n      ")
+            ));
         }
     }
     Ok(report)
 }
 
-fn check(expect: &Expect, resp: &http::Response<bytes::Bytes>, seen: Option<&crate::stub_origin::RecordedRequest>) -> Vec<String> {
+fn check(
+    expect: &Expect,
+    resp: &http::Response<bytes::Bytes>,
+    seen: Option<&crate::stub_origin::RecordedRequest>,
+) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(status) = expect.status
         && resp.status().as_u16() != status
     {
-        problems.push(format!("status: expected {status}, got {}", resp.status().as_u16()));
+        problems.push(format!(
+            "status: expected {status}, got {}",
+            resp.status().as_u16()
+        ));
     }
     for (name, want) in &expect.headers {
-        let got = resp.headers().get(name.as_str()).and_then(|v| v.to_str().ok());
+        let got = resp
+            .headers()
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok());
         match (want.as_str(), got) {
             ("", None) => {}
-            ("", Some(g)) => problems.push(format!("response header {name}: expected absent, got {g:?}")),
+            ("", Some(g)) => problems.push(format!(
+                "response header {name}: expected absent, got {g:?}"
+            )),
             (w, Some(g)) if w == g => {}
             (w, g) => problems.push(format!("response header {name}: expected {w:?}, got {g:?}")),
         }
@@ -158,9 +187,14 @@ fn check(expect: &Expect, resp: &http::Response<bytes::Bytes>, seen: Option<&cra
     if let Some(contacted) = expect.origin_contacted
         && contacted != seen.is_some()
     {
-        problems.push(format!("origin contacted: expected {contacted}, got {}", seen.is_some()));
+        problems.push(format!(
+            "origin contacted: expected {contacted}, got {}",
+            seen.is_some()
+        ));
     }
-    let needs_origin = expect.origin_path.is_some() || expect.origin_query.is_some() || !expect.origin_headers.is_empty();
+    let needs_origin = expect.origin_path.is_some()
+        || expect.origin_query.is_some()
+        || !expect.origin_headers.is_empty();
     match seen {
         None if needs_origin => problems.push("origin: expected a request, none arrived".into()),
         None => {}
@@ -173,14 +207,21 @@ fn check(expect: &Expect, resp: &http::Response<bytes::Bytes>, seen: Option<&cra
             if let Some(q) = &expect.origin_query
                 && seen.query.as_deref() != Some(q.as_str())
             {
-                problems.push(format!("origin query: expected {q:?}, got {:?}", seen.query));
+                problems.push(format!(
+                    "origin query: expected {q:?}, got {:?}",
+                    seen.query
+                ));
             }
             for (name, want) in &expect.origin_headers {
                 match (want.as_str(), seen.header(name)) {
                     ("", None) => {}
-                    ("", Some(g)) => problems.push(format!("origin header {name}: expected absent, got {g:?}")),
+                    ("", Some(g)) => {
+                        problems.push(format!("origin header {name}: expected absent, got {g:?}"))
+                    }
                     (w, Some(g)) if w == g => {}
-                    (w, g) => problems.push(format!("origin header {name}: expected {w:?}, got {g:?}")),
+                    (w, g) => {
+                        problems.push(format!("origin header {name}: expected {w:?}, got {g:?}"))
+                    }
                 }
             }
         }

@@ -313,7 +313,9 @@ impl FunctionRun {
                     Err(e) => return Err(self.classify(Hook::ViewerRequest, e)),
                 }
             }
-            f.stats.instances.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            f.stats
+                .instances
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.live = Some(Live { store, bindings });
         }
         let live = self.live.as_mut().expect("just created");
@@ -349,7 +351,9 @@ impl FunctionRun {
 
     /// Counts a finished hook call.
     fn count<T>(&self, result: &Result<T, FunctionError>, reused: bool, trace: &HookTrace) {
-        self.function.stats.record(result.as_ref().map(|_| ()), reused, trace.micros);
+        self.function
+            .stats
+            .record(result.as_ref().map(|_| ()), reused, trace.micros);
     }
 }
 

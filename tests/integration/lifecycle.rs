@@ -1,0 +1,219 @@
+//! The function model end to end: one instance serves every hook of a request, in
+//! order; rewrites, origin-request answers and response edits; typed config validated
+//! at load; the harness, spec files and counters.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use wedge::testing::Harness;
+use wedge_tests::{TestEdge, function, send};
+
+const LIFECYCLE: &str = r#"
+[debug]
+explain_header = true
+server_timing = true
+
+[origins.stub]
+members = [{ url = "{stub}" }]
+
+[functions.lifecycle]
+module = "{functions}/lifecycle.wasm"
+config = { tag = "blue", origin_status = 203 }
+
+[[distributions]]
+id = "site"
+aliases = ["*"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["lifecycle"]
+"#;
+
+async fn get(edge: &TestEdge, path: &str) -> http::Response<Bytes> {
+    let req = Request::get(path)
+        .header("host", "site.test")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    send(edge.http_addr(), None, req).await.unwrap()
+}
+
+#[tokio::test]
+async fn one_instance_serves_all_hooks_in_order() {
+    let edge = TestEdge::start(LIFECYCLE).await.unwrap();
+    let resp = get(&edge, "/echo").await;
+    assert_eq!(resp.status(), 203, "origin-response changed the status");
+    assert_eq!(
+        resp.headers()["x-hooks"],
+        "viewer-request,cache-key,origin-request,origin-response,viewer-response"
+    );
+    assert_eq!(
+        resp.headers()["x-tag"],
+        "blue",
+        "typed config reached the instance"
+    );
+    assert_eq!(resp.headers()["x-origin-path"], "/echo");
+    let seen = edge.origin.last().unwrap();
+    assert_eq!(
+        seen.header("x-seen-so-far"),
+        Some("viewer-request,cache-key,origin-request")
+    );
+    let explain = resp.headers()["x-wedge-explain"].to_str().unwrap();
+    assert!(
+        explain.contains("lifecycle:viewer-request=continue")
+            && explain.contains("cache-key=\"/echo#blue\""),
+        "{explain}"
+    );
+    assert!(resp.headers().get_all("server-timing").iter().count() >= 5);
+}
+
+#[tokio::test]
+async fn request_hooks_rewrite_path_and_query() {
+    let edge = TestEdge::start(LIFECYCLE).await.unwrap();
+    let resp = get(&edge, "/rewrite").await;
+    assert_eq!(resp.status(), 203);
+    let seen = edge.origin.last().unwrap();
+    assert_eq!(seen.path, "/echo/rewritten");
+    assert_eq!(seen.query.as_deref(), Some("by=lifecycle"));
+}
+
+#[tokio::test]
+async fn an_origin_request_answer_skips_the_origin_but_not_viewer_response() {
+    let edge = TestEdge::start(LIFECYCLE).await.unwrap();
+    let resp = get(&edge, "/answer").await;
+    assert_eq!(resp.status(), 202);
+    assert_eq!(
+        resp.headers()["x-hooks"],
+        "viewer-request,cache-key,origin-request,viewer-response"
+    );
+    assert!(edge.origin.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_rejected_config_names_function_and_field() {
+    for (config, field) in [
+        ("{ tag = \"\" }", "tag"),
+        ("{ tag = \"x\", colour = 1 }", "colour"),
+        ("{ tag = 5 }", "tag"),
+    ] {
+        let toml = LIFECYCLE.replace("{ tag = \"blue\", origin_status = 203 }", config);
+        let err = TestEdge::start(&toml)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("function `lifecycle`")
+                && err.contains(&format!("config field `{field}`")),
+            "{err}"
+        );
+    }
+    // A function without config refuses one.
+    let toml = LIFECYCLE.replace("lifecycle.wasm", "hostile.wasm");
+    let err = TestEdge::start(&toml)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("takes no config"), "{err}");
+}
+
+#[tokio::test]
+async fn hooks_a_function_lacks_are_never_called() {
+    let run = Harness::new()
+        .function("device-class", function("device-class"))
+        .start()
+        .await
+        .unwrap();
+    let resp = run
+        .send(
+            Request::get("/echo")
+                .header("user-agent", "curl/8.5.0")
+                .body("")
+                .unwrap(),
+        )
+        .await;
+    let explain = resp.headers()["x-wedge-explain"].to_str().unwrap();
+    assert_eq!(
+        explain.matches("device-class:").count(),
+        1,
+        "only viewer-request ran: {explain}"
+    );
+    let status = run.edge().snapshot();
+    let f = &status.functions[&wedge::config::FunctionId::new("device-class").unwrap()];
+    assert_eq!(
+        f.hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>(),
+        vec!["viewer-request"]
+    );
+}
+
+#[tokio::test]
+async fn the_harness_drives_functions_against_a_recording_origin() {
+    let run = Harness::new()
+        .function("device-class", function("device-class"))
+        .function_with_config(
+            "lifecycle",
+            function("lifecycle"),
+            serde_json::json!({ "tag": "green" }),
+        )
+        .start()
+        .await
+        .unwrap();
+    let ua = "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X)";
+    let resp = run
+        .send(
+            Request::get("/echo")
+                .header("user-agent", ua)
+                .body("")
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-tag"], "green");
+    let seen = run.origin().last().unwrap();
+    assert_eq!(seen.header("x-device-class"), Some("tablet"));
+    assert_eq!(seen.header("x-forwarded-for"), Some("192.0.2.10"));
+}
+
+#[tokio::test]
+async fn spec_files_run_and_report_failures() {
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../functions/device-class/wedge-test.toml");
+    let report = wedge::testing::spec::run_file(&spec).await.unwrap();
+    assert_eq!(report.failed, 0, "{}", report.render());
+    assert!(report.passed >= 5);
+
+    let dir = tempfile::tempdir().unwrap();
+    let failing = dir.path().join("failing.toml");
+    std::fs::write(
+        &failing,
+        format!(
+            "[[function]]\nid = \"device-class\"\nmodule = \"{}\"\n[[case]]\nname = \"wrong on purpose\"\nheaders = {{ user-agent = \"curl/8\" }}\nexpect = {{ status = 404, origin_headers = {{ x-device-class = \"mobile\" }} }}\n",
+            function("device-class").display()
+        ),
+    )
+    .unwrap();
+    let report = wedge::testing::spec::run_file(&failing).await.unwrap();
+    assert_eq!(report.failed, 1);
+    let text = report.render();
+    assert!(
+        text.contains("status: expected 404, got 200")
+            && text.contains("x-device-class: expected \"mobile\", got Some(\"bot\")"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn origin_faults_become_gateway_errors() {
+    let run = Harness::new().start().await.unwrap();
+    for (path, status) in [("/reset", 502), ("/status/503", 503), ("/status/418", 418)] {
+        let resp = run.send(Request::get(path).body("").unwrap()).await;
+        assert_eq!(resp.status(), status, "{path}");
+    }
+    // A truncated body reaches the viewer as a broken body, not as a complete response.
+    let resp = run.send(Request::get("/truncate").body("").unwrap()).await;
+    assert!(resp.body().len() < 1024);
+    let resp = run.send(Request::get("/slow/10").body("").unwrap()).await;
+    assert_eq!(
+        &resp.body()[..],
+        b"chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n"
+    );
+}
