@@ -327,7 +327,7 @@ impl LoadedFunction {
             path: self.module.clone(),
             message,
         };
-        let outcome = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             scope
                 .spawn(|| {
                     let rt = tokio::runtime::Builder::new_current_thread()
@@ -361,8 +361,7 @@ impl LoadedFunction {
                 })
                 .join()
                 .map_err(|_| describe_err("the describing thread panicked".into()))?
-        });
-        outcome
+        })
     }
 
     /// Checks and converts a function's synthetic response.
