@@ -16,10 +16,12 @@ use crate::wasm::{LoadError, LoadedFunction, WasmEngine};
 pub enum SnapshotError {
     #[error("{0}")]
     Config(#[from] ConfigError),
-    #[error("function `{id}`: {source}")]
-    Function { id: FunctionId, source: LoadError },
-    #[error("certificate `{id}`: {source}")]
-    Certificate { id: String, source: CertError },
+    // The inner error is part of the message, not a `source`, so chains that print
+    // sources (`{:#}`) do not repeat it.
+    #[error("function `{id}`: {error}")]
+    Function { id: FunctionId, error: LoadError },
+    #[error("certificate `{id}`: {error}")]
+    Certificate { id: String, error: CertError },
 }
 
 /// One consistent version of the edge's configuration and everything loaded from it.
@@ -64,10 +66,10 @@ impl Snapshot {
         }
         let mut certificates = Vec::new();
         for (id, files) in &config.certificates {
-            let cert = LoadedCertificate::load(id.clone(), files).map_err(|source| {
+            let cert = LoadedCertificate::load(id.clone(), files).map_err(|error| {
                 SnapshotError::Certificate {
                     id: id.to_string(),
-                    source,
+                    error,
                 }
             })?;
             certificates.push(Arc::new(cert));
@@ -79,10 +81,10 @@ impl Snapshot {
         ));
         let mut functions = HashMap::new();
         for (id, fc) in &config.functions {
-            let f = LoadedFunction::load(engine, id.clone(), fc).map_err(|source| {
+            let f = LoadedFunction::load(engine, id.clone(), fc).map_err(|error| {
                 SnapshotError::Function {
                     id: id.clone(),
-                    source,
+                    error,
                 }
             })?;
             functions.insert(id.clone(), Arc::new(f));

@@ -122,7 +122,7 @@ where
         }
     }
     if !key_parts.is_empty() {
-        explain.cache_key = Some(key_parts.join("|"));
+        explain.cache_key = Some(combine_key_parts(key_parts));
     }
 
     // origin-request
@@ -205,6 +205,19 @@ async fn run_response_hooks(
     }
     *sent = Some(req);
     Ok(Response::from_parts(view.parts, body))
+}
+
+/// One function's key part is used as is; several are joined with `||`, with `|`
+/// escaped inside parts, so that different splits of the same text never collide.
+fn combine_key_parts(mut parts: Vec<String>) -> String {
+    if parts.len() == 1 {
+        return parts.remove(0);
+    }
+    let escaped: Vec<String> = parts
+        .iter()
+        .map(|p| p.replace('%', "%25").replace('|', "%7C"))
+        .collect();
+    escaped.join("||")
 }
 
 /// Logs a function failure and applies its `on_error`.
