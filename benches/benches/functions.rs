@@ -34,7 +34,7 @@ fn functions(c: &mut Criterion) {
         group.bench_function(format!("{name}/{mode}"), |b| {
             b.iter(|| {
                 let v = view(parts.clone());
-                let mut run = FunctionRun::new(f.clone(), id.clone());
+                let mut run = FunctionRun::new(f.clone(), id);
                 let (_, outcome, _) = rt.block_on(run.viewer_request(v));
                 outcome.unwrap()
             })

@@ -82,5 +82,63 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+/// Each example function's whole part in one request (fresh instance, all its hooks),
+/// through the harness, against the answer-at-origin-request fixture so no network is
+/// involved: the cost a behavior pays per function.
+fn examples(c: &mut Criterion) {
+    use wedge::testing::Harness;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("example");
+    let examples = [
+        ("baseline", None, serde_json::json!({})),
+        (
+            "cache-key",
+            Some("cache-key"),
+            serde_json::json!({ "query_allowlist": ["color", "size"] }),
+        ),
+        (
+            "header-forwarding",
+            Some("header-forwarding"),
+            serde_json::json!({ "allow": ["accept", "user-agent"], "add": { "x-edge": "wedge" } }),
+        ),
+        (
+            "redirects",
+            Some("redirects"),
+            serde_json::json!({ "https": false, "trailing_slash": "off" }),
+        ),
+        (
+            "security-headers",
+            Some("security-headers"),
+            serde_json::json!({}),
+        ),
+    ];
+    for (name, module, config) in examples {
+        let mut h = Harness::new();
+        if let Some(m) = module {
+            h = h.function_with_config(name, function(m), config);
+        }
+        // The lifecycle fixture answers /answer at origin-request: no origin needed.
+        let h = h.function_with_config(
+            "answer",
+            function("lifecycle"),
+            serde_json::json!({ "tag": "x" }),
+        );
+        let run = rt.block_on(h.start()).unwrap();
+        let parts = mobile_request();
+        group.bench_function(format!("{name}/whole-request"), |b| {
+            b.iter(|| {
+                let mut p = parts.clone();
+                p.uri = "/answer".parse().unwrap();
+                let resp = rt.block_on(run.send(http::Request::from_parts(p, Bytes::new())));
+                assert_eq!(resp.status(), 202);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, examples);
 criterion_main!(benches);

@@ -1,7 +1,6 @@
 //! Shared inputs for the criterion benches: realistic requests and a small edge.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use http::Request;
 use wedge::wasm::RequestView;
@@ -38,8 +37,8 @@ pub fn view(parts: http::request::Parts) -> RequestView {
 }
 
 /// A request id for benches.
-pub fn request_id() -> Arc<str> {
-    Arc::from("bench")
+pub fn request_id() -> wedge::util::RequestId {
+    wedge::util::RequestId::next()
 }
 
 /// A loopback client address.

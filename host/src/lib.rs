@@ -29,7 +29,7 @@ pub mod snapshot;
 pub mod stub_origin;
 pub mod testing;
 pub mod tls;
-mod util;
+pub mod util;
 pub mod wasm;
 
 pub use edge::{Edge, EdgeError, EdgeService};

@@ -59,18 +59,25 @@ async fn nonce(edge: &TestEdge, host: &str, input: &str) -> String {
 #[tokio::test]
 async fn same_inputs_reuse_the_decision_and_different_inputs_do_not() {
     let edge = TestEdge::start(MEMO).await.unwrap();
+    // A key's first sighting runs unrecorded (the doorkeeper), the second is recorded,
+    // the third and later are replays.
+    let a0 = nonce(&edge, "on.test", "a").await;
     let a1 = nonce(&edge, "on.test", "a").await;
     let a2 = nonce(&edge, "on.test", "a").await;
+    let a3 = nonce(&edge, "on.test", "a").await;
     let b = nonce(&edge, "on.test", "b").await;
-    assert_eq!(a1, a2, "second request with the same input is a replay");
+    assert_ne!(a0, a1, "the first sighting is not stored");
+    assert_eq!(a1, a2, "the recorded outcome is replayed");
+    assert_eq!(a2, a3);
     assert_ne!(a1, b, "another input runs the function");
 }
 
 #[tokio::test]
 async fn synthetic_answers_are_reused_too() {
     let edge = TestEdge::start(MEMO).await.unwrap();
-    let first = nonce(&edge, "on.test", "answer").await;
-    assert_eq!(first, nonce(&edge, "on.test", "answer").await);
+    nonce(&edge, "on.test", "answer").await;
+    let recorded = nonce(&edge, "on.test", "answer").await;
+    assert_eq!(recorded, nonce(&edge, "on.test", "answer").await);
     assert!(edge.origin.received().is_empty());
 }
 
@@ -79,7 +86,11 @@ async fn reading_outside_the_declared_inputs_stops_reuse() {
     let edge = TestEdge::start(MEMO).await.unwrap();
     let p1 = nonce(&edge, "on.test", "peek").await;
     let p2 = nonce(&edge, "on.test", "peek").await;
-    assert_ne!(p1, p2, "a function that read the path is run every time");
+    let p3 = nonce(&edge, "on.test", "peek").await;
+    assert!(
+        p1 != p2 && p2 != p3,
+        "a function that read the path is run every time"
+    );
 }
 
 #[tokio::test]

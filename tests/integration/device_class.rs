@@ -151,7 +151,6 @@ async fn accuracy_on_the_labelled_corpus() {
     let f = Arc::new(
         LoadedFunction::load(&engine, FunctionId::new("device-class").unwrap(), &config).unwrap(),
     );
-    let request_id: Arc<str> = Arc::from("corpus");
     let mut per_class: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut right, mut total) = (0, 0);
     for line in text.lines() {
@@ -167,7 +166,7 @@ async fn accuracy_on_the_labelled_corpus() {
             "https",
             "www.example.test".into(),
         );
-        let (view, outcome, _) = FunctionRun::new(f.clone(), request_id.clone())
+        let (view, outcome, _) = FunctionRun::new(f.clone(), wedge::util::RequestId::next())
             .viewer_request(view)
             .await;
         outcome.unwrap();

@@ -22,7 +22,6 @@ mod forward;
 pub mod proxy_headers;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -36,6 +35,7 @@ pub use explain::Explain;
 use crate::config::OnError;
 use crate::error::RequestError;
 use crate::snapshot::Snapshot;
+use crate::util::RequestId;
 use crate::wasm::{
     FunctionError, FunctionRun, Hook, HookOutcome, RequestView, ResponseView, SyntheticResponse,
 };
@@ -50,9 +50,9 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<crate::BoxError>,
 {
-    let request_id = new_request_id();
+    let request_id = RequestId::next();
     let mut explain = Explain::default();
-    let mut resp = match proxy(&snapshot, conn, req, &request_id, &mut explain).await {
+    let mut resp = match proxy(&snapshot, conn, req, request_id, &mut explain).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::warn!(request_id = %request_id, reason = e.reason(), "{e}");
@@ -67,7 +67,7 @@ async fn proxy<B>(
     snapshot: &Snapshot,
     conn: &ConnectionInfo,
     req: Request<B>,
-    request_id: &Arc<str>,
+    request_id: RequestId,
     explain: &mut Explain,
 ) -> Result<Response<EdgeBody>, RequestError>
 where
@@ -82,7 +82,9 @@ where
         .route(&host, parts.uri.path())
         .ok_or_else(|| RequestError::UnknownHost(host.clone()))?;
     let behavior = route.behavior();
-    explain.behavior = Some(route.name());
+    if snapshot.config.debug.explain_header {
+        explain.behavior = Some(route.name());
+    }
 
     let mut runs = Vec::with_capacity(behavior.functions.len());
     for id in &behavior.functions {
@@ -90,7 +92,7 @@ where
             .functions
             .get(id)
             .ok_or_else(|| RequestError::Internal(format!("function `{id}` is not loaded")))?;
-        runs.push(FunctionRun::new(f.clone(), request_id.clone()));
+        runs.push(FunctionRun::new(f.clone(), request_id));
     }
     let mut view = RequestView::new(parts, conn.client_ip(), conn.sni.clone(), conn.scheme, host);
 
@@ -184,7 +186,7 @@ async fn run_response_hooks(
     hook: Hook,
     sent: &mut Option<RequestView>,
     resp: Response<EdgeBody>,
-    request_id: &Arc<str>,
+    request_id: RequestId,
     explain: &mut Explain,
 ) -> Result<Response<EdgeBody>, RequestError> {
     if !runs.iter().any(|r| r.implements(hook)) {
@@ -224,7 +226,7 @@ fn combine_key_parts(mut parts: Vec<String>) -> String {
 fn on_error(
     run: &FunctionRun,
     e: FunctionError,
-    request_id: &Arc<str>,
+    request_id: RequestId,
 ) -> Result<(), RequestError> {
     tracing::error!(request_id = %request_id, function = %run.function.id, kind = e.kind(), "{e}");
     match run.function.on_error {
@@ -278,18 +280,4 @@ pub fn error_response(e: &RequestError) -> Response<EdgeBody> {
     );
     h.insert("x-wedge-error", HeaderValue::from_static(e.reason()));
     resp
-}
-
-/// A request id unique within this process run: start time and a counter, in hex.
-fn new_request_id() -> Arc<str> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    Arc::from(format!("{epoch:08x}-{n:08x}"))
 }

@@ -17,6 +17,7 @@ use super::engine::WasmEngine;
 use super::instance::{HostState, new_store};
 use super::memo::DecisionCache;
 use crate::config::{FunctionConfig, FunctionId, FunctionLimits, OnError};
+use crate::util::RequestId;
 
 /// Interfaces a function may import. Everything else (sockets, HTTP, ...) is refused at
 /// load. Filesystem and CLI imports are allowed because Rust's standard library links
@@ -335,7 +336,7 @@ impl LoadedFunction {
                         .build()
                         .map_err(|e| describe_err(e.to_string()))?;
                     rt.block_on(async {
-                        let mut store = new_store(self, Arc::from("load"));
+                        let mut store = new_store(self, RequestId::next());
                         let instance = self
                             .pre
                             .instantiate_async(&mut store)

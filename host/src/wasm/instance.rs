@@ -16,6 +16,7 @@ use super::memo::Recording;
 use super::request::{REQUEST_REP, RequestView};
 use super::response::{RESPONSE_REP, ResponseView};
 use crate::config::FunctionId;
+use crate::util::RequestId;
 
 /// Per-instance host state: what the current hook may see, and the instance's limits.
 pub struct HostState {
@@ -24,7 +25,7 @@ pub struct HostState {
     /// Set while recording an outcome for the decision cache.
     pub(crate) recording: Option<Recording>,
     pub(crate) function: FunctionId,
-    pub(crate) request_id: Arc<str>,
+    pub(crate) request_id: RequestId,
     /// Epoch ticks the current hook has run, and how many it may.
     ticks: u64,
     budget: u64,
@@ -43,7 +44,7 @@ impl WasiView for HostState {
 }
 
 /// A store for one instance of `f`, with its memory cap and CPU deadline armed.
-pub(crate) fn new_store(f: &LoadedFunction, request_id: Arc<str>) -> Store<HostState> {
+pub(crate) fn new_store(f: &LoadedFunction, request_id: RequestId) -> Store<HostState> {
     let limits = StoreLimitsBuilder::new()
         .memory_size(f.limits.memory_bytes as usize)
         .trap_on_grow_failure(true)
@@ -101,11 +102,11 @@ pub struct FunctionRun {
     live: Option<Live>,
     /// Set once a hook failed: the instance is not trusted with later hooks.
     failed: bool,
-    request_id: Arc<str>,
+    request_id: RequestId,
 }
 
 impl FunctionRun {
-    pub fn new(function: Arc<LoadedFunction>, request_id: Arc<str>) -> Self {
+    pub fn new(function: Arc<LoadedFunction>, request_id: RequestId) -> Self {
         Self {
             function,
             live: None,
@@ -134,12 +135,12 @@ impl FunctionRun {
                 self.count(&result, true, &trace);
                 return (view, result, trace);
             }
+            // A key seen for the first time runs unrecorded (see the doorkeeper).
+            let recording = cache
+                .worth_recording(&key)
+                .then(|| Recording::new(cache.inputs.clone()));
             let (view, result, recording) = self
-                .request_hook(
-                    Hook::ViewerRequest,
-                    view,
-                    Some(Recording::new(cache.inputs.clone())),
-                )
+                .request_hook(Hook::ViewerRequest, view, recording)
                 .await;
             if let (Ok(outcome), Some(recording)) = (&result, recording) {
                 cache.store(&f.id, key, recording, outcome);
@@ -290,7 +291,7 @@ impl FunctionRun {
     async fn live(&mut self) -> Result<&mut Live, FunctionError> {
         if self.live.is_none() {
             let f = &self.function;
-            let mut store = new_store(f, self.request_id.clone());
+            let mut store = new_store(f, self.request_id);
             store.set_epoch_deadline(1);
             let bindings = f
                 .pre

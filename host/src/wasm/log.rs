@@ -19,7 +19,7 @@ impl Host for HostState {
             message.truncate(cut);
         }
         let function = self.function.as_str();
-        let request_id = &*self.request_id;
+        let request_id = tracing::field::display(self.request_id);
         match level {
             Level::Trace => tracing::trace!(function, request_id, "{message}"),
             Level::Debug => tracing::debug!(function, request_id, "{message}"),

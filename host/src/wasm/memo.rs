@@ -5,7 +5,7 @@
 //! refused edit) taints the outcome, which is then neither stored nor reused.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -91,10 +91,53 @@ struct Outcome {
     respond: Option<SyntheticResponse>,
 }
 
+/// Bits in the doorkeeper: how many distinct recent keys it remembers.
+const DOORKEEPER_BITS: usize = 1 << 16;
+
+/// Remembers which keys were seen recently, so that only a key's second sighting pays
+/// for recording and storing its outcome (TinyLFU's "doorkeeper"). With traffic where
+/// most keys never repeat (every User-Agent new), inserting each one would cost more
+/// than the cache saves; a Bloom-like bit set costs a hash and one atomic.
+struct Doorkeeper {
+    bits: Box<[AtomicU64]>,
+    marked: AtomicU64,
+}
+
+impl Doorkeeper {
+    fn new() -> Self {
+        Self {
+            bits: (0..DOORKEEPER_BITS / 64)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            marked: AtomicU64::new(0),
+        }
+    }
+
+    /// Marks `key` as seen; true if it was seen before (since the last reset).
+    fn seen_before(&self, key: &[u8]) -> bool {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key) as usize;
+        let (word, bit) = ((h / 64) % self.bits.len(), 1u64 << (h % 64));
+        let before = self.bits[word].fetch_or(bit, Ordering::Relaxed);
+        if before & bit != 0 {
+            return true;
+        }
+        // Once an eighth of the bits are set, false positives grow: start over.
+        if self.marked.fetch_add(1, Ordering::Relaxed) as usize > DOORKEEPER_BITS / 8 {
+            self.marked.store(0, Ordering::Relaxed);
+            for w in self.bits.iter() {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        false
+    }
+}
+
 /// A bounded cache of outcomes for one function.
 pub(crate) struct DecisionCache {
     pub(crate) inputs: Arc<[HeaderName]>,
     outcomes: moka::sync::Cache<Box<[u8]>, Arc<Outcome>>,
+    doorkeeper: Doorkeeper,
     warned: AtomicBool,
 }
 
@@ -103,6 +146,7 @@ impl DecisionCache {
         Self {
             inputs: inputs.into(),
             outcomes: moka::sync::Cache::new(entries),
+            doorkeeper: Doorkeeper::new(),
             warned: AtomicBool::new(false),
         }
     }
@@ -119,6 +163,11 @@ impl DecisionCache {
             key.push(0);
         }
         (key.len() <= MAX_KEY_BYTES).then(|| key.into_boxed_slice())
+    }
+
+    /// Whether a run for `key` is worth recording: only from its second sighting on.
+    pub(crate) fn worth_recording(&self, key: &[u8]) -> bool {
+        self.doorkeeper.seen_before(key)
     }
 
     /// Replays a stored outcome onto `view`. None on a miss, or when the replay would
