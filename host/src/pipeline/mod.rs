@@ -111,6 +111,8 @@ where
         }
     }
 
+    finish_after(&mut runs, Hook::ViewerRequest);
+
     // cache-key
     let mut key_parts = Vec::new();
     for run in runs.iter_mut().filter(|r| r.implements(Hook::CacheKey)) {
@@ -126,6 +128,8 @@ where
     if !key_parts.is_empty() {
         explain.cache_key = Some(combine_key_parts(key_parts));
     }
+
+    finish_after(&mut runs, Hook::CacheKey);
 
     // origin-request
     let mut answered = None;
@@ -146,6 +150,7 @@ where
         }
     }
 
+    finish_after(&mut runs, Hook::OriginRequest);
     let wants_response = runs
         .iter()
         .any(|r| r.implements(Hook::OriginResponse) || r.implements(Hook::ViewerResponse));
@@ -220,6 +225,13 @@ fn combine_key_parts(mut parts: Vec<String>) -> String {
         .map(|p| p.replace('%', "%25").replace('|', "%7C"))
         .collect();
     escaped.join("||")
+}
+
+/// Returns the pool slots of functions with nothing left to do in this request.
+fn finish_after(runs: &mut [FunctionRun], hook: Hook) {
+    for run in runs {
+        run.finish_after(hook);
+    }
 }
 
 /// Logs a function failure and applies its `on_error`.

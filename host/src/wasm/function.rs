@@ -42,7 +42,7 @@ pub const MAX_SYNTHETIC_BODY: usize = 1 << 20;
 pub const DEFAULT_WRITE_LIMIT: usize = 32 << 10;
 
 /// The hook points, in request order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Hook {
     ViewerRequest,

@@ -119,6 +119,14 @@ impl FunctionRun {
         self.function.hooks.contains(hook) && !self.failed
     }
 
+    /// Ends the instance if the function has no hook after `hook`: its pool slot and
+    /// memory go back before the origin round trip instead of after it.
+    pub fn finish_after(&mut self, hook: Hook) {
+        if self.live.is_some() && !self.function.hooks.iter().any(|h| h > hook) {
+            self.live = None;
+        }
+    }
+
     /// `on-viewer-request`, replaying a stored outcome where the function allows it.
     pub async fn viewer_request(
         &mut self,
