@@ -16,6 +16,7 @@ use http_body::Body;
 
 use crate::config::Config;
 use crate::pipeline::{self, ConnectionInfo, EdgeBody};
+use crate::reload::ReloadStatus;
 use crate::server::{self, BoundListeners, Running};
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::tls::{self, SniResolver};
@@ -51,6 +52,9 @@ struct Shared {
     resolver: Arc<SniResolver>,
     tls: Arc<rustls::ServerConfig>,
     next_version: AtomicU64,
+    reload_status: std::sync::Mutex<ReloadStatus>,
+    /// Serialises reloads so two triggers never build snapshots at once.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Edge {
@@ -85,13 +89,63 @@ impl Edge {
                 resolver,
                 tls,
                 next_version: AtomicU64::new(2),
+                reload_status: Default::default(),
+                reloading: Default::default(),
             }),
         })
+    }
+
+    /// Re-reads the config file this edge was built from (and the modules and
+    /// certificates it names) and swaps in the result. On error the current snapshot
+    /// keeps serving and the error is kept for `/status`.
+    pub async fn reload_from_source(&self) -> Result<u64, EdgeError> {
+        let Some(path) = self.snapshot().config.source.clone() else {
+            let e = EdgeError::Engine("this edge was not built from a config file".into());
+            self.record_reload(Err(&e));
+            return Err(e);
+        };
+        let loaded = tokio::task::spawn_blocking(move || Config::from_file(&path)).await;
+        match loaded {
+            Ok(Ok(config)) => self.reload(config).await,
+            Ok(Err(e)) => {
+                let e = EdgeError::Snapshot(SnapshotError::from(e));
+                self.record_reload(Err(&e));
+                Err(e)
+            }
+            Err(e) => Err(EdgeError::Engine(e.to_string())),
+        }
+    }
+
+    /// What the last reloads did.
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.shared
+            .reload_status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    fn record_reload(&self, result: Result<u64, &EdgeError>) {
+        if let Ok(mut status) = self.shared.reload_status.lock() {
+            let text = result.as_ref().err().map(|e| e.to_string());
+            status.record(match (&result, &text) {
+                (Ok(v), _) => Ok(*v),
+                (Err(_), Some(t)) => Err(t),
+                (Err(_), None) => Err("unknown error"),
+            });
+        }
     }
 
     /// Validates and loads `config` off the request path, then swaps it in atomically.
     /// On error the current snapshot keeps serving.
     pub async fn reload(&self, config: Config) -> Result<u64, EdgeError> {
+        let _one_at_a_time = self.shared.reloading.lock().await;
+        let result = self.build_and_swap(config).await;
+        self.record_reload(result.as_ref().map(|v| *v));
+        result
+    }
+
+    async fn build_and_swap(&self, config: Config) -> Result<u64, EdgeError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let version = this.shared.next_version.fetch_add(1, Ordering::Relaxed);

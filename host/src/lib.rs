@@ -23,6 +23,7 @@ mod edge;
 pub mod error;
 pub mod origin;
 pub mod pipeline;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod snapshot;

@@ -142,6 +142,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
 
 async fn serve(edge: Edge) -> anyhow::Result<()> {
     let running = edge.start().await?;
+    // Reload on changes to the config, modules or certificates, and on SIGHUP.
+    let _watch = match wedge::reload::watch(edge.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("not watching files for changes: {e}");
+            None
+        }
+    };
+    #[cfg(unix)]
+    {
+        let edge = edge.clone();
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading");
+                    let _ = edge.reload_from_source().await;
+                }
+            });
+        }
+    }
     for (name, addr) in [
         ("http", running.http),
         ("https", running.https),

@@ -147,8 +147,8 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             l,
             stop_rx.clone(),
             connections.clone(),
-            move |tcp, _peer| {
-                let svc = crate::admin::AdminService::new(edge.clone());
+            move |tcp, peer| {
+                let svc = crate::admin::AdminService::new(edge.clone()).with_peer(peer);
                 let (builder, stop) = (builder.clone(), stop.clone());
                 async move { serve(&builder, stop, tcp, svc).await }
             },

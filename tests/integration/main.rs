@@ -18,6 +18,7 @@ mod functions;
 mod hardening;
 mod lifecycle;
 mod proxy;
+mod reload;
 mod routing;
 mod tls;
 

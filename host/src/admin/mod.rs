@@ -1,11 +1,15 @@
-//! The admin listener: `/healthz` and `/status` (JSON) for operators.
+//! The admin listener: `/healthz`, `/status` (JSON) and `POST /reload`.
+//!
+//! It binds to loopback unless a bearer token is configured (`admin.token`); with a
+//! token, every endpoint but `/healthz` requires `Authorization: Bearer <token>`.
+//! Refusals are 401 and logged.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::UNIX_EPOCH;
 
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
@@ -16,28 +20,63 @@ use crate::pipeline::EdgeBody;
 #[derive(Clone)]
 pub struct AdminService {
     edge: Edge,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl AdminService {
     pub fn new(edge: Edge) -> Self {
-        Self { edge }
+        Self { edge, peer: None }
     }
 
-    fn respond(&self, method: &Method, path: &str) -> Response<EdgeBody> {
-        match (method, path) {
+    /// Records the peer for the log lines of refused requests.
+    pub fn with_peer(mut self, peer: std::net::SocketAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    async fn respond(
+        self,
+        method: Method,
+        path: String,
+        auth: Option<HeaderValue>,
+    ) -> Response<EdgeBody> {
+        if path != "/healthz" && !self.authorized(auth.as_ref()) {
+            tracing::warn!(peer = ?self.peer, path, "admin request refused: missing or wrong bearer token");
+            let mut resp = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            resp.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            return resp;
+        }
+        match (&method, path.as_str()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-            (&Method::GET, "/status") => {
-                let body = serde_json::to_vec_pretty(&self.status()).unwrap_or_default();
-                let mut resp = Response::new(EdgeBody::full(body));
-                resp.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                resp
-            }
-            (_, "/healthz" | "/status") => {
+            (&Method::GET, "/status") => json_response(StatusCode::OK, &self.status()),
+            (&Method::POST, "/reload") => match self.edge.reload_from_source().await {
+                Ok(version) => json_response(
+                    StatusCode::OK,
+                    &json!({ "reloaded": true, "version": version }),
+                ),
+                Err(e) => json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &json!({ "reloaded": false, "error": e.to_string() }),
+                ),
+            },
+            (_, "/healthz" | "/status" | "/reload") => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
+    }
+
+    fn authorized(&self, auth: Option<&HeaderValue>) -> bool {
+        let snapshot = self.edge.snapshot();
+        let Some(token) = &snapshot.config.admin_token else {
+            return true;
+        };
+        let presented = auth
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        constant_time_eq(presented.as_bytes(), token.as_bytes())
     }
 
     fn status(&self) -> serde_json::Value {
@@ -72,11 +111,20 @@ impl AdminService {
         json!({
             "version": snapshot.version,
             "config": snapshot.config.source.as_ref().map(|p| p.display().to_string()),
+            "reload": self.edge.reload_status(),
             "functions": functions,
             "certificates": certificates,
             "distributions": snapshot.config.distributions.iter().map(|d| json!({ "id": d.id, "aliases": d.aliases })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// Compares without an early exit, so response timing does not reveal the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<EdgeBody> {
@@ -89,13 +137,27 @@ fn text(status: StatusCode, body: &'static str) -> Response<EdgeBody> {
     resp
 }
 
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<EdgeBody> {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let mut resp = Response::new(EdgeBody::full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
 impl<B> hyper::service::Service<Request<B>> for AdminService {
     type Response = Response<EdgeBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<EdgeBody>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<B>) -> Self::Future {
-        let resp = self.respond(req.method(), req.uri().path());
-        Box::pin(async move { Ok(resp) })
+        let this = self.clone();
+        let (method, path, auth) = (
+            req.method().clone(),
+            req.uri().path().to_owned(),
+            req.headers().get(AUTHORIZATION).cloned(),
+        );
+        Box::pin(async move { Ok(this.respond(method, path, auth).await) })
     }
 }

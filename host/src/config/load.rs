@@ -210,6 +210,10 @@ impl Converter<'_> {
         if let Some(v) = &raw.listeners.admin {
             c.listeners.admin = self.parse("listeners.admin", v, addr);
         }
+        if let Some(v) = &raw.admin.token {
+            self.note("admin.token", v);
+            c.admin_token = Some(v.get_ref().clone());
+        }
         if let Some(v) = &raw.tls.default_certificate {
             c.tls.default_certificate =
                 self.parse("tls.default_certificate", v, CertificateId::new);

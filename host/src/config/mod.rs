@@ -29,6 +29,8 @@ pub struct Config {
     pub origins: BTreeMap<OriginId, OriginPoolConfig>,
     pub functions: BTreeMap<FunctionId, FunctionConfig>,
     pub debug: DebugConfig,
+    /// Bearer token the admin API requires (all endpoints but `/healthz`), if set.
+    pub admin_token: Option<String>,
     /// Sites in order; the first whose aliases match the request host wins.
     pub distributions: Vec<Distribution>,
 }
@@ -208,6 +210,20 @@ impl Config {
                     keys(&self.certificates)
                 ),
             );
+        }
+        if let Some(addr) = self.listeners.admin
+            && !addr.ip().is_loopback()
+            && self.admin_token.is_none()
+        {
+            problem(
+                "listeners.admin".into(),
+                format!(
+                    "{addr} is not a loopback address: set admin.token to expose the admin API"
+                ),
+            );
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            problem("admin.token".into(), "use at least 16 characters".into());
         }
         if self.listeners.https.is_some() && self.certificates.is_empty() {
             problem(

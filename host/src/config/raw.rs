@@ -26,6 +26,15 @@ pub struct RawConfig {
     pub distributions: Vec<RawDistribution>,
     #[serde(default)]
     pub debug: RawDebug,
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Bearer token for the admin API; required to bind it to a non-loopback address.
+    pub token: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
