@@ -14,7 +14,9 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 
+use crate::access_log::AccessLog;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::pipeline::{self, ConnectionInfo, EdgeBody};
 use crate::reload::ReloadStatus;
 use crate::server::{self, BoundListeners, Running};
@@ -53,6 +55,8 @@ struct Shared {
     tls: Arc<rustls::ServerConfig>,
     next_version: AtomicU64,
     reload_status: std::sync::Mutex<ReloadStatus>,
+    metrics: Metrics,
+    access_log: Option<AccessLog>,
     /// Serialises reloads so two triggers never build snapshots at once.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -80,6 +84,13 @@ impl Edge {
         let engine = WasmEngine::new(&EngineSettings::default())
             .map_err(|e| EdgeError::Engine(format!("{e:#}")))?;
         let snapshot = Snapshot::build(&engine, config, crate::origin::client(), 1)?;
+        let access_log = match &snapshot.config.access_log {
+            Some(target) => Some(
+                AccessLog::open(target)
+                    .map_err(|e| EdgeError::Engine(format!("access log {target:?}: {e}")))?,
+            ),
+            None => None,
+        };
         let resolver = Arc::new(SniResolver::new(snapshot.certificates.clone()));
         let tls = tls::server_config(resolver.clone())?;
         Ok(Edge {
@@ -90,6 +101,8 @@ impl Edge {
                 tls,
                 next_version: AtomicU64::new(2),
                 reload_status: Default::default(),
+                metrics: Metrics::default(),
+                access_log,
                 reloading: Default::default(),
             }),
         })
@@ -126,6 +139,7 @@ impl Edge {
     }
 
     fn record_reload(&self, result: Result<u64, &EdgeError>) {
+        self.shared.metrics.record_reload(result.is_ok());
         if let Ok(mut status) = self.shared.reload_status.lock() {
             let text = result.as_ref().err().map(|e| e.to_string());
             status.record(match (&result, &text) {
@@ -176,7 +190,44 @@ impl Edge {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<crate::BoxError>,
     {
-        pipeline::handle(self.snapshot(), conn, req).await
+        let started = std::time::Instant::now();
+        let (resp, explain, request_id) = pipeline::handle(self.snapshot(), conn, req).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let behavior = explain.behavior.as_deref().unwrap_or("-");
+        let status = resp.status().as_u16();
+        self.shared
+            .metrics
+            .record_request(behavior, status, seconds, &explain.hooks);
+        if let (Some(log), Some(facts)) = (&self.shared.access_log, &explain.access) {
+            let bytes = resp
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            let functions = explain
+                .hooks
+                .iter()
+                .map(|h| format!("{}:{}={}", h.function, h.hook.as_str(), h.outcome))
+                .collect();
+            let entry = crate::access_log::entry(
+                facts,
+                conn,
+                status,
+                bytes,
+                seconds,
+                explain.result,
+                &request_id.to_string(),
+                explain.behavior.as_deref(),
+                functions,
+            );
+            log.write(&entry);
+        }
+        resp
+    }
+
+    /// The edge's metrics (served at `/metrics` on the admin listener).
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
     }
 
     /// A hyper (and tower) service handling requests of one connection.

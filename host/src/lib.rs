@@ -16,11 +16,13 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access_log;
 pub mod admin;
 pub mod config;
 pub mod dev;
 mod edge;
 pub mod error;
+pub mod metrics;
 pub mod origin;
 pub mod pipeline;
 pub mod reload;

@@ -17,6 +17,7 @@ mod example_security_headers;
 mod functions;
 mod hardening;
 mod lifecycle;
+mod observability;
 mod proxy;
 mod reload;
 mod routing;

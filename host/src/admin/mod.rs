@@ -50,6 +50,16 @@ impl AdminService {
         match (&method, path.as_str()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
             (&Method::GET, "/status") => json_response(StatusCode::OK, &self.status()),
+            (&Method::GET, "/metrics") => {
+                let mut resp = Response::new(EdgeBody::full(self.edge.metrics().render()));
+                resp.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                resp
+            }
             (&Method::POST, "/reload") => match self.edge.reload_from_source().await {
                 Ok(version) => json_response(
                     StatusCode::OK,
@@ -60,7 +70,7 @@ impl AdminService {
                     &json!({ "reloaded": false, "error": e.to_string() }),
                 ),
             },
-            (_, "/healthz" | "/status" | "/reload") => {
+            (_, "/healthz" | "/status" | "/metrics" | "/reload") => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),

@@ -210,6 +210,14 @@ impl Converter<'_> {
         if let Some(v) = &raw.listeners.admin {
             c.listeners.admin = self.parse("listeners.admin", v, addr);
         }
+        if let Some(v) = &raw.access_log.path {
+            self.note("access_log.path", v);
+            c.access_log = Some(if v.get_ref() == "stdout" {
+                crate::access_log::AccessLogTarget::Stdout
+            } else {
+                crate::access_log::AccessLogTarget::File(self.path("access_log.path", v))
+            });
+        }
         if let Some(v) = &raw.admin.token {
             self.note("admin.token", v);
             c.admin_token = Some(v.get_ref().clone());

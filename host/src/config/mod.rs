@@ -31,6 +31,8 @@ pub struct Config {
     pub debug: DebugConfig,
     /// Bearer token the admin API requires (all endpoints but `/healthz`), if set.
     pub admin_token: Option<String>,
+    /// Where the access log goes, if anywhere.
+    pub access_log: Option<crate::access_log::AccessLogTarget>,
     /// Sites in order; the first whose aliases match the request host wins.
     pub distributions: Vec<Distribution>,
 }

@@ -28,6 +28,15 @@ pub struct RawConfig {
     pub debug: RawDebug,
     #[serde(default)]
     pub admin: RawAdmin,
+    #[serde(default)]
+    pub access_log: RawAccessLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    /// `"stdout"` or a file path (appended to). Absent: no access log.
+    pub path: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

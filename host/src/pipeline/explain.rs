@@ -12,9 +12,14 @@ use crate::wasm::HookTrace;
 /// What happened to one request, collected as it goes.
 #[derive(Debug, Default)]
 pub struct Explain {
-    pub behavior: Option<String>,
+    pub behavior: Option<std::sync::Arc<str>>,
     pub hooks: Vec<HookTrace>,
     pub cache_key: Option<String>,
+    /// CloudFront's result type: `Miss` (from the origin), `FunctionGeneratedResponse`,
+    /// or `Error`.
+    pub result: &'static str,
+    /// Request facts for the access log, captured only when it is on.
+    pub access: Option<crate::access_log::AccessFacts>,
 }
 
 impl Explain {

@@ -45,22 +45,55 @@ pub async fn handle<B>(
     snapshot: Arc<Snapshot>,
     conn: &ConnectionInfo,
     req: Request<B>,
-) -> Response<EdgeBody>
+) -> (Response<EdgeBody>, Explain, RequestId)
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<crate::BoxError>,
 {
     let request_id = RequestId::next();
-    let mut explain = Explain::default();
+    let mut explain = Explain {
+        result: "Miss",
+        ..Explain::default()
+    };
+    if snapshot.access_log_enabled {
+        explain.access = Some(access_facts(&req));
+    }
     let mut resp = match proxy(&snapshot, conn, req, request_id, &mut explain).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::warn!(request_id = %request_id, reason = e.reason(), "{e}");
+            explain.result = "Error";
             error_response(&e)
         }
     };
     explain.decorate(snapshot.config.debug, resp.headers_mut());
-    resp
+    (resp, explain, request_id)
+}
+
+fn access_facts<B>(req: &Request<B>) -> crate::access_log::AccessFacts {
+    let header = |n: header::HeaderName| {
+        req.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    crate::access_log::AccessFacts {
+        method: req.method().to_string(),
+        host: viewer_host(req.uri(), req.headers())
+            .ok()
+            .and_then(|h| h.to_str().ok().map(str::to_owned))
+            .unwrap_or_default(),
+        path: req.uri().path().to_owned(),
+        query: req.uri().query().map(str::to_owned),
+        referer: header(header::REFERER),
+        user_agent: header(header::USER_AGENT),
+        protocol_version: match req.version() {
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_2 => "HTTP/2.0",
+            _ => "HTTP/1.1",
+        },
+        request_bytes: header(header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+    }
 }
 
 async fn proxy<B>(
@@ -75,16 +108,14 @@ where
     B::Error: Into<crate::BoxError>,
 {
     let (parts, body) = req.into_parts();
-    let host_value = viewer_host(&parts)?;
+    let host_value = viewer_host(&parts.uri, &parts.headers)?;
     let host = host_without_port(&host_value)?;
     let route = snapshot
         .router
         .route(&host, parts.uri.path())
         .ok_or_else(|| RequestError::UnknownHost(host.clone()))?;
     let behavior = route.behavior();
-    if snapshot.config.debug.explain_header {
-        explain.behavior = Some(route.name());
-    }
+    explain.behavior = Some(route.name.clone());
 
     let mut runs = Vec::with_capacity(behavior.functions.len());
     for id in &behavior.functions {
@@ -106,7 +137,10 @@ where
         explain.hooks.push(trace);
         match result {
             Ok(HookOutcome::Continue) => {}
-            Ok(HookOutcome::Respond(r)) => return Ok(synthetic_response(r)),
+            Ok(HookOutcome::Respond(r)) => {
+                explain.result = "FunctionGeneratedResponse";
+                return Ok(synthetic_response(r));
+            }
             Err(e) => on_error(run, e, request_id)?,
         }
     }
@@ -143,6 +177,7 @@ where
         match result {
             Ok(HookOutcome::Continue) => {}
             Ok(HookOutcome::Respond(r)) => {
+                explain.result = "FunctionGeneratedResponse";
                 answered = Some(synthetic_response(r));
                 break;
             }
@@ -250,12 +285,11 @@ fn on_error(
 
 /// The host the viewer asked for, as sent (may carry a port): the URI authority for
 /// HTTP/2 and absolute-form requests, otherwise the Host header.
-fn viewer_host(parts: &http::request::Parts) -> Result<HeaderValue, RequestError> {
-    if let Some(authority) = parts.uri.authority() {
+fn viewer_host(uri: &http::Uri, headers: &http::HeaderMap) -> Result<HeaderValue, RequestError> {
+    if let Some(authority) = uri.authority() {
         return HeaderValue::from_str(authority.as_str()).map_err(|_| RequestError::MissingHost);
     }
-    parts
-        .headers
+    headers
         .get(header::HOST)
         .cloned()
         .ok_or(RequestError::MissingHost)

@@ -13,6 +13,8 @@ use crate::config::{Behavior, Config, Distribution};
 #[derive(Debug, Default)]
 pub struct Router {
     distributions: Vec<Arc<Distribution>>,
+    /// Per distribution: the default behavior's name, then the ordered behaviors' names.
+    names: Vec<(Arc<str>, Vec<Arc<str>>)>,
     exact: HashMap<String, usize>,
     wildcard: HashMap<String, usize>,
     catch_all: Option<usize>,
@@ -24,6 +26,8 @@ pub struct Route {
     pub distribution: Arc<Distribution>,
     /// Index into the distribution's ordered behaviors; `None` for the default behavior.
     pub behavior_index: Option<usize>,
+    /// `<distribution>/<path pattern>`, for logs and metrics.
+    pub name: Arc<str>,
 }
 
 impl Route {
@@ -35,8 +39,8 @@ impl Route {
     }
 
     /// A short name for logs and metrics: `<distribution>/<path pattern>`.
-    pub fn name(&self) -> String {
-        format!("{}/{}", self.distribution.id, self.behavior().path_pattern)
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -46,6 +50,11 @@ impl Router {
         let mut router = Router::default();
         for (i, d) in config.distributions.iter().enumerate() {
             router.distributions.push(Arc::new(d.clone()));
+            let name = |b: &Behavior| Arc::<str>::from(format!("{}/{}", d.id, b.path_pattern));
+            router.names.push((
+                name(&d.default_behavior),
+                d.behaviors.iter().map(name).collect(),
+            ));
             for alias in &d.aliases {
                 if alias.is_catch_all() {
                     router.catch_all.get_or_insert(i);
@@ -75,9 +84,12 @@ impl Router {
             .behaviors
             .iter()
             .position(|b| b.path_pattern.matches(path));
+        let (default_name, names) = &self.names[index];
+        let name = behavior_index.map_or(default_name, |i| &names[i]).clone();
         Some(Route {
             distribution,
             behavior_index,
+            name,
         })
     }
 }

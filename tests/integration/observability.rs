@@ -1,0 +1,108 @@
+//! What operators see: Prometheus metrics and the JSON access log.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use wedge_tests::{TestEdge, send};
+
+const SITE: &str = r#"
+[access_log]
+path = "{certs}/access.log"
+
+[origins.stub]
+members = [{ url = "{stub}" }]
+
+[functions.device-class]
+module = "{functions}/device_class.wasm"
+
+[[distributions]]
+id = "www"
+aliases = ["www.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["device-class"]
+"#;
+
+async fn get(
+    edge: &TestEdge,
+    addr: std::net::SocketAddr,
+    host: &str,
+    path: &str,
+) -> http::Response<Bytes> {
+    let req = Request::get(path)
+        .header("host", host)
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)",
+        )
+        .header("referer", "https://ref.test/")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let _ = edge;
+    send(addr, None, req).await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_function_hooks() {
+    let edge = TestEdge::start(SITE).await.unwrap();
+    for _ in 0..3 {
+        get(&edge, edge.http_addr(), "www.test", "/echo").await;
+    }
+    get(&edge, edge.http_addr(), "www.test", "/missing").await;
+    let metrics = get(&edge, edge.admin_addr(), "admin", "/metrics").await;
+    let text = String::from_utf8_lossy(metrics.body());
+    assert!(
+        text.contains(r#"wedge_requests_total{behavior="www/*",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"wedge_requests_total{behavior="www/*",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"wedge_function_hooks_total{function="device-class",hook="viewer-request",outcome="continue"}"#), "{text}");
+    assert!(
+        text.contains("wedge_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn every_request_gets_one_json_access_log_line() {
+    let edge = TestEdge::start(SITE).await.unwrap();
+    get(&edge, edge.http_addr(), "www.test", "/echo?q=1").await;
+    get(&edge, edge.http_addr(), "nobody.test", "/").await;
+    let path = edge.pki.dir.path().join("access.log");
+    // The log is written by its own thread; wait (bounded) for both lines.
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["cs-method"], "GET");
+    assert_eq!(first["cs(Host)"], "www.test");
+    assert_eq!(first["cs-uri-stem"], "/echo");
+    assert_eq!(first["cs-uri-query"], "q=1");
+    assert_eq!(first["sc-status"], 200);
+    assert_eq!(first["c-ip"], "127.0.0.1");
+    assert_eq!(first["cs(Referer)"], "https://ref.test/");
+    assert_eq!(first["x-edge-result-type"], "Miss");
+    assert_eq!(first["x-wedge-behavior"], "www/*");
+    assert_eq!(
+        first["x-wedge-functions"][0],
+        "device-class:viewer-request=continue"
+    );
+    assert_eq!(first["cs-protocol"], "http");
+    assert!(first["date"].as_str().unwrap().len() == 10 && first["x-edge-request-id"].is_string());
+    let second: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(second["sc-status"], 421);
+    assert_eq!(second["x-edge-result-type"], "Error");
+}
