@@ -209,7 +209,18 @@ async fn run_dev(addrs: dev::DevAddrs, no_build: bool) -> anyhow::Result<()> {
     let text = dev::render_config(&addrs, &certs.dir, &functions, &stub.url());
     let config_path = state.join("wedge-dev.toml");
     std::fs::write(&config_path, &text)?;
-    let edge = Edge::from_config_file(&config_path).await?;
+        let edge = Edge::from_config_file(&config_path).await?;
+    let _sources = if no_build {
+        None
+    } else {
+        match dev::watch_sources(&root) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                println!("not watching functions/ for changes: {e}");
+                None
+            }
+        }
+    };
     println!();
     println!("wedge dev is serving www.localhost and api.localhost");
     println!("  http   http://www.localhost:{}/echo", addrs.http.port());
@@ -225,6 +236,9 @@ async fn run_dev(addrs: dev::DevAddrs, no_build: bool) -> anyhow::Result<()> {
         "  CA certificate (trust it in curl or a browser): {}",
         certs.ca_cert.display()
     );
+    if !no_build {
+        println!("  editing a function under functions/ rebuilds and hot-loads it");
+    }
     println!(
         "  try: curl --cacert {} --resolve www.localhost:{port}:127.0.0.1 https://www.localhost:{port}/echo",
         certs.ca_cert.display(),

@@ -77,3 +77,56 @@ pub fn render_config(
 fn toml_path(p: &Path) -> String {
     p.display().to_string().replace('\\', "/")
 }
+
+/// Rebuilds the functions whenever a source file under `functions/` changes. Build
+/// errors are printed and the old modules keep serving; a successful build rewrites the
+/// `.wasm` files, which the edge's file watcher then hot-loads. Dropping the returned
+/// handle stops watching.
+pub fn watch_sources(repo_root: &Path) -> notify::Result<SourceWatch> {
+    use notify::Watcher;
+    let functions = repo_root.join("functions");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        let relevant = event.paths.iter().any(|p| {
+            let source = p.extension().is_some_and(|e| e == "rs" || e == "toml");
+            let in_target = p.components().any(|c| c.as_os_str() == "target");
+            source && !in_target
+        });
+        if relevant {
+            let _ = tx.send(());
+        }
+    })?;
+    watcher.watch(&functions, notify::RecursiveMode::Recursive)?;
+    let root = repo_root.to_owned();
+    let task = tokio::spawn(async move {
+        let _watcher = watcher;
+        while rx.recv().await.is_some() {
+            // Let the editor finish writing, then build once for everything that changed.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            while rx.try_recv().is_ok() {}
+            println!("functions changed: rebuilding ...");
+            let r = root.clone();
+            match tokio::task::spawn_blocking(move || build_functions(&r)).await {
+                Ok(Ok(_)) => println!("functions rebuilt; changed modules are hot-loaded"),
+                Ok(Err(e)) => println!("build failed, still serving the previous modules: {e:#}"),
+                Err(e) => println!("build task failed: {e}"),
+            }
+        }
+    });
+    Ok(SourceWatch { task })
+}
+
+/// A running source watch.
+pub struct SourceWatch {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SourceWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
