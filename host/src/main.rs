@@ -209,7 +209,7 @@ async fn run_dev(addrs: dev::DevAddrs, no_build: bool) -> anyhow::Result<()> {
     let text = dev::render_config(&addrs, &certs.dir, &functions, &stub.url());
     let config_path = state.join("wedge-dev.toml");
     std::fs::write(&config_path, &text)?;
-        let edge = Edge::from_config_file(&config_path).await?;
+    let edge = Edge::from_config_file(&config_path).await?;
     let _sources = if no_build {
         None
     } else {

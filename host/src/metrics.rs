@@ -47,6 +47,7 @@ pub struct Metrics {
     hooks: Family<HookLabels, Counter>,
     hook_time: Family<HookTimeLabels, Histogram>,
     reloads: Family<ResultLabels, Counter>,
+    connections: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -78,6 +79,12 @@ impl Default for Metrics {
             hook_time.clone(),
         );
         registry.register("reloads", "Snapshot reloads, by result", reloads.clone());
+        let connections = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "connections",
+            "Viewer connections, accepted or refused at the limit",
+            connections.clone(),
+        );
         Self {
             registry,
             requests,
@@ -85,6 +92,7 @@ impl Default for Metrics {
             hooks,
             hook_time,
             reloads,
+            connections,
         }
     }
 }
@@ -125,6 +133,14 @@ impl Metrics {
         self.reloads
             .get_or_create(&ResultLabels {
                 result: if ok { "ok" } else { "refused" },
+            })
+            .inc();
+    }
+
+    pub fn record_connection(&self, accepted: bool) {
+        self.connections
+            .get_or_create(&ResultLabels {
+                result: if accepted { "accepted" } else { "refused" },
             })
             .inc();
     }

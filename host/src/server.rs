@@ -8,21 +8,18 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Listeners;
+use crate::config::{Listeners, ServerLimits};
 use crate::edge::{Edge, EdgeError};
 use crate::pipeline::ConnectionInfo;
 
 /// How long a viewer has to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a viewer has to send a request's headers (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
-/// Largest request head accepted over HTTP/1.1 and HTTP/2; larger is refused (431).
-const MAX_HEADER_BYTES: usize = 64 << 10;
+
 /// How long in-flight requests may take to finish after shutdown begins.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -89,7 +86,10 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
         addr(&listeners.https),
         addr(&listeners.admin),
     );
-    let builder = Arc::new(http_builder());
+    let limits = edge.snapshot().config.server;
+    let builder = Arc::new(http_builder(&limits));
+    // One budget of connections shared by the viewer listeners (not the admin one).
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
 
     if let Some(l) = listeners.http {
         let (edge, builder, stop) = (edge.clone(), builder.clone(), stop_rx.clone());
@@ -97,6 +97,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             l,
             stop_rx.clone(),
             connections.clone(),
+            Some((slots.clone(), edge.clone())),
             move |tcp, peer| {
                 let svc = edge.service(ConnectionInfo::plain(peer));
                 let (builder, stop) = (builder.clone(), stop.clone());
@@ -111,6 +112,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             l,
             stop_rx.clone(),
             connections.clone(),
+            Some((slots.clone(), edge.clone())),
             move |tcp, peer| {
                 let (edge, acceptor, builder, stop) = (
                     edge.clone(),
@@ -147,6 +149,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             l,
             stop_rx.clone(),
             connections.clone(),
+            None,
             move |tcp, peer| {
                 let svc = crate::admin::AdminService::new(edge.clone()).with_peer(peer);
                 let (builder, stop) = (builder.clone(), stop.clone());
@@ -164,18 +167,23 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
     }
 }
 
-fn http_builder() -> auto::Builder<TokioExecutor> {
+fn http_builder(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEADER_BYTES as u32)
-        .max_concurrent_streams(256);
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(limits.h2_max_pending_reset_streams)
+        // A silent peer is probed and, if it does not answer, its connection closed.
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
     builder
 }
 
@@ -183,6 +191,7 @@ async fn accept_loop<F, Fut>(
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
     connections: TaskTracker,
+    limit: Option<(Arc<Semaphore>, Edge)>,
     on_conn: F,
 ) where
     F: Fn(TcpStream, SocketAddr) -> Fut,
@@ -192,9 +201,29 @@ async fn accept_loop<F, Fut>(
         tokio::select! {
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
+                                Ok((tcp, peer)) => {
+                    // Past the connection limit, close at once: cheaper than queueing.
+                    let permit = match &limit {
+                        None => None,
+                        Some((slots, edge)) => match slots.clone().try_acquire_owned() {
+                            Ok(p) => Some(p),
+                            Err(_) => {
+                                edge.metrics().record_connection(false);
+                                tracing::debug!(%peer, "connection refused: max_connections reached");
+                                drop(tcp);
+                                continue;
+                            }
+                        },
+                    };
+                    if let Some((_, edge)) = &limit {
+                        edge.metrics().record_connection(true);
+                    }
                     let _ = tcp.set_nodelay(true);
-                    connections.spawn(on_conn(tcp, peer));
+                    let conn = on_conn(tcp, peer);
+                    connections.spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -92,3 +92,80 @@ async fn admin_reports_health_and_status() {
         "{names:?}"
     );
 }
+
+fn with_server(limits: &str) -> String {
+    format!("[server]\n{limits}\n{TWO_SITES}")
+}
+
+#[tokio::test]
+async fn slow_request_heads_are_cut_off() {
+    let edge = TestEdge::start(&with_server("header_read_timeout_ms = 200"))
+        .await
+        .unwrap();
+    let mut tcp = TcpStream::connect(edge.http_addr()).await.unwrap();
+    tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\n")
+        .await
+        .unwrap();
+    // Never finish the head: the edge must give up (bounded wait so a failure cannot hang).
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut out),
+    )
+    .await;
+    assert!(closed.is_ok(), "connection still open");
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+    assert!(edge.origin.received().is_empty());
+}
+
+#[tokio::test]
+async fn too_many_header_fields_get_431() {
+    let edge = TestEdge::start(&with_server("max_headers = 10"))
+        .await
+        .unwrap();
+    let mut req = String::from("GET /echo HTTP/1.1\r\nHost: api.example.test\r\n");
+    for i in 0..20 {
+        req.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    req.push_str("\r\n");
+    let resp = raw(edge.http_addr(), req.as_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_closed_and_counted() {
+    let edge = TestEdge::start(&with_server("max_connections = 2"))
+        .await
+        .unwrap();
+    // Two connections hold both slots (a completed request proves each was accepted).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = TcpStream::connect(edge.http_addr()).await.unwrap();
+        tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        tcp.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(tcp);
+    }
+    let resp = raw(
+        edge.http_addr(),
+        b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
+    )
+    .await;
+    assert!(
+        resp.is_empty(),
+        "third connection must be closed unanswered: {resp}"
+    );
+    let metrics = edge.edge.metrics().render();
+    assert!(
+        metrics.contains(r#"wedge_connections_total{result="refused"} 1"#),
+        "{metrics}"
+    );
+    drop(held);
+}

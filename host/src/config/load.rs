@@ -210,6 +210,23 @@ impl Converter<'_> {
         if let Some(v) = &raw.listeners.admin {
             c.listeners.admin = self.parse("listeners.admin", v, addr);
         }
+        let s = &raw.server;
+        let d = ServerLimits::default();
+        c.server = ServerLimits {
+            header_read_timeout: s
+                .header_read_timeout_ms
+                .map_or(d.header_read_timeout, Duration::from_millis),
+            max_header_bytes: s.max_header_bytes.unwrap_or(d.max_header_bytes).max(8192),
+            max_headers: s.max_headers.unwrap_or(d.max_headers).max(1),
+            max_connections: s.max_connections.unwrap_or(d.max_connections).max(1),
+            h2_max_concurrent_streams: s
+                .h2_max_concurrent_streams
+                .unwrap_or(d.h2_max_concurrent_streams)
+                .max(1),
+            h2_max_pending_reset_streams: s
+                .h2_max_pending_reset_streams
+                .unwrap_or(d.h2_max_pending_reset_streams),
+        };
         if let Some(v) = &raw.access_log.path {
             self.note("access_log.path", v);
             c.access_log = Some(if v.get_ref() == "stdout" {

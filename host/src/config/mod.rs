@@ -31,10 +31,45 @@ pub struct Config {
     pub debug: DebugConfig,
     /// Bearer token the admin API requires (all endpoints but `/healthz`), if set.
     pub admin_token: Option<String>,
+    /// Connection hardening for the viewer listeners (read at start).
+    pub server: ServerLimits,
     /// Where the access log goes, if anywhere.
     pub access_log: Option<crate::access_log::AccessLogTarget>,
     /// Sites in order; the first whose aliases match the request host wins.
     pub distributions: Vec<Distribution>,
+}
+
+/// Limits on viewer connections. Each has a knob under `[server]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Time a viewer has to send a request head; for HTTP/1.1 it also bounds how long an
+    /// idle keep-alive connection waits for its next request (slowloris guard).
+    pub header_read_timeout: Duration,
+    /// Largest request head (HTTP/1.1 buffer, HTTP/2 header list); larger gets 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in an HTTP/1.1 request; more gets 431.
+    pub max_headers: usize,
+    /// Most concurrent viewer connections across the HTTP and HTTPS listeners; excess
+    /// connections are closed at once and counted.
+    pub max_connections: usize,
+    /// Concurrent streams per HTTP/2 connection.
+    pub h2_max_concurrent_streams: u32,
+    /// Streams a client may reset before they are accepted, per connection: the guard
+    /// against rapid-reset floods (CVE-2023-44487); beyond it the connection is closed.
+    pub h2_max_pending_reset_streams: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(15),
+            max_header_bytes: 64 << 10,
+            max_headers: 100,
+            max_connections: 10_000,
+            h2_max_concurrent_streams: 256,
+            h2_max_pending_reset_streams: 20,
+        }
+    }
 }
 
 /// Diagnostics added to responses. Both off by default: they reveal internals.

@@ -30,6 +30,19 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     #[serde(default)]
     pub access_log: RawAccessLog,
+    #[serde(default)]
+    pub server: RawServer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub header_read_timeout_ms: Option<u64>,
+    pub max_header_bytes: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub h2_max_concurrent_streams: Option<u32>,
+    pub h2_max_pending_reset_streams: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
