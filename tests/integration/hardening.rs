@@ -169,3 +169,60 @@ async fn connections_beyond_the_limit_are_closed_and_counted() {
     );
     drop(held);
 }
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let edge = TestEdge::start(&with_server("header_read_timeout_ms = 200"))
+        .await
+        .unwrap();
+    let mut tcp = TcpStream::connect(edge.http_addr()).await.unwrap();
+    tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 12];
+    tcp.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    // Stay idle: the server must close the connection (bounded wait).
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "idle connection still open");
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish_and_stops_accepting() {
+    let TestEdge {
+        running,
+        origin,
+        pki,
+        edge,
+        ..
+    } = TestEdge::start(TWO_SITES).await.unwrap();
+    let addr = running.http.unwrap();
+    let slow = tokio::spawn(async move {
+        let req = http::Request::get("/delay/300")
+            .header("host", "api.example.test")
+            .body(http_body_util::Full::<bytes::Bytes>::default())
+            .unwrap();
+        wedge_tests::send(addr, None, req).await
+    });
+    // Wait until the slow request has reached the origin, then shut down.
+    for _ in 0..200 {
+        if !origin.received().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(origin.received().len(), 1);
+    running.shutdown().await;
+    let resp = slow.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200, "the in-flight request completed");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+    drop((pki, edge));
+}

@@ -243,3 +243,69 @@ async fn the_admin_token_guards_everything_but_healthz() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn replacing_a_module_under_load_fails_no_request_and_takes_effect() {
+    let module = |name: &str| wedge_tests::function(name);
+    let config = BASE.replace("{functions}/device_class.wasm", "{certs}/current.wasm");
+    // Start on the built module, then point the config at a file we can replace.
+    let edge = TestEdge::start(BASE).await.unwrap();
+    let current = edge.pki.dir.path().join("current.wasm");
+    std::fs::copy(module("device-class"), &current).unwrap();
+    write_config(&edge, &config);
+    assert_eq!(
+        admin(&edge, "POST", "/reload", None).await.0,
+        StatusCode::OK
+    );
+
+    let addr = edge.http_addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let stop = stop.clone();
+        load.push(tokio::spawn(async move {
+            let mut failed = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if get(addr, "www.test").await != StatusCode::OK {
+                    failed += 1;
+                }
+            }
+            failed
+        }));
+    }
+    for i in 0..20 {
+        // Write-then-rename, as deploy tools do, so a reader never sees half a module.
+        let next = edge.pki.dir.path().join("next.wasm");
+        std::fs::copy(
+            module(if i % 2 == 0 {
+                "hostile"
+            } else {
+                "device-class"
+            }),
+            &next,
+        )
+        .unwrap();
+        std::fs::rename(&next, &current).unwrap();
+        assert_eq!(
+            admin(&edge, "POST", "/reload", None).await.0,
+            StatusCode::OK
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut failed = 0;
+    for t in load {
+        failed += t.await.unwrap();
+    }
+    assert_eq!(failed, 0);
+    // The last module written was device-class; swap to hostile and see it take effect.
+    std::fs::copy(module("hostile"), &current).unwrap();
+    assert_eq!(
+        admin(&edge, "POST", "/reload", None).await.0,
+        StatusCode::OK
+    );
+    get(addr, "www.test").await;
+    assert_eq!(
+        edge.origin.last().unwrap().header("x-hostile"),
+        Some("passed")
+    );
+}
