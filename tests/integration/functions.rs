@@ -179,3 +179,24 @@ async fn failures_are_counted_by_kind() {
     assert_eq!(stats.invocations.load(Relaxed), 1);
     assert_eq!(stats.instances.load(Relaxed), 5);
 }
+
+#[tokio::test]
+async fn the_write_limit_is_per_function() {
+    let config = HOSTILE.replace(
+        "[functions.open]\nmodule = \"{functions}/hostile.wasm\"\non_error = \"continue\"\nlimits = { timeout_ms = 50, memory_mb = 8 }",
+        "[functions.open]\nmodule = \"{functions}/hostile.wasm\"\non_error = \"continue\"\nlimits = { timeout_ms = 50, memory_mb = 8, write_kb = 128 }",
+    );
+    let edge = TestEdge::start(&config).await.unwrap();
+    let resp = get(&edge, "strict.test", "/huge-header").await;
+    assert_eq!(
+        resp.headers()["x-refused"],
+        "write limit reached",
+        "32 KiB by default"
+    );
+    get(&edge, "open.test", "/huge-header").await;
+    assert_eq!(
+        edge.origin.last().unwrap().header("x-huge").map(str::len),
+        Some(64 << 10),
+        "128 KiB allowed"
+    );
+}

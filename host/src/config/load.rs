@@ -323,6 +323,11 @@ impl Converter<'_> {
                 self.note(&format!("{field}.limits.timeout_ms"), v);
                 limits.timeout = Duration::from_millis(*v.get_ref());
             }
+            if let Some(v) = &f.limits.write_kb {
+                self.note(&format!("{field}.limits.write_kb"), v);
+                limits.write_bytes =
+                    (v.get_ref().saturating_mul(1024)).min(usize::MAX as u64) as usize;
+            }
             if let Some(v) = &f.limits.memory_mb {
                 self.note(&format!("{field}.limits.memory_mb"), v);
                 limits.memory_bytes = v.get_ref().saturating_mul(1 << 20);

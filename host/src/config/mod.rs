@@ -148,6 +148,8 @@ pub struct FunctionLimits {
     pub timeout: Duration,
     /// Largest linear memory the instance may grow to.
     pub memory_bytes: u64,
+    /// Bytes of headers and paths one hook may write into the request or response.
+    pub write_bytes: usize,
 }
 
 impl Default for FunctionLimits {
@@ -155,6 +157,7 @@ impl Default for FunctionLimits {
         Self {
             timeout: Duration::from_millis(10),
             memory_bytes: 16 << 20,
+            write_bytes: 32 << 10,
         }
     }
 }
@@ -325,6 +328,12 @@ impl Config {
                 problem(
                     format!("functions.{id}.limits.timeout_ms"),
                     format!("must be between 1 and {}", MAX_TIMEOUT.as_millis()),
+                );
+            }
+            if f.limits.write_bytes == 0 || f.limits.write_bytes > 1 << 20 {
+                problem(
+                    format!("functions.{id}.limits.write_kb"),
+                    "must be between 1 and 1024".into(),
                 );
             }
             if f.limits.memory_bytes < (1 << 20) || f.limits.memory_bytes > MAX_MEMORY_BYTES {

@@ -132,6 +132,7 @@ pub struct RawDebug {
 pub struct RawLimits {
     pub timeout_ms: Option<Spanned<u64>>,
     pub memory_mb: Option<Spanned<u64>>,
+    pub write_kb: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

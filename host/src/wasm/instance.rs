@@ -130,10 +130,11 @@ impl FunctionRun {
     /// `on-viewer-request`, replaying a stored outcome where the function allows it.
     pub async fn viewer_request(
         &mut self,
-        mut view: RequestView,
+        view: RequestView,
     ) -> (RequestView, Result<HookOutcome, FunctionError>, HookTrace) {
         let started = Instant::now();
         let f = self.function.clone();
+        let mut view = view.allow(f.limits.write_bytes);
         if let Some(cache) = &f.decisions
             && let Some(key) = cache.key(&view.parts.headers)
         {
@@ -221,12 +222,13 @@ impl FunctionRun {
         HookTrace,
     ) {
         let started = Instant::now();
+        let allowance = self.function.limits.write_bytes;
         let (req, resp, result) = match self.live().await {
             Err(e) => (req, resp, Err(e)),
             Ok(live) => {
                 let data = live.store.data_mut();
                 data.request = Some(req.read_only());
-                data.response = Some(resp);
+                data.response = Some(resp.allow(allowance));
                 let hooks = live.bindings.wedge_function_hooks();
                 let (r, p) = (
                     Resource::new_borrow(REQUEST_REP),
@@ -268,6 +270,7 @@ impl FunctionRun {
         Result<HookOutcome, FunctionError>,
         Option<Recording>,
     ) {
+        let allowance = self.function.limits.write_bytes;
         let live = match self.live().await {
             Ok(live) => live,
             Err(e) => {
@@ -276,7 +279,7 @@ impl FunctionRun {
             }
         };
         let data = live.store.data_mut();
-        data.request = Some(view.editable());
+        data.request = Some(view.editable().allow(allowance));
         data.recording = recording;
         let hooks = live.bindings.wedge_function_hooks();
         let r = Resource::new_borrow(REQUEST_REP);

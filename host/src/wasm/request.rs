@@ -83,6 +83,12 @@ impl RequestView {
         }
     }
 
+    /// Gives the next hook `bytes` more to write, whatever earlier functions wrote.
+    pub(crate) fn allow(mut self, bytes: usize) -> Self {
+        self.write_limit = self.written.saturating_add(bytes);
+        self
+    }
+
     pub(crate) fn editable(mut self) -> Self {
         self.editable = true;
         self

@@ -40,6 +40,12 @@ impl ResponseView {
         }
     }
 
+    /// Gives the next hook `bytes` more to write.
+    pub(crate) fn allow(mut self, bytes: usize) -> Self {
+        self.write_limit = self.written.saturating_add(bytes);
+        self
+    }
+
     fn header_edit(
         &mut self,
         name: &str,
