@@ -87,7 +87,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
         addr(&listeners.admin),
     );
     let limits = edge.snapshot().config.server;
-    let builder = Arc::new(http_builder(&limits));
+    let builder = Arc::new(builders(&limits));
     // One budget of connections shared by the viewer listeners (not the admin one).
     let slots = Arc::new(Semaphore::new(limits.max_connections));
 
@@ -138,7 +138,15 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
                             .negotiated_cipher_suite()
                             .map(|s| format!("{:?}", s.suite())),
                     };
-                    serve(&builder, stop, tls, edge.service(conn)).await
+                    // ALPN already chose the protocol: serve it directly, with no
+                    // preface sniffing and a smaller per-connection state.
+                    let h2 = session.alpn_protocol() == Some(b"h2");
+                    let svc = edge.service(conn);
+                    if h2 {
+                        serve_h2(&builder, stop, tls, svc).await
+                    } else {
+                        serve_h1(&builder, stop, tls, svc).await
+                    }
                 }
             },
         ));
@@ -164,6 +172,34 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
         stop,
         accept_loops,
         connections,
+    }
+}
+
+/// The connection builders: auto-detecting for plain HTTP, one per protocol for TLS
+/// (where ALPN has already decided).
+struct Builders {
+    auto: auto::Builder<TokioExecutor>,
+    h1: hyper::server::conn::http1::Builder,
+    h2: hyper::server::conn::http2::Builder<TokioExecutor>,
+}
+
+fn builders(limits: &ServerLimits) -> Builders {
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(limits.h2_max_pending_reset_streams)
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
+    Builders {
+        auto: http_builder(limits),
+        h1,
+        h2,
     }
 }
 
@@ -236,12 +272,8 @@ async fn accept_loop<F, Fut>(
 }
 
 /// Serves one connection; when shutdown begins, finishes in-flight requests and closes.
-async fn serve<I, S>(
-    builder: &auto::Builder<TokioExecutor>,
-    mut stop: watch::Receiver<bool>,
-    io: I,
-    svc: S,
-) where
+async fn serve<I, S>(builders: &Builders, mut stop: watch::Receiver<bool>, io: I, svc: S)
+where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
@@ -251,7 +283,59 @@ async fn serve<I, S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    let conn = builders.auto.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection ended with error: {e}");
+    }
+}
+
+/// Serves a TLS connection whose ALPN chose HTTP/1.1.
+async fn serve_h1<I, S>(builders: &Builders, mut stop: watch::Receiver<bool>, io: I, svc: S)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<crate::pipeline::EdgeBody>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builders.h1.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection ended with error: {e}");
+    }
+}
+
+/// Serves a TLS connection whose ALPN chose HTTP/2.
+async fn serve_h2<I, S>(builders: &Builders, mut stop: watch::Receiver<bool>, io: I, svc: S)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<crate::pipeline::EdgeBody>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builders.h2.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
