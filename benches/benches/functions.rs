@@ -35,7 +35,7 @@ fn functions(c: &mut Criterion) {
             b.iter(|| {
                 let v = view(parts.clone());
                 let mut run = FunctionRun::new(f.clone(), id);
-                let (_, outcome, _) = rt.block_on(run.viewer_request(v));
+                let (_, outcome, _) = rt.block_on(run.request(wedge::wasm::Hook::ViewerRequest, v));
                 outcome.unwrap()
             })
         });

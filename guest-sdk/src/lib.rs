@@ -35,6 +35,8 @@
 #![deny(missing_docs)]
 
 mod config;
+#[macro_use]
+mod headers;
 mod request;
 mod response;
 

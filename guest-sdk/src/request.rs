@@ -92,45 +92,7 @@ impl<'a> Request<'a> {
         self.inner.sni()
     }
 
-    /// First value of a header (case-insensitive name), if present and UTF-8.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.inner.header(name)
-    }
-
-    /// Every value of a header, in order.
-    pub fn header_all(&self, name: &str) -> Vec<String> {
-        self.inner.header_all(name)
-    }
-
-    /// Names of the headers present, lower-case.
-    pub fn header_names(&self) -> Vec<String> {
-        self.inner.header_names()
-    }
-
-    /// Sets a header, replacing any values. A refused edit is logged to the host log;
-    /// use [`Request::try_set_header`] to handle it yourself.
-    pub fn set_header(&mut self, name: &str, value: &str) {
-        if let Err(e) = self.try_set_header(name, value) {
-            log_refused("set_header", name, e);
-        }
-    }
-
-    /// Sets a header, replacing any values, reporting a refused edit.
-    pub fn try_set_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
-        self.inner.set_header(name, value).map_err(Into::into)
-    }
-
-    /// Adds a header value, keeping existing ones. A refused edit is logged.
-    pub fn append_header(&mut self, name: &str, value: &str) {
-        if let Err(e) = self.inner.append_header(name, value) {
-            log_refused("append_header", name, e.into());
-        }
-    }
-
-    /// Removes every value of a header.
-    pub fn remove_header(&mut self, name: &str) {
-        self.inner.remove_header(name)
-    }
+    header_methods!();
 
     /// Rewrites the path sent to the origin (must start with `/`; routing is not redone).
     pub fn set_path(&mut self, path: &str) -> Result<(), EditError> {

@@ -2,7 +2,7 @@
 //! on its way to the viewer.
 
 use crate::bindings::wedge::function::types as wit;
-use crate::request::{EditError, log_refused};
+use crate::request::EditError;
 
 /// A request hook's decision.
 #[derive(Debug)]
@@ -93,42 +93,5 @@ impl<'a> ResponseHead<'a> {
         self.inner.set_status(status).map_err(Into::into)
     }
 
-    /// First value of a header, if present and UTF-8.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.inner.header(name)
-    }
-
-    /// Every value of a header, in order.
-    pub fn header_all(&self, name: &str) -> Vec<String> {
-        self.inner.header_all(name)
-    }
-
-    /// Names of the headers present, lower-case.
-    pub fn header_names(&self) -> Vec<String> {
-        self.inner.header_names()
-    }
-
-    /// Sets a header, replacing any values; a refused edit is logged.
-    pub fn set_header(&mut self, name: &str, value: &str) {
-        if let Err(e) = self.try_set_header(name, value) {
-            log_refused("set_header", name, e);
-        }
-    }
-
-    /// Sets a header, replacing any values, reporting a refused edit.
-    pub fn try_set_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
-        self.inner.set_header(name, value).map_err(Into::into)
-    }
-
-    /// Adds a header value, keeping existing ones; a refused edit is logged.
-    pub fn append_header(&mut self, name: &str, value: &str) {
-        if let Err(e) = self.inner.append_header(name, value) {
-            log_refused("append_header", name, e.into());
-        }
-    }
-
-    /// Removes every value of a header.
-    pub fn remove_header(&mut self, name: &str) {
-        self.inner.remove_header(name)
-    }
+    header_methods!();
 }

@@ -141,12 +141,7 @@ impl Edge {
     fn record_reload(&self, result: Result<u64, &EdgeError>) {
         self.shared.metrics.record_reload(result.is_ok());
         if let Ok(mut status) = self.shared.reload_status.lock() {
-            let text = result.as_ref().err().map(|e| e.to_string());
-            status.record(match (&result, &text) {
-                (Ok(v), _) => Ok(*v),
-                (Err(_), Some(t)) => Err(t),
-                (Err(_), None) => Err("unknown error"),
-            });
+            status.record(result.map_err(|e| e.to_string()));
         }
     }
 
@@ -193,11 +188,14 @@ impl Edge {
         let started = std::time::Instant::now();
         let (resp, explain, request_id) = pipeline::handle(self.snapshot(), conn, req).await;
         let seconds = started.elapsed().as_secs_f64();
-        let behavior = explain.behavior.as_deref().unwrap_or("-");
+
         let status = resp.status().as_u16();
-        self.shared
-            .metrics
-            .record_request(behavior, status, seconds, &explain.hooks);
+        self.shared.metrics.record_request(
+            explain.behavior.as_ref(),
+            status,
+            seconds,
+            &explain.hooks,
+        );
         if let (Some(log), Some(facts)) = (&self.shared.access_log, &explain.access) {
             let bytes = resp
                 .headers()

@@ -2,35 +2,54 @@
 //! per-function invocations, outcomes and durations. Kept by the edge, not the
 //! snapshot, so counters survive reloads.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::config::FunctionId;
 use crate::wasm::HookTrace;
+
+/// A shared label value: building a label set per request clones it without allocating.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Name(Arc<str>);
+
+impl EncodeLabelValue for Name {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, &self.0)
+    }
+}
+
+impl EncodeLabelValue for FunctionId {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    behavior: String,
+    behavior: Name,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BehaviorLabels {
-    behavior: String,
+    behavior: Name,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HookLabels {
-    function: String,
+    function: FunctionId,
     hook: &'static str,
     outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HookTimeLabels {
-    function: String,
+    function: FunctionId,
     hook: &'static str,
 }
 
@@ -48,6 +67,8 @@ pub struct Metrics {
     hook_time: Family<HookTimeLabels, Histogram>,
     reloads: Family<ResultLabels, Counter>,
     connections: Family<ResultLabels, Counter>,
+    /// The behavior label of requests no behavior took.
+    unrouted: Name,
 }
 
 impl Default for Metrics {
@@ -93,37 +114,44 @@ impl Default for Metrics {
             hook_time,
             reloads,
             connections,
+            unrouted: Name(Arc::from("-")),
         }
     }
 }
 
 impl Metrics {
     /// Records one answered request and the hooks it ran.
-    pub fn record_request(&self, behavior: &str, status: u16, seconds: f64, hooks: &[HookTrace]) {
+    /// `behavior` is `None` for requests no behavior took (unknown host, no host).
+    pub fn record_request(
+        &self,
+        behavior: Option<&Arc<str>>,
+        status: u16,
+        seconds: f64,
+        hooks: &[HookTrace],
+    ) {
+        let behavior = behavior.map_or_else(|| self.unrouted.clone(), |b| Name(b.clone()));
         self.requests
             .get_or_create(&RequestLabels {
-                behavior: behavior.to_owned(),
+                behavior: behavior.clone(),
                 status,
             })
             .inc();
         self.latency
-            .get_or_create(&BehaviorLabels {
-                behavior: behavior.to_owned(),
-            })
+            .get_or_create(&BehaviorLabels { behavior })
             .observe(seconds);
         for h in hooks {
-            let function = h.function.to_string();
+            let hook = h.hook.as_str();
             self.hooks
                 .get_or_create(&HookLabels {
-                    function: function.clone(),
-                    hook: h.hook.as_str(),
+                    function: h.function.clone(),
+                    hook,
                     outcome: h.outcome,
                 })
                 .inc();
             self.hook_time
                 .get_or_create(&HookTimeLabels {
-                    function,
-                    hook: h.hook.as_str(),
+                    function: h.function.clone(),
+                    hook,
                 })
                 .observe(h.micros as f64 / 1e6);
         }

@@ -101,7 +101,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             move |tcp, peer| {
                 let svc = edge.service(ConnectionInfo::plain(peer));
                 let (builder, stop) = (builder.clone(), stop.clone());
-                async move { serve(&builder, stop, tcp, svc).await }
+                async move { serve(&builder.detect, stop, tcp, svc).await }
             },
         ));
     }
@@ -132,7 +132,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
                     let conn = ConnectionInfo {
                         client_addr: peer,
                         scheme: "https",
-                        sni: session.server_name().map(str::to_ascii_lowercase),
+                        sni: session.server_name().map(|n| n.to_ascii_lowercase().into()),
                         tls_version: session.protocol_version().and_then(|v| v.as_str()),
                         tls_cipher: session
                             .negotiated_cipher_suite()
@@ -142,11 +142,8 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
                     // preface sniffing and a smaller per-connection state.
                     let h2 = session.alpn_protocol() == Some(b"h2");
                     let svc = edge.service(conn);
-                    if h2 {
-                        serve_h2(&builder, stop, tls, svc).await
-                    } else {
-                        serve_h1(&builder, stop, tls, svc).await
-                    }
+                    let builder = if h2 { &builder.h2 } else { &builder.h1 };
+                    serve(builder, stop, tls, svc).await
                 }
             },
         ));
@@ -161,7 +158,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             move |tcp, peer| {
                 let svc = crate::admin::AdminService::new(edge.clone()).with_peer(peer);
                 let (builder, stop) = (builder.clone(), stop.clone());
-                async move { serve(&builder, stop, tcp, svc).await }
+                async move { serve(&builder.detect, stop, tcp, svc).await }
             },
         ));
     }
@@ -175,31 +172,22 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
     }
 }
 
-/// The connection builders: auto-detecting for plain HTTP, one per protocol for TLS
-/// (where ALPN has already decided).
+/// The connection builders, all with the same limits: one detecting the protocol for
+/// plain HTTP (HTTP/1.1 or prior-knowledge HTTP/2), and one per protocol for TLS, where
+/// ALPN has already decided (no preface sniffing; measurably less memory per idle
+/// connection).
 struct Builders {
-    auto: auto::Builder<TokioExecutor>,
-    h1: hyper::server::conn::http1::Builder,
-    h2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    detect: auto::Builder<TokioExecutor>,
+    h1: auto::Builder<TokioExecutor>,
+    h2: auto::Builder<TokioExecutor>,
 }
 
 fn builders(limits: &ServerLimits) -> Builders {
-    let mut h1 = hyper::server::conn::http1::Builder::new();
-    h1.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers);
-    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    h2.timer(TokioTimer::new())
-        .max_header_list_size(limits.max_header_bytes as u32)
-        .max_concurrent_streams(limits.h2_max_concurrent_streams)
-        .max_pending_accept_reset_streams(limits.h2_max_pending_reset_streams)
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10));
+    let detect = http_builder(limits);
     Builders {
-        auto: http_builder(limits),
-        h1,
-        h2,
+        h1: detect.clone().http1_only(),
+        h2: detect.clone().http2_only(),
+        detect,
     }
 }
 
@@ -272,8 +260,12 @@ async fn accept_loop<F, Fut>(
 }
 
 /// Serves one connection; when shutdown begins, finishes in-flight requests and closes.
-async fn serve<I, S>(builders: &Builders, mut stop: watch::Receiver<bool>, io: I, svc: S)
-where
+async fn serve<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    mut stop: watch::Receiver<bool>,
+    io: I,
+    svc: S,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
@@ -283,59 +275,7 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let conn = builders.auto.serve_connection(TokioIo::new(io), svc);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!("connection ended with error: {e}");
-    }
-}
-
-/// Serves a TLS connection whose ALPN chose HTTP/1.1.
-async fn serve_h1<I, S>(builders: &Builders, mut stop: watch::Receiver<bool>, io: I, svc: S)
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<crate::pipeline::EdgeBody>,
-            Error = std::convert::Infallible,
-        > + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let conn = builders.h1.serve_connection(TokioIo::new(io), svc);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!("connection ended with error: {e}");
-    }
-}
-
-/// Serves a TLS connection whose ALPN chose HTTP/2.
-async fn serve_h2<I, S>(builders: &Builders, mut stop: watch::Receiver<bool>, io: I, svc: S)
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<crate::pipeline::EdgeBody>,
-            Error = std::convert::Infallible,
-        > + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let conn = builders.h2.serve_connection(TokioIo::new(io), svc);
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

@@ -33,8 +33,6 @@ pub struct Snapshot {
     pub origins: HashMap<OriginId, Arc<OriginPool>>,
     pub certificates: Arc<CertificateSet>,
     pub client: OriginClient,
-    /// Whether requests should capture access-log facts.
-    pub access_log_enabled: bool,
 }
 
 impl Snapshot {
@@ -97,9 +95,8 @@ impl Snapshot {
             .map(|(id, oc)| (id.clone(), Arc::new(OriginPool::new(id.clone(), oc))))
             .collect();
         let router = Router::new(&config);
-        let access_log_enabled = config.access_log.is_some();
+
         Ok(Snapshot {
-            access_log_enabled,
             version,
             config,
             router,

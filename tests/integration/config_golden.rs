@@ -43,6 +43,22 @@ fn invalid_configs_give_the_expected_errors() {
 
 #[test]
 fn the_dev_config_and_examples_are_valid() {
+    // The embedded `wedge dev` config, rendered as `wedge dev` renders it.
+    let addrs = wedge::dev::DevAddrs {
+        http: "127.0.0.1:8080".parse().unwrap(),
+        https: "127.0.0.1:8443".parse().unwrap(),
+        admin: "127.0.0.1:9901".parse().unwrap(),
+    };
+    let text = wedge::dev::render_config(
+        &addrs,
+        Path::new("/certs"),
+        Path::new("/functions"),
+        "http://127.0.0.1:9000",
+    );
+    let dev = Config::from_toml(&text, Path::new("wedge-dev.toml"), Path::new("/"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dev.distributions.len(), 2);
+    assert_eq!(dev.certificates.len(), 2);
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/examples");
     for entry in std::fs::read_dir(examples).unwrap() {
         let path = entry.unwrap().path();

@@ -167,7 +167,7 @@ async fn accuracy_on_the_labelled_corpus() {
             "www.example.test".into(),
         );
         let (view, outcome, _) = FunctionRun::new(f.clone(), wedge::util::RequestId::next())
-            .viewer_request(view)
+            .request(wedge::wasm::Hook::ViewerRequest, view)
             .await;
         outcome.unwrap();
         let got = view

@@ -3,9 +3,7 @@
 //! `x-wedge-explain`); the request itself goes to the origin unchanged.
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
-use wedge_tests::{TestEdge, send};
+use wedge_tests::{TestEdge, http_get};
 
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
 
@@ -54,11 +52,7 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> http::Response<Bytes> {
-    let mut req = Request::get(path).header("host", host);
-    for (n, v) in headers {
-        req = req.header(*n, *v);
-    }
-    send(edge.http_addr(), None, req.body(Full::default()).unwrap())
+    http_get(edge.http_addr(), host, path, headers)
         .await
         .unwrap()
 }

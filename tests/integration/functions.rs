@@ -6,7 +6,7 @@ use http::Request;
 use http_body_util::Full;
 use wedge::Edge;
 use wedge::config::Config;
-use wedge_tests::{TestEdge, function, send};
+use wedge_tests::{TestEdge, function, http_get, send};
 
 const HOSTILE: &str = r#"
 [origins.stub]
@@ -49,11 +49,7 @@ functions = ["closed"]
 "#;
 
 async fn get(edge: &TestEdge, host: &str, path: &str) -> http::Response<Bytes> {
-    let req = Request::get(path)
-        .header("host", host)
-        .body(Full::default())
-        .unwrap();
-    send(edge.http_addr(), None, req).await.unwrap()
+    http_get(edge.http_addr(), host, path, &[]).await.unwrap()
 }
 
 #[tokio::test]

@@ -97,6 +97,31 @@ fn with_server(limits: &str) -> String {
     format!("[server]\n{limits}\n{TWO_SITES}")
 }
 
+/// Reads until the server closes the connection; `None` if it is still open after a
+/// generous bound (so a failure cannot hang the suite).
+async fn read_until_closed(tcp: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut out),
+    )
+    .await
+    .ok()
+    .map(|_| out)
+}
+
+/// A keep-alive connection that has completed one request.
+async fn connection_after_one_request(addr: std::net::SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 12];
+    tcp.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    tcp
+}
+
 #[tokio::test]
 async fn slow_request_heads_are_cut_off() {
     let edge = TestEdge::start(&with_server("header_read_timeout_ms = 200"))
@@ -106,14 +131,10 @@ async fn slow_request_heads_are_cut_off() {
     tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\n")
         .await
         .unwrap();
-    // Never finish the head: the edge must give up (bounded wait so a failure cannot hang).
-    let mut out = Vec::new();
-    let closed = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tcp.read_to_end(&mut out),
-    )
-    .await;
-    assert!(closed.is_ok(), "connection still open");
+    // Never finish the head: the edge must give up.
+    let out = read_until_closed(&mut tcp)
+        .await
+        .expect("connection still open");
     let text = String::from_utf8_lossy(&out);
     assert!(
         text.is_empty() || text.starts_with("HTTP/1.1 408"),
@@ -142,17 +163,10 @@ async fn connections_beyond_the_limit_are_closed_and_counted() {
         .await
         .unwrap();
     // Two connections hold both slots (a completed request proves each was accepted).
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut tcp = TcpStream::connect(edge.http_addr()).await.unwrap();
-        tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 12];
-        tcp.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"HTTP/1.1 200");
-        held.push(tcp);
-    }
+    let held = [
+        connection_after_one_request(edge.http_addr()).await,
+        connection_after_one_request(edge.http_addr()).await,
+    ];
     let resp = raw(
         edge.http_addr(),
         b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
@@ -175,21 +189,12 @@ async fn idle_keep_alive_connections_are_closed() {
     let edge = TestEdge::start(&with_server("header_read_timeout_ms = 200"))
         .await
         .unwrap();
-    let mut tcp = TcpStream::connect(edge.http_addr()).await.unwrap();
-    tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 12];
-    tcp.read_exact(&mut buf).await.unwrap();
-    assert_eq!(&buf, b"HTTP/1.1 200");
-    // Stay idle: the server must close the connection (bounded wait).
-    let mut rest = Vec::new();
-    let closed = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tcp.read_to_end(&mut rest),
-    )
-    .await;
-    assert!(closed.is_ok(), "idle connection still open");
+    let mut tcp = connection_after_one_request(edge.http_addr()).await;
+    // Stay idle: the server must close the connection.
+    assert!(
+        read_until_closed(&mut tcp).await.is_some(),
+        "idle connection still open"
+    );
 }
 
 #[tokio::test]

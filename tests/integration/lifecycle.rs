@@ -4,9 +4,8 @@
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::Full;
 use wedge::testing::Harness;
-use wedge_tests::{TestEdge, function, send};
+use wedge_tests::{TestEdge, function, http_get};
 
 const LIFECYCLE: &str = r#"
 [debug]
@@ -29,11 +28,9 @@ functions = ["lifecycle"]
 "#;
 
 async fn get(edge: &TestEdge, path: &str) -> http::Response<Bytes> {
-    let req = Request::get(path)
-        .header("host", "site.test")
-        .body(Full::<Bytes>::default())
-        .unwrap();
-    send(edge.http_addr(), None, req).await.unwrap()
+    http_get(edge.http_addr(), "site.test", path, &[])
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

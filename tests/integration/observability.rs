@@ -1,9 +1,7 @@
 //! What operators see: Prometheus metrics and the JSON access log.
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
-use wedge_tests::{TestEdge, send};
+use wedge_tests::{TestEdge, http_get};
 
 const SITE: &str = r#"
 [access_log]
@@ -23,33 +21,25 @@ origin = "stub"
 functions = ["device-class"]
 "#;
 
-async fn get(
-    edge: &TestEdge,
-    addr: std::net::SocketAddr,
-    host: &str,
-    path: &str,
-) -> http::Response<Bytes> {
-    let req = Request::get(path)
-        .header("host", host)
-        .header(
+async fn get(addr: std::net::SocketAddr, host: &str, path: &str) -> http::Response<Bytes> {
+    let headers = [
+        (
             "user-agent",
             "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)",
-        )
-        .header("referer", "https://ref.test/")
-        .body(Full::<Bytes>::default())
-        .unwrap();
-    let _ = edge;
-    send(addr, None, req).await.unwrap()
+        ),
+        ("referer", "https://ref.test/"),
+    ];
+    http_get(addr, host, path, &headers).await.unwrap()
 }
 
 #[tokio::test]
 async fn metrics_count_requests_and_function_hooks() {
     let edge = TestEdge::start(SITE).await.unwrap();
     for _ in 0..3 {
-        get(&edge, edge.http_addr(), "www.test", "/echo").await;
+        get(edge.http_addr(), "www.test", "/echo").await;
     }
-    get(&edge, edge.http_addr(), "www.test", "/missing").await;
-    let metrics = get(&edge, edge.admin_addr(), "admin", "/metrics").await;
+    get(edge.http_addr(), "www.test", "/missing").await;
+    let metrics = get(edge.admin_addr(), "admin", "/metrics").await;
     let text = String::from_utf8_lossy(metrics.body());
     assert!(
         text.contains(r#"wedge_requests_total{behavior="www/*",status="200"} 3"#),
@@ -69,8 +59,8 @@ async fn metrics_count_requests_and_function_hooks() {
 #[tokio::test]
 async fn every_request_gets_one_json_access_log_line() {
     let edge = TestEdge::start(SITE).await.unwrap();
-    get(&edge, edge.http_addr(), "www.test", "/echo?q=1").await;
-    get(&edge, edge.http_addr(), "nobody.test", "/").await;
+    get(edge.http_addr(), "www.test", "/echo?q=1").await;
+    get(edge.http_addr(), "nobody.test", "/").await;
     let path = edge.pki.dir.path().join("access.log");
     // The log is written by its own thread; wait (bounded) for both lines.
     let mut lines = Vec::new();

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use wedge_tests::{TestEdge, send};
+use wedge_tests::{TestEdge, http_get, send};
 
 const BASE: &str = r#"
 [origins.stub]
@@ -23,11 +23,7 @@ functions = ["device-class"]
 "#;
 
 async fn get(addr: std::net::SocketAddr, host: &str) -> StatusCode {
-    let req = Request::get("/echo")
-        .header("host", host)
-        .body(Full::<Bytes>::default())
-        .unwrap();
-    send(addr, None, req)
+    http_get(addr, host, "/echo", &[])
         .await
         .map(|r| r.status())
         .unwrap_or(StatusCode::BAD_GATEWAY)

@@ -2,10 +2,8 @@
 //! round-robin over an origin pool.
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
 use wedge::stub_origin::StubOrigin;
-use wedge_tests::{TestEdge, send};
+use wedge_tests::{TestEdge, http_get};
 
 const ROUTES: &str = r#"
 [origins.stub]
@@ -31,11 +29,7 @@ origin = "stub"
 "#;
 
 async fn get(addr: std::net::SocketAddr, host: &str, path: &str) -> http::Response<Bytes> {
-    let req = Request::get(path)
-        .header("host", host)
-        .body(Full::default())
-        .unwrap();
-    send(addr, None, req).await.unwrap()
+    http_get(addr, host, path, &[]).await.unwrap()
 }
 
 #[tokio::test]

@@ -227,6 +227,20 @@ pub fn peer_names(tls: &TlsStream<TcpStream>) -> Vec<String> {
     names
 }
 
+/// GET `path` from `host` over plain HTTP/1.1 with the given headers, on a new connection.
+pub async fn http_get(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Response<Bytes>> {
+    let mut req = Request::get(path).header("host", host);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    send(addr, None, req.body(Full::default())?).await
+}
+
 /// Sends one request over a new connection (TLS when `tls` is given), using HTTP/2 when
 /// ALPN negotiates it and HTTP/1.1 otherwise, and collects the response body.
 pub async fn send(

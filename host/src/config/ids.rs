@@ -12,15 +12,16 @@ pub struct NameError(pub String);
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        // Shared text: ids are cloned per request (traces, metrics labels), so a clone
+        // must not allocate.
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             /// Validates `s`: 1–64 characters of `a-z`, `0-9`, `-` and `_`, starting with a letter or digit.
             pub fn new(s: &str) -> Result<Self, NameError> {
                 validate_id(s)?;
-                Ok(Self(s.to_owned()))
+                Ok(Self(std::sync::Arc::from(s)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -31,6 +32,12 @@ macro_rules! id_type {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
             }
         }
 

@@ -9,7 +9,7 @@ pub struct ConnectionInfo {
     /// `"http"` or `"https"`.
     pub scheme: &'static str,
     /// The SNI name the viewer sent, lower-case.
-    pub sni: Option<String>,
+    pub sni: Option<std::sync::Arc<str>>,
     /// Negotiated TLS version (`TLSv1.3`), if TLS.
     pub tls_version: Option<&'static str>,
     /// Negotiated cipher suite, if TLS.

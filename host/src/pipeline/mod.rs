@@ -55,7 +55,7 @@ where
         result: "Miss",
         ..Explain::default()
     };
-    if snapshot.access_log_enabled {
+    if snapshot.config.access_log.is_some() {
         explain.access = Some(access_facts(&req));
     }
     let mut resp = match proxy(&snapshot, conn, req, request_id, &mut explain).await {
@@ -127,25 +127,13 @@ where
     }
     let mut view = RequestView::new(parts, conn.client_ip(), conn.sni.clone(), conn.scheme, host);
 
-    // viewer-request
-    for run in runs
-        .iter_mut()
-        .filter(|r| r.implements(Hook::ViewerRequest))
-    {
-        let (v, result, trace) = run.viewer_request(view).await;
-        view = v;
-        explain.hooks.push(trace);
-        match result {
-            Ok(HookOutcome::Continue) => {}
-            Ok(HookOutcome::Respond(r)) => {
-                explain.result = "FunctionGeneratedResponse";
-                return Ok(synthetic_response(r));
-            }
-            Err(e) => on_error(run, e, request_id)?,
-        }
+    // viewer-request: an answer ends the request here, response hooks included.
+    let answered;
+    (view, answered) =
+        run_request_hooks(&mut runs, Hook::ViewerRequest, view, request_id, explain).await?;
+    if let Some(resp) = answered {
+        return Ok(resp);
     }
-
-    finish_after(&mut runs, Hook::ViewerRequest);
 
     // cache-key
     let mut key_parts = Vec::new();
@@ -165,27 +153,10 @@ where
 
     finish_after(&mut runs, Hook::CacheKey);
 
-    // origin-request
-    let mut answered = None;
-    for run in runs
-        .iter_mut()
-        .filter(|r| r.implements(Hook::OriginRequest))
-    {
-        let (v, result, trace) = run.origin_request(view).await;
-        view = v;
-        explain.hooks.push(trace);
-        match result {
-            Ok(HookOutcome::Continue) => {}
-            Ok(HookOutcome::Respond(r)) => {
-                explain.result = "FunctionGeneratedResponse";
-                answered = Some(synthetic_response(r));
-                break;
-            }
-            Err(e) => on_error(run, e, request_id)?,
-        }
-    }
-
-    finish_after(&mut runs, Hook::OriginRequest);
+    // origin-request: an answer skips the origin; viewer-response hooks still run.
+    let answered;
+    (view, answered) =
+        run_request_hooks(&mut runs, Hook::OriginRequest, view, request_id, explain).await?;
     let wants_response = runs
         .iter()
         .any(|r| r.implements(Hook::OriginResponse) || r.implements(Hook::ViewerResponse));
@@ -219,6 +190,34 @@ where
     )
     .await?;
     Ok(resp)
+}
+
+/// Runs a request hook on every function that implements it, in order, until one
+/// answers; then releases the instances that have nothing left to do.
+async fn run_request_hooks(
+    runs: &mut [FunctionRun],
+    hook: Hook,
+    mut view: RequestView,
+    request_id: RequestId,
+    explain: &mut Explain,
+) -> Result<(RequestView, Option<Response<EdgeBody>>), RequestError> {
+    let mut answered = None;
+    for run in runs.iter_mut().filter(|r| r.implements(hook)) {
+        let (v, result, trace) = run.request(hook, view).await;
+        view = v;
+        explain.hooks.push(trace);
+        match result {
+            Ok(HookOutcome::Continue) => {}
+            Ok(HookOutcome::Respond(r)) => {
+                explain.result = "FunctionGeneratedResponse";
+                answered = Some(synthetic_response(r));
+                break;
+            }
+            Err(e) => on_error(run, e, request_id)?,
+        }
+    }
+    finish_after(runs, hook);
+    Ok((view, answered))
 }
 
 async fn run_response_hooks(

@@ -24,7 +24,7 @@ pub struct ReloadStatus {
 }
 
 impl ReloadStatus {
-    pub(crate) fn record(&mut self, result: Result<u64, &str>) {
+    pub(crate) fn record(&mut self, result: Result<u64, String>) {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -38,9 +38,9 @@ impl ReloadStatus {
             }
             Err(e) => {
                 self.failed += 1;
-                self.last_error = Some(e.to_owned());
-                self.last_error_unix = now;
                 tracing::error!("reload refused, previous snapshot keeps serving: {e}");
+                self.last_error = Some(e);
+                self.last_error_unix = now;
             }
         }
     }

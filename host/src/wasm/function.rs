@@ -235,7 +235,6 @@ pub struct LoadedFunction {
     pub(crate) pre: FunctionPre<HostState>,
     pub(crate) engine: WasmEngine,
     pub(crate) decisions: Option<DecisionCache>,
-    viewer_request_inputs: Option<Vec<HeaderName>>,
 }
 
 impl std::fmt::Debug for LoadedFunction {
@@ -290,7 +289,6 @@ impl LoadedFunction {
             pre,
             engine: engine.clone(),
             decisions: None,
-            viewer_request_inputs: None,
         };
         let info = function.describe_and_configure()?;
         function.takes_config = info.takes_config;
@@ -308,17 +306,10 @@ impl LoadedFunction {
                 })?;
             // Reuse is only sound when nothing else in the instance depends on the run.
             if config.decision_cache > 0 && function.hooks.only(Hook::ViewerRequest) {
-                function.decisions =
-                    Some(DecisionCache::new(inputs.clone(), config.decision_cache));
+                function.decisions = Some(DecisionCache::new(inputs, config.decision_cache));
             }
-            function.viewer_request_inputs = Some(inputs);
         }
         Ok(function)
-    }
-
-    /// The headers this function declared as the only inputs of its viewer-request hook.
-    pub fn viewer_request_inputs(&self) -> Option<&[HeaderName]> {
-        self.viewer_request_inputs.as_deref()
     }
 
     /// Asks the function what it implements and lets it check its config, in a

@@ -127,51 +127,39 @@ impl FunctionRun {
         }
     }
 
-    /// `on-viewer-request`, replaying a stored outcome where the function allows it.
-    pub async fn viewer_request(
+    /// A request hook: `on-viewer-request` or `on-origin-request`. For viewer-request,
+    /// a stored outcome for the same declared inputs is replayed instead of running the
+    /// function, where the function allows it.
+    pub async fn request(
         &mut self,
+        hook: Hook,
         view: RequestView,
     ) -> (RequestView, Result<HookOutcome, FunctionError>, HookTrace) {
         let started = Instant::now();
         let f = self.function.clone();
         let mut view = view.allow(f.limits.write_bytes);
-        if let Some(cache) = &f.decisions
-            && let Some(key) = cache.key(&view.parts.headers)
+        let cache = f.decisions.as_ref().filter(|_| hook == Hook::ViewerRequest);
+        let key = cache.and_then(|c| c.key(&view.parts.headers));
+        if let (Some(cache), Some(key)) = (cache, &key)
+            && let Some(outcome) = cache.replay(key, &mut view)
         {
-            if let Some(outcome) = cache.replay(&key, &mut view) {
-                let trace = self.trace(Hook::ViewerRequest, "reused", started);
-                let result = Ok(outcome);
-                self.count(&result, true, &trace);
-                return (view, result, trace);
-            }
-            // A key seen for the first time runs unrecorded (see the doorkeeper).
-            let recording = cache
-                .worth_recording(&key)
-                .then(|| Recording::new(cache.inputs.clone()));
-            let (view, result, recording) = self
-                .request_hook(Hook::ViewerRequest, view, recording)
-                .await;
-            if let (Ok(outcome), Some(recording)) = (&result, recording) {
-                cache.store(&f.id, key, recording, outcome);
-            }
-            let trace = self.trace(Hook::ViewerRequest, outcome_word(&result), started);
-            self.count(&result, false, &trace);
+            let trace = self.trace(hook, "reused", started);
+            let result = Ok(outcome);
+            self.count(&result, true, &trace);
             return (view, result, trace);
         }
-        let (view, result, _) = self.request_hook(Hook::ViewerRequest, view, None).await;
-        let trace = self.trace(Hook::ViewerRequest, outcome_word(&result), started);
-        self.count(&result, false, &trace);
-        (view, result, trace)
-    }
-
-    /// `on-origin-request`.
-    pub async fn origin_request(
-        &mut self,
-        view: RequestView,
-    ) -> (RequestView, Result<HookOutcome, FunctionError>, HookTrace) {
-        let started = Instant::now();
-        let (view, result, _) = self.request_hook(Hook::OriginRequest, view, None).await;
-        let trace = self.trace(Hook::OriginRequest, outcome_word(&result), started);
+        // A key seen for the first time runs unrecorded (see the doorkeeper).
+        let recording = match (cache, &key) {
+            (Some(c), Some(k)) if c.worth_recording(k) => Some(Recording::new(c.inputs.clone())),
+            _ => None,
+        };
+        let (view, result, recording) = self.request_hook(hook, view, recording).await;
+        if let (Some(cache), Some(key), Ok(outcome), Some(recording)) =
+            (cache, key, &result, recording)
+        {
+            cache.store(&f.id, key, recording, outcome);
+        }
+        let trace = self.trace(hook, outcome_word(&result), started);
         self.count(&result, false, &trace);
         (view, result, trace)
     }
@@ -270,7 +258,6 @@ impl FunctionRun {
         Result<HookOutcome, FunctionError>,
         Option<Recording>,
     ) {
-        let allowance = self.function.limits.write_bytes;
         let live = match self.live().await {
             Ok(live) => live,
             Err(e) => {
@@ -279,7 +266,7 @@ impl FunctionRun {
             }
         };
         let data = live.store.data_mut();
-        data.request = Some(view.editable().allow(allowance));
+        data.request = Some(view.editable());
         data.recording = recording;
         let hooks = live.bindings.wedge_function_hooks();
         let r = Resource::new_borrow(REQUEST_REP);

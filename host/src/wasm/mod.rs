@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod function;
+mod headers;
 pub mod instance;
 mod log;
 mod memo;

@@ -7,21 +7,9 @@ use http::header::{HeaderName, HeaderValue};
 use wasmtime::component::Resource;
 
 use super::bindings::wedge::function::types::{EditError, Host, HostRequest};
+use super::headers;
 use super::instance::HostState;
 use super::memo::Edit;
-
-/// Headers the host manages itself: framing, hop-by-hop, and routing inputs.
-const FORBIDDEN: &[&str] = &[
-    "connection",
-    "content-length",
-    "host",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// The request as functions see it. It is moved into the store for a hook call and
 /// taken back afterwards, so no headers are copied.
@@ -29,7 +17,7 @@ const FORBIDDEN: &[&str] = &[
 pub struct RequestView {
     pub parts: http::request::Parts,
     pub client_ip: IpAddr,
-    pub sni: Option<String>,
+    pub sni: Option<std::sync::Arc<str>>,
     /// `"http"` or `"https"`.
     pub scheme: &'static str,
     /// Viewer host, lower-case, without port.
@@ -47,7 +35,7 @@ impl RequestView {
     pub fn new(
         parts: http::request::Parts,
         client_ip: IpAddr,
-        sni: Option<String>,
+        sni: Option<std::sync::Arc<str>>,
         scheme: &'static str,
         host: String,
     ) -> Self {
@@ -125,12 +113,7 @@ impl RequestView {
     }
 
     fn charge(&mut self, bytes: usize) -> Result<(), EditError> {
-        let total = self.written.saturating_add(bytes);
-        if total > self.write_limit {
-            return Err(EditError::TooLarge);
-        }
-        self.written = total;
-        Ok(())
+        headers::charge(&mut self.written, self.write_limit, bytes)
     }
 
     fn header_edit(
@@ -139,13 +122,7 @@ impl RequestView {
         value: &str,
     ) -> Result<(HeaderName, HeaderValue), EditError> {
         self.check_editable()?;
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| EditError::InvalidName)?;
-        if FORBIDDEN.contains(&name.as_str()) {
-            return Err(EditError::Forbidden);
-        }
-        let value = HeaderValue::from_str(value).map_err(|_| EditError::InvalidValue)?;
-        self.charge(name.as_str().len() + value.len())?;
-        Ok((name, value))
+        headers::checked_edit(name, value, true, &mut self.written, self.write_limit)
     }
 }
 
@@ -235,33 +212,22 @@ impl HostRequest for HostState {
 
     fn sni(&mut self, r: Resource<RequestView>) -> Res<Option<String>> {
         self.read("sni");
-        Ok(self.view(&r)?.sni.clone())
+        Ok(self.view(&r)?.sni.as_deref().map(str::to_owned))
     }
 
     fn header(&mut self, r: Resource<RequestView>, name: String) -> Res<Option<String>> {
         self.read_header(&name);
-        let headers = &self.view(&r)?.parts.headers;
-        Ok(headers
-            .get(name.as_str())
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned))
+        Ok(headers::first(&self.view(&r)?.parts.headers, &name))
     }
 
     fn header_all(&mut self, r: Resource<RequestView>, name: String) -> Res<Vec<String>> {
         self.read_header(&name);
-        let headers = &self.view(&r)?.parts.headers;
-        Ok(headers
-            .get_all(name.as_str())
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .collect())
+        Ok(headers::all(&self.view(&r)?.parts.headers, &name))
     }
 
     fn header_names(&mut self, r: Resource<RequestView>) -> Res<Vec<String>> {
         self.read("header-names");
-        let headers = &self.view(&r)?.parts.headers;
-        Ok(headers.keys().map(|k| k.as_str().to_owned()).collect())
+        Ok(headers::names(&self.view(&r)?.parts.headers))
     }
 
     fn set_header(
@@ -297,8 +263,7 @@ impl HostRequest for HostState {
     fn remove_header(&mut self, r: Resource<RequestView>, name: String) -> Res<()> {
         let view = self.view_mut(&r)?;
         if view.editable
-            && let Ok(name) = HeaderName::from_bytes(name.as_bytes())
-            && !FORBIDDEN.contains(&name.as_str())
+            && let Some(name) = headers::removable(&name, true)
         {
             view.parts.headers.remove(&name);
             self.edited(&Ok(Edit::Remove(name)));

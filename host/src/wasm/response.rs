@@ -6,19 +6,8 @@ use http::header::{HeaderName, HeaderValue};
 use wasmtime::component::Resource;
 
 use super::bindings::wedge::function::types::{EditError, HostResponse};
+use super::headers;
 use super::instance::HostState;
-
-/// Response headers the host manages itself: framing and hop-by-hop.
-const FORBIDDEN: &[&str] = &[
-    "connection",
-    "content-length",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// The handle of the one response a store ever sees (kept in [`HostState`]).
 pub(crate) const RESPONSE_REP: u32 = 0;
@@ -51,19 +40,7 @@ impl ResponseView {
         name: &str,
         value: &str,
     ) -> Result<(HeaderName, HeaderValue), EditError> {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| EditError::InvalidName)?;
-        if FORBIDDEN.contains(&name.as_str()) {
-            return Err(EditError::Forbidden);
-        }
-        let value = HeaderValue::from_str(value).map_err(|_| EditError::InvalidValue)?;
-        let total = self
-            .written
-            .saturating_add(name.as_str().len() + value.len());
-        if total > self.write_limit {
-            return Err(EditError::TooLarge);
-        }
-        self.written = total;
-        Ok((name, value))
+        headers::checked_edit(name, value, false, &mut self.written, self.write_limit)
     }
 }
 
@@ -97,31 +74,15 @@ impl HostResponse for HostState {
     }
 
     fn header(&mut self, r: Resource<ResponseView>, name: String) -> Res<Option<String>> {
-        let headers = &self.resp(&r)?.parts.headers;
-        Ok(headers
-            .get(name.as_str())
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned))
+        Ok(headers::first(&self.resp(&r)?.parts.headers, &name))
     }
 
     fn header_all(&mut self, r: Resource<ResponseView>, name: String) -> Res<Vec<String>> {
-        let headers = &self.resp(&r)?.parts.headers;
-        Ok(headers
-            .get_all(name.as_str())
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .collect())
+        Ok(headers::all(&self.resp(&r)?.parts.headers, &name))
     }
 
     fn header_names(&mut self, r: Resource<ResponseView>) -> Res<Vec<String>> {
-        Ok(self
-            .resp(&r)?
-            .parts
-            .headers
-            .keys()
-            .map(|k| k.as_str().to_owned())
-            .collect())
+        Ok(headers::names(&self.resp(&r)?.parts.headers))
     }
 
     fn set_header(
@@ -150,9 +111,7 @@ impl HostResponse for HostState {
 
     fn remove_header(&mut self, r: Resource<ResponseView>, name: String) -> Res<()> {
         let view = self.resp(&r)?;
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes())
-            && !FORBIDDEN.contains(&name.as_str())
-        {
+        if let Some(name) = headers::removable(&name, false) {
             view.parts.headers.remove(name);
         }
         Ok(())
