@@ -37,11 +37,7 @@ async fn main() -> anyhow::Result<()> {
         id: DistributionId::from_str("app")?,
         aliases: vec![HostPattern::new("app.localhost")?],
         behaviors: vec![],
-        default_behavior: Behavior {
-            path_pattern: PathPattern::any(),
-            origin: app,
-            functions: vec![],
-        },
+        default_behavior: Behavior::new(PathPattern::any(), app),
     });
     let edge = Edge::new(config).await?;
 

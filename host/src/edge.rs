@@ -83,7 +83,7 @@ impl Edge {
     pub fn new_blocking(config: Config) -> Result<Edge, EdgeError> {
         let engine = WasmEngine::new(&EngineSettings::default())
             .map_err(|e| EdgeError::Engine(format!("{e:#}")))?;
-        let snapshot = Snapshot::build(&engine, config, crate::origin::client(), 1)?;
+        let snapshot = Snapshot::build(&engine, config, crate::origin::client(), None, 1)?;
         let access_log = match &snapshot.config.access_log {
             Some(target) => Some(
                 AccessLog::open(target)
@@ -158,8 +158,10 @@ impl Edge {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let version = this.shared.next_version.fetch_add(1, Ordering::Relaxed);
-            let client = this.shared.snapshot.load().client.clone();
-            let snapshot = Snapshot::build(&this.shared.engine, config, client, version)?;
+            let current = this.shared.snapshot.load();
+            let (client, cache) = (current.client.clone(), current.cache.clone());
+            let snapshot =
+                Snapshot::build(&this.shared.engine, config, client, Some(cache), version)?;
             this.shared.resolver.replace(snapshot.certificates.clone());
             this.shared.snapshot.store(Arc::new(snapshot));
             Ok(version)
@@ -196,6 +198,7 @@ impl Edge {
             seconds,
             &explain.hooks,
         );
+        self.shared.metrics.record_result(explain.result);
         if let (Some(log), Some(facts)) = (&self.shared.access_log, &explain.access) {
             let bytes = resp
                 .headers()

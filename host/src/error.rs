@@ -40,6 +40,17 @@ impl RequestError {
         }
     }
 
+    /// Whether the origin could not give an answer (unreachable, failed, too slow):
+    /// the failures a stale cached response may stand in for.
+    pub fn is_origin_failure(&self) -> bool {
+        matches!(
+            self,
+            RequestError::NoOrigin(_)
+                | RequestError::Origin { .. }
+                | RequestError::OriginTimeout { .. }
+        )
+    }
+
     /// A short, stable reason for the `x-wedge-error` header and logs.
     pub fn reason(&self) -> &'static str {
         match self {

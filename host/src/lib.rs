@@ -18,6 +18,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod dev;
 mod edge;

@@ -67,6 +67,7 @@ pub struct Metrics {
     hook_time: Family<HookTimeLabels, Histogram>,
     reloads: Family<ResultLabels, Counter>,
     connections: Family<ResultLabels, Counter>,
+    cache_results: Family<ResultLabels, Counter>,
     /// The behavior label of requests no behavior took.
     unrouted: Name,
 }
@@ -106,7 +107,14 @@ impl Default for Metrics {
             "Viewer connections, accepted or refused at the limit",
             connections.clone(),
         );
+        let cache_results = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "cache_results",
+            "Requests by CloudFront result type (Hit, RefreshHit, Miss, Error, FunctionGeneratedResponse)",
+            cache_results.clone(),
+        );
         Self {
+            cache_results,
             registry,
             requests,
             latency,
@@ -155,6 +163,13 @@ impl Metrics {
                 })
                 .observe(h.micros as f64 / 1e6);
         }
+    }
+
+    /// Counts a request's result type (`Hit`, `Miss`, ...).
+    pub fn record_result(&self, result: &'static str) {
+        self.cache_results
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     pub fn record_reload(&self, ok: bool) {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::cache::HttpCache;
 use crate::config::{Config, ConfigError, FunctionId, OriginId};
 use crate::origin::{OriginClient, OriginPool};
 use crate::router::Router;
@@ -33,6 +34,8 @@ pub struct Snapshot {
     pub origins: HashMap<OriginId, Arc<OriginPool>>,
     pub certificates: Arc<CertificateSet>,
     pub client: OriginClient,
+    /// The edge's HTTP cache; carried from snapshot to snapshot so reloads keep it.
+    pub cache: Arc<HttpCache>,
 }
 
 impl Snapshot {
@@ -42,6 +45,7 @@ impl Snapshot {
         engine: &WasmEngine,
         config: Config,
         client: OriginClient,
+        cache: Option<Arc<HttpCache>>,
         version: u64,
     ) -> Result<Snapshot, SnapshotError> {
         let problems = config.validate();
@@ -95,6 +99,11 @@ impl Snapshot {
             .map(|(id, oc)| (id.clone(), Arc::new(OriginPool::new(id.clone(), oc))))
             .collect();
         let router = Router::new(&config);
+        // A reload keeps the cache unless its size limits changed.
+        let cache = match cache {
+            Some(c) if c.settings() == config.cache => c,
+            _ => HttpCache::new(config.cache),
+        };
 
         Ok(Snapshot {
             version,
@@ -104,6 +113,7 @@ impl Snapshot {
             origins,
             certificates,
             client,
+            cache,
         })
     }
 }

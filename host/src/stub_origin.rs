@@ -9,9 +9,16 @@
 //! | `/slow/<ms>` | 200, a body sent in 5 chunks `<ms>` apart |
 //! | `/truncate` | promises 1024 bytes, sends 100, closes the connection |
 //! | `/reset` | closes the connection without answering |
+//! | `/static/...` | 200, `Cache-Control: public, max-age=60`, an ETag (honours `If-None-Match`) |
+//! | `/cache/...` | 200; query `cc`, `etag`, `lm`, `vary` set those headers, `size=N` pads the body, `delay=ms` waits first |
 //! | `/` | a small HTML page; anything else 404 |
+//!
+//! Cacheable answers (`/static`, `/cache`) carry `x-served: N`, a count of responses
+//! the stub has made, so tests can tell a cached copy from a fresh one. While
+//! [`StubOrigin::set_down`] is on, every request gets 503.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -59,7 +66,15 @@ impl RecordedRequest {
 pub struct StubOrigin {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<RecordedRequest>>>,
+    state: Arc<StubState>,
     task: Arc<tokio::task::AbortHandle>,
+}
+
+/// Switches and counters shared by the stub's connections.
+#[derive(Debug, Default)]
+struct StubState {
+    down: AtomicBool,
+    served: AtomicU64,
 }
 
 impl StubOrigin {
@@ -68,7 +83,9 @@ impl StubOrigin {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let received: Arc<Mutex<Vec<RecordedRequest>>> = Arc::default();
+        let state: Arc<StubState> = Arc::default();
         let log = received.clone();
+        let shared = state.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
@@ -76,8 +93,11 @@ impl StubOrigin {
                 };
                 let _ = tcp.set_nodelay(true);
                 let log = log.clone();
+                let shared = shared.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(req, log.clone()));
+                    let svc = hyper::service::service_fn(move |req| {
+                        handle(req, log.clone(), shared.clone())
+                    });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tcp), svc)
                         .await;
@@ -87,6 +107,7 @@ impl StubOrigin {
         Ok(StubOrigin {
             addr,
             received,
+            state,
             task: Arc::new(task.abort_handle()),
         })
     }
@@ -106,6 +127,16 @@ impl StubOrigin {
         self.received.lock().ok().and_then(|r| r.last().cloned())
     }
 
+    /// While `down`, every request is answered 503 (and still recorded).
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Requests received whose path is `path`.
+    pub fn count(&self, path: &str) -> usize {
+        self.received().iter().filter(|r| r.path == path).count()
+    }
+
     pub fn stop(&self) {
         self.task.abort();
     }
@@ -122,6 +153,7 @@ struct Fault(&'static str);
 async fn handle(
     req: Request<Incoming>,
     log: Arc<Mutex<Vec<RecordedRequest>>>,
+    state: Arc<StubState>,
 ) -> Result<Response<StubBody>, Fault> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
@@ -155,6 +187,26 @@ async fn handle(
         log.push(recorded.clone());
     }
     let path = recorded.path.as_str();
+    if state.down.load(Ordering::SeqCst) {
+        return Ok(reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "origin is down\n".into(),
+        ));
+    }
+    if path.starts_with("/static/") || path.starts_with("/cache/") {
+        // `delay=ms` holds the answer back (to overlap concurrent misses).
+        if let Some(ms) = recorded
+            .query
+            .as_deref()
+            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("delay=")))
+            .and_then(|ms| ms.parse::<u64>().ok())
+        {
+            tokio::time::sleep(Duration::from_millis(ms.min(10_000))).await;
+        }
+        let served = state.served.fetch_add(1, Ordering::SeqCst) + 1;
+        return Ok(cacheable(&recorded, served));
+    }
     if let Some(resp) = fault(path).await? {
         return Ok(resp);
     }
@@ -194,6 +246,62 @@ async fn handle(
         "text/plain",
         "not found on the stub origin\n".into(),
     ))
+}
+
+/// `/static/...` and `/cache/...`: bodies with the caching headers tests and the dev
+/// demo need.
+fn cacheable(req: &RecordedRequest, served: u64) -> Response<StubBody> {
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(req.query.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (cc, etag, lm, vary) = if req.path.starts_with("/static/") {
+        let etag = format!(
+            "\"{}\"",
+            &crate::util::sha256_hex(req.path.as_bytes())[..16]
+        );
+        (
+            Some("public, max-age=60".to_owned()),
+            Some(etag),
+            None,
+            None,
+        )
+    } else {
+        (param("cc"), param("etag"), param("lm"), param("vary"))
+    };
+    if let (Some(etag), Some(inm)) = (&etag, req.header("if-none-match"))
+        && inm.split(',').any(|t| t.trim() == etag)
+    {
+        let mut resp = reply(StatusCode::NOT_MODIFIED, "text/plain", Bytes::new());
+        resp.headers_mut().remove(CONTENT_TYPE);
+        set(&mut resp, "etag", Some(etag.clone()));
+        set(&mut resp, "cache-control", cc);
+        set(&mut resp, "x-served", Some(served.to_string()));
+        return resp;
+    }
+    let mut body = format!("{} served {served}\n", req.path).into_bytes();
+    if let Some(size) = param("size").and_then(|s| s.parse::<usize>().ok()) {
+        body.resize(size.min(64 << 20), b'.');
+    }
+    let mut resp = reply(StatusCode::OK, "text/plain", body.into());
+    set(&mut resp, "cache-control", cc);
+    set(&mut resp, "etag", etag);
+    set(&mut resp, "last-modified", lm);
+    set(&mut resp, "vary", vary);
+    set(&mut resp, "x-served", Some(served.to_string()));
+    resp
+}
+
+fn set(resp: &mut Response<StubBody>, name: &'static str, value: Option<String>) {
+    if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        resp.headers_mut().insert(name, v);
+    }
 }
 
 const INDEX: &[u8] = b"<!doctype html><title>wedge stub origin</title><h1>wedge stub origin</h1><p>Try <a href=\"/echo\">/echo</a>.</p>\n";

@@ -41,6 +41,7 @@ fn config_for(origin: &StubOrigin) -> Config {
             path_pattern: PathPattern::any(),
             origin: stub,
             functions: vec![device],
+            cache_policy: None,
         },
     });
     config

@@ -1,6 +1,7 @@
 //! wedge's integration tests: one binary, a module per feature. Every test starts real
 //! listeners on free ports in front of an in-process stub origin that records requests.
 
+mod cache;
 /// The device classifier's own unit tests, compiled natively (guest crates are
 /// cdylibs for wasm32-wasip2 and cannot be linked for the host).
 #[allow(dead_code)]

@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz`, `/status` (JSON) and `POST /reload`.
+//! The admin listener: `/healthz`, `/status` (JSON), `/metrics`, `POST /reload` and
+//! `POST /purge?url=|prefix=|key=|all` (cache purges).
 //!
 //! It binds to loopback unless a bearer token is configured (`admin.token`); with a
 //! token, every endpoint but `/healthz` requires `Authorization: Bearer <token>`.
@@ -13,6 +14,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
+use crate::cache::PurgeTarget;
 use crate::edge::Edge;
 use crate::pipeline::EdgeBody;
 
@@ -38,6 +40,7 @@ impl AdminService {
         self,
         method: Method,
         path: String,
+        query: Option<String>,
         auth: Option<HeaderValue>,
     ) -> Response<EdgeBody> {
         if path != "/healthz" && !self.authorized(auth.as_ref()) {
@@ -70,11 +73,36 @@ impl AdminService {
                     &json!({ "reloaded": false, "error": e.to_string() }),
                 ),
             },
-            (_, "/healthz" | "/status" | "/metrics" | "/reload") => {
+            (&Method::POST, "/purge") => self.purge(query.as_deref()),
+            (_, "/healthz" | "/status" | "/metrics" | "/reload" | "/purge") => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
+    }
+
+    /// Removes cache entries named by exactly one of `url` (`host/path?query`, scheme
+    /// optional), `prefix` (of such URLs), `key` (a cache key as `x-wedge-explain`
+    /// shows it) or `all`.
+    fn purge(&self, query: Option<&str>) -> Response<EdgeBody> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        let target = match pairs.as_slice() {
+            [(k, v)] if k == "url" && !v.is_empty() => PurgeTarget::Url(v.clone()),
+            [(k, v)] if k == "prefix" && !v.is_empty() => PurgeTarget::Prefix(v.clone()),
+            [(k, v)] if k == "key" && !v.is_empty() => PurgeTarget::Key(v.clone()),
+            [(k, _)] if k == "all" => PurgeTarget::All,
+            _ => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({ "error": "give exactly one of url=, prefix=, key= or all" }),
+                );
+            }
+        };
+        let purged = self.edge.snapshot().cache.purge(&target);
+        tracing::info!(?target, purged, "cache purge");
+        json_response(StatusCode::OK, &json!({ "purged": purged }))
     }
 
     fn authorized(&self, auth: Option<&HeaderValue>) -> bool {
@@ -124,6 +152,7 @@ impl AdminService {
             "reload": self.edge.reload_status(),
             "functions": functions,
             "certificates": certificates,
+            "cache": snapshot.cache.status_json(),
             "distributions": snapshot.config.distributions.iter().map(|d| json!({ "id": d.id, "aliases": d.aliases })).collect::<Vec<_>>(),
         })
     }
@@ -163,11 +192,12 @@ impl<B> hyper::service::Service<Request<B>> for AdminService {
 
     fn call(&self, req: Request<B>) -> Self::Future {
         let this = self.clone();
-        let (method, path, auth) = (
+        let (method, path, query, auth) = (
             req.method().clone(),
             req.uri().path().to_owned(),
+            req.uri().query().map(str::to_owned),
             req.headers().get(AUTHORIZATION).cloned(),
         );
-        Box::pin(async move { Ok(this.respond(method, path, auth).await) })
+        Box::pin(async move { Ok(this.respond(method, path, query, auth).await) })
     }
 }

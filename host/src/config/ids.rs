@@ -63,6 +63,10 @@ id_type!(
     CertificateId
 );
 id_type!(
+    /// Names a cache policy.
+    CachePolicyId
+);
+id_type!(
     /// Names a distribution (a site: its host names and behaviors).
     DistributionId
 );

@@ -147,23 +147,23 @@ type Pending = (String, String, Option<Range<usize>>);
 
 /// Converts raw to typed, recording the span of every field it reads so that problems
 /// found later by [`Config::validate`] can be located too.
-struct Converter<'a> {
+pub(super) struct Converter<'a> {
     base_dir: &'a Path,
     spans: HashMap<String, Range<usize>>,
     problems: Vec<Pending>,
 }
 
 impl Converter<'_> {
-    fn note<T>(&mut self, field: &str, v: &Spanned<T>) {
+    pub(super) fn note<T>(&mut self, field: &str, v: &Spanned<T>) {
         self.spans.insert(field.to_owned(), v.span());
     }
 
-    fn fail(&mut self, field: String, message: String, span: Range<usize>) {
+    pub(super) fn fail(&mut self, field: String, message: String, span: Range<usize>) {
         self.problems.push((field, message, Some(span)));
     }
 
     /// Parses a spanned string into `T`, recording a problem on failure.
-    fn parse<T, E: fmt::Display>(
+    pub(super) fn parse<T, E: fmt::Display>(
         &mut self,
         field: &str,
         v: &Spanned<String>,
@@ -347,6 +347,14 @@ impl Converter<'_> {
                 },
             );
         }
+        c.cache = self.cache_settings(&raw.cache);
+        for (name, policy) in &raw.cache_policies {
+            let field = format!("cache_policies.{}", name.get_ref());
+            if let Some(id) = self.id(&field, name, CachePolicyId::new) {
+                let policy = self.cache_policy(&field, policy);
+                c.cache_policies.insert(id, policy);
+            }
+        }
         for (i, d) in raw.distributions.iter().enumerate() {
             let field = format!("distributions[{i}]");
             let id = self.parse(&format!("{field}.id"), &d.id, DistributionId::new);
@@ -433,10 +441,15 @@ impl Converter<'_> {
             .enumerate()
             .filter_map(|(k, f)| self.parse(&format!("{field}.functions[{k}]"), f, FunctionId::new))
             .collect();
+        let cache_policy = match &b.cache_policy {
+            Some(v) => Some(self.parse(&format!("{field}.cache_policy"), v, CachePolicyId::new)?),
+            None => None,
+        };
         Some(Behavior {
             path_pattern: path_pattern?,
             origin: origin?,
             functions,
+            cache_policy,
         })
     }
 }

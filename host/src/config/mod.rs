@@ -4,6 +4,7 @@
 //! field) or is built in code by an embedding program ([`Config::validate`] checks the
 //! cross-references either way).
 
+mod cache;
 mod ids;
 mod load;
 mod raw;
@@ -13,8 +14,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use cache::{CachePolicy, CacheSettings, KeySelection};
 pub use ids::{
-    CertificateId, DistributionId, FunctionId, HostPattern, NameError, OriginId, PathPattern,
+    CachePolicyId, CertificateId, DistributionId, FunctionId, HostPattern, NameError, OriginId,
+    PathPattern,
 };
 pub use load::{ConfigError, Located};
 
@@ -35,6 +38,10 @@ pub struct Config {
     pub server: ServerLimits,
     /// Where the access log goes, if anywhere.
     pub access_log: Option<crate::access_log::AccessLogTarget>,
+    /// Size limits of the edge cache.
+    pub cache: CacheSettings,
+    /// Cache policies behaviors may name.
+    pub cache_policies: BTreeMap<CachePolicyId, CachePolicy>,
     /// Sites in order; the first whose aliases match the request host wins.
     pub distributions: Vec<Distribution>,
 }
@@ -211,6 +218,21 @@ pub struct Behavior {
     pub origin: OriginId,
     /// Functions run in this order.
     pub functions: Vec<FunctionId>,
+    /// How responses are cached; none: every request goes to the origin.
+    pub cache_policy: Option<CachePolicyId>,
+}
+
+impl Behavior {
+    /// A behavior sending every request matching `path_pattern` to `origin`, with no
+    /// functions and no caching.
+    pub fn new(path_pattern: PathPattern, origin: OriginId) -> Self {
+        Self {
+            path_pattern,
+            origin,
+            functions: Vec::new(),
+            cache_policy: None,
+        }
+    }
 }
 
 /// A problem found by [`Config::validate`]: the dotted field path and what is wrong.
@@ -310,6 +332,17 @@ impl Config {
                             "no origin named `{}` (known: {})",
                             b.origin,
                             keys(&self.origins)
+                        ),
+                    );
+                }
+                if let Some(p) = &b.cache_policy
+                    && !self.cache_policies.contains_key(p)
+                {
+                    problem(
+                        format!("{path}.cache_policy"),
+                        format!(
+                            "no cache policy named `{p}` (known: {})",
+                            keys(&self.cache_policies)
                         ),
                     );
                 }

@@ -32,6 +32,44 @@ pub struct RawConfig {
     pub access_log: RawAccessLog,
     #[serde(default)]
     pub server: RawServer,
+    #[serde(default)]
+    pub cache: RawCache,
+    #[serde(default)]
+    pub cache_policies: BTreeMap<Spanned<String>, RawCachePolicy>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// Bytes the cache may hold in memory, in MiB.
+    pub max_size_mb: Option<Spanned<u64>>,
+    /// Largest response body that is stored, in MiB; larger ones are streamed uncached.
+    pub max_object_mb: Option<Spanned<u64>>,
+}
+
+/// A CloudFront-style cache policy: TTL bounds and what goes into the cache key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCachePolicy {
+    pub min_ttl: Option<Spanned<u64>>,
+    pub default_ttl: Option<Spanned<u64>>,
+    pub max_ttl: Option<Spanned<u64>>,
+    pub headers: Option<RawKeySelection>,
+    pub cookies: Option<RawKeySelection>,
+    pub query_strings: Option<RawKeySelection>,
+    pub normalize_accept_encoding: Option<bool>,
+    pub stale_while_revalidate: Option<u64>,
+    pub stale_if_error: Option<u64>,
+}
+
+/// Which headers, cookies or query parameters enter the key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeySelection {
+    /// `none`, `allowlist`, `all` or `all_except`.
+    pub behavior: Spanned<String>,
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,4 +194,6 @@ pub struct RawBehavior {
     pub origin: Spanned<String>,
     #[serde(default)]
     pub functions: Vec<Spanned<String>>,
+    /// Names a `[cache_policies.<id>]`; absent: responses are not cached.
+    pub cache_policy: Option<Spanned<String>>,
 }

@@ -13,6 +13,8 @@ use http_body_util::Full;
 pub enum EdgeBody {
     Full(Full<Bytes>),
     Origin(hyper::body::Incoming),
+    /// An origin body being copied into the cache as it streams.
+    Filling(Box<crate::cache::FillBody>),
 }
 
 impl EdgeBody {
@@ -36,6 +38,7 @@ impl Body for EdgeBody {
         match self.get_mut() {
             EdgeBody::Full(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
             EdgeBody::Origin(b) => Pin::new(b).poll_frame(cx),
+            EdgeBody::Filling(b) => Pin::new(b.as_mut()).poll_frame(cx),
         }
     }
 
@@ -43,6 +46,7 @@ impl Body for EdgeBody {
         match self {
             EdgeBody::Full(b) => b.is_end_stream(),
             EdgeBody::Origin(b) => b.is_end_stream(),
+            EdgeBody::Filling(b) => b.is_end_stream(),
         }
     }
 
@@ -50,6 +54,7 @@ impl Body for EdgeBody {
         match self {
             EdgeBody::Full(b) => b.size_hint(),
             EdgeBody::Origin(b) => b.size_hint(),
+            EdgeBody::Filling(b) => b.size_hint(),
         }
     }
 }

@@ -15,8 +15,10 @@ pub struct Explain {
     pub behavior: Option<std::sync::Arc<str>>,
     pub hooks: Vec<HookTrace>,
     pub cache_key: Option<String>,
-    /// CloudFront's result type: `Miss` (from the origin), `FunctionGeneratedResponse`,
-    /// or `Error`.
+    /// Why a cached response was served stale, if it was.
+    pub cache_note: Option<&'static str>,
+    /// CloudFront's result type: `Hit`, `RefreshHit` (revalidated with the origin),
+    /// `Miss` (from the origin), `FunctionGeneratedResponse`, or `Error`.
     pub result: &'static str,
     /// Request facts for the access log, captured only when it is on.
     pub access: Option<crate::access_log::AccessFacts>,
@@ -26,7 +28,14 @@ impl Explain {
     /// Adds the headers `debug` asks for.
     pub fn decorate(&self, debug: DebugConfig, headers: &mut HeaderMap) {
         if debug.explain_header {
-            let mut s = format!("behavior={}", self.behavior.as_deref().unwrap_or("-"));
+            let mut s = format!(
+                "behavior={}; result={}",
+                self.behavior.as_deref().unwrap_or("-"),
+                self.result
+            );
+            if let Some(note) = self.cache_note {
+                let _ = write!(s, " ({note})");
+            }
             for h in &self.hooks {
                 let _ = write!(
                     s,
@@ -40,6 +49,7 @@ impl Explain {
             if let Some(key) = &self.cache_key {
                 let _ = write!(s, "; cache-key={key:?}");
             }
+
             if let Ok(v) = HeaderValue::from_str(&s) {
                 headers.insert("x-wedge-explain", v);
             }

@@ -4,20 +4,24 @@
 //! 2. **viewer-request** — the behavior's functions that implement it, in order. Each
 //!    may edit the request (headers, path, query) or answer it; an answer skips
 //!    everything after, including viewer-response hooks (as Lambda@Edge does).
-//! 3. **cache-key** — functions contribute parts of the cache key (the cache itself
-//!    arrives later; the key is shown in the explain record).
-//! 4. **origin-request** — may edit or answer; an answer still gets viewer-response hooks.
-//! 5. **forward** — to the next member of the origin pool, proxy headers fixed.
-//! 6. **origin-response** — may edit the origin's status and headers.
-//! 7. **viewer-response** — may edit status and headers of whatever goes out.
+//! 3. **cache-key** — functions contribute parts of the cache key.
+//! 4. **cache** — behaviors with a cache policy answer GET and HEAD from the cache
+//!    when they can (`cached`); hits skip the origin hooks.
+//! 5. **origin-request** — may edit or answer; an answer still gets viewer-response hooks.
+//! 6. **forward** — to the next member of the origin pool, proxy headers fixed.
+//! 7. **origin-response** — may edit the origin's status and headers, before the
+//!    response is stored.
+//! 8. **viewer-response** — may edit status and headers of whatever goes out.
 //!
 //! One instance per function per request serves all of its hooks. A function that
 //! fails follows its `on_error`: `error` (500), `block` (503), or `continue` (its later
 //! hooks are skipped, the request goes on).
 
 mod body;
+mod cached;
 mod context;
 mod explain;
+mod fetch;
 mod forward;
 pub mod proxy_headers;
 
@@ -25,7 +29,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body::Body;
 
 pub use body::EdgeBody;
@@ -39,6 +43,7 @@ use crate::util::RequestId;
 use crate::wasm::{
     FunctionError, FunctionRun, Hook, HookOutcome, RequestView, ResponseView, SyntheticResponse,
 };
+use fetch::Origin;
 
 /// Handles one request against `snapshot`. Never fails: errors become responses.
 pub async fn handle<B>(
@@ -66,8 +71,25 @@ where
             error_response(&e)
         }
     };
+    // CloudFront counts an error status from the origin as an error, not a miss.
+    if explain.result == "Miss" && resp.status().as_u16() >= 400 {
+        explain.result = "Error";
+    }
+    resp.headers_mut()
+        .insert("x-cache", x_cache_value(explain.result));
     explain.decorate(snapshot.config.debug, resp.headers_mut());
     (resp, explain, request_id)
+}
+
+/// The `x-cache` header for a result type, as CloudFront words it.
+fn x_cache_value(result: &str) -> HeaderValue {
+    HeaderValue::from_static(match result {
+        "Hit" => "Hit from wedge",
+        "RefreshHit" => "RefreshHit from wedge",
+        "Error" => "Error from wedge",
+        "FunctionGeneratedResponse" => "FunctionGeneratedResponse from wedge",
+        _ => "Miss from wedge",
+    })
 }
 
 fn access_facts<B>(req: &Request<B>) -> crate::access_log::AccessFacts {
@@ -97,7 +119,7 @@ fn access_facts<B>(req: &Request<B>) -> crate::access_log::AccessFacts {
 }
 
 async fn proxy<B>(
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     conn: &ConnectionInfo,
     req: Request<B>,
     request_id: RequestId,
@@ -147,40 +169,43 @@ where
             Err(e) => on_error(run, e, request_id)?,
         }
     }
-    if !key_parts.is_empty() {
-        explain.cache_key = Some(combine_key_parts(key_parts));
-    }
-
+    let function_part = (!key_parts.is_empty()).then(|| combine_key_parts(key_parts));
     finish_after(&mut runs, Hook::CacheKey);
 
-    // origin-request: an answer skips the origin; viewer-response hooks still run.
-    let answered;
-    (view, answered) =
-        run_request_hooks(&mut runs, Hook::OriginRequest, view, request_id, explain).await?;
-    let wants_response = runs
-        .iter()
-        .any(|r| r.implements(Hook::OriginResponse) || r.implements(Hook::ViewerResponse));
-    // Response hooks see the request as sent; keep a copy only when someone will look.
-    let mut sent = wants_response.then(|| view.head_copy());
-    let mut resp = match answered {
-        Some(resp) => resp,
-        None => {
-            let resp =
-                forward::forward(snapshot, behavior, conn, view.parts, body, host_value).await?;
-            // origin-response
-            run_response_hooks(
+    let origin = Origin {
+        snapshot,
+        behavior,
+        conn,
+        host_value: &host_value,
+        request_id,
+    };
+    let policy = behavior
+        .cache_policy
+        .as_ref()
+        .and_then(|id| snapshot.config.cache_policies.get(id));
+    let cacheable_method = matches!(view.parts.method, Method::GET | Method::HEAD);
+    // cache, then origin-request, forward and origin-response as needed.
+    let (resp, mut sent) = match policy {
+        Some(policy) if cacheable_method => {
+            cached::respond(
+                &origin,
+                policy,
                 &mut runs,
-                Hook::OriginResponse,
-                &mut sent,
-                resp,
-                request_id,
+                view,
+                body,
+                function_part,
                 explain,
             )
             .await?
         }
+        _ => {
+            explain.cache_key = function_part;
+            let fetched = origin.fetch(&mut runs, view, body, explain).await?;
+            (fetched.response, fetched.sent)
+        }
     };
     // viewer-response
-    resp = run_response_hooks(
+    run_response_hooks(
         &mut runs,
         Hook::ViewerResponse,
         &mut sent,
@@ -188,8 +213,7 @@ where
         request_id,
         explain,
     )
-    .await?;
-    Ok(resp)
+    .await
 }
 
 /// Runs a request hook on every function that implements it, in order, until one

@@ -104,6 +104,7 @@ mod tests {
             path_pattern: PathPattern::new(pattern).unwrap(),
             origin: OriginId::new(origin).unwrap(),
             functions: vec![],
+            cache_policy: None,
         }
     }
 

@@ -118,6 +118,7 @@ impl Harness {
                 path_pattern: PathPattern::any(),
                 origin: stub,
                 functions: ids,
+                cache_policy: None,
             },
         });
         let edge = Edge::new(config).await?;
