@@ -59,6 +59,13 @@ fn the_dev_config_and_examples_are_valid() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(dev.distributions.len(), 2);
     assert_eq!(dev.certificates.len(), 2);
+    // Both sites cache /static/* per device class.
+    for d in &dev.distributions {
+        let statics = d.behaviors.iter().find(|b| b.path_pattern.as_str() == "/static/*");
+        let statics = statics.unwrap_or_else(|| panic!("{} has a /static/* behavior", d.id));
+        assert!(statics.cache_policy.is_some());
+        assert_eq!(statics.functions[0].as_str(), "device-class");
+    }
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/examples");
     for entry in std::fs::read_dir(examples).unwrap() {
         let path = entry.unwrap().path();
