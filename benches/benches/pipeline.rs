@@ -1,6 +1,7 @@
-//! The request path without network: routing alone, and whole requests through
+//! The request path without network: routing alone, whole requests through
 //! `Edge::handle` whose last function answers (so no origin is involved), with and
-//! without device-class in front.
+//! without device-class in front, and cache hits (the cache filled once from a local
+//! stub origin), bare and with three functions.
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -12,17 +13,37 @@ use wedge::router::Router;
 use wedge_benches::{client, mobile_request};
 use wedge_tests::function;
 
-fn config() -> Config {
+fn config(stub: &str) -> Config {
     let device = function("device-class").display().to_string();
     let hostile = function("hostile").display().to_string();
+    let cache_key = function("cache-key").display().to_string();
+    let security = function("security-headers").display().to_string();
     let mut text = format!(
         r#"
 [origins.app]
 members = [{{ url = "http://127.0.0.1:9" }}]
+[origins.stub]
+members = [{{ url = "{stub}" }}]
 [functions.device-class]
 module = "{device}"
 [functions.answer]
 module = "{hostile}"
+[functions.cache-key]
+module = "{cache_key}"
+[functions.security-headers]
+module = "{security}"
+[cache_policies.all]
+[[distributions]]
+id = "cached"
+aliases = ["cached.example.test"]
+[[distributions.behaviors]]
+path_pattern = "/bare/*"
+origin = "stub"
+cache_policy = "all"
+[distributions.default_behavior]
+origin = "stub"
+functions = ["device-class", "cache-key", "security-headers"]
+cache_policy = "all"
 "#
     );
     // A realistic routing table: 20 sites, each with 5 ordered behaviors.
@@ -42,7 +63,12 @@ fn pipeline(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let config = config();
+    let stub = rt
+        .block_on(wedge::stub_origin::StubOrigin::start(
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let config = config(&stub.url());
     let router = Router::new(&config);
     let edge = rt.block_on(Edge::new(config)).unwrap();
     let conn = ConnectionInfo {
@@ -77,6 +103,32 @@ fn pipeline(c: &mut Criterion) {
                 let resp = rt.block_on(edge.handle(&conn, req));
                 assert_eq!(resp.status(), 418);
             })
+        });
+    }
+    for (name, path) in [
+        ("cache-hit", "/bare/cache/x?cc=max-age=86400"),
+        ("cache-hit+3-functions", "/cache/x?cc=max-age=86400"),
+    ] {
+        let mut parts = mobile_request();
+        parts.uri = path.parse().unwrap();
+        parts.headers.insert(
+            "host",
+            http::HeaderValue::from_static("cached.example.test"),
+        );
+        let send = |parts: &http::request::Parts| {
+            let req = http::Request::from_parts(parts.clone(), Full::<Bytes>::default());
+            rt.block_on(async {
+                let resp = edge.handle(&conn, req).await;
+                let cache = resp.headers()["x-cache"].clone();
+                http_body_util::BodyExt::collect(resp.into_body())
+                    .await
+                    .unwrap();
+                cache
+            })
+        };
+        send(&parts); // fills the cache
+        group.bench_function(format!("handle/{name}"), |b| {
+            b.iter(|| assert_eq!(send(&parts), "Hit from wedge"))
         });
     }
     group.finish();

@@ -40,6 +40,17 @@ REPO = HERE.parents[1]
 WEDGE_BIN = REPO / "target/release/wedge"
 FUNCTIONS_TARGET = REPO / "target/functions"
 DEVICE_CLASS_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/device_class.wasm"
+CACHE_KEY_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/cache_key.wasm"
+SECURITY_HEADERS_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/security_headers.wasm"
+# What nginx adds in the cache scenario: security-headers' defaults, header for header.
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": '"max-age=31536000; includeSubDomains"',
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Content-Security-Policy":
+        "\"default-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'self'\"",
+}
 
 HOST = "bench.test"
 BENCH_PATH = "/1k.html"
@@ -78,6 +89,9 @@ class Scenario:
     # full TLS handshake and one HTTP/1.1 request)
     load: str = "wrk"
     unique_ua: bool = False  # every request a never-seen User-Agent (defeats decision reuse)
+    # wedge caches with three functions (device-class, cache-key, security-headers); nginx
+    # uses proxy_cache keyed by the mapped device class and adds the same headers
+    cache: bool = False
     skip: str | None = None  # a reason: the scenario is listed but not run
 
 
@@ -94,7 +108,7 @@ SCENARIOS = {
         Scenario("handshake-rsa", "full TLS handshakes/s, RSA 2048 cert", cert="rsa",
                  load="fresh"),
         Scenario("cache", "cache hits, three functions per request vs nginx proxy_cache",
-                 skip="placeholder: wedge has no cache yet"),
+                 functions=True, cache=True),
     ]
 }
 ALIASES = {"handshake": ["handshake-ecdsa", "handshake-rsa"]}
@@ -280,7 +294,7 @@ def build() -> None:
     env = {**os.environ, "CARGO_TARGET_DIR": str(FUNCTIONS_TARGET)}
     subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip2",
                     "--manifest-path", "functions/Cargo.toml"], cwd=REPO, env=env, check=True)
-    for artifact in (WEDGE_BIN, DEVICE_CLASS_WASM):  # the defaults --wedge-bin etc. point at
+    for artifact in (WEDGE_BIN, DEVICE_CLASS_WASM, CACHE_KEY_WASM, SECURITY_HEADERS_WASM):  # the defaults --wedge-bin etc. point at
         if not artifact.exists():
             raise RuntimeError(f"build did not produce {artifact}")
 
@@ -378,9 +392,22 @@ def start_nginx_contender(workdir: Path, scenario: Scenario, cert: tuple[Path, P
     port = free_port()
     device_map = f"include {HERE / 'nginx_device_map.conf'};" if scenario.functions else ""
     headers = "\n            ".join(f"proxy_set_header {h} {v};" for h, v in DEVICE_HEADERS.items())
+    cache_zone = cache_location = ""
+    if scenario.cache:
+        (prefix / "cache").mkdir()
+        cache_zone = (f"proxy_cache_path {prefix / 'cache'} levels=1:2 keys_zone=edge:10m "
+                      "max_size=256m inactive=60m use_temp_path=off;")
+        cache_location = "\n            ".join([
+            "proxy_cache edge;",
+            'proxy_cache_key "$host$request_uri|$device_class";',
+            "proxy_cache_lock on;",
+            "add_header X-Cache-Status $upstream_cache_status always;",
+            *(f"add_header {h} {v} always;" for h, v in SECURITY_HEADERS.items()),
+        ])
     conf = render("nginx_proxy.conf.tmpl", prefix / "nginx.conf",
                   PREFIX=prefix, PORT=port, ORIGIN_PORT=origin.port, CERT=cert[0], KEY=cert[1],
-                  DEVICE_MAP=device_map, DEVICE_HEADERS=headers if scenario.functions else "")
+                  DEVICE_MAP=device_map, DEVICE_HEADERS=headers if scenario.functions else "",
+                  CACHE_ZONE=cache_zone, CACHE_LOCATION=cache_location)
     return start_nginx("nginx", conf, prefix, port, cpus)
 
 
@@ -390,10 +417,19 @@ def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], orig
     prefix = workdir / f"wedge-{scenario.name}"
     prefix.mkdir()
     port, admin = free_port(), free_port()
+    functions = "[]"
+    if scenario.cache:
+        functions = '["device-class", "cache-key", "security-headers"]'
+    elif scenario.functions:
+        functions = '["device-class"]'
+    functions_dir = args.device_class_wasm.resolve().parent
     conf = render("wedge.toml.tmpl", prefix / "wedge.toml",
                   PORT=port, ADMIN_PORT=admin, ORIGIN_PORT=origin.port, CERT=cert[0], KEY=cert[1],
                   DEVICE_CLASS_WASM=args.device_class_wasm.resolve(),
-                  FUNCTIONS='["device-class"]' if scenario.functions else "[]")
+                  CACHE_KEY_WASM=functions_dir / CACHE_KEY_WASM.name,
+                  SECURITY_HEADERS_WASM=functions_dir / SECURITY_HEADERS_WASM.name,
+                  FUNCTIONS=functions,
+                  CACHE_POLICY='cache_policy = "bench"' if scenario.cache else "")
     env = {**os.environ, "WEDGE_LOG": "warn"}
     argv = [str(args.wedge_bin.resolve()), "serve", "--config", str(conf)]
     proc = CHILDREN.spawn(pinned(argv, args.server_cpus),
@@ -410,8 +446,9 @@ def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], orig
 # --------------------------------------------------------------------------- checks
 
 
-def https_get(port: int, path: str) -> tuple[int, str]:
-    """GET over HTTPS (certificate not verified) with the bench Host and User-Agent."""
+def https_get(port: int, path: str, headers: dict | None = None) -> tuple[int, str]:
+    """GET over HTTPS (certificate not verified) with the bench Host and User-Agent; with
+    headers, the response headers wanted are stored into it (lower-case names)."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -419,6 +456,8 @@ def https_get(port: int, path: str) -> tuple[int, str]:
     try:
         conn.request("GET", path, headers={"Host": HOST, "User-Agent": MOBILE_UA})
         resp = conn.getresponse()
+        if headers is not None:
+            headers.update({k.lower(): v for k, v in resp.getheaders()})
         return resp.status, resp.read().decode(errors="replace").strip()
     finally:
         conn.close()
@@ -430,6 +469,14 @@ def verify(server: Server, scenario: Scenario) -> None:
     status, _ = https_get(server.port, BENCH_PATH)
     if status != 200:
         raise RuntimeError(f"{scenario.name}/{server.name}: GET {BENCH_PATH} answered {status}")
+    if scenario.cache:
+        # Second request: a hit, with the security headers on it.
+        seen: dict = {}
+        https_get(server.port, BENCH_PATH, seen)
+        hit = seen.get("x-cache", "").startswith("Hit") or seen.get("x-cache-status") == "HIT"
+        if not hit or seen.get("x-frame-options") != "SAMEORIGIN":
+            raise RuntimeError(f"{scenario.name}/{server.name}: second GET was not a hit with "
+                               f"security headers: {seen}")
     status, echo = https_get(server.port, "/__device")
     expected = EXPECTED_DEVICE_ECHO if scenario.functions else ""
     if status != 200 or echo != expected:
@@ -647,14 +694,14 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
                 data["ratios"][f"{name} wedge/nginx"] = {"rps": rps_r, "cpu_per_req": cpu_r}
                 line += f"   {fmt_ratio(rps_r):>18} {fmt_ratio(cpu_r):>8}"
             lines.append(line)
-    for name in ("proxy", "proxy-unique-ua"):
+    for name in ("proxy", "proxy-unique-ua", "cache"):
         for who in ("wedge", "nginx"):
             p, c = med.get((name, who)), med.get(("ceiling", who))
             if p and c:
                 r = ratio(p["rps"], c["rps"])
                 extra = p["cpu_us_per_req"] - c["cpu_us_per_req"]
                 data["ratios"][f"{who} {name}/ceiling"] = {"rps": r, "cpu_us_per_req_added": extra}
-                lines.append(f"{who} {name}/ceiling: req/s {fmt_ratio(r)}, classification adds "
+                lines.append(f"{who} {name}/ceiling: req/s {fmt_ratio(r)}, functions add "
                              f"{extra:.1f} µs CPU/request")
     for name, why in skipped.items():
         lines.append(f"{name:<16}skipped ({why})")

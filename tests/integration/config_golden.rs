@@ -61,7 +61,10 @@ fn the_dev_config_and_examples_are_valid() {
     assert_eq!(dev.certificates.len(), 2);
     // Both sites cache /static/* per device class.
     for d in &dev.distributions {
-        let statics = d.behaviors.iter().find(|b| b.path_pattern.as_str() == "/static/*");
+        let statics = d
+            .behaviors
+            .iter()
+            .find(|b| b.path_pattern.as_str() == "/static/*");
         let statics = statics.unwrap_or_else(|| panic!("{} has a /static/* behavior", d.id));
         assert!(statics.cache_policy.is_some());
         assert_eq!(statics.functions[0].as_str(), "device-class");

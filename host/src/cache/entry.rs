@@ -33,6 +33,12 @@ pub struct Entry {
     semantics: Semantics,
     /// Freshness lifetime after the policy's clamping.
     lifetime: Duration,
+    /// Until when the entry is fresh: the crate's verdict, precomputed, since with the
+    /// key pinning everything else it depends on the clock alone.
+    fresh_until: SystemTime,
+    /// When it was stored and how old it was then (the origin's `Age` included).
+    stored_at: SystemTime,
+    age_at_store: Duration,
     pub stale_while_revalidate: Duration,
     pub stale_if_error: Duration,
 }
@@ -99,6 +105,7 @@ pub struct StorePlan {
     vary: Vec<(HeaderName, Option<HeaderValue>)>,
     semantics: Semantics,
     lifetime: Duration,
+    now: SystemTime,
     stale_while_revalidate: Duration,
     stale_if_error: Duration,
 }
@@ -173,6 +180,7 @@ impl StorePlan {
             vary,
             semantics,
             lifetime,
+            now,
             stale_while_revalidate,
             stale_if_error,
         })
@@ -180,7 +188,12 @@ impl StorePlan {
 
     /// The entry once the whole body is known.
     pub fn into_entry(self, key: String, url: String, body: Bytes) -> Entry {
+        let fresh_until = self.now + self.semantics.time_to_live(self.now);
+        let age_at_store = self.semantics.age(self.now);
         Entry {
+            fresh_until,
+            stored_at: self.now,
+            age_at_store,
             status: self.status,
             headers: self.headers,
             body,
@@ -242,6 +255,9 @@ fn semantics_for(
 impl Entry {
     /// Whether this entry can answer a request carrying `request_headers` now.
     pub fn freshness(&self, request_headers: &HeaderMap, now: SystemTime) -> Freshness {
+        if now < self.fresh_until {
+            return Freshness::Fresh;
+        }
         let lookup = self.vary_only(request_headers);
         match self
             .semantics
@@ -256,7 +272,7 @@ impl Entry {
                     }
                 }
                 Freshness::Stale {
-                    staleness: self.semantics.age(now).saturating_sub(self.lifetime),
+                    staleness: self.age_at(now).saturating_sub(self.lifetime),
                     validators,
                 }
             }
@@ -265,7 +281,11 @@ impl Entry {
 
     /// Seconds for the `Age` header.
     pub fn age(&self, now: SystemTime) -> u64 {
-        self.semantics.age(now).as_secs()
+        self.age_at(now).as_secs()
+    }
+
+    fn age_at(&self, now: SystemTime) -> Duration {
+        self.age_at_store + now.duration_since(self.stored_at).unwrap_or_default()
     }
 
     /// After a conditional request: `Some(entry)` with the 304's headers merged in and
