@@ -86,8 +86,11 @@ class Scenario:
     functions: bool = False  # wedge runs device-class / nginx runs the User-Agent map
     cert: str = "ecdsa"
     # "wrk" (HTTPS keep-alive), "h2load" (HTTP/2 -m10), "fresh" (one-shot clients, each doing a
-    # full TLS handshake and one HTTP/1.1 request)
+    # full TLS handshake and one HTTP/1.1 request), "half-h1" / "half-h2" (a 5 s peak probe
+    # of each contender, then a steady rate of half its own peak, HTTP/1.1 or HTTP/2)
     load: str = "wrk"
+    duration: int | None = None  # overrides --duration
+    rounds: int | None = None  # overrides --rounds
     unique_ua: bool = False  # every request a never-seen User-Agent (defeats decision reuse)
     # wedge caches with three functions (device-class, cache-key, security-headers); nginx
     # uses proxy_cache keyed by the mapped device class and adds the same headers
@@ -104,6 +107,10 @@ SCENARIOS = {
                  functions=True, unique_ua=True),
         Scenario("ceiling", "HTTPS keep-alive proxy, no functions (wedge's ceiling)"),
         Scenario("h2", "HTTP/2 proxy, no functions (h2load -m10)", load="h2load"),
+        Scenario("half-h1", "HTTPS keep-alive + device-class at half of each one's peak, 60 s",
+                 functions=True, load="half-h1", duration=60, rounds=1),
+        Scenario("half-h2", "HTTP/2 proxy at half of each one's peak, 60 s", load="half-h2",
+                 duration=60, rounds=1),
         Scenario("handshake-ecdsa", "full TLS handshakes/s, ECDSA P-256 cert", load="fresh"),
         Scenario("handshake-rsa", "full TLS handshakes/s, RSA 2048 cert", cert="rsa",
                  load="fresh"),
@@ -112,7 +119,7 @@ SCENARIOS = {
     ]
 }
 ALIASES = {"handshake": ["handshake-ecdsa", "handshake-rsa"]}
-DEFAULT_SCENARIOS = "proxy,proxy-unique-ua,ceiling,h2,handshake,cache"
+DEFAULT_SCENARIOS = "proxy,proxy-unique-ua,ceiling,h2,handshake,cache,half-h1,half-h2"
 
 
 @dataclass
@@ -532,9 +539,12 @@ def wrk(port: int, duration: int, args: argparse.Namespace, unique_ua: bool = Fa
     }
 
 
-def h2load(port: int, duration: int, args: argparse.Namespace, log: Path) -> dict:
-    """h2load -c64 -m10 over HTTP/2; latency percentiles from its per-request log."""
-    argv = ["h2load", f"-t{args.threads}", f"-c{args.connections}", "-m10", f"-D{duration}",
+def h2load(port: int, duration: int, args: argparse.Namespace, log: Path,
+           extra: list[str] | None = None) -> dict:
+    """h2load -c64 -m10 over HTTP/2 (or extra's options); latency percentiles from its
+    per-request log."""
+    argv = ["h2load", f"-t{args.threads}", f"-c{args.connections}", f"-D{duration}",
+            *(extra if extra is not None else ["-m10"]),
             "-H", f":authority: {HOST}", "-H", f"user-agent: {MOBILE_UA}",
             f"--log-file={log}", f"https://127.0.0.1:{port}{BENCH_PATH}"]
     out = run_tool(pinned(argv, args.loadgen_cpus), duration + 30)
@@ -593,6 +603,30 @@ def fresh_handshakes(port: int, duration: int, args: argparse.Namespace) -> dict
             "errors": errors, "ttfb_mean_ms": statistics.fmean(ttfb_ms) if ttfb_ms else None}
 
 
+def half_shape(scenario: Scenario) -> list[str]:
+    return ["--h1", "-m1"] if scenario.load == "half-h1" else ["-m10"]
+
+
+def probe_peak(server: Server, scenario: Scenario, args: argparse.Namespace,
+               workdir: Path) -> float:
+    """A 5 s unpaced h2load run: the contender's peak req/s in this scenario's shape."""
+    return h2load(server.port, 5, args, workdir / "h2load.log", half_shape(scenario))["rps"]
+
+
+def half_load(server: Server, scenario: Scenario, duration: int, args: argparse.Namespace,
+              workdir: Path, peak: float) -> dict:
+    """Latency at half of the contender's own peak: h2load paces every client so that
+    together they send half of it."""
+    log = workdir / "h2load.log"
+    shape = half_shape(scenario)
+    per_client = max(peak / 2 / args.connections, 1.0)
+    result = h2load(server.port, duration, args, log, [*shape, f"--rps={per_client:.2f}"])
+    result["peak_rps"] = peak
+    print(f"   {server.name}: peak {peak:.0f} req/s, paced at {per_client * args.connections:.0f}"
+          f" req/s; p99/p50 = {result['p99_ms'] / max(result['p50_ms'], 1e-9):.2f}", flush=True)
+    return result
+
+
 def percentile(sorted_values: list[int], pct: float) -> float:
     """Nearest-rank percentile of an already sorted list (0 when empty)."""
     if not sorted_values:
@@ -602,12 +636,14 @@ def percentile(sorted_values: list[int], pct: float) -> float:
 
 
 def drive(server: Server, scenario: Scenario, duration: int, args: argparse.Namespace,
-          workdir: Path) -> dict:
+          workdir: Path, peak: float | None = None) -> dict:
     """Run the scenario's load generator against one contender."""
     if scenario.load == "h2load":
         return h2load(server.port, duration, args, workdir / "h2load.log")
     if scenario.load == "fresh":
         return fresh_handshakes(server.port, duration, args)
+    if scenario.load in ("half-h1", "half-h2"):
+        return half_load(server, scenario, duration, args, workdir, peak or 0.0)
     return wrk(server.port, duration, args, scenario.unique_ua)
 
 
@@ -615,8 +651,10 @@ def measure(server: Server, origin: Server, scenario: Scenario, rnd: int,
             args: argparse.Namespace, workdir: Path) -> RunResult:
     """One measured run: load figures plus the server's CPU delta and peak RSS."""
     load1 = os.getloadavg()[0]
+    # The peak probe of the half-load scenarios is not part of the measured run.
+    peak = probe_peak(server, scenario, args, workdir) if scenario.load.startswith("half") else None
     cpu0, origin0 = server.cpu(), origin.cpu()
-    load = drive(server, scenario, args.duration, args, workdir)
+    load = drive(server, scenario, scenario.duration or args.duration, args, workdir, peak)
     cpu, origin_cpu = server.cpu() - cpu0, origin.cpu() - origin0
     n = max(load["requests"], 1)
     return RunResult(scenario=scenario.name, contender=server.name, round=rnd, rps=load["rps"],
@@ -703,6 +741,13 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
                 data["ratios"][f"{who} {name}/ceiling"] = {"rps": r, "cpu_us_per_req_added": extra}
                 lines.append(f"{who} {name}/ceiling: req/s {fmt_ratio(r)}, functions add "
                              f"{extra:.1f} µs CPU/request")
+    for name in ("half-h1", "half-h2"):
+        for who in ("wedge", "nginx"):
+            m = med.get((name, who))
+            if m and m["p50_ms"]:
+                r = m["p99_ms"] / m["p50_ms"]
+                data["ratios"][f"{who} {name} p99/p50"] = r
+                lines.append(f"{who} {name}: p99/p50 {r:.2f} (budget ≤ 3), errors {m['errors']}")
     for name, why in skipped.items():
         lines.append(f"{name:<16}skipped ({why})")
     return "\n".join(lines), data
@@ -779,10 +824,10 @@ def run_scenario(scenario: Scenario, origin: Server, certs: dict, args: argparse
         print("   verified: 200 through both"
               + (f", origin saw '{EXPECTED_DEVICE_ECHO}' from both" if scenario.functions else "")
               + "; idle RSS " + ", ".join(f"{s.name} {s.rss_mb():.1f} MB" for s in servers))
-        if args.warmup:
+        if args.warmup and not scenario.load.startswith("half"):
             for s in servers:
                 drive(s, scenario, args.warmup, args, workdir)
-        for rnd in range(1, args.rounds + 1):
+        for rnd in range(1, (scenario.rounds or args.rounds) + 1):
             for s in servers:
                 r = measure(s, origin, scenario, rnd, args, workdir)
                 print(format_run(r), flush=True)
