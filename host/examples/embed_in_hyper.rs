@@ -26,12 +26,10 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
     config.origins.insert(
         app.clone(),
-        OriginPoolConfig {
-            members: vec![OriginMember {
-                url: origin.url().parse()?,
-                weight: 1,
-            }],
-        },
+        OriginPoolConfig::new(vec![OriginMember {
+            url: origin.url().parse()?,
+            weight: 1,
+        }]),
     );
     config.distributions.push(Distribution {
         id: DistributionId::from_str("app")?,
@@ -40,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         default_behavior: Behavior {
             path_pattern: PathPattern::any(),
             origin: app,
+            origin_request_policy: None,
             functions: vec![],
         },
     });

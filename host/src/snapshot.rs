@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, FunctionId, OriginId};
-use crate::origin::{OriginClient, OriginPool};
+use crate::origin::{ClientSet, OriginPool};
 use crate::router::Router;
 use crate::tls::{CertError, CertificateSet, LoadedCertificate};
 use crate::wasm::{LoadError, LoadedFunction, WasmEngine};
@@ -22,6 +22,8 @@ pub enum SnapshotError {
     Function { id: FunctionId, error: LoadError },
     #[error("certificate `{id}`: {error}")]
     Certificate { id: String, error: CertError },
+    #[error("origin `{id}`: {error}")]
+    Origin { id: OriginId, error: String },
 }
 
 /// One consistent version of the edge's configuration and everything loaded from it.
@@ -32,7 +34,8 @@ pub struct Snapshot {
     pub functions: HashMap<FunctionId, Arc<LoadedFunction>>,
     pub origins: HashMap<OriginId, Arc<OriginPool>>,
     pub certificates: Arc<CertificateSet>,
-    pub client: OriginClient,
+    /// Origin clients by connection settings, shared with the snapshots that follow.
+    pub client: Arc<ClientSet>,
 }
 
 impl Snapshot {
@@ -41,7 +44,7 @@ impl Snapshot {
     pub fn build(
         engine: &WasmEngine,
         config: Config,
-        client: OriginClient,
+        client: Arc<ClientSet>,
         version: u64,
     ) -> Result<Snapshot, SnapshotError> {
         let problems = config.validate();
@@ -89,11 +92,16 @@ impl Snapshot {
             })?;
             functions.insert(id.clone(), Arc::new(f));
         }
-        let origins = config
-            .origins
-            .iter()
-            .map(|(id, oc)| (id.clone(), Arc::new(OriginPool::new(id.clone(), oc))))
-            .collect();
+        let mut origins = HashMap::new();
+        for (id, oc) in &config.origins {
+            let pool = OriginPool::new(id.clone(), oc, &client).map_err(|error| {
+                SnapshotError::Origin {
+                    id: id.clone(),
+                    error,
+                }
+            })?;
+            origins.insert(id.clone(), Arc::new(pool));
+        }
         let router = Router::new(&config);
 
         Ok(Snapshot {

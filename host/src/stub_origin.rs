@@ -9,7 +9,12 @@
 //! | `/slow/<ms>` | 200, a body sent in 5 chunks `<ms>` apart |
 //! | `/truncate` | promises 1024 bytes, sends 100, closes the connection |
 //! | `/reset` | closes the connection without answering |
+//! | `/health` | 200 `ok` (for health checks) |
 //! | `/` | a small HTML page; anything else 404 |
+//!
+//! Every answer carries `x-stub-origin: <addr>` so a client can tell stubs apart. A
+//! fault set with [`StubOrigin::set_fault`] overrides every path (the request is still
+//! recorded) until cleared: the way tests take a member down and bring it back.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -54,11 +59,23 @@ impl RecordedRequest {
     }
 }
 
+/// A fault the stub applies to every request while set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StubFault {
+    /// Answer this status.
+    Status(u16),
+    /// Never answer (until the client gives up).
+    Hang,
+    /// Close the connection without answering.
+    Reset,
+}
+
 /// A running stub origin on a local port.
 #[derive(Clone)]
 pub struct StubOrigin {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<RecordedRequest>>>,
+    fault: Arc<Mutex<Option<StubFault>>>,
     task: Arc<tokio::task::AbortHandle>,
 }
 
@@ -68,16 +85,28 @@ impl StubOrigin {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let received: Arc<Mutex<Vec<RecordedRequest>>> = Arc::default();
+        let fault: Arc<Mutex<Option<StubFault>>> = Arc::default();
         let log = received.clone();
+        let faults = fault.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
-                let log = log.clone();
+                let (log, faults) = (log.clone(), faults.clone());
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(req, log.clone()));
+                    let svc = hyper::service::service_fn(move |req| {
+                        let (log, faults) = (log.clone(), faults.clone());
+                        async move {
+                            let forced = faults.lock().ok().and_then(|f| *f);
+                            let mut resp = handle(req, log, forced).await?;
+                            if let Ok(v) = HeaderValue::from_str(&addr.to_string()) {
+                                resp.headers_mut().insert("x-stub-origin", v);
+                            }
+                            Ok::<_, Fault>(resp)
+                        }
+                    });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tcp), svc)
                         .await;
@@ -87,6 +116,7 @@ impl StubOrigin {
         Ok(StubOrigin {
             addr,
             received,
+            fault,
             task: Arc::new(task.abort_handle()),
         })
     }
@@ -106,6 +136,20 @@ impl StubOrigin {
         self.received.lock().ok().and_then(|r| r.last().cloned())
     }
 
+    /// Applies `fault` to every request from now on; `None` restores normal answers.
+    pub fn set_fault(&self, fault: Option<StubFault>) {
+        if let Ok(mut f) = self.fault.lock() {
+            *f = fault;
+        }
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear(&self) {
+        if let Ok(mut r) = self.received.lock() {
+            r.clear();
+        }
+    }
+
     pub fn stop(&self) {
         self.task.abort();
     }
@@ -122,6 +166,7 @@ struct Fault(&'static str);
 async fn handle(
     req: Request<Incoming>,
     log: Arc<Mutex<Vec<RecordedRequest>>>,
+    forced: Option<StubFault>,
 ) -> Result<Response<StubBody>, Fault> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
@@ -154,7 +199,23 @@ async fn handle(
     if let Ok(mut log) = log.lock() {
         log.push(recorded.clone());
     }
+    match forced {
+        Some(StubFault::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return Ok(reply(
+                status,
+                "text/plain",
+                format!("forced {code}\n").into(),
+            ));
+        }
+        Some(StubFault::Hang) => std::future::pending::<()>().await,
+        Some(StubFault::Reset) => return Err(Fault("forced reset")),
+        None => {}
+    }
     let path = recorded.path.as_str();
+    if path == "/health" {
+        return Ok(reply(StatusCode::OK, "text/plain", "ok\n".into()));
+    }
     if let Some(resp) = fault(path).await? {
         return Ok(resp);
     }

@@ -53,12 +53,17 @@ fn the_dev_config_and_examples_are_valid() {
         &addrs,
         Path::new("/certs"),
         Path::new("/functions"),
-        "http://127.0.0.1:9000",
+        &[
+            "http://127.0.0.1:9000".into(),
+            "http://127.0.0.1:9001".into(),
+        ],
     );
     let dev = Config::from_toml(&text, Path::new("wedge-dev.toml"), Path::new("/"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(dev.distributions.len(), 2);
     assert_eq!(dev.certificates.len(), 2);
+    // The stub origin runs as two members of one pool.
+    assert_eq!(dev.origins.values().next().unwrap().members.len(), 2);
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/examples");
     for entry in std::fs::read_dir(examples).unwrap() {
         let path = entry.unwrap().path();

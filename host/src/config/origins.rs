@@ -190,8 +190,8 @@ pub struct OriginRequestPolicy {
     pub add_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// Forward none, all, or only the named items (header and cookie names compare
-/// case-insensitively, query string names exactly).
+/// Forward none, all, or only the named items (header names compare
+/// case-insensitively, cookie and query string names exactly).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Forward {
     None,

@@ -13,6 +13,8 @@ use http_body_util::Full;
 pub enum EdgeBody {
     Full(Full<Bytes>),
     Origin(hyper::body::Incoming),
+    /// An origin body with the pool's idle timeout and in-flight accounting.
+    Upstream(crate::origin::UpstreamBody),
 }
 
 impl EdgeBody {
@@ -27,15 +29,16 @@ impl EdgeBody {
 
 impl Body for EdgeBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = crate::BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, crate::BoxError>>> {
         match self.get_mut() {
             EdgeBody::Full(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
-            EdgeBody::Origin(b) => Pin::new(b).poll_frame(cx),
+            EdgeBody::Origin(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            EdgeBody::Upstream(b) => Pin::new(b).poll_frame(cx),
         }
     }
 
@@ -43,6 +46,7 @@ impl Body for EdgeBody {
         match self {
             EdgeBody::Full(b) => b.is_end_stream(),
             EdgeBody::Origin(b) => b.is_end_stream(),
+            EdgeBody::Upstream(b) => b.is_end_stream(),
         }
     }
 
@@ -50,6 +54,7 @@ impl Body for EdgeBody {
         match self {
             EdgeBody::Full(b) => b.size_hint(),
             EdgeBody::Origin(b) => b.size_hint(),
+            EdgeBody::Upstream(b) => b.size_hint(),
         }
     }
 }

@@ -19,6 +19,7 @@ mod body;
 mod context;
 mod explain;
 mod forward;
+mod origin_policy;
 pub mod proxy_headers;
 
 use std::sync::Arc;
@@ -153,7 +154,9 @@ where
 
     finish_after(&mut runs, Hook::CacheKey);
 
-    // origin-request: an answer skips the origin; viewer-response hooks still run.
+    // origin-request: the behavior's origin request policy first, then the hooks. An
+    // answer skips the origin; viewer-response hooks still run.
+    origin_policy::apply(snapshot, behavior, &mut view.parts);
     let answered;
     (view, answered) =
         run_request_hooks(&mut runs, Hook::OriginRequest, view, request_id, explain).await?;
@@ -165,8 +168,10 @@ where
     let mut resp = match answered {
         Some(resp) => resp,
         None => {
+            let key = explain.cache_key.as_deref();
             let resp =
-                forward::forward(snapshot, behavior, conn, view.parts, body, host_value).await?;
+                forward::forward(snapshot, behavior, conn, view.parts, body, host_value, key)
+                    .await?;
             // origin-response
             run_response_hooks(
                 &mut runs,

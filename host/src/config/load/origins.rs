@@ -263,7 +263,7 @@ impl Converter<'_> {
         let mut policy = OriginRequestPolicy::default();
         for (name, slot, v, lower) in [
             ("headers", &mut policy.headers, &p.headers, true),
-            ("cookies", &mut policy.cookies, &p.cookies, true),
+            ("cookies", &mut policy.cookies, &p.cookies, false),
             (
                 "query_strings",
                 &mut policy.query_strings,
