@@ -18,6 +18,7 @@ mod functions;
 mod hardening;
 mod lifecycle;
 mod observability;
+mod origin_pools;
 mod proxy;
 mod reload;
 mod routing;

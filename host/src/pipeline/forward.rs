@@ -121,6 +121,15 @@ where
         last_pool = pool;
         let key = pool.hash_key(&head.headers, cache_key, &head.host, &head.path_and_query);
         match send_to_pool(pool, &mut head, &mut body, replayable, &key).await {
+            // A failover status is held back while a secondary may still answer.
+            Ok((resp, in_flight))
+                if may_fail_over
+                    && failover_status
+                        .as_ref()
+                        .is_some_and(|s| s.contains(&resp.status().as_u16())) =>
+            {
+                last = Failure::Status(resp, in_flight);
+            }
             Ok((resp, in_flight)) => return Ok(finish(pool, resp, in_flight, viewer_version)),
             Err(f) => last = f,
         }

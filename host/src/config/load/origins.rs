@@ -138,17 +138,21 @@ impl Converter<'_> {
                     .millis(&format!("{of}.base_ejection_ms"), v)
                     .unwrap_or(o.base_ejection);
             }
-            if let Some(v) = &raw.max_ejection_ms {
-                o.max_ejection = self
-                    .millis(&format!("{of}.max_ejection_ms"), v)
-                    .unwrap_or(o.max_ejection);
-            }
-            if o.max_ejection < o.base_ejection {
-                self.fail(
-                    format!("{of}.max_ejection_ms"),
-                    "must not be less than base_ejection_ms".into(),
-                    od.span(),
-                );
+            match &raw.max_ejection_ms {
+                Some(v) => {
+                    o.max_ejection = self
+                        .millis(&format!("{of}.max_ejection_ms"), v)
+                        .unwrap_or(o.max_ejection);
+                    if o.max_ejection < o.base_ejection {
+                        self.fail(
+                            format!("{of}.max_ejection_ms"),
+                            "must not be less than base_ejection_ms".into(),
+                            v.span(),
+                        );
+                    }
+                }
+                // Unset, the cap never undercuts the base.
+                None => o.max_ejection = o.max_ejection.max(o.base_ejection),
             }
             pool.outlier_detection = (raw.enabled != Some(false)).then_some(o);
         }
