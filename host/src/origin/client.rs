@@ -1,12 +1,18 @@
 //! Pooled HTTP clients for origins: plain or TLS (SNI, verification against the web
 //! roots or a custom CA), HTTP/1.1 or HTTP/2, with per-member idle limits.
 //!
-//! Clients are shared by every pool with the same connection settings and survive
-//! reloads (the [`ClientSet`] is handed from one snapshot to the next), so a reload
-//! does not drop warm keep-alive connections.
+//! Each member has its own client whose connector always dials that member, whatever
+//! the request URI says. The URI's authority is then free to carry the Host the origin
+//! should see, which HTTP/2 sends as `:authority` (a separate Host header would be
+//! ignored there). SNI and certificate verification use `tls.server_name`, else the
+//! member's host. Clients survive reloads (the [`ClientSet`] is handed from one
+//! snapshot to the next), so a reload does not drop warm keep-alive connections.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,21 +20,46 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use tokio::net::TcpStream;
+use tower_service::Service;
 
 use crate::config::OriginPoolConfig;
 
 /// Request bodies sent to origins (the viewer's body, whatever type it arrived as).
 pub type OriginBody = UnsyncBoxBody<Bytes, crate::BoxError>;
 
-/// One pooled client: keep-alive connections to any number of members.
-pub type OriginClient = Client<HttpsConnector<HttpConnector>, OriginBody>;
+/// One member's pooled client (keep-alive connections keyed by the Host sent).
+pub type OriginClient = Client<HttpsConnector<MemberConnector>, OriginBody>;
 
-/// What makes two pools able to share a client.
+/// Dials one member whatever URI it is asked for.
+#[derive(Clone)]
+pub struct MemberConnector {
+    http: HttpConnector,
+    target: http::Uri,
+}
+
+impl Service<http::Uri> for MemberConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = crate::BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<TokioIo<TcpStream>, crate::BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.http.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        let fut = self.http.call(self.target.clone());
+        Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
+
+/// What identifies a member's client: the member and its connection settings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
+    member: http::Uri,
     https: bool,
     http2: bool,
     connect_timeout: Duration,
@@ -51,9 +82,14 @@ impl std::fmt::Debug for ClientSet {
 }
 
 impl ClientSet {
-    /// The client for members of `pool` with the given scheme, built on first use.
-    /// Fails when the pool's CA bundle cannot be read or holds no certificate.
-    pub fn client_for(&self, pool: &OriginPoolConfig, https: bool) -> Result<OriginClient, String> {
+    /// The client for `member` of `pool`, built on first use. Fails when the pool's CA
+    /// bundle cannot be read or holds no certificate.
+    pub fn client_for(
+        &self,
+        pool: &OriginPoolConfig,
+        member: &http::Uri,
+    ) -> Result<OriginClient, String> {
+        let https = member.scheme() == Some(&http::uri::Scheme::HTTPS);
         let ca_pem = match (&pool.tls.ca, https) {
             (Some(path), true) => Some(
                 std::fs::read(path)
@@ -62,6 +98,7 @@ impl ClientSet {
             _ => None,
         };
         let key = ClientKey {
+            member: member.clone(),
             https,
             http2: pool.http2,
             connect_timeout: pool.timeouts.connect,
@@ -106,17 +143,26 @@ fn build(key: &ClientKey) -> Result<OriginClient, String> {
     let builder = HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http();
-    let builder = match &key.server_name {
-        Some(name) => {
-            let name = ServerName::try_from(name.clone()).map_err(|e| e.to_string())?;
-            builder.with_server_name_resolver(FixedServerNameResolver::new(name))
-        }
-        None => builder,
+    let name = match &key.server_name {
+        Some(name) => name.clone(),
+        None => key
+            .member
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+    };
+    let name = ServerName::try_from(name).map_err(|e| e.to_string())?;
+    let builder = builder.with_server_name_resolver(FixedServerNameResolver::new(name));
+    let member = MemberConnector {
+        http,
+        target: key.member.clone(),
     };
     let connector = if key.http2 {
-        builder.enable_all_versions().wrap_connector(http)
+        builder.enable_all_versions().wrap_connector(member)
     } else {
-        builder.enable_http1().wrap_connector(http)
+        builder.enable_http1().wrap_connector(member)
     };
     let mut client = Client::builder(TokioExecutor::new());
     client

@@ -73,13 +73,12 @@ impl OriginPool {
             let (Some(scheme), Some(authority)) = (m.url.scheme(), m.url.authority()) else {
                 continue;
             };
-            let https = scheme == &http::uri::Scheme::HTTPS;
             members.push(PoolMember {
                 scheme: scheme.clone(),
                 authority: authority.clone(),
                 weight: m.weight.max(1),
                 state: MemberState::new(),
-                client: clients.client_for(config, https)?,
+                client: clients.client_for(config, &m.url)?,
                 identity: hash_of(&format!("{scheme}://{authority}")),
             });
         }

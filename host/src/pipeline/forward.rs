@@ -258,9 +258,23 @@ fn build_request(
     body: OriginBody,
     keep_head: bool,
 ) -> Result<Request<OriginBody>, String> {
+    let host = match &head.host_rule {
+        HostRule::Viewer => head.host.clone(),
+        HostRule::Origin => {
+            HeaderValue::from_str(member.authority.as_str()).unwrap_or_else(|_| head.host.clone())
+        }
+        HostRule::Fixed(v) => v.clone(),
+    };
+    // The member's client dials the member whatever the URI names, so the URI carries
+    // the Host to send (HTTP/2's :authority).
+    let authority = host
+        .to_str()
+        .ok()
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .unwrap_or_else(|| member.authority.clone());
     let uri = Uri::builder()
         .scheme(member.scheme.clone())
-        .authority(member.authority.clone())
+        .authority(authority)
         .path_and_query(head.path_and_query.as_str())
         .build()
         .map_err(|e| format!("cannot build origin URI: {e}"))?;
@@ -269,13 +283,6 @@ fn build_request(
         head.headers.clone()
     } else {
         std::mem::take(&mut head.headers)
-    };
-    let host = match &head.host_rule {
-        HostRule::Viewer => head.host.clone(),
-        HostRule::Origin => {
-            HeaderValue::from_str(member.authority.as_str()).unwrap_or_else(|_| head.host.clone())
-        }
-        HostRule::Fixed(v) => v.clone(),
     };
     headers.insert(header::HOST, host);
     let mut req = Request::new(body);
