@@ -192,20 +192,28 @@ impl Converter<'_> {
             unhealthy_threshold: 3,
             expected_status: vec![200],
         };
-        if let Some(v) = &raw.path {
-            check.path = self.parse(&format!("{field}.path"), v, |s| {
+        // Bad values are reported and replaced by defaults, so that every problem in the
+        // table is reported at once.
+        if let Some(v) = &raw.path
+            && let Some(path) = self.parse(&format!("{field}.path"), v, |s| {
                 if !s.starts_with('/') {
                     return Err(format!("`{s}` must start with /"));
                 }
                 s.parse::<http::uri::PathAndQuery>()
                     .map_err(|e| format!("`{s}`: {e}"))
-            })?;
+            })
+        {
+            check.path = path;
         }
-        if let Some(v) = &raw.interval_ms {
-            check.interval = self.millis(&format!("{field}.interval_ms"), v)?;
+        if let Some(v) = &raw.interval_ms
+            && let Some(d) = self.millis(&format!("{field}.interval_ms"), v)
+        {
+            check.interval = d;
         }
-        if let Some(v) = &raw.timeout_ms {
-            check.timeout = self.millis(&format!("{field}.timeout_ms"), v)?;
+        if let Some(v) = &raw.timeout_ms
+            && let Some(d) = self.millis(&format!("{field}.timeout_ms"), v)
+        {
+            check.timeout = d;
         }
         if check.timeout > check.interval {
             let span = raw.timeout_ms.as_ref().map_or(hc.span(), |v| v.span());
@@ -230,9 +238,10 @@ impl Converter<'_> {
                 &raw.unhealthy_threshold,
             ),
         ] {
-            if let Some(v) = v {
-                let spanned = Spanned::new(v.span(), u64::from(*v.get_ref()));
-                *slot = self.bounded(&format!("{field}.{name}"), &spanned, 1, 100)? as u32;
+            if let Some(v) = v
+                && let Some(n) = self.bounded(&format!("{field}.{name}"), v, 1, 100)
+            {
+                *slot = n as u32;
             }
         }
         if let Some(v) = &raw.expected_status {
