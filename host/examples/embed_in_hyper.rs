@@ -26,12 +26,10 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
     config.origins.insert(
         app.clone(),
-        OriginPoolConfig {
-            members: vec![OriginMember {
-                url: origin.url().parse()?,
-                weight: 1,
-            }],
-        },
+        OriginPoolConfig::new(vec![OriginMember {
+            url: origin.url().parse()?,
+            weight: 1,
+        }]),
     );
     config.distributions.push(Distribution {
         id: DistributionId::from_str("app")?,

@@ -93,6 +93,8 @@ impl Edge {
         };
         let resolver = Arc::new(SniResolver::new(snapshot.certificates.clone()));
         let tls = tls::server_config(resolver.clone())?;
+        let metrics = Metrics::default();
+        metrics.set_origins(snapshot.origins.values());
         Ok(Edge {
             shared: Arc::new(Shared {
                 engine,
@@ -101,7 +103,7 @@ impl Edge {
                 tls,
                 next_version: AtomicU64::new(2),
                 reload_status: Default::default(),
-                metrics: Metrics::default(),
+                metrics,
                 access_log,
                 reloading: Default::default(),
             }),
@@ -163,6 +165,7 @@ impl Edge {
             let snapshot =
                 Snapshot::build(&this.shared.engine, config, client, Some(cache), version)?;
             this.shared.resolver.replace(snapshot.certificates.clone());
+            this.shared.metrics.set_origins(snapshot.origins.values());
             this.shared.snapshot.store(Arc::new(snapshot));
             Ok(version)
         })

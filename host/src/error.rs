@@ -13,9 +13,15 @@ pub enum RequestError {
     MissingHost,
     #[error("origin pool `{0}` has no member to send to")]
     NoOrigin(String),
+    #[error("origin pool `{0}` has no healthy member")]
+    NoHealthyOrigin(String),
+    #[error("origin pool `{0}`: every available member is at its request limit")]
+    OriginBusy(String),
+    #[error("origin {origin}: cannot connect: {message}")]
+    OriginConnect { origin: String, message: String },
     #[error("origin {origin} failed: {message}")]
     Origin { origin: String, message: String },
-    #[error("origin {origin} timed out")]
+    #[error("origin {origin} sent no response head in time")]
     OriginTimeout { origin: String },
     #[error("{0}")]
     FunctionFailed(#[source] FunctionError),
@@ -32,6 +38,9 @@ impl RequestError {
             RequestError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
             RequestError::MissingHost => StatusCode::BAD_REQUEST,
             RequestError::NoOrigin(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::NoHealthyOrigin(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::OriginBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::OriginConnect { .. } => StatusCode::BAD_GATEWAY,
             RequestError::Origin { .. } => StatusCode::BAD_GATEWAY,
             RequestError::OriginTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             RequestError::FunctionFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,6 +66,9 @@ impl RequestError {
             RequestError::UnknownHost(_) => "unknown-host",
             RequestError::MissingHost => "missing-host",
             RequestError::NoOrigin(_) => "no-origin",
+            RequestError::NoHealthyOrigin(_) => "no-healthy-origin",
+            RequestError::OriginBusy(_) => "origin-overloaded",
+            RequestError::OriginConnect { .. } => "origin-connect-error",
             RequestError::Origin { .. } => "origin-error",
             RequestError::OriginTimeout { .. } => "origin-timeout",
             RequestError::FunctionFailed(_) => "function-error",

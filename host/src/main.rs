@@ -205,8 +205,10 @@ async fn run_dev(addrs: dev::DevAddrs, no_build: bool) -> anyhow::Result<()> {
     };
     let state = root.join("target/wedge-dev");
     let certs = dev::certs::ensure(&state.join("certs"), &["www.localhost", "api.localhost"])?;
+    // The stub origin runs twice: two members behind one pool.
     let stub = StubOrigin::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let text = dev::render_config(&addrs, &certs.dir, &functions, &stub.url());
+    let stub2 = StubOrigin::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let text = dev::render_config(&addrs, &certs.dir, &functions, &[stub.url(), stub2.url()]);
     let config_path = state.join("wedge-dev.toml");
     std::fs::write(&config_path, &text)?;
     let edge = Edge::from_config_file(&config_path).await?;
@@ -230,7 +232,11 @@ async fn run_dev(addrs: dev::DevAddrs, no_build: bool) -> anyhow::Result<()> {
         addrs.https.port()
     );
     println!("  admin  http://{}/status", addrs.admin);
-    println!("  stub origin  {}", stub.url());
+    println!(
+        "  stub origin  {} and {} (pool `stub`; x-stub-origin says which answered)",
+        stub.url(),
+        stub2.url()
+    );
     println!("  config       {}", config_path.display());
     println!(
         "  CA certificate (trust it in curl or a browser): {}",

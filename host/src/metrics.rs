@@ -1,16 +1,24 @@
 //! Prometheus metrics for `/metrics`: requests by behavior and status, latency, and
 //! per-function invocations, outcomes and durations. Kept by the edge, not the
-//! snapshot, so counters survive reloads.
+//! snapshot, so counters survive reloads. Origin health and counters are read from the
+//! serving snapshot's pools at scrape time (they restart with a reload's new pools).
 
 use std::sync::Arc;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::config::FunctionId;
+use crate::origin::OriginPool;
 use crate::wasm::HookTrace;
 
 /// A shared label value: building a label set per request clones it without allocating.
@@ -70,6 +78,7 @@ pub struct Metrics {
     cache_results: Family<ResultLabels, Counter>,
     /// The behavior label of requests no behavior took.
     unrouted: Name,
+    origins: Arc<OriginCollector>,
 }
 
 impl Default for Metrics {
@@ -113,7 +122,10 @@ impl Default for Metrics {
             "Requests by CloudFront result type (Hit, RefreshHit, Miss, Error, FunctionGeneratedResponse)",
             cache_results.clone(),
         );
+        let origins = Arc::new(OriginCollector::default());
+        registry.register_collector(Box::new(origins.clone()));
         Self {
+            origins,
             cache_results,
             registry,
             requests,
@@ -188,10 +200,123 @@ impl Metrics {
             .inc();
     }
 
+    /// Points the origin metrics at the pools of the snapshot now serving.
+    pub fn set_origins<'a>(&self, pools: impl IntoIterator<Item = &'a Arc<OriginPool>>) {
+        let mut v: Vec<_> = pools.into_iter().cloned().collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        *self
+            .origins
+            .pools
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = v;
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MemberLabels {
+    origin: String,
+    member: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OriginLabels {
+    origin: String,
+}
+
+/// Reads origin health and counters from the current pools on each scrape.
+#[derive(Debug, Default)]
+struct OriginCollector {
+    pools: std::sync::RwLock<Vec<Arc<OriginPool>>>,
+}
+
+impl Collector for OriginCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let pools = self.pools.read().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        type Read = fn(&crate::origin::PoolMember, std::time::Instant) -> u64;
+        let member_metrics: [(&str, &str, MetricType, Read); 6] = [
+            (
+                "origin_member_healthy",
+                "1 when the member passes its active health checks",
+                MetricType::Gauge,
+                |m, _| u64::from(m.state.healthy()),
+            ),
+            (
+                "origin_member_available",
+                "1 when the member takes requests (healthy and not ejected)",
+                MetricType::Gauge,
+                |m, now| u64::from(m.state.available(now)),
+            ),
+            (
+                "origin_member_outstanding",
+                "Requests in flight to the member",
+                MetricType::Gauge,
+                |m, _| m.state.outstanding.load(Relaxed) as u64,
+            ),
+            (
+                "origin_member_requests",
+                "Attempts sent to the member",
+                MetricType::Counter,
+                |m, _| m.state.requests.load(Relaxed),
+            ),
+            (
+                "origin_member_failures",
+                "Attempts that failed (5xx, connect error, timeout)",
+                MetricType::Counter,
+                |m, _| m.state.failures.load(Relaxed),
+            ),
+            (
+                "origin_member_ejections",
+                "Times the member was ejected by outlier detection",
+                MetricType::Counter,
+                |m, _| m.state.ejections.load(Relaxed),
+            ),
+        ];
+        for (name, help, kind, read) in member_metrics {
+            let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+            for pool in pools.iter() {
+                for m in pool.members() {
+                    let labels = MemberLabels {
+                        origin: pool.id.to_string(),
+                        member: m.url(),
+                    };
+                    let family = metric.encode_family(&labels)?;
+                    let v = read(m, now);
+                    match kind {
+                        MetricType::Counter => ConstCounter::new(v).encode(family)?,
+                        _ => ConstGauge::new(v as i64).encode(family)?,
+                    }
+                }
+            }
+        }
+        type PoolRead = fn(&OriginPool) -> u64;
+        let pool_metrics: [(&str, &str, PoolRead); 2] = [
+            ("origin_retries", "Retries sent to the pool", |p| {
+                p.retries.load(Relaxed)
+            }),
+            (
+                "origin_failovers",
+                "Requests an origin group moved from this pool to its secondary",
+                |p| p.failovers.load(Relaxed),
+            ),
+        ];
+        for (name, help, read) in pool_metrics {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for pool in pools.iter() {
+                let labels = OriginLabels {
+                    origin: pool.id.to_string(),
+                };
+                ConstCounter::new(read(pool)).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
     }
 }

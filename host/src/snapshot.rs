@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::cache::HttpCache;
 use crate::config::{Config, ConfigError, FunctionId, OriginId};
-use crate::origin::{OriginClient, OriginPool};
+use crate::origin::{ClientSet, OriginPool};
 use crate::router::Router;
 use crate::tls::{CertError, CertificateSet, LoadedCertificate};
 use crate::wasm::{LoadError, LoadedFunction, WasmEngine};
@@ -23,6 +23,8 @@ pub enum SnapshotError {
     Function { id: FunctionId, error: LoadError },
     #[error("certificate `{id}`: {error}")]
     Certificate { id: String, error: CertError },
+    #[error("origin `{id}`: {error}")]
+    Origin { id: OriginId, error: String },
 }
 
 /// One consistent version of the edge's configuration and everything loaded from it.
@@ -33,7 +35,8 @@ pub struct Snapshot {
     pub functions: HashMap<FunctionId, Arc<LoadedFunction>>,
     pub origins: HashMap<OriginId, Arc<OriginPool>>,
     pub certificates: Arc<CertificateSet>,
-    pub client: OriginClient,
+    /// Origin clients by connection settings, shared with the snapshots that follow.
+    pub client: Arc<ClientSet>,
     /// The edge's HTTP cache; carried from snapshot to snapshot so reloads keep it.
     pub cache: Arc<HttpCache>,
 }
@@ -44,7 +47,7 @@ impl Snapshot {
     pub fn build(
         engine: &WasmEngine,
         config: Config,
-        client: OriginClient,
+        client: Arc<ClientSet>,
         cache: Option<Arc<HttpCache>>,
         version: u64,
     ) -> Result<Snapshot, SnapshotError> {
@@ -93,11 +96,16 @@ impl Snapshot {
             })?;
             functions.insert(id.clone(), Arc::new(f));
         }
-        let origins = config
-            .origins
-            .iter()
-            .map(|(id, oc)| (id.clone(), Arc::new(OriginPool::new(id.clone(), oc))))
-            .collect();
+        let mut origins = HashMap::new();
+        for (id, oc) in &config.origins {
+            let pool = OriginPool::new(id.clone(), oc, &client).map_err(|error| {
+                SnapshotError::Origin {
+                    id: id.clone(),
+                    error,
+                }
+            })?;
+            origins.insert(id.clone(), Arc::new(pool));
+        }
         let router = Router::new(&config);
         // A reload keeps the cache unless its size limits changed.
         let cache = match cache {

@@ -11,14 +11,17 @@
 //! | `/reset` | closes the connection without answering |
 //! | `/static/...` | 200, `Cache-Control: public, max-age=60`, an ETag (honours `If-None-Match`) |
 //! | `/cache/...` | 200; query `cc`, `etag`, `lm`, `vary` set those headers, `size=N` pads the body, `delay=ms` waits first |
+//! | `/health` | 200 `ok` (for health checks) |
 //! | `/` | a small HTML page; anything else 404 |
 //!
+//! Every answer carries `x-stub-origin: <addr>` so a client can tell stubs apart. A
+//! fault set with [`StubOrigin::set_fault`] overrides every path (the request is still
+//! recorded) until cleared: the way tests take a member down and bring it back.
 //! Cacheable answers (`/static`, `/cache`) carry `x-served: N`, a count of responses
-//! the stub has made, so tests can tell a cached copy from a fresh one. While
-//! [`StubOrigin::set_down`] is on, every request gets 503.
+//! the stub has made, so tests can tell a cached copy from a fresh one.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -61,20 +64,24 @@ impl RecordedRequest {
     }
 }
 
+/// A fault the stub applies to every request while set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StubFault {
+    /// Answer this status.
+    Status(u16),
+    /// Never answer (until the client gives up).
+    Hang,
+    /// Close the connection without answering.
+    Reset,
+}
+
 /// A running stub origin on a local port.
 #[derive(Clone)]
 pub struct StubOrigin {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<RecordedRequest>>>,
-    state: Arc<StubState>,
+    fault: Arc<Mutex<Option<StubFault>>>,
     task: Arc<tokio::task::AbortHandle>,
-}
-
-/// Switches and counters shared by the stub's connections.
-#[derive(Debug, Default)]
-struct StubState {
-    down: AtomicBool,
-    served: AtomicU64,
 }
 
 impl StubOrigin {
@@ -83,20 +90,29 @@ impl StubOrigin {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let received: Arc<Mutex<Vec<RecordedRequest>>> = Arc::default();
-        let state: Arc<StubState> = Arc::default();
+        let served: Arc<AtomicU64> = Arc::default();
+        let fault: Arc<Mutex<Option<StubFault>>> = Arc::default();
         let log = received.clone();
-        let shared = state.clone();
+        let faults = fault.clone();
+        let counter = served.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
-                let log = log.clone();
-                let shared = shared.clone();
+                let (log, faults, counter) = (log.clone(), faults.clone(), counter.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
-                        handle(req, log.clone(), shared.clone())
+                        let (log, faults, counter) = (log.clone(), faults.clone(), counter.clone());
+                        async move {
+                            let forced = faults.lock().ok().and_then(|f| *f);
+                            let mut resp = handle(req, log, forced, counter).await?;
+                            if let Ok(v) = HeaderValue::from_str(&addr.to_string()) {
+                                resp.headers_mut().insert("x-stub-origin", v);
+                            }
+                            Ok::<_, Fault>(resp)
+                        }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tcp), svc)
@@ -107,7 +123,7 @@ impl StubOrigin {
         Ok(StubOrigin {
             addr,
             received,
-            state,
+            fault,
             task: Arc::new(task.abort_handle()),
         })
     }
@@ -127,14 +143,23 @@ impl StubOrigin {
         self.received.lock().ok().and_then(|r| r.last().cloned())
     }
 
-    /// While `down`, every request is answered 503 (and still recorded).
-    pub fn set_down(&self, down: bool) {
-        self.state.down.store(down, Ordering::SeqCst);
-    }
-
     /// Requests received whose path is `path`.
     pub fn count(&self, path: &str) -> usize {
         self.received().iter().filter(|r| r.path == path).count()
+    }
+
+    /// Applies `fault` to every request from now on; `None` restores normal answers.
+    pub fn set_fault(&self, fault: Option<StubFault>) {
+        if let Ok(mut f) = self.fault.lock() {
+            *f = fault;
+        }
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear(&self) {
+        if let Ok(mut r) = self.received.lock() {
+            r.clear();
+        }
     }
 
     pub fn stop(&self) {
@@ -153,7 +178,8 @@ struct Fault(&'static str);
 async fn handle(
     req: Request<Incoming>,
     log: Arc<Mutex<Vec<RecordedRequest>>>,
-    state: Arc<StubState>,
+    forced: Option<StubFault>,
+    served: Arc<AtomicU64>,
 ) -> Result<Response<StubBody>, Fault> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
@@ -186,14 +212,20 @@ async fn handle(
     if let Ok(mut log) = log.lock() {
         log.push(recorded.clone());
     }
-    let path = recorded.path.as_str();
-    if state.down.load(Ordering::SeqCst) {
-        return Ok(reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "origin is down\n".into(),
-        ));
+    match forced {
+        Some(StubFault::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return Ok(reply(
+                status,
+                "text/plain",
+                format!("forced {code}\n").into(),
+            ));
+        }
+        Some(StubFault::Hang) => std::future::pending::<()>().await,
+        Some(StubFault::Reset) => return Err(Fault("forced reset")),
+        None => {}
     }
+    let path = recorded.path.as_str();
     if path.starts_with("/static/") || path.starts_with("/cache/") {
         // `delay=ms` holds the answer back (to overlap concurrent misses).
         if let Some(ms) = recorded
@@ -204,8 +236,11 @@ async fn handle(
         {
             tokio::time::sleep(Duration::from_millis(ms.min(10_000))).await;
         }
-        let served = state.served.fetch_add(1, Ordering::SeqCst) + 1;
+        let served = served.fetch_add(1, Ordering::SeqCst) + 1;
         return Ok(cacheable(&recorded, served));
+    }
+    if path == "/health" {
+        return Ok(reply(StatusCode::OK, "text/plain", "ok\n".into()));
     }
     if let Some(resp) = fault(path).await? {
         return Ok(resp);

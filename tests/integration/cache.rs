@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
+use wedge::stub_origin::StubFault;
 use wedge_tests::{TestEdge, TlsOptions, http_get, send};
 
 const SITE: &str = r#"
@@ -214,16 +215,16 @@ async fn stale_if_error_serves_the_stale_copy_while_the_origin_is_down() {
     let path = "/cache/sie?cc=max-age=0,%20stale-if-error=600&etag=%22e%22";
     let first = get(&edge, path, &[]).await;
     assert_eq!(first.status(), 200);
-    edge.origin.set_down(true);
+    edge.origin.set_fault(Some(StubFault::Status(503)));
     let stale = get(&edge, path, &[]).await;
     assert_eq!(stale.status(), 200);
     assert_eq!(x_cache(&stale), "Hit from wedge");
     assert_eq!(served(&stale), served(&first));
     // Without stale-if-error the origin's failure reaches the viewer.
     let plain = "/cache/nosie?cc=max-age=0&etag=%22e%22";
-    edge.origin.set_down(false);
+    edge.origin.set_fault(None);
     get(&edge, plain, &[]).await;
-    edge.origin.set_down(true);
+    edge.origin.set_fault(Some(StubFault::Status(503)));
     let failed = get(&edge, plain, &[]).await;
     assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(x_cache(&failed), "Error from wedge");

@@ -53,7 +53,10 @@ fn the_dev_config_and_examples_are_valid() {
         &addrs,
         Path::new("/certs"),
         Path::new("/functions"),
-        "http://127.0.0.1:9000",
+        &[
+            "http://127.0.0.1:9000".into(),
+            "http://127.0.0.1:9001".into(),
+        ],
     );
     let dev = Config::from_toml(&text, Path::new("wedge-dev.toml"), Path::new("/"))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -69,6 +72,8 @@ fn the_dev_config_and_examples_are_valid() {
         assert!(statics.cache_policy.is_some());
         assert_eq!(statics.functions[0].as_str(), "device-class");
     }
+    // The stub origin runs as two members of one pool.
+    assert_eq!(dev.origins.values().next().unwrap().members.len(), 2);
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/examples");
     for entry in std::fs::read_dir(examples).unwrap() {
         let path = entry.unwrap().path();

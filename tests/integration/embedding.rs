@@ -22,12 +22,10 @@ fn config_for(origin: &StubOrigin) -> Config {
     let device = FunctionId::from_str("device-class").unwrap();
     config.origins.insert(
         stub.clone(),
-        OriginPoolConfig {
-            members: vec![OriginMember {
-                url: origin.url().parse().unwrap(),
-                weight: 1,
-            }],
-        },
+        OriginPoolConfig::new(vec![OriginMember {
+            url: origin.url().parse().unwrap(),
+            weight: 1,
+        }]),
     );
     config.functions.insert(
         device.clone(),
@@ -40,6 +38,7 @@ fn config_for(origin: &StubOrigin) -> Config {
         default_behavior: Behavior {
             path_pattern: PathPattern::any(),
             origin: stub,
+            origin_request_policy: None,
             functions: vec![device],
             cache_policy: None,
         },

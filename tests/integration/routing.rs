@@ -143,5 +143,5 @@ async fn dead_origin_is_a_bad_gateway() {
     let edge = TestEdge::start(&config).await.unwrap();
     let resp = get(edge.http_addr(), "www.example.test", "/echo").await;
     assert_eq!(resp.status(), 502);
-    assert_eq!(resp.headers()["x-wedge-error"], "origin-error");
+    assert_eq!(resp.headers()["x-wedge-error"], "origin-connect-error");
 }

@@ -146,6 +146,21 @@ impl AdminService {
             .iter()
             .map(|c| json!({ "id": c.id, "names": c.names, "not_after_unix": secs(c.not_after) }))
             .collect();
+        let mut origins: Vec<_> = snapshot.origins.values().map(|p| p.status()).collect();
+        origins.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        let groups: Vec<_> = snapshot
+            .config
+            .origin_groups
+            .iter()
+            .map(|(id, g)| {
+                json!({
+                    "id": id,
+                    "primary": g.primary,
+                    "secondary": g.secondary,
+                    "failover_status": g.failover_status,
+                })
+            })
+            .collect();
         json!({
             "version": snapshot.version,
             "config": snapshot.config.source.as_ref().map(|p| p.display().to_string()),
@@ -153,6 +168,8 @@ impl AdminService {
             "functions": functions,
             "certificates": certificates,
             "cache": snapshot.cache.status_json(),
+            "origins": origins,
+            "origin_groups": groups,
             "distributions": snapshot.config.distributions.iter().map(|d| json!({ "id": d.id, "aliases": d.aliases })).collect::<Vec<_>>(),
         })
     }

@@ -55,6 +55,10 @@ id_type!(
     OriginId
 );
 id_type!(
+    /// Names an origin request policy.
+    PolicyId
+);
+id_type!(
     /// Names a function.
     FunctionId
 );

@@ -279,25 +279,24 @@ impl Converter<'_> {
             let Some(id) = self.id(&field, name, OriginId::new) else {
                 continue;
             };
-            self.note(&format!("{field}.members"), &origin.members);
-            let mut members = Vec::new();
-            for (i, m) in origin.members.get_ref().iter().enumerate() {
-                let mf = format!("{field}.members[{i}]");
-                if m.weight == 0 {
-                    self.fail(
-                        format!("{mf}.weight"),
-                        "weight must be at least 1".into(),
-                        m.url.span(),
-                    );
-                }
-                if let Some(url) = self.parse(&format!("{mf}.url"), &m.url, parse_origin_url) {
-                    members.push(OriginMember {
-                        url,
-                        weight: m.weight.max(1),
-                    });
+            let pool = self.origin_pool(&field, origin);
+            c.origins.insert(id, pool);
+        }
+        for (name, group) in &raw.origin_groups {
+            let field = format!("origin_groups.{}", name.get_ref());
+            if let Some(id) = self.id(&field, name, OriginId::new) {
+                self.note(&field, name);
+                if let Some(g) = self.origin_group(&field, group) {
+                    c.origin_groups.insert(id, g);
                 }
             }
-            c.origins.insert(id, OriginPoolConfig { members });
+        }
+        for (name, policy) in &raw.origin_request_policies {
+            let field = format!("origin_request_policies.{}", name.get_ref());
+            if let Some(id) = self.id(&field, name, PolicyId::new) {
+                let p = self.origin_request_policy(&field, policy);
+                c.origin_request_policies.insert(id, p);
+            }
         }
         for (name, f) in &raw.functions {
             let field = format!("functions.{}", name.get_ref());
@@ -435,6 +434,12 @@ impl Converter<'_> {
             (None, None) => None,
         };
         let origin = self.parse(&format!("{field}.origin"), &b.origin, OriginId::new);
+        let origin_request_policy = match &b.origin_request_policy {
+            Some(v) => {
+                Some(self.parse(&format!("{field}.origin_request_policy"), v, PolicyId::new)?)
+            }
+            None => None,
+        };
         let functions: Vec<FunctionId> = b
             .functions
             .iter()
@@ -448,14 +453,17 @@ impl Converter<'_> {
         Some(Behavior {
             path_pattern: path_pattern?,
             origin: origin?,
+            origin_request_policy,
             functions,
             cache_policy,
         })
     }
 }
 
+mod origins;
+
 /// An origin URL: scheme http or https, a host, an optional port, and no path or query.
-fn parse_origin_url(s: &str) -> Result<http::Uri, String> {
+pub(super) fn parse_origin_url(s: &str) -> Result<http::Uri, String> {
     let uri: http::Uri = s.parse().map_err(|e| format!("`{s}` is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}

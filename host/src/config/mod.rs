@@ -7,6 +7,7 @@
 mod cache;
 mod ids;
 mod load;
+mod origins;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -17,9 +18,14 @@ use std::time::Duration;
 pub use cache::{CachePolicy, CacheSettings, KeySelection};
 pub use ids::{
     CachePolicyId, CertificateId, DistributionId, FunctionId, HostPattern, NameError, OriginId,
-    PathPattern,
+    PathPattern, PolicyId,
 };
 pub use load::{ConfigError, Located};
+pub use origins::{
+    Balance, Forward, HashOn, HealthCheck, HostRule, OriginGroupConfig, OriginMember,
+    OriginPoolConfig, OriginRequestPolicy, OriginTimeouts, OriginTls, OutlierDetection,
+    RetryPolicy,
+};
 
 /// The whole configuration of one edge.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +36,9 @@ pub struct Config {
     pub tls: TlsConfig,
     pub certificates: BTreeMap<CertificateId, CertificateFiles>,
     pub origins: BTreeMap<OriginId, OriginPoolConfig>,
+    /// Failover pairs of pools; a behavior may name a group wherever it names a pool.
+    pub origin_groups: BTreeMap<OriginId, OriginGroupConfig>,
+    pub origin_request_policies: BTreeMap<PolicyId, OriginRequestPolicy>,
     pub functions: BTreeMap<FunctionId, FunctionConfig>,
     pub debug: DebugConfig,
     /// Bearer token the admin API requires (all endpoints but `/healthz`), if set.
@@ -120,20 +129,6 @@ pub struct CertificateFiles {
     pub key: PathBuf,
 }
 
-/// An origin pool: members requests are balanced over.
-#[derive(Debug, Clone)]
-pub struct OriginPoolConfig {
-    pub members: Vec<OriginMember>,
-}
-
-#[derive(Debug, Clone)]
-pub struct OriginMember {
-    /// `http://host:port` or `https://host:port` (no path).
-    pub url: http::Uri,
-    /// Relative share of requests (≥ 1).
-    pub weight: u32,
-}
-
 /// What happens to a request whose function traps or exceeds a limit. Every failure is
 /// logged whichever is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -215,7 +210,10 @@ pub struct Distribution {
 #[derive(Debug, Clone)]
 pub struct Behavior {
     pub path_pattern: PathPattern,
+    /// An origin pool or origin group.
     pub origin: OriginId,
+    /// What of the viewer request is forwarded; everything when `None`.
+    pub origin_request_policy: Option<PolicyId>,
     /// Functions run in this order.
     pub functions: Vec<FunctionId>,
     /// How responses are cached; none: every request goes to the origin.
@@ -229,6 +227,7 @@ impl Behavior {
         Self {
             path_pattern,
             origin,
+            origin_request_policy: None,
             functions: Vec::new(),
             cache_policy: None,
         }
@@ -301,6 +300,31 @@ impl Config {
                 );
             }
         }
+        for (id, g) in &self.origin_groups {
+            if self.origins.contains_key(id) {
+                problem(
+                    format!("origin_groups.{id}"),
+                    format!("`{id}` already names an origin pool"),
+                );
+            }
+            for (field, pool) in [("primary", &g.primary), ("secondary", &g.secondary)] {
+                if !self.origins.contains_key(pool) {
+                    problem(
+                        format!("origin_groups.{id}.{field}"),
+                        format!(
+                            "no origin pool named `{pool}` (known: {})",
+                            keys(&self.origins)
+                        ),
+                    );
+                }
+            }
+            if g.primary == g.secondary {
+                problem(
+                    format!("origin_groups.{id}.secondary"),
+                    "the secondary must differ from the primary".into(),
+                );
+            }
+        }
         let mut seen_ids = std::collections::HashSet::new();
         for (i, d) in self.distributions.iter().enumerate() {
             if !seen_ids.insert(&d.id) {
@@ -325,7 +349,9 @@ impl Config {
                 &d.default_behavior,
             ));
             for (path, b) in behaviors.chain(default) {
-                if !self.origins.contains_key(&b.origin) {
+                if !self.origins.contains_key(&b.origin)
+                    && !self.origin_groups.contains_key(&b.origin)
+                {
                     problem(
                         format!("{path}.origin"),
                         format!(
@@ -343,6 +369,17 @@ impl Config {
                         format!(
                             "no cache policy named `{p}` (known: {})",
                             keys(&self.cache_policies)
+                        ),
+                    );
+                }
+                if let Some(p) = &b.origin_request_policy
+                    && !self.origin_request_policies.contains_key(p)
+                {
+                    problem(
+                        format!("{path}.origin_request_policy"),
+                        format!(
+                            "no origin request policy named `{p}` (known: {})",
+                            keys(&self.origin_request_policies)
                         ),
                     );
                 }

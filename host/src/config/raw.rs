@@ -21,6 +21,10 @@ pub struct RawConfig {
     #[serde(default)]
     pub origins: BTreeMap<Spanned<String>, RawOrigin>,
     #[serde(default)]
+    pub origin_groups: BTreeMap<Spanned<String>, RawOriginGroup>,
+    #[serde(default)]
+    pub origin_request_policies: BTreeMap<Spanned<String>, RawOriginRequestPolicy>,
+    #[serde(default)]
     pub functions: BTreeMap<Spanned<String>, RawFunction>,
     #[serde(default)]
     pub distributions: Vec<RawDistribution>,
@@ -127,6 +131,80 @@ pub struct RawCertificate {
 #[serde(deny_unknown_fields)]
 pub struct RawOrigin {
     pub members: Spanned<Vec<RawMember>>,
+    /// `"round_robin"` (default), `"least_outstanding"` or `"hash"`.
+    pub balance: Option<Spanned<String>>,
+    /// For `balance = "hash"`: `"cache_key"` (default) or `"header:<name>"`.
+    pub hash_on: Option<Spanned<String>>,
+    pub http2: Option<bool>,
+    pub max_requests_per_member: Option<Spanned<u64>>,
+    pub max_idle_per_member: Option<Spanned<u64>>,
+    pub connect_timeout_ms: Option<Spanned<u64>>,
+    pub first_byte_timeout_ms: Option<Spanned<u64>>,
+    pub idle_timeout_ms: Option<Spanned<u64>>,
+    pub tls: Option<RawOriginTls>,
+    pub health_check: Option<Spanned<RawHealthCheck>>,
+    /// Absent: the defaults; `enabled = false` turns passive ejection off.
+    pub outlier_detection: Option<Spanned<RawOutlier>>,
+    pub retries: Option<Spanned<RawRetries>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOriginTls {
+    pub ca: Option<Spanned<String>>,
+    pub server_name: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub path: Option<Spanned<String>>,
+    pub interval_ms: Option<Spanned<u64>>,
+    pub timeout_ms: Option<Spanned<u64>>,
+    pub healthy_threshold: Option<Spanned<u32>>,
+    pub unhealthy_threshold: Option<Spanned<u32>>,
+    pub expected_status: Option<Spanned<Vec<u16>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlier {
+    pub enabled: Option<bool>,
+    pub consecutive_5xx: Option<u32>,
+    pub consecutive_connect_errors: Option<u32>,
+    pub base_ejection_ms: Option<Spanned<u64>>,
+    pub max_ejection_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetries {
+    pub max_retries: Option<Spanned<u32>>,
+    pub retry_on_status: Option<Spanned<Vec<u16>>>,
+    pub budget_percent: Option<Spanned<u32>>,
+    pub min_retries: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOriginGroup {
+    pub primary: Spanned<String>,
+    pub secondary: Spanned<String>,
+    /// Default: 500, 502, 503, 504.
+    pub failover_status: Option<Spanned<Vec<u16>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOriginRequestPolicy {
+    /// `"none"`, `"all"` or a list of names; absent means `"all"`.
+    pub headers: Option<Spanned<toml::Value>>,
+    pub cookies: Option<Spanned<toml::Value>>,
+    pub query_strings: Option<Spanned<toml::Value>>,
+    /// `"viewer"` (default), `"origin"`, or a host name to send.
+    pub host: Option<Spanned<String>>,
+    #[serde(default)]
+    pub add_headers: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +270,7 @@ pub struct RawBehavior {
     /// Required on ordered behaviors, forbidden on the default one.
     pub path_pattern: Option<Spanned<String>>,
     pub origin: Spanned<String>,
+    pub origin_request_policy: Option<Spanned<String>>,
     #[serde(default)]
     pub functions: Vec<Spanned<String>>,
     /// Names a `[cache_policies.<id>]`; absent: responses are not cached.

@@ -58,12 +58,13 @@ pub fn build_functions(repo_root: &Path) -> anyhow::Result<PathBuf> {
     Ok(target_dir.join("wasm32-wasip2/release"))
 }
 
-/// Renders the embedded config for the given places and returns it.
+/// Renders the embedded config for the given places and returns it. `stubs` are the
+/// two stub origin URLs (the members of the `stub` pool).
 pub fn render_config(
     addrs: &DevAddrs,
     certs_dir: &Path,
     functions_dir: &Path,
-    stub: &str,
+    stubs: &[String; 2],
 ) -> String {
     DEFAULT_CONFIG
         .replace("{http}", &addrs.http.to_string())
@@ -71,7 +72,8 @@ pub fn render_config(
         .replace("{admin}", &addrs.admin.to_string())
         .replace("{certs}", &toml_path(certs_dir))
         .replace("{functions}", &toml_path(functions_dir))
-        .replace("{stub}", stub)
+        .replace("{stub}", &stubs[0])
+        .replace("{stub2}", &stubs[1])
 }
 
 fn toml_path(p: &Path) -> String {

@@ -1,30 +1,33 @@
-//! Origin pools: which member gets a request, and the pooled client that sends it.
+//! Origins: pools of members with balancing, health and retry budgets, the pooled
+//! clients that reach them, and the response body that guards idle origins.
 
+mod balance;
+mod body;
+mod budget;
+mod client;
+mod health;
 mod pool;
 
-pub use pool::{OriginPool, PoolMember};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use std::time::Duration;
+pub use body::{IdleTimeout, UpstreamBody};
+pub use client::{ClientSet, OriginBody, OriginClient};
+pub use health::Outcome;
+pub use pool::{InFlight, OriginPool, PoolMember, Unavailable};
 
-/// Request bodies sent to origins (the viewer's body, whatever type it arrived as).
-pub type OriginBody = UnsyncBoxBody<Bytes, crate::BoxError>;
+/// A fresh set of origin clients (a snapshot hands it on to the next on reload).
+pub fn client() -> Arc<ClientSet> {
+    Arc::new(ClientSet::default())
+}
 
-/// The shared HTTP/1.1 client with keep-alive connection pooling.
-pub type OriginClient = Client<HttpConnector, OriginBody>;
-
-/// Builds the pooled client used for every origin.
-pub fn client() -> OriginClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(256)
-        .build(connector)
+/// An error and its sources, joined with `: `.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

@@ -1,90 +1,317 @@
-//! Weighted round-robin over a pool's members.
+//! An origin pool at run time: its members with their clients and health, the
+//! balancer, the retry budget and the active health checker.
+//!
+//! The checker is a task owned by the pool: it holds only the members (not the pool),
+//! and is aborted when the pool is dropped, i.e. when the last request using the
+//! snapshot that built it has finished. A reload therefore starts fresh health state
+//! (members start healthy and are checked at once) rather than inheriting it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-use crate::config::{OriginId, OriginPoolConfig};
+use bytes::Bytes;
+use http::{Request, header};
+use http_body_util::{BodyExt, Empty};
+use serde_json::json;
 
-/// One member: its scheme and authority, ready to prefix a path.
-#[derive(Debug, Clone)]
+use super::balance::{Balancer, Candidate, hash_of};
+use super::budget::RetryBudget;
+use super::client::{ClientSet, OriginClient};
+use super::health::{MemberState, Outcome};
+use crate::config::{Balance, HashOn, HealthCheck, OriginId, OriginPoolConfig};
+
+/// One member: where it is, how to reach it, and how it is doing.
+#[derive(Debug)]
 pub struct PoolMember {
     pub scheme: http::uri::Scheme,
     pub authority: http::uri::Authority,
     pub weight: u32,
+    pub state: MemberState,
+    pub client: OriginClient,
+    identity: u64,
 }
 
-/// A pool picks members in a smooth weighted rotation: with weights 2 and 1 the order
-/// is A, B, A, A, B, A... rather than A, A, B.
+impl PoolMember {
+    /// `scheme://authority`, for logs and `/status`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
+}
+
+/// Why a pool had no member for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Every member is failing its health checks or ejected (or already tried).
+    Unhealthy,
+    /// The available members are all at `max_requests_per_member`.
+    Busy,
+}
+
 #[derive(Debug)]
 pub struct OriginPool {
     pub id: OriginId,
-    pub members: Vec<PoolMember>,
-    schedule: Vec<usize>,
-    next: AtomicUsize,
+    pub config: OriginPoolConfig,
+    members: Arc<[PoolMember]>,
+    balancer: Balancer,
+    pub budget: RetryBudget,
+    /// Retries sent, and failovers from this pool to a group's secondary.
+    pub retries: AtomicU64,
+    pub failovers: AtomicU64,
+    checker: OnceLock<AbortOnDrop>,
 }
 
 impl OriginPool {
-    pub fn new(id: OriginId, config: &OriginPoolConfig) -> Self {
-        let members: Vec<PoolMember> = config
+    /// Builds the pool; fails when a member's client cannot be built (unreadable CA).
+    pub fn new(
+        id: OriginId,
+        config: &OriginPoolConfig,
+        clients: &ClientSet,
+    ) -> Result<Self, String> {
+        let mut members = Vec::with_capacity(config.members.len());
+        for m in &config.members {
+            let (Some(scheme), Some(authority)) = (m.url.scheme(), m.url.authority()) else {
+                continue;
+            };
+            members.push(PoolMember {
+                scheme: scheme.clone(),
+                authority: authority.clone(),
+                weight: m.weight.max(1),
+                state: MemberState::new(),
+                client: clients.client_for(config, &m.url)?,
+                identity: hash_of(&format!("{scheme}://{authority}")),
+            });
+        }
+        let weights: Vec<u32> = members.iter().map(|m| m.weight).collect();
+        let pool = Self {
+            id,
+            balancer: Balancer::new(&config.balance, &weights),
+            budget: RetryBudget::new(&config.retries),
+            config: config.clone(),
+            members: members.into(),
+            retries: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
+            checker: OnceLock::new(),
+        };
+        // Outside a runtime (a blocking embedder), checks start with the first request.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            pool.start_checks();
+        }
+        Ok(pool)
+    }
+
+    pub fn members(&self) -> &[PoolMember] {
+        &self.members
+    }
+
+    /// The key for `balance = "hash"`: the configured header, else the cache key, else
+    /// the viewer host with path and query. Empty (and free) for other strategies.
+    pub fn hash_key(
+        &self,
+        headers: &http::HeaderMap,
+        cache_key: Option<&str>,
+        host: &http::HeaderValue,
+        path_and_query: &str,
+    ) -> String {
+        let Balance::Hash(on) = &self.config.balance else {
+            return String::new();
+        };
+        if let HashOn::Header(name) = on
+            && let Some(v) = headers.get(name).and_then(|v| v.to_str().ok())
+        {
+            return v.to_owned();
+        }
+        match cache_key {
+            Some(k) => k.to_owned(),
+            None => format!("{}{path_and_query}", host.to_str().unwrap_or("")),
+        }
+    }
+
+    /// Picks an available member not in `exclude` and counts a request in flight on it.
+    pub fn pick(&self, key: &str, exclude: &[usize]) -> Result<(usize, InFlight), Unavailable> {
+        self.start_checks();
+        let now = Instant::now();
+        let max = self.config.max_requests_per_member;
+        let mut any_available = false;
+        let candidates: Vec<Candidate> = self
             .members
             .iter()
-            .filter_map(|m| {
-                Some(PoolMember {
-                    scheme: m.url.scheme()?.clone(),
-                    authority: m.url.authority()?.clone(),
-                    weight: m.weight.max(1),
+            .enumerate()
+            .map(|(i, m)| {
+                let outstanding = m.state.outstanding.load(Ordering::Relaxed);
+                let available = !exclude.contains(&i) && m.state.available(now);
+                any_available |= available;
+                Candidate {
+                    weight: m.weight,
+                    outstanding,
+                    identity: m.identity,
+                    // A soft limit: concurrent picks may overshoot it by a few.
+                    usable: available && outstanding < max,
+                }
+            })
+            .collect();
+        match self.balancer.pick(&candidates, key) {
+            Some(i) => Ok((i, InFlight::new(self.members.clone(), i))),
+            None if any_available => Err(Unavailable::Busy),
+            None => Err(Unavailable::Unhealthy),
+        }
+    }
+
+    /// Feeds a live request's outcome to passive health; logs ejections.
+    pub fn record(&self, member: usize, outcome: Outcome) {
+        let m = &self.members[member];
+        if m.state.record(
+            outcome,
+            self.config.outlier_detection.as_ref(),
+            Instant::now(),
+        ) {
+            tracing::warn!(
+                origin = %self.id,
+                member = %m.url(),
+                ejected_ms = m.state.ejected_for(Instant::now()).map_or(0, |d| d.as_millis() as u64),
+                "origin member ejected after consecutive failures"
+            );
+        }
+    }
+
+    /// Starts the active checker if the pool has one and it is not running yet.
+    pub fn start_checks(&self) {
+        let Some(hc) = &self.config.health_check else {
+            return;
+        };
+        self.checker.get_or_init(|| {
+            let (members, hc, id) = (self.members.clone(), hc.clone(), self.id.clone());
+            let task = tokio::spawn(async move {
+                let mut tick = tokio::time::interval(hc.interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    check_round(&id, &members, &hc).await;
+                }
+            });
+            AbortOnDrop(task.abort_handle())
+        });
+    }
+
+    /// Runs one round of active checks now (for tests and tools); no-op without checks.
+    pub async fn check_now(&self) {
+        if let Some(hc) = &self.config.health_check {
+            check_round(&self.id, &self.members, hc).await;
+        }
+    }
+
+    /// The pool's state for `/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let now = Instant::now();
+        let members: Vec<_> = self
+            .members
+            .iter()
+            .map(|m| {
+                let s = &m.state;
+                json!({
+                    "url": m.url(),
+                    "weight": m.weight,
+                    "healthy": s.healthy(),
+                    "available": s.available(now),
+                    "ejected_for_ms": s.ejected_for(now).map(|d| d.as_millis() as u64),
+                    "outstanding": s.outstanding.load(Ordering::Relaxed),
+                    "requests": s.requests.load(Ordering::Relaxed),
+                    "failures": s.failures.load(Ordering::Relaxed),
+                    "ejections": s.ejections.load(Ordering::Relaxed),
+                    "last_check": s.last_check(),
                 })
             })
             .collect();
-        let schedule = smooth_schedule(&members.iter().map(|m| m.weight).collect::<Vec<_>>());
-        Self {
-            id,
-            members,
-            schedule,
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    /// The next member in rotation, or `None` for an empty pool.
-    pub fn pick(&self) -> Option<&PoolMember> {
-        if self.schedule.is_empty() {
-            return None;
-        }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        self.members.get(self.schedule[n % self.schedule.len()])
-    }
-}
-
-/// Nginx-style smooth weighted round-robin, unrolled into one cycle of indices.
-fn smooth_schedule(weights: &[u32]) -> Vec<usize> {
-    let total: i64 = weights.iter().map(|&w| w as i64).sum();
-    // Bound the cycle so absurd weights cannot allocate without limit.
-    let cycle = total.clamp(0, 10_000) as usize;
-    let mut current = vec![0i64; weights.len()];
-    let mut out = Vec::with_capacity(cycle);
-    for _ in 0..cycle {
-        for (c, &w) in current.iter_mut().zip(weights) {
-            *c += w as i64;
-        }
-        let Some(best) = (0..weights.len()).max_by_key(|&i| (current[i], std::cmp::Reverse(i)))
-        else {
-            break;
+        let balance = match &self.config.balance {
+            Balance::RoundRobin => "round_robin".to_owned(),
+            Balance::LeastOutstanding => "least_outstanding".to_owned(),
+            Balance::Hash(HashOn::CacheKey) => "hash:cache_key".to_owned(),
+            Balance::Hash(HashOn::Header(h)) => format!("hash:header:{h}"),
         };
-        current[best] -= total;
-        out.push(best);
+        json!({
+            "id": self.id,
+            "balance": balance,
+            "health_check": self.config.health_check.as_ref().map(|hc| json!({
+                "path": hc.path.as_str(),
+                "interval_ms": hc.interval.as_millis() as u64,
+            })),
+            "retries": self.retries.load(Ordering::Relaxed),
+            "failovers": self.failovers.load(Ordering::Relaxed),
+            "members": members,
+        })
     }
-    out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// One round: every member checked concurrently.
+async fn check_round(id: &OriginId, members: &[PoolMember], hc: &HealthCheck) {
+    futures_util::future::join_all(members.iter().map(|m| check_member(id, m, hc))).await;
+}
 
-    #[test]
-    fn smooth_weighted_rotation() {
-        assert_eq!(smooth_schedule(&[1, 1]), vec![0, 1]);
-        assert_eq!(smooth_schedule(&[2, 1]), vec![0, 1, 0]);
-        let s = smooth_schedule(&[5, 1, 1]);
-        assert_eq!(s.iter().filter(|&&i| i == 0).count(), 5);
-        assert_eq!(s.len(), 7);
+async fn check_member(id: &OriginId, m: &PoolMember, hc: &HealthCheck) {
+    let uri = http::Uri::builder()
+        .scheme(m.scheme.clone())
+        .authority(m.authority.clone())
+        .path_and_query(hc.path.clone())
+        .build();
+    let Ok(uri) = uri else { return };
+    let req = Request::get(uri)
+        .header(header::HOST, m.authority.as_str())
+        .header(header::USER_AGENT, "wedge-health-check")
+        .body(Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync());
+    let Ok(req) = req else { return };
+    let attempt = async {
+        let resp = m.client.request(req).await?;
+        let status = resp.status().as_u16();
+        // Read the (small) body so the connection can be reused.
+        let _ = resp.into_body().collect().await;
+        Ok::<u16, hyper_util::client::legacy::Error>(status)
+    };
+    let (passed, detail) = match tokio::time::timeout(hc.timeout, attempt).await {
+        Err(_) => (false, "timeout".to_owned()),
+        Ok(Err(e)) => (false, format!("error: {}", super::error_chain(&e))),
+        Ok(Ok(status)) => (hc.expected_status.contains(&status), status.to_string()),
+    };
+    if let Some(healthy) = m.state.record_check(passed, detail.clone(), hc) {
+        if healthy {
+            tracing::info!(origin = %id, member = %m.url(), "origin member healthy again");
+        } else {
+            tracing::warn!(origin = %id, member = %m.url(), last = %detail, "origin member unhealthy");
+        }
+    }
+}
+
+/// A request in flight on a member; counted until dropped (with the response body).
+#[derive(Debug)]
+pub struct InFlight {
+    members: Arc<[PoolMember]>,
+    index: usize,
+}
+
+impl InFlight {
+    fn new(members: Arc<[PoolMember]>, index: usize) -> Self {
+        members[index]
+            .state
+            .outstanding
+            .fetch_add(1, Ordering::Relaxed);
+        Self { members, index }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.members[self.index]
+            .state
+            .outstanding
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Aborts the checker task with the pool.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

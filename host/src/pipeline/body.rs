@@ -15,6 +15,8 @@ pub enum EdgeBody {
     Origin(hyper::body::Incoming),
     /// An origin body being copied into the cache as it streams.
     Filling(Box<crate::cache::FillBody>),
+    /// An origin body with the pool's idle timeout and in-flight accounting.
+    Upstream(crate::origin::UpstreamBody),
 }
 
 impl EdgeBody {
@@ -29,16 +31,17 @@ impl EdgeBody {
 
 impl Body for EdgeBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = crate::BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, crate::BoxError>>> {
         match self.get_mut() {
             EdgeBody::Full(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
-            EdgeBody::Origin(b) => Pin::new(b).poll_frame(cx),
+            EdgeBody::Origin(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
             EdgeBody::Filling(b) => Pin::new(b.as_mut()).poll_frame(cx),
+            EdgeBody::Upstream(b) => Pin::new(b).poll_frame(cx),
         }
     }
 
@@ -47,6 +50,7 @@ impl Body for EdgeBody {
             EdgeBody::Full(b) => b.is_end_stream(),
             EdgeBody::Origin(b) => b.is_end_stream(),
             EdgeBody::Filling(b) => b.is_end_stream(),
+            EdgeBody::Upstream(b) => b.is_end_stream(),
         }
     }
 
@@ -55,6 +59,7 @@ impl Body for EdgeBody {
             EdgeBody::Full(b) => b.size_hint(),
             EdgeBody::Origin(b) => b.size_hint(),
             EdgeBody::Filling(b) => b.size_hint(),
+            EdgeBody::Upstream(b) => b.size_hint(),
         }
     }
 }

@@ -9,7 +9,7 @@ use http::header::HeaderValue;
 use http_body::Body;
 
 use super::{Explain, run_request_hooks, run_response_hooks};
-use super::{body::EdgeBody, context::ConnectionInfo, forward};
+use super::{body::EdgeBody, context::ConnectionInfo, forward, origin_policy};
 use crate::config::Behavior;
 use crate::error::RequestError;
 use crate::snapshot::Snapshot;
@@ -48,6 +48,9 @@ impl Origin<'_> {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<crate::BoxError>,
     {
+        // The behavior's origin request policy first, then the hooks.
+        let mut view = view;
+        origin_policy::apply(self.snapshot, self.behavior, &mut view.parts);
         let (view, answered) =
             run_request_hooks(runs, Hook::OriginRequest, view, self.request_id, explain).await?;
         let wants_response = runs
@@ -62,6 +65,7 @@ impl Origin<'_> {
                 from_origin: false,
             });
         }
+        // Pools that hash pick their member by the cache key.
         let resp = forward::forward(
             self.snapshot,
             self.behavior,
@@ -69,6 +73,7 @@ impl Origin<'_> {
             view.parts,
             body,
             self.host_value.clone(),
+            explain.cache_key.as_deref(),
         )
         .await?;
         let response = run_response_hooks(

@@ -1,25 +1,59 @@
-//! Forwarding to the origin pool: pick a member, rewrite the URI, fix the proxy
-//! headers, send, and clean the response.
+//! Forwarding to an origin pool or origin group: pick a member, send with timeouts,
+//! retry where it is safe, fail over to a group's secondary, and feed every outcome to
+//! the member's passive health.
+//!
+//! Safety rules (Envoy's and CloudFront's):
+//! - A request whose body is not empty is sent once: the body streams and cannot be
+//!   replayed.
+//! - Otherwise a connect failure (nothing was sent) may be retried for any method; a
+//!   timeout, a broken connection or a `retry_on_status` answer only for idempotent
+//!   methods.
+//! - Retries go to members not tried yet, at most `max_retries`, within the pool's
+//!   retry budget.
+//! - A group fails over for GET, HEAD and OPTIONS when the primary's last attempt
+//!   answered a failover status, could not connect, broke or timed out, or the
+//!   primary had no available member.
 
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, Uri, Version};
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body::Body;
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Empty};
 
 use super::body::EdgeBody;
 use super::context::ConnectionInfo;
 use super::proxy_headers;
-use crate::config::Behavior;
+use crate::config::{Behavior, HostRule};
 use crate::error::RequestError;
+use crate::origin::{
+    InFlight, OriginBody, OriginPool, Outcome, Unavailable, UpstreamBody, error_chain,
+};
 use crate::snapshot::Snapshot;
 
-/// How long the origin has to start answering.
-const ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How one attempt ended, when it did not produce a response to return.
+enum Failure {
+    NoMember(Unavailable),
+    Connect(String),
+    Timeout,
+    Broken(String),
+    /// A response the pool wanted to retry or fail over from; returned if nothing
+    /// better comes.
+    Status(Response<hyper::body::Incoming>, InFlight),
+}
 
-/// Sends the request to the next member of the behavior's pool.
+/// The request head, kept so that it can be sent again.
+struct Head {
+    method: Method,
+    path_and_query: String,
+    headers: HeaderMap,
+    host: HeaderValue,
+    host_rule: HostRule,
+}
+
+/// Sends the request to the behavior's origin pool or group.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn forward<B>(
     snapshot: &Snapshot,
     behavior: &Behavior,
@@ -27,28 +61,13 @@ pub(super) async fn forward<B>(
     mut parts: http::request::Parts,
     body: B,
     host_value: HeaderValue,
+    cache_key: Option<&str>,
 ) -> Result<Response<EdgeBody>, RequestError>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<crate::BoxError>,
 {
-    let pool = snapshot.origins.get(&behavior.origin).ok_or_else(|| {
-        RequestError::Internal(format!("origin `{}` is not loaded", behavior.origin))
-    })?;
-    let member = pool
-        .pick()
-        .ok_or_else(|| RequestError::NoOrigin(pool.id.to_string()))?;
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/");
-    parts.uri = Uri::builder()
-        .scheme(member.scheme.clone())
-        .authority(member.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|e| RequestError::Internal(format!("cannot build origin URI: {e}")))?;
+    let (primary, secondary) = resolve(snapshot, behavior)?;
     let viewer_version = parts.version;
     proxy_headers::strip_hop_by_hop(&mut parts.headers);
     proxy_headers::add_forwarding(
@@ -58,38 +77,246 @@ where
         &host_value,
         viewer_version,
     );
-    parts.headers.insert(header::HOST, host_value);
-    parts.version = Version::HTTP_11;
-
-    let origin_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
-    let origin = pool.id.to_string();
-    let resp = match tokio::time::timeout(ORIGIN_TIMEOUT, snapshot.client.request(origin_req)).await
-    {
-        Err(_) => return Err(RequestError::OriginTimeout { origin }),
-        Ok(Err(e)) => {
-            return Err(RequestError::Origin {
-                origin,
-                message: error_chain(&e),
-            });
-        }
-        Ok(Ok(resp)) => resp,
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let host_rule = behavior
+        .origin_request_policy
+        .as_ref()
+        .and_then(|id| snapshot.config.origin_request_policies.get(id))
+        .map(|p| p.host.clone())
+        .unwrap_or_default();
+    let mut head = Head {
+        method: parts.method,
+        path_and_query,
+        headers: parts.headers,
+        host: host_value,
+        host_rule,
     };
-    let (mut rparts, rbody) = resp.into_parts();
-    proxy_headers::strip_hop_by_hop(&mut rparts.headers);
-    rparts
-        .headers
-        .append(header::VIA, proxy_headers::via_value(rparts.version));
-    rparts.version = viewer_version;
-    Ok(Response::from_parts(rparts, EdgeBody::Origin(rbody)))
+    let replayable = body.is_end_stream();
+    let mut body = Some(body.map_err(Into::into).boxed_unsync());
+
+    let mut stages = vec![(primary, None)];
+    if let Some((pool, statuses)) = secondary {
+        stages[0].1 = Some(statuses);
+        stages.push((pool, None));
+    }
+    let may_fail_over =
+        replayable && matches!(head.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let mut last = Failure::NoMember(Unavailable::Unhealthy);
+    let mut last_pool = stages[0].0;
+    for (stage, (pool, failover_status)) in stages.iter().enumerate() {
+        if stage > 0 {
+            stages[0].0.failovers.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                group = %behavior.origin,
+                from = %stages[0].0.id,
+                to = %pool.id,
+                reason = failure_reason(&last),
+                "origin group failing over"
+            );
+        }
+        last_pool = pool;
+        let key = pool.hash_key(&head.headers, cache_key, &head.host, &head.path_and_query);
+        match send_to_pool(pool, &mut head, &mut body, replayable, &key).await {
+            // A failover status is held back while a secondary may still answer.
+            Ok((resp, in_flight))
+                if may_fail_over
+                    && failover_status
+                        .as_ref()
+                        .is_some_and(|s| s.contains(&resp.status().as_u16())) =>
+            {
+                last = Failure::Status(resp, in_flight);
+            }
+            Ok((resp, in_flight)) => return Ok(finish(pool, resp, in_flight, viewer_version)),
+            Err(f) => last = f,
+        }
+        let fails_over = match &last {
+            Failure::Status(resp, _) => failover_status
+                .as_ref()
+                .is_some_and(|s| s.contains(&resp.status().as_u16())),
+            _ => true,
+        };
+        if !(may_fail_over && fails_over && failover_status.is_some()) {
+            break;
+        }
+    }
+    let origin = last_pool.id.to_string();
+    Err(match last {
+        Failure::Status(resp, in_flight) => {
+            return Ok(finish(last_pool, resp, in_flight, viewer_version));
+        }
+        Failure::NoMember(Unavailable::Unhealthy) => RequestError::NoHealthyOrigin(origin),
+        Failure::NoMember(Unavailable::Busy) => RequestError::OriginBusy(origin),
+        Failure::Connect(message) => RequestError::OriginConnect { origin, message },
+        Failure::Timeout => RequestError::OriginTimeout { origin },
+        Failure::Broken(message) => RequestError::Origin { origin, message },
+    })
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
+type Group<'a> = (&'a OriginPool, Option<(&'a OriginPool, Vec<u16>)>);
+
+/// The pool a behavior names, or a group's primary and secondary.
+fn resolve<'a>(snapshot: &'a Snapshot, behavior: &Behavior) -> Result<Group<'a>, RequestError> {
+    let pool = |id| {
+        snapshot
+            .origins
+            .get(id)
+            .map(|p| p.as_ref())
+            .ok_or_else(|| RequestError::Internal(format!("origin `{id}` is not loaded")))
+    };
+    if let Some(group) = snapshot.config.origin_groups.get(&behavior.origin) {
+        let secondary = (pool(&group.secondary)?, group.failover_status.clone());
+        return Ok((pool(&group.primary)?, Some(secondary)));
     }
-    out
+    Ok((pool(&behavior.origin)?, None))
+}
+
+/// Tries the pool's members: the first attempt and the retries the rules allow.
+async fn send_to_pool(
+    pool: &OriginPool,
+    head: &mut Head,
+    body: &mut Option<OriginBody>,
+    replayable: bool,
+    key: &str,
+) -> Result<(Response<hyper::body::Incoming>, InFlight), Failure> {
+    let policy = &pool.config.retries;
+    let idempotent = matches!(
+        head.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    );
+    pool.budget.deposit();
+    let mut tried = Vec::new();
+    let mut last: Option<Failure> = None;
+    loop {
+        let (index, in_flight) = match pool.pick(key, &tried) {
+            Ok(picked) => picked,
+            // Nothing left to retry on: the last real failure stands.
+            Err(u) => return Err(last.unwrap_or(Failure::NoMember(u))),
+        };
+        tried.push(index);
+        let member = &pool.members()[index];
+        let req_body = if replayable {
+            Empty::new().map_err(|e| match e {}).boxed_unsync()
+        } else {
+            match body.take() {
+                Some(b) => b,
+                None => return Err(last.unwrap_or(Failure::NoMember(Unavailable::Unhealthy))),
+            }
+        };
+        let req = build_request(head, member, req_body, replayable).map_err(Failure::Broken)?;
+        let sent =
+            tokio::time::timeout(pool.config.timeouts.first_byte, member.client.request(req)).await;
+        let (failure, retry_ok) = match sent {
+            Ok(Ok(resp)) => {
+                let status = resp.status().as_u16();
+                let outcome = if status >= 500 {
+                    Outcome::ServerError
+                } else {
+                    Outcome::Success
+                };
+                pool.record(index, outcome);
+                if !policy.retry_on_status.contains(&status) || !idempotent || !replayable {
+                    return Ok((resp, in_flight));
+                }
+                (Failure::Status(resp, in_flight), true)
+            }
+            Ok(Err(e)) if e.is_connect() => {
+                pool.record(index, Outcome::ConnectError);
+                // Nothing was sent: safe to retry whatever the method.
+                (Failure::Connect(error_chain(&e)), replayable)
+            }
+            Ok(Err(e)) => {
+                pool.record(index, Outcome::ConnectError);
+                (Failure::Broken(error_chain(&e)), idempotent && replayable)
+            }
+            Err(_) => {
+                pool.record(index, Outcome::ConnectError);
+                (Failure::Timeout, idempotent && replayable)
+            }
+        };
+        let reason = failure_reason(&failure);
+        last = Some(failure);
+        if !retry_ok || tried.len() > policy.max_retries as usize {
+            break;
+        }
+        if !pool.budget.withdraw() {
+            tracing::warn!(origin = %pool.id, member = %member.url(), reason, "retry budget spent; not retrying");
+            break;
+        }
+        pool.retries.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(origin = %pool.id, member = %member.url(), reason, attempt = tried.len(), "retrying on another member");
+    }
+    Err(last.unwrap_or(Failure::NoMember(Unavailable::Unhealthy)))
+}
+
+fn build_request(
+    head: &mut Head,
+    member: &crate::origin::PoolMember,
+    body: OriginBody,
+    keep_head: bool,
+) -> Result<Request<OriginBody>, String> {
+    let host = match &head.host_rule {
+        HostRule::Viewer => head.host.clone(),
+        HostRule::Origin => {
+            HeaderValue::from_str(member.authority.as_str()).unwrap_or_else(|_| head.host.clone())
+        }
+        HostRule::Fixed(v) => v.clone(),
+    };
+    // The member's client dials the member whatever the URI names, so the URI carries
+    // the Host to send (HTTP/2's :authority).
+    let authority = host
+        .to_str()
+        .ok()
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .unwrap_or_else(|| member.authority.clone());
+    let uri = Uri::builder()
+        .scheme(member.scheme.clone())
+        .authority(authority)
+        .path_and_query(head.path_and_query.as_str())
+        .build()
+        .map_err(|e| format!("cannot build origin URI: {e}"))?;
+    // The head is needed again only when the request may be resent.
+    let mut headers = if keep_head {
+        head.headers.clone()
+    } else {
+        std::mem::take(&mut head.headers)
+    };
+    headers.insert(header::HOST, host);
+    let mut req = Request::new(body);
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+/// Cleans the origin's response for the viewer.
+fn finish(
+    pool: &OriginPool,
+    resp: Response<hyper::body::Incoming>,
+    in_flight: InFlight,
+    viewer_version: Version,
+) -> Response<EdgeBody> {
+    let (mut parts, body) = resp.into_parts();
+    proxy_headers::strip_hop_by_hop(&mut parts.headers);
+    parts
+        .headers
+        .append(header::VIA, proxy_headers::via_value(parts.version));
+    parts.version = viewer_version;
+    let body = UpstreamBody::new(body, pool.config.timeouts.idle, in_flight);
+    Response::from_parts(parts, EdgeBody::Upstream(body))
+}
+
+fn failure_reason(f: &Failure) -> &'static str {
+    match f {
+        Failure::NoMember(Unavailable::Unhealthy) => "no-healthy-member",
+        Failure::NoMember(Unavailable::Busy) => "members-at-limit",
+        Failure::Connect(_) => "connect-error",
+        Failure::Timeout => "first-byte-timeout",
+        Failure::Broken(_) => "connection-broken",
+        Failure::Status(..) => "status",
+    }
 }

@@ -23,6 +23,7 @@ mod context;
 mod explain;
 mod fetch;
 mod forward;
+mod origin_policy;
 pub mod proxy_headers;
 
 use std::sync::Arc;

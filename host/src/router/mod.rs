@@ -103,6 +103,7 @@ mod tests {
         Behavior {
             path_pattern: PathPattern::new(pattern).unwrap(),
             origin: OriginId::new(origin).unwrap(),
+            origin_request_policy: None,
             functions: vec![],
             cache_policy: None,
         }

@@ -100,9 +100,7 @@ impl Harness {
             .map_err(|e| std::io::Error::other(format!("stub URL: {e}")))?;
         config.origins.insert(
             stub.clone(),
-            OriginPoolConfig {
-                members: vec![OriginMember { url, weight: 1 }],
-            },
+            OriginPoolConfig::new(vec![OriginMember { url, weight: 1 }]),
         );
         let mut ids = Vec::new();
         for (id, f) in self.functions {
@@ -117,6 +115,7 @@ impl Harness {
             default_behavior: Behavior {
                 path_pattern: PathPattern::any(),
                 origin: stub,
+                origin_request_policy: None,
                 functions: ids,
                 cache_policy: None,
             },

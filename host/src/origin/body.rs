@@ -1,0 +1,75 @@
+//! The origin's response body as the viewer receives it: fails when the origin pauses
+//! longer than the idle timeout, and keeps the member's in-flight count until it ends.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use super::pool::InFlight;
+
+/// Why a response body stopped early.
+#[derive(Debug, thiserror::Error)]
+#[error("origin sent nothing for {0:?} (idle timeout)")]
+pub struct IdleTimeout(Duration);
+
+#[derive(Debug)]
+pub struct UpstreamBody {
+    inner: Incoming,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    in_flight: Option<InFlight>,
+}
+
+impl UpstreamBody {
+    pub fn new(inner: Incoming, idle: Duration, in_flight: InFlight) -> Self {
+        Self {
+            inner,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+            in_flight: Some(in_flight),
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = crate::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let deadline = tokio::time::Instant::now() + this.idle;
+                this.timer.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(other) => {
+                // Done (or broken): the member is no longer busy with this request.
+                this.in_flight = None;
+                Poll::Ready(other.map(|r| r.map_err(Into::into)))
+            }
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.in_flight = None;
+                    Poll::Ready(Some(Err(Box::new(IdleTimeout(this.idle)))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
