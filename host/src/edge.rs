@@ -93,6 +93,8 @@ impl Edge {
         };
         let resolver = Arc::new(SniResolver::new(snapshot.certificates.clone()));
         let tls = tls::server_config(resolver.clone())?;
+        let mut metrics = Metrics::default();
+        metrics.register_services(engine.services());
         Ok(Edge {
             shared: Arc::new(Shared {
                 engine,
@@ -101,7 +103,7 @@ impl Edge {
                 tls,
                 next_version: AtomicU64::new(2),
                 reload_status: Default::default(),
-                metrics: Metrics::default(),
+                metrics,
                 access_log,
                 reloading: Default::default(),
             }),

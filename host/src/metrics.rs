@@ -54,6 +54,11 @@ struct HookTimeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -67,6 +72,7 @@ pub struct Metrics {
     hook_time: Family<HookTimeLabels, Histogram>,
     reloads: Family<ResultLabels, Counter>,
     connections: Family<ResultLabels, Counter>,
+    nacl_denied: Family<ListenerLabels, Counter>,
     /// The behavior label of requests no behavior took.
     unrouted: Name,
 }
@@ -106,8 +112,15 @@ impl Default for Metrics {
             "Viewer connections, accepted or refused at the limit",
             connections.clone(),
         );
+        let nacl_denied = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "nacl_denied_connections",
+            "Connections a network ACL refused at accept, by listener",
+            nacl_denied.clone(),
+        );
         Self {
             registry,
+            nacl_denied,
             requests,
             latency,
             hooks,
@@ -155,6 +168,22 @@ impl Metrics {
                 })
                 .observe(h.micros as f64 / 1e6);
         }
+    }
+
+    /// Exports the function services' counters (`wedge_function_rule_matches_total`).
+    pub(crate) fn register_services(&mut self, services: &crate::wasm::services::Services) {
+        self.registry.register(
+            "function_rule_matches",
+            "Rule matches reported by functions (a WAF), by function, rule and action",
+            services.rule_matches.clone(),
+        );
+    }
+
+    /// Counts a connection a network ACL refused, by listener.
+    pub fn record_nacl_denied(&self, listener: &'static str) {
+        self.nacl_denied
+            .get_or_create(&ListenerLabels { listener })
+            .inc();
     }
 
     pub fn record_reload(&self, ok: bool) {
