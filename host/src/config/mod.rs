@@ -33,6 +33,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Connection hardening for the viewer listeners (read at start).
     pub server: ServerLimits,
+    /// Network ACLs per listener, applied at accept (read at start).
+    pub network_acls: crate::nacl::NetworkAcls,
     /// Where the access log goes, if anywhere.
     pub access_log: Option<crate::access_log::AccessLogTarget>,
     /// Sites in order; the first whose aliases match the request host wins.

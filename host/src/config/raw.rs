@@ -32,6 +32,27 @@ pub struct RawConfig {
     pub access_log: RawAccessLog,
     #[serde(default)]
     pub server: RawServer,
+    #[serde(default)]
+    pub network_acls: RawNetworkAcls,
+}
+
+/// `[network_acls]`: ordered allow/deny rules per listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetworkAcls {
+    #[serde(default)]
+    pub http: Vec<RawNaclRule>,
+    #[serde(default)]
+    pub https: Vec<RawNaclRule>,
+    #[serde(default)]
+    pub admin: Vec<RawNaclRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNaclRule {
+    pub action: Spanned<String>,
+    pub cidr: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
