@@ -286,3 +286,41 @@ async fn network_acls_refuse_connections_from_denied_blocks_and_count_them() {
         .to_string();
     assert!(err.contains("network_acls.http[1].cidr"), "{err}");
 }
+
+#[tokio::test]
+async fn wedge_dev_runs_the_managed_waf_first_on_every_api_behavior() {
+    let addrs = wedge::dev::DevAddrs {
+        http: "127.0.0.1:0".parse().unwrap(),
+        https: "127.0.0.1:0".parse().unwrap(),
+        admin: "127.0.0.1:0".parse().unwrap(),
+    };
+    let functions = wedge_tests::function("waf");
+    let text = wedge::dev::render_config(
+        &addrs,
+        std::path::Path::new("/certs"),
+        functions.parent().unwrap(),
+        "http://127.0.0.1:9",
+    );
+    let dev = wedge::config::Config::from_toml(
+        &text,
+        std::path::Path::new("wedge-dev.toml"),
+        std::path::Path::new("/"),
+    )
+    .unwrap();
+    let api = dev
+        .distributions
+        .iter()
+        .find(|d| d.id.as_str() == "api")
+        .unwrap();
+    for b in api.behaviors.iter().chain([&api.default_behavior]) {
+        let names: Vec<&str> = b.functions.iter().map(|f| f.as_str()).collect();
+        assert_eq!(names, ["waf", "device-class"]);
+    }
+    let waf = dev
+        .functions
+        .iter()
+        .find(|(id, _)| id.as_str() == "waf")
+        .unwrap()
+        .1;
+    assert_eq!(waf.config, serde_json::json!({ "managed": "block" }));
+}
