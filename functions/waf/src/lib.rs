@@ -54,6 +54,16 @@ impl Function for Waf {
                 headers.push((name.clone(), value));
             }
         }
+        // The host buffers the body's start only when `inspect_body_kb` is set for this
+        // function; rules see at most `body_limit` bytes of it.
+        let body = if self.acl.reads_body {
+            req.body()
+        } else {
+            None
+        };
+        let body = body
+            .as_deref()
+            .map(|b| &b[..b.len().min(self.acl.body_limit)]);
         let view = waf_rules::request::Inspect::new(
             &method,
             &path,
@@ -61,7 +71,7 @@ impl Function for Waf {
             &host,
             headers,
             ip,
-            None,
+            body,
         );
         let verdict = self.acl.evaluate(&view, &mut HostCalls);
         for m in &verdict.matches {

@@ -360,6 +360,21 @@ impl Converter<'_> {
                     on_error,
                     limits,
                     decision_cache: f.decision_cache.unwrap_or(DEFAULT_DECISION_CACHE),
+                    inspect_body: match &f.inspect_body_kb {
+                        None => 0,
+                        Some(v) => {
+                            let at = format!("{field}.inspect_body_kb");
+                            self.note(&at, v);
+                            if *v.get_ref() > super::MAX_INSPECT_BODY_KB {
+                                self.fail(
+                                    at,
+                                    format!("at most {}", super::MAX_INSPECT_BODY_KB),
+                                    v.span(),
+                                );
+                            }
+                            (*v.get_ref()).min(super::MAX_INSPECT_BODY_KB) as usize * 1024
+                        }
+                    },
                     config: f
                         .config
                         .as_ref()

@@ -178,7 +178,12 @@ pub struct FunctionConfig {
     pub decision_cache: u64,
     /// The function's own config (`[functions.<id>.config]`), handed to it as JSON.
     pub config: serde_json::Value,
+    /// Bytes of the request body buffered for the function to read (0: none).
+    pub inspect_body: usize,
 }
+
+/// Most request body a function may ask to inspect.
+pub const MAX_INSPECT_BODY_KB: u64 = 1024;
 
 /// Default size of a function's decision cache, in entries.
 pub const DEFAULT_DECISION_CACHE: u64 = 10_000;
@@ -192,6 +197,7 @@ impl FunctionConfig {
             limits: FunctionLimits::default(),
             decision_cache: DEFAULT_DECISION_CACHE,
             config: serde_json::Value::Object(Default::default()),
+            inspect_body: 0,
         }
     }
 }

@@ -135,6 +135,8 @@ pub struct RawFunction {
     pub limits: RawLimits,
     /// Entries of reusable outcomes (for functions that declare their inputs); 0 = off.
     pub decision_cache: Option<u64>,
+    /// KiB of the request body buffered for the function to inspect (0 = none, the default).
+    pub inspect_body_kb: Option<Spanned<u64>>,
     /// The function's own settings, passed to it as JSON and validated by it at load.
     pub config: Option<toml::Table>,
 }

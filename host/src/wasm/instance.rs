@@ -26,6 +26,8 @@ pub struct HostState {
     pub(crate) recording: Option<Recording>,
     pub(crate) function: FunctionId,
     pub(crate) request_id: RequestId,
+    /// Bytes of the buffered request body this function may read.
+    pub(crate) inspect_body: usize,
     /// Rate-limit and rule counters shared across instances.
     pub(crate) services: Arc<super::services::Services>,
     /// Epoch ticks the current hook has run, and how many it may.
@@ -58,6 +60,7 @@ pub(crate) fn new_store(f: &LoadedFunction, request_id: RequestId) -> Store<Host
         function: f.id.clone(),
         request_id,
         services: f.engine.services().clone(),
+        inspect_body: f.inspect_body,
         ticks: 0,
         budget: f
             .limits
