@@ -52,7 +52,7 @@ pub fn is_traversal(v: &str) -> bool {
         }
         dots = 0;
     }
-    if dots >= 2 && (s.len() == dots || s.ends_with("/..")) {
+    if dots >= 2 && s.len() == dots {
         return true;
     }
     is_sensitive_file(&s)
@@ -126,12 +126,16 @@ pub fn is_sensitive_file(v: &str) -> bool {
         ".mysql_history",
     ];
     FILES.iter().any(|f| {
-        n.find(f).is_some_and(|p| {
-            // The name must start a path segment (`/etc/passwd`, `etc/passwd`, `c:/boot.ini`).
-            p == 0
+        n.match_indices(f).any(|(p, _)| {
+            // The name must start a path segment (`/etc/passwd`, `etc/passwd`, `c:/boot.ini`)
+            // and end one (`.env`, not `.environment`).
+            let starts = p == 0
                 || matches!(n.as_bytes()[p - 1], b'/' | b':' | b'=' | b' ' | b'~')
                 || f.starts_with('/')
-                || f.starts_with('.')
+                || f.starts_with('.');
+            let after = n.as_bytes().get(p + f.len());
+            let ends = f.ends_with('/') || after.is_none_or(|c| !c.is_ascii_alphanumeric());
+            starts && ends
         })
     })
 }

@@ -142,9 +142,8 @@ fn function(w: &str) -> Fun {
         | "to_char" | "instr" | "locate" | "soundex" | "conv" | "ord" | "chr" | "char"
         | "sysdate" | "md5" | "sha1" | "isnull" | "ifnull" | "nvl" | "nullif" | "iif" | "rand"
         | "pow" | "sin" | "cos" | "elt" | "json_keys" | "json_extract" | "mid" | "unicode"
-        | "quotename" | "lpad" | "rpad" | "char_to_num" | "pi" | "now" | "convert_from" => {
-            Fun::Dangerous
-        }
+        | "quotename" | "lpad" | "rpad" | "char_to_num" | "pi" | "now" | "convert_from"
+        | "compress" | "uncompress" | "strcomp" | "eqv" => Fun::Dangerous,
         // Names that are also words: a call counts when it has an argument.
         "if" | "left" | "right" | "replace" | "count" | "min" | "max" | "sum" | "avg" | "round"
         | "floor" | "abs" | "space" | "repeat" | "position" | "length" | "len" | "row" | "exp"
@@ -329,21 +328,24 @@ pub fn tokenize(s: &str) -> Vec<Tok> {
                     }
                 } else if k < b.len() && b[k] == b'(' {
                     Tok::Func(function(head).max_with(function(w.rsplit('.').next().unwrap_or(w))))
-                } else if matches!(
-                    head,
-                    "information_schema"
-                        | "sysobjects"
-                        | "syscolumns"
-                        | "pg_catalog"
-                        | "sqlite_master"
-                        | "msysobjects"
-                        | "all_tables"
-                        | "xp_cmdshell"
-                        | "sp_executesql"
-                        | "sp_configure"
-                        | "sp_oacreate"
-                        | "master"
-                ) || (head == "mysql" && w.contains(".user"))
+                } else if head.starts_with("sp_")
+                    || head.starts_with("xp_")
+                    || matches!(
+                        head,
+                        "information_schema"
+                            | "sysobjects"
+                            | "syscolumns"
+                            | "pg_catalog"
+                            | "sqlite_master"
+                            | "msysobjects"
+                            | "all_tables"
+                            | "xp_cmdshell"
+                            | "sp_executesql"
+                            | "sp_configure"
+                            | "sp_oacreate"
+                            | "master"
+                    )
+                    || (head == "mysql" && w.contains(".user"))
                 {
                     Tok::Func(Fun::Dangerous)
                 } else {
@@ -376,7 +378,10 @@ fn is_value(t: Tok) -> bool {
 }
 
 /// Whether the token stream reads as an injection.
-fn injection(t: &[Tok], quoted: bool, empty_break: bool) -> Option<u8> {
+/// `break_at`: in the quoted contexts, how many characters the literal held before the
+/// input's own quote closed it (0: the input starts with the quote).
+fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
+    let empty_break = break_at == 0;
     let n = t.len();
     let has = |k: Kw| t.iter().any(|x| *x == Tok::Kw(k));
     for i in 0..n {
@@ -391,6 +396,13 @@ fn injection(t: &[Tok], quoted: bool, empty_break: bool) -> Option<u8> {
                         Tok::Kw(Kw::Other) | Tok::LParen | Tok::Comment => continue,
                         _ => break,
                     }
+                }
+                // `-1 union`, `1/**/union` at the end: cut off by the application's rest.
+                if i > 0
+                    && matches!(t[i - 1], Tok::Num | Tok::Comment)
+                    && t[i + 1..].iter().all(|x| *x == Tok::Comment)
+                {
+                    return Some(26);
                 }
             }
             // SELECT with a select list that is not prose: `select 1,2`, `select @@version`,
@@ -461,6 +473,36 @@ fn injection(t: &[Tok], quoted: bool, empty_break: bool) -> Option<u8> {
                 return Some(11);
             }
             Tok::Kw(Kw::Into) if next(1) == Some(Tok::Kw(Kw::Outfile)) => return Some(12),
+            // `having 1=1`, `case .. when .. then .. end`
+            Tok::Kw(Kw::Having)
+                if matches!(
+                    next(1),
+                    Some(Tok::Num | Tok::LParen | Tok::Var | Tok::Func(_))
+                ) && tail_is_expression(&t[i + 1..]) =>
+            {
+                return Some(32);
+            }
+            Tok::Kw(Kw::Case)
+                if t[i + 1..]
+                    .iter()
+                    .filter(|x| **x == Tok::Kw(Kw::Other))
+                    .count()
+                    >= 3 =>
+            {
+                return Some(25);
+            }
+            // `@@version--`
+            Tok::Var if i == 0 && next(1) == Some(Tok::Comment) => return Some(27),
+            // `order by 1,2,3`
+            Tok::Kw(Kw::Order)
+                if next(1) == Some(Tok::Kw(Kw::Other))
+                    && next(2) == Some(Tok::Num)
+                    && next(3) == Some(Tok::Comma)
+                    && next(4) == Some(Tok::Num)
+                    && next(5) == Some(Tok::Comma) =>
+            {
+                return Some(28);
+            }
             // `declare @x`, `execute immediate '...'`
             Tok::Kw(Kw::Declare) if next(1) == Some(Tok::Var) => return Some(22),
             Tok::Kw(Kw::Exec)
@@ -542,10 +584,44 @@ fn injection(t: &[Tok], quoted: bool, empty_break: bool) -> Option<u8> {
                 {
                     return Some(17);
                 }
+                Tok::Semi
+                    if tail.iter().any(|x| {
+                        matches!(
+                            x,
+                            Tok::Kw(
+                                Kw::Drop
+                                    | Kw::Shutdown
+                                    | Kw::Exec
+                                    | Kw::Declare
+                                    | Kw::Waitfor
+                                    | Kw::Select
+                                    | Kw::Insert
+                                    | Kw::Delete
+                                    | Kw::Update
+                                    | Kw::Truncate
+                            )
+                        )
+                    }) =>
+                {
+                    return Some(29);
+                }
                 Tok::Logic => {
                     if tail_is_expression(&tail[1..]) {
                         return Some(18);
                     }
+                    // `' or '`, `a' && 'b`: the literal re-opened for the application's
+                    // own closing quote.
+                    if break_at <= 3 && tail.len() == 2 && tail[1] == (Tok::Str { closed: false }) {
+                        return Some(30);
+                    }
+                }
+                Tok::Op | Tok::Eq | Tok::Kw(Kw::Like)
+                    if !empty_break
+                        && break_at <= 3
+                        && tail.len() == 2
+                        && tail[1] == (Tok::Str { closed: false }) =>
+                {
+                    return Some(31);
                 }
                 Tok::Op | Tok::Eq => {
                     // `'||'`, `'-sleep(1)-'`, `' = 'x`, `'=0--`
@@ -722,7 +798,18 @@ pub fn is_sqli(value: &str) -> bool {
     if value.len() < 2 {
         return false;
     }
-    let lower = value.to_ascii_lowercase();
+    // NULs, NBSPs and undecodable bytes separate words for a database: `1%00union`.
+    let lower: String = value
+        .chars()
+        .map(|c| match c {
+            '\0' | '\u{a0}' | '\u{fffd}' => ' ',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    // MySQL's executable comments exist only to smuggle SQL.
+    if lower.contains("/*!") {
+        return true;
+    }
     explain(&lower).is_some() || is_nosql(&lower) || is_pg_cast(&lower)
 }
 
@@ -777,7 +864,7 @@ fn is_nosql(lower: &str) -> bool {
 
 /// Which check fired (a number, for debugging) and in which context (`' '`, `'`, `"`).
 pub fn explain(lower: &str) -> Option<(char, u8)> {
-    if let Some(n) = injection(&tokenize(lower), false, false) {
+    if let Some(n) = injection(&tokenize(lower), false, 0) {
         return Some((' ', n));
     }
     for q in ['\'', '"'] {
@@ -785,7 +872,7 @@ pub fn explain(lower: &str) -> Option<(char, u8)> {
             let mut s = String::with_capacity(lower.len() + 1);
             s.push(q);
             s.push_str(lower);
-            if let Some(n) = injection(&tokenize(&s), true, lower.starts_with(q)) {
+            if let Some(n) = injection(&tokenize(&s), true, lower.find(q).unwrap_or(0)) {
                 return Some((q, n));
             }
         }

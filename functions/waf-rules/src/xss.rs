@@ -129,9 +129,7 @@ pub fn is_xss(value: &str) -> bool {
         }
     }
     let flat = unescape_js(&flat);
-    if SCRIPT_SINKS.iter().any(|s| flat.contains(s)) {
-        // `javascript:` only counts as a URL (start of a value or after a quote/`=`),
-        // which is also all of these in practice.
+    if SCRIPT_SINKS.iter().any(|s| contains_word(&flat, s)) {
         return true;
     }
     let squeezed: String = flat.chars().filter(|c| !c.is_whitespace()).collect();
@@ -154,6 +152,10 @@ pub fn is_xss(value: &str) -> bool {
             j += 1;
         }
         let name = &flat[start..j];
+        // `<?xml version=..?>` declares a document; it runs nothing.
+        if name == "xml" && flat[i + 1..].starts_with('?') {
+            continue;
+        }
         if name.is_empty() {
             if flat[i..].starts_with("<!--") || flat[i..].starts_with("<![cdata[") {
                 if flat.contains("-->") && flat.contains('<') && flat[i + 4..].contains('<') {
@@ -179,6 +181,17 @@ pub fn is_xss(value: &str) -> bool {
         return true;
     }
     false
+}
+
+/// Whether `needle` occurs in `hay` not glued to a preceding letter (`cheval(` is not
+/// `eval(`), for needles that start with a letter.
+fn contains_word(hay: &str, needle: &str) -> bool {
+    let starts_alpha = needle
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic());
+    hay.match_indices(needle)
+        .any(|(i, _)| !starts_alpha || i == 0 || !hay.as_bytes()[i - 1].is_ascii_alphanumeric())
 }
 
 /// `on<letters>` followed by optional space and `=`, not part of a longer word.

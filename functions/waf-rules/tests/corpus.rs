@@ -408,14 +408,26 @@ fn detection_and_false_positives() {
         "native evaluation: {per_request:.1} µs per request (mean over {} requests)",
         cases.len()
     );
-    // The goals of issue 8 (ModSecurity + CRS 3.3.4 at PL1 measured 0.966 / 0.63 / 0.9 %).
+    // The goals of issue 8, against nginx + ModSecurity + CRS 3.3.4 at PL1 (0.966 of all
+    // attack rows, 0.63 of the CRS PL1 rows, 16 of 207 hard negatives). CRS rows marked
+    // not-to-detect are that one rule's negative tests (many are attacks another rule
+    // should catch), so the false-positive bound is asserted on ordinary traffic.
+    let g = |k: &str| stats.get(k).copied().unwrap_or_default();
     assert!(
         ratio(total[1], total[0]) > 0.966,
         "overall detection below ModSecurity's"
     );
     assert!(
-        ratio(total[3], total[2]) <= 0.005,
-        "false-positive rate above 0.5 %"
+        ratio(crs[1], crs[0]) > 0.63,
+        "CRS PL1 detection below ModSecurity's"
+    );
+    assert!(
+        g("payloads:benign-hard")[3] < 16,
+        "more hard-negative false positives than ModSecurity"
+    );
+    assert!(
+        ratio(g("generated:benign")[3], g("generated:benign")[2]) <= 0.005,
+        "false positives on ordinary requests above 0.5 %"
     );
 }
 
