@@ -253,6 +253,54 @@ pub mod log {
     }
 }
 
+/// Rate limiting with counters the host keeps across all requests (instance memory lasts
+/// one request, so a limit cannot be counted inside the function).
+pub mod ratelimit {
+    use crate::bindings::wedge::function::ratelimit;
+
+    /// The state of a key's window after counting one hit.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Verdict {
+        /// Whether this hit is within the limit.
+        pub allowed: bool,
+        /// Hits in the current window, this one included.
+        pub count: u32,
+        /// When over the limit: milliseconds until the window ends.
+        pub retry_after_ms: u32,
+    }
+
+    /// Counts one hit for `key` in a fixed window of `window_ms` milliseconds and says
+    /// whether it is within `limit`. Keys are private to the calling function.
+    ///
+    /// ```no_run
+    /// # fn f(req: &wedge_sdk::Request) -> wedge_sdk::Decision {
+    /// let v = wedge_sdk::ratelimit::hit(&req.client_ip(), 60_000, 100);
+    /// if !v.allowed {
+    ///     let secs = v.retry_after_ms.div_ceil(1000).to_string();
+    ///     return wedge_sdk::Decision::Respond(
+    ///         wedge_sdk::Response::new(429).header("retry-after", &secs));
+    /// }
+    /// # wedge_sdk::Decision::Continue }
+    /// ```
+    pub fn hit(key: &str, window_ms: u32, limit: u32) -> Verdict {
+        let v = ratelimit::hit(key, window_ms, limit);
+        Verdict {
+            allowed: v.allowed,
+            count: v.count,
+            retry_after_ms: v.retry_after_ms,
+        }
+    }
+}
+
+/// Per-rule counters for rule-evaluating functions, exported by the host as
+/// `wedge_function_rule_matches_total{function, rule, action}`.
+pub mod rule_metrics {
+    /// Counts one match of `rule` that took `action`.
+    pub fn matched(rule: &str, action: &str) {
+        crate::bindings::wedge::function::rule_metrics::matched(rule, action);
+    }
+}
+
 /// Glue used by `#[wedge_sdk::function]`; not part of the public API.
 #[doc(hidden)]
 pub mod __private {

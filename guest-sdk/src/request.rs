@@ -94,6 +94,12 @@ impl<'a> Request<'a> {
 
     header_methods!();
 
+    /// The start of the request body, up to the function's `inspect_body_kb` in the
+    /// host config; `None` when the host was not asked to buffer it for this function.
+    pub fn body(&self) -> Option<Vec<u8>> {
+        self.inner.body()
+    }
+
     /// Rewrites the path sent to the origin (must start with `/`; routing is not redone).
     pub fn set_path(&mut self, path: &str) -> Result<(), EditError> {
         self.inner.set_path(path).map_err(Into::into)

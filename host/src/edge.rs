@@ -93,8 +93,9 @@ impl Edge {
         };
         let resolver = Arc::new(SniResolver::new(snapshot.certificates.clone()));
         let tls = tls::server_config(resolver.clone())?;
-        let metrics = Metrics::default();
+        let mut metrics = Metrics::default();
         metrics.set_origins(snapshot.origins.values());
+        metrics.register_services(engine.services());
         Ok(Edge {
             shared: Arc::new(Shared {
                 engine,

@@ -24,6 +24,7 @@ pub mod dev;
 mod edge;
 pub mod error;
 pub mod metrics;
+pub mod nacl;
 pub mod origin;
 pub mod pipeline;
 pub mod reload;

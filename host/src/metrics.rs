@@ -62,6 +62,11 @@ struct HookTimeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -76,6 +81,7 @@ pub struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     connections: Family<ResultLabels, Counter>,
     cache_results: Family<ResultLabels, Counter>,
+    nacl_denied: Family<ListenerLabels, Counter>,
     /// The behavior label of requests no behavior took.
     unrouted: Name,
     origins: Arc<OriginCollector>,
@@ -124,10 +130,17 @@ impl Default for Metrics {
         );
         let origins = Arc::new(OriginCollector::default());
         registry.register_collector(Box::new(origins.clone()));
+        let nacl_denied = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "nacl_denied_connections",
+            "Connections a network ACL refused at accept, by listener",
+            nacl_denied.clone(),
+        );
         Self {
             origins,
             cache_results,
             registry,
+            nacl_denied,
             requests,
             latency,
             hooks,
@@ -181,6 +194,22 @@ impl Metrics {
     pub fn record_result(&self, result: &'static str) {
         self.cache_results
             .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// Exports the function services' counters (`wedge_function_rule_matches_total`).
+    pub(crate) fn register_services(&mut self, services: &crate::wasm::services::Services) {
+        self.registry.register(
+            "function_rule_matches",
+            "Rule matches reported by functions (a WAF), by function, rule and action",
+            services.rule_matches.clone(),
+        );
+    }
+
+    /// Counts a connection a network ACL refused, by listener.
+    pub fn record_nacl_denied(&self, listener: &'static str) {
+        self.nacl_denied
+            .get_or_create(&ListenerLabels { listener })
             .inc();
     }
 

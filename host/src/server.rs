@@ -87,6 +87,12 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
         addr(&listeners.admin),
     );
     let limits = edge.snapshot().config.server;
+    let acls = edge.snapshot().config.network_acls.clone();
+    let guard = |rules: Vec<crate::nacl::NaclRule>, listener: &'static str| Guard {
+        rules: rules.into(),
+        listener,
+        edge: edge.clone(),
+    };
     let builder = Arc::new(builders(&limits));
     // One budget of connections shared by the viewer listeners (not the admin one).
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -97,6 +103,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             l,
             stop_rx.clone(),
             connections.clone(),
+            guard(acls.http.clone(), "http"),
             Some((slots.clone(), edge.clone())),
             move |tcp, peer| {
                 let svc = edge.service(ConnectionInfo::plain(peer));
@@ -112,6 +119,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             l,
             stop_rx.clone(),
             connections.clone(),
+            guard(acls.https.clone(), "https"),
             Some((slots.clone(), edge.clone())),
             move |tcp, peer| {
                 let (edge, acceptor, builder, stop) = (
@@ -154,6 +162,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             l,
             stop_rx.clone(),
             connections.clone(),
+            guard(acls.admin.clone(), "admin"),
             None,
             move |tcp, peer| {
                 let svc = crate::admin::AdminService::new(edge.clone()).with_peer(peer);
@@ -211,10 +220,18 @@ fn http_builder(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// A listener's network ACL and where to count refusals.
+struct Guard {
+    rules: Arc<[crate::nacl::NaclRule]>,
+    listener: &'static str,
+    edge: Edge,
+}
+
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
     connections: TaskTracker,
+    guard: Guard,
     limit: Option<(Arc<Semaphore>, Edge)>,
     on_conn: F,
 ) where
@@ -226,6 +243,13 @@ async fn accept_loop<F, Fut>(
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
                                 Ok((tcp, peer)) => {
+                    // The network ACL first: a denied peer costs no TLS, no slot.
+                    if !crate::nacl::permits(&guard.rules, peer.ip()) {
+                        guard.edge.metrics().record_nacl_denied(guard.listener);
+                        tracing::debug!(%peer, listener = guard.listener, "connection denied by network ACL");
+                        drop(tcp);
+                        continue;
+                    }
                     // Past the connection limit, close at once: cheaper than queueing.
                     let permit = match &limit {
                         None => None,

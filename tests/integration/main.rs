@@ -26,6 +26,7 @@ mod proxy;
 mod reload;
 mod routing;
 mod tls;
+mod waf;
 
 /// Two sites with their own certificates, device-class on www, a wildcard site.
 pub const TWO_SITES: &str = r#"

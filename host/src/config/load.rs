@@ -227,6 +227,27 @@ impl Converter<'_> {
                 .h2_max_pending_reset_streams
                 .unwrap_or(d.h2_max_pending_reset_streams),
         };
+        for (name, list, out) in [
+            ("http", &raw.network_acls.http, &mut c.network_acls.http),
+            ("https", &raw.network_acls.https, &mut c.network_acls.https),
+            ("admin", &raw.network_acls.admin, &mut c.network_acls.admin),
+        ] {
+            for (i, r) in list.iter().enumerate() {
+                let at = format!("network_acls.{name}[{i}]");
+                self.note(&format!("{at}.cidr"), &r.cidr);
+                match crate::nacl::NaclRule::parse(r.action.get_ref(), r.cidr.get_ref()) {
+                    Ok(rule) => out.push(rule),
+                    Err((part, message)) => {
+                        let span = if part == "action" {
+                            r.action.span()
+                        } else {
+                            r.cidr.span()
+                        };
+                        self.fail(format!("{at}.{part}"), message, span);
+                    }
+                }
+            }
+        }
         if let Some(v) = &raw.access_log.path {
             self.note("access_log.path", v);
             c.access_log = Some(if v.get_ref() == "stdout" {
@@ -338,6 +359,21 @@ impl Converter<'_> {
                     on_error,
                     limits,
                     decision_cache: f.decision_cache.unwrap_or(DEFAULT_DECISION_CACHE),
+                    inspect_body: match &f.inspect_body_kb {
+                        None => 0,
+                        Some(v) => {
+                            let at = format!("{field}.inspect_body_kb");
+                            self.note(&at, v);
+                            if *v.get_ref() > super::MAX_INSPECT_BODY_KB {
+                                self.fail(
+                                    at,
+                                    format!("at most {}", super::MAX_INSPECT_BODY_KB),
+                                    v.span(),
+                                );
+                            }
+                            (*v.get_ref()).min(super::MAX_INSPECT_BODY_KB) as usize * 1024
+                        }
+                    },
                     config: f
                         .config
                         .as_ref()

@@ -45,6 +45,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Connection hardening for the viewer listeners (read at start).
     pub server: ServerLimits,
+    /// Network ACLs per listener, applied at accept (read at start).
+    pub network_acls: crate::nacl::NetworkAcls,
     /// Where the access log goes, if anywhere.
     pub access_log: Option<crate::access_log::AccessLogTarget>,
     /// Size limits of the edge cache.
@@ -178,7 +180,12 @@ pub struct FunctionConfig {
     pub decision_cache: u64,
     /// The function's own config (`[functions.<id>.config]`), handed to it as JSON.
     pub config: serde_json::Value,
+    /// Bytes of the request body buffered for the function to read (0: none).
+    pub inspect_body: usize,
 }
+
+/// Most request body a function may ask to inspect.
+pub const MAX_INSPECT_BODY_KB: u64 = 1024;
 
 /// Default size of a function's decision cache, in entries.
 pub const DEFAULT_DECISION_CACHE: u64 = 10_000;
@@ -192,6 +199,7 @@ impl FunctionConfig {
             limits: FunctionLimits::default(),
             decision_cache: DEFAULT_DECISION_CACHE,
             config: serde_json::Value::Object(Default::default()),
+            inspect_body: 0,
         }
     }
 }

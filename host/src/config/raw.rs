@@ -40,6 +40,27 @@ pub struct RawConfig {
     pub cache: RawCache,
     #[serde(default)]
     pub cache_policies: BTreeMap<Spanned<String>, RawCachePolicy>,
+    #[serde(default)]
+    pub network_acls: RawNetworkAcls,
+}
+
+/// `[network_acls]`: ordered allow/deny rules per listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetworkAcls {
+    #[serde(default)]
+    pub http: Vec<RawNaclRule>,
+    #[serde(default)]
+    pub https: Vec<RawNaclRule>,
+    #[serde(default)]
+    pub admin: Vec<RawNaclRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNaclRule {
+    pub action: Spanned<String>,
+    pub cidr: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,6 +251,8 @@ pub struct RawFunction {
     pub limits: RawLimits,
     /// Entries of reusable outcomes (for functions that declare their inputs); 0 = off.
     pub decision_cache: Option<u64>,
+    /// KiB of the request body buffered for the function to inspect (0 = none, the default).
+    pub inspect_body_kb: Option<Spanned<u64>>,
     /// The function's own settings, passed to it as JSON and validated by it at load.
     pub config: Option<toml::Table>,
 }

@@ -63,3 +63,81 @@ impl Body for EdgeBody {
         }
     }
 }
+
+/// A viewer's request body whose start was read for functions to inspect: the bytes
+/// read (and a trailers frame, if the body ended with one) are replayed first, then the
+/// rest streams through. Boxed only on this path, so requests nobody inspects pay
+/// nothing.
+pub struct InspectedBody<B> {
+    prefix: Option<Bytes>,
+    trailers: Option<Frame<Bytes>>,
+    rest: Pin<Box<B>>,
+}
+
+impl<B: Body<Data = Bytes>> InspectedBody<B> {
+    /// Reads up to `cap` bytes of `body` (less if it ends first or the viewer stalls for
+    /// `wait`); returns the bytes read and the whole body to forward.
+    pub async fn read(body: B, cap: usize, wait: std::time::Duration) -> (Bytes, Self) {
+        use http_body_util::BodyExt;
+        let mut rest = Box::pin(body);
+        let mut buf = bytes::BytesMut::new();
+        let mut trailers = None;
+        let deadline = tokio::time::Instant::now() + wait;
+        while buf.len() < cap && !rest.is_end_stream() {
+            match tokio::time::timeout_at(deadline, rest.frame()).await {
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => buf.extend_from_slice(&data),
+                    Err(frame) => {
+                        trailers = Some(frame);
+                        break;
+                    }
+                },
+                // End, a body error (forwarding reports it), or a stalled viewer: inspect
+                // what arrived.
+                Ok(None) | Ok(Some(Err(_))) | Err(_) => break,
+            }
+        }
+        let prefix = buf.freeze();
+        let body = InspectedBody {
+            prefix: (!prefix.is_empty()).then(|| prefix.clone()),
+            trailers,
+            rest,
+        };
+        (prefix, body)
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for InspectedBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        if let Some(prefix) = this.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
+        }
+        if let Some(trailers) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(trailers)));
+        }
+        this.rest.as_mut().poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none() && self.trailers.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let rest = self.rest.size_hint();
+        let extra = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        // Upper first: `set_lower` checks against the current upper bound.
+        let mut hint = SizeHint::new();
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + extra);
+        }
+        hint.set_lower(rest.lower() + extra);
+        hint
+    }
+}

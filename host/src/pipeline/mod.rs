@@ -38,6 +38,10 @@ pub use context::ConnectionInfo;
 pub use explain::Explain;
 
 use crate::config::OnError;
+
+/// Longest wait for the start of a body a function inspects: a viewer that stalls gets
+/// its request inspected with what arrived.
+const INSPECT_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::error::RequestError;
 use crate::snapshot::Snapshot;
 use crate::util::RequestId;
@@ -149,6 +153,20 @@ where
         runs.push(FunctionRun::new(f.clone(), request_id));
     }
     let mut view = RequestView::new(parts, conn.client_ip(), conn.sni.clone(), conn.scheme, host);
+    // A function that inspects bodies (`inspect_body_kb`) gets the start of this one,
+    // read before the first hook; the whole body still goes to the origin.
+    let inspect = runs
+        .iter()
+        .map(|r| r.function.inspect_body)
+        .max()
+        .unwrap_or(0);
+    let body = if inspect > 0 && !body.is_end_stream() {
+        let (prefix, body) = body::InspectedBody::read(body, inspect, INSPECT_BODY_WAIT).await;
+        view.body_prefix = Some(prefix);
+        http_body_util::Either::Right(body)
+    } else {
+        http_body_util::Either::Left(body)
+    };
 
     // viewer-request: an answer ends the request here, response hooks included.
     let answered;

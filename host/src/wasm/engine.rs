@@ -43,6 +43,7 @@ pub struct WasmEngine {
 struct Inner {
     engine: Engine,
     linker: Linker<HostState>,
+    services: Arc<super::services::Services>,
 }
 
 impl WasmEngine {
@@ -94,12 +95,21 @@ impl WasmEngine {
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         spawn_epoch_ticker(&engine);
         Ok(Self {
-            inner: Arc::new(Inner { engine, linker }),
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                services: Default::default(),
+            }),
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Counters shared by all functions (rate limits, rule matches).
+    pub fn services(&self) -> &Arc<super::services::Services> {
+        &self.inner.services
     }
 
     /// Compiles a component, or loads it from the artifact cache when these exact

@@ -222,6 +222,8 @@ pub struct LoadedFunction {
     pub module: PathBuf,
     pub on_error: OnError,
     pub limits: FunctionLimits,
+    /// Bytes of the request body buffered for it to read (0: none).
+    pub inspect_body: usize,
     /// Hex SHA-256 of the module bytes.
     pub content_hash: String,
     pub loaded_at: SystemTime,
@@ -280,6 +282,7 @@ impl LoadedFunction {
             module: path.clone(),
             on_error: config.on_error,
             limits: config.limits,
+            inspect_body: config.inspect_body,
             content_hash,
             loaded_at: SystemTime::now(),
             hooks: HookSet::default(),

@@ -26,6 +26,10 @@ pub struct HostState {
     pub(crate) recording: Option<Recording>,
     pub(crate) function: FunctionId,
     pub(crate) request_id: RequestId,
+    /// Bytes of the buffered request body this function may read.
+    pub(crate) inspect_body: usize,
+    /// Rate-limit and rule counters shared across instances.
+    pub(crate) services: Arc<super::services::Services>,
     /// Epoch ticks the current hook has run, and how many it may.
     ticks: u64,
     budget: u64,
@@ -55,6 +59,8 @@ pub(crate) fn new_store(f: &LoadedFunction, request_id: RequestId) -> Store<Host
         recording: None,
         function: f.id.clone(),
         request_id,
+        services: f.engine.services().clone(),
+        inspect_body: f.inspect_body,
         ticks: 0,
         budget: f
             .limits

@@ -3,7 +3,8 @@
 //!
 //! One file per concern: [`engine`] (engine, epochs, pooling), [`function`] (loading,
 //! import allowlist, running hooks), and one file per WIT interface the host implements
-//! ([`request`] for `types`, [`log`] for `log`).
+//! ([`request`] for `types`, [`log`] for `log`, [`services`] for `ratelimit` and
+//! `rule-metrics`).
 
 pub mod engine;
 pub mod function;
@@ -13,6 +14,7 @@ mod log;
 mod memo;
 pub mod request;
 pub mod response;
+pub mod services;
 
 pub use engine::{EngineSettings, WasmEngine};
 pub use function::{

@@ -28,6 +28,8 @@ pub struct RequestView {
     pub write_limit: usize,
     /// Whether the current hook may edit the request (request hooks only).
     pub(crate) editable: bool,
+    /// The start of the body, buffered when a function of the behavior inspects it.
+    pub body_prefix: Option<bytes::Bytes>,
 }
 
 impl RequestView {
@@ -48,6 +50,7 @@ impl RequestView {
             written: 0,
             write_limit: super::function::DEFAULT_WRITE_LIMIT,
             editable: true,
+            body_prefix: None,
         }
     }
 
@@ -68,6 +71,7 @@ impl RequestView {
             written: self.written,
             write_limit: self.write_limit,
             editable: false,
+            body_prefix: self.body_prefix.clone(),
         }
     }
 
@@ -213,6 +217,18 @@ impl HostRequest for HostState {
     fn sni(&mut self, r: Resource<RequestView>) -> Res<Option<String>> {
         self.read("sni");
         Ok(self.view(&r)?.sni.as_deref().map(str::to_owned))
+    }
+
+    fn body(&mut self, r: Resource<RequestView>) -> Res<Option<Vec<u8>>> {
+        self.read("body");
+        let limit = self.inspect_body;
+        if limit == 0 {
+            return Ok(None);
+        }
+        let prefix = self.view(&r)?.body_prefix.as_ref();
+        Ok(Some(prefix.map_or_else(Vec::new, |b| {
+            b[..b.len().min(limit)].to_vec()
+        })))
     }
 
     fn header(&mut self, r: Resource<RequestView>, name: String) -> Res<Option<String>> {

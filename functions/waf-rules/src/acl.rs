@@ -1,0 +1,836 @@
+//! The web ACL: config (serde), compiled rules, and their evaluation against a request.
+//! Plain Rust with no host calls except through [`Host`], so the same code runs in the
+//! component and natively in tests and the corpus evaluation.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use crate::request::{Field, Inspect};
+use crate::transform::{self, Transform};
+use crate::{detect, sqli, xss};
+
+/// What a matching rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Stop evaluating; let the request through.
+    Allow,
+    /// Stop evaluating; answer with the block response.
+    Block,
+    /// Record the match (labels, log, metrics) and go on.
+    Count,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Block => "block",
+            Action::Count => "count",
+        }
+    }
+}
+
+/// How the managed rule set runs: one line of config switches it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Managed {
+    #[default]
+    Off,
+    Block,
+    Count,
+}
+
+/// `[functions.waf.config]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The managed rule set: `"off"` (default), `"block"` or `"count"`.
+    #[serde(default)]
+    pub managed: Managed,
+    /// Priority of the managed rules among yours (lower runs first). Default 1000.
+    #[serde(default = "default_managed_priority")]
+    pub managed_priority: i32,
+    /// Per managed rule id, an action replacing the set's (`{ "managed-rce" = "count" }`).
+    #[serde(default)]
+    pub overrides: BTreeMap<String, Action>,
+    /// Your rules.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// The answer for blocked requests (rules may have their own).
+    #[serde(default)]
+    pub block_response: ResponseConfig,
+    /// Bytes of request body inspected (the rest is not). Default 8192, at most 1 MiB.
+    #[serde(default = "default_body_limit")]
+    pub body_limit: u32,
+    /// Add `x-wedge-waf-labels` to the request the origin gets when rules counted or
+    /// labelled it. Default true.
+    #[serde(default = "yes")]
+    pub forward_labels: bool,
+}
+
+fn default_managed_priority() -> i32 {
+    1000
+}
+fn default_body_limit() -> u32 {
+    8192
+}
+fn yes() -> bool {
+    true
+}
+
+/// One rule of the ACL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub id: String,
+    /// Lower runs first; ties keep config order.
+    #[serde(default)]
+    pub priority: i32,
+    pub action: Action,
+    pub statement: Statement,
+    /// Labels added to the request when the rule matches (later rules can match them).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Overrides `block_response` for this rule.
+    #[serde(default)]
+    pub response: Option<ResponseConfig>,
+}
+
+/// A custom block response.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResponseConfig {
+    pub status: u16,
+    pub body: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Default for ResponseConfig {
+    fn default() -> Self {
+        ResponseConfig {
+            status: 403,
+            body: "Forbidden\n".to_owned(),
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a rule matches.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Statement {
+    /// The client address is in one of these CIDR blocks (v4 or v6).
+    IpSet(Vec<String>),
+    /// A field (after transforms) compared with a string or a regex.
+    Match(MatchConfig),
+    /// The length of a field compared with a size.
+    Size(SizeConfig),
+    /// One of the detectors over fields (default fields: the detector's own).
+    Detect(DetectConfig),
+    /// A label an earlier rule added.
+    Label(String),
+    /// More than `limit` requests with the same key within `window_ms` (counted by the
+    /// host across all requests). Put it last in an `and` to scope it down.
+    Rate(RateConfig),
+    And(Vec<Statement>),
+    Or(Vec<Statement>),
+    Not(Box<Statement>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    pub field: Field,
+    #[serde(default)]
+    pub transforms: Vec<Transform>,
+    pub op: MatchOp,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchOp {
+    Exact,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Regex,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeConfig {
+    pub field: Field,
+    pub op: SizeOp,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SizeOp {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    pub detector: Detector,
+    #[serde(default)]
+    pub fields: Option<Vec<Field>>,
+}
+
+/// The built-in detectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
+    Sqli,
+    Xss,
+    Traversal,
+    Rfi,
+    Rce,
+    Php,
+    Scanner,
+    Protocol,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    /// `"ip"`, `"path"` or `"header:<name>"`.
+    pub key: RateKey,
+    pub window_ms: u32,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum RateKey {
+    Ip,
+    Path,
+    Header(String),
+}
+
+impl TryFrom<String> for RateKey {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "ip" => Ok(RateKey::Ip),
+            "path" => Ok(RateKey::Path),
+            _ => match s.strip_prefix("header:") {
+                Some(h) if !h.is_empty() => Ok(RateKey::Header(h.to_ascii_lowercase())),
+                _ => Err(format!(
+                    "`{s}` is not a rate key (\"ip\", \"path\" or \"header:<name>\")"
+                )),
+            },
+        }
+    }
+}
+
+/// The result of a rate check from the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateVerdict {
+    pub allowed: bool,
+    pub retry_after_ms: u32,
+}
+
+/// What the ACL needs from its environment.
+pub trait Host {
+    /// Counts one request for `key` in a window; says whether it is within `limit`.
+    fn rate_hit(&mut self, key: &str, window_ms: u32, limit: u32) -> RateVerdict;
+}
+
+/// Why a config is refused: field path and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub field: String,
+    pub message: String,
+}
+
+fn problem(field: impl Into<String>, message: impl Into<String>) -> ConfigProblem {
+    ConfigProblem {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------- compiled form
+
+#[derive(Debug)]
+enum Cond {
+    Ip(Vec<(IpAddr, u8)>),
+    Match {
+        field: Field,
+        transforms: Vec<Transform>,
+        op: MatchOp,
+        value: String,
+        regex: Option<regex::Regex>,
+    },
+    Size {
+        field: Field,
+        op: SizeOp,
+        size: u64,
+    },
+    Detect(Detector, Vec<Field>),
+    Label(String),
+    Rate {
+        key: RateKey,
+        window_ms: u32,
+        limit: u32,
+    },
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+}
+
+#[derive(Debug)]
+struct Rule {
+    id: String,
+    priority: i32,
+    action: Action,
+    cond: Cond,
+    labels: Vec<String>,
+    response: Option<ResponseConfig>,
+}
+
+/// A compiled web ACL.
+#[derive(Debug)]
+pub struct Acl {
+    rules: Vec<Rule>,
+    block: ResponseConfig,
+    pub body_limit: usize,
+    pub forward_labels: bool,
+    /// Whether any rule reads the body (so the host need not be asked for it).
+    pub reads_body: bool,
+}
+
+/// One rule that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub rule: String,
+    pub action: Action,
+}
+
+/// The outcome of evaluating the ACL.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Every rule that matched, in evaluation order (the terminating one last).
+    pub matches: Vec<Match>,
+    pub labels: Vec<String>,
+    /// Set when a rule blocked: the response to send.
+    pub block: Option<BlockResponse>,
+}
+
+/// A block, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockResponse {
+    pub rule: String,
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// The managed rule set: id, detector, labels. Each detector brings its own fields.
+pub const MANAGED: &[(&str, Detector, &str)] = &[
+    (
+        "managed-scanner",
+        Detector::Scanner,
+        "wedge:managed:scanner",
+    ),
+    (
+        "managed-protocol",
+        Detector::Protocol,
+        "wedge:managed:protocol",
+    ),
+    (
+        "managed-traversal",
+        Detector::Traversal,
+        "wedge:managed:traversal",
+    ),
+    ("managed-rfi", Detector::Rfi, "wedge:managed:rfi"),
+    ("managed-rce", Detector::Rce, "wedge:managed:rce"),
+    ("managed-php", Detector::Php, "wedge:managed:php"),
+    ("managed-xss", Detector::Xss, "wedge:managed:xss"),
+    ("managed-sqli", Detector::Sqli, "wedge:managed:sqli"),
+];
+
+fn default_fields(d: Detector) -> Vec<Field> {
+    use Field::*;
+    match d {
+        // Referer and User-Agent hold URLs and product tokens whose punctuation reads as
+        // SQL too easily; their arguments are what matter, and those are in `args` when
+        // they reach this site.
+        Detector::Sqli => vec![Args, ArgNames, Cookies, Path, Body],
+        // The whole query too: a raw `&` in a payload (`<img src=&#106;...`) splits it
+        // into arguments that are harmless one by one.
+        Detector::Xss => vec![
+            Args,
+            ArgNames,
+            Cookies,
+            Path,
+            Query,
+            Header("referer".into()),
+            Header("user-agent".into()),
+            Body,
+        ],
+        Detector::Traversal => vec![Path, Args, Cookies, Body],
+        Detector::Rfi => vec![Args],
+        // Not argument names: `id`, `pwd` and `uname` are ordinary ones.
+        Detector::Rce => vec![Args, Cookies, Headers, Body],
+        Detector::Php => vec![
+            Args,
+            ArgNames,
+            Cookies,
+            Body,
+            Header("user-agent".into()),
+            Header("x-filename".into()),
+            Header("x-file-name".into()),
+        ],
+        Detector::Scanner => vec![Header("user-agent".into())],
+        Detector::Protocol => vec![Args],
+    }
+}
+
+impl Acl {
+    /// Compiles settings; errors name the config field.
+    pub fn new(s: Settings) -> Result<Acl, ConfigProblem> {
+        let mut rules = Vec::new();
+        let mut reads_body = false;
+        for (i, r) in s.rules.into_iter().enumerate() {
+            let at = format!("rules[{i}]");
+            if r.id.is_empty() || r.id.starts_with("managed-") {
+                return Err(problem(
+                    format!("{at}.id"),
+                    "must be non-empty and not start with `managed-`",
+                ));
+            }
+            if rules.iter().any(|x: &Rule| x.id == r.id) {
+                return Err(problem(
+                    format!("{at}.id"),
+                    format!("duplicate rule id `{}`", r.id),
+                ));
+            }
+            if let Some(resp) = &r.response {
+                check_response(resp, &format!("{at}.response"))?;
+            }
+            let cond = compile(r.statement, &format!("{at}.statement"), &mut reads_body)?;
+            rules.push(Rule {
+                id: r.id,
+                priority: r.priority,
+                action: r.action,
+                cond,
+                labels: r.labels,
+                response: r.response,
+            });
+        }
+        for id in s.overrides.keys() {
+            if !MANAGED.iter().any(|(m, _, _)| m == id) {
+                let known: Vec<&str> = MANAGED.iter().map(|m| m.0).collect();
+                return Err(problem(
+                    format!("overrides.{id}"),
+                    format!("no managed rule `{id}` (known: {})", known.join(", ")),
+                ));
+            }
+        }
+        if s.managed != Managed::Off {
+            let action = if s.managed == Managed::Block {
+                Action::Block
+            } else {
+                Action::Count
+            };
+            for (id, d, label) in MANAGED {
+                let fields = default_fields(*d);
+                reads_body |= fields.contains(&Field::Body);
+                rules.push(Rule {
+                    id: (*id).to_owned(),
+                    priority: s.managed_priority,
+                    action: s.overrides.get(*id).copied().unwrap_or(action),
+                    cond: Cond::Detect(*d, fields),
+                    labels: vec![(*label).to_owned()],
+                    response: None,
+                });
+            }
+        }
+        // Stable: equal priorities keep config order (managed rules after yours).
+        rules.sort_by_key(|r| r.priority);
+        check_response(&s.block_response, "block_response")?;
+        if s.body_limit > 1 << 20 {
+            return Err(problem("body_limit", "at most 1048576 bytes"));
+        }
+        Ok(Acl {
+            rules,
+            block: s.block_response,
+            body_limit: s.body_limit as usize,
+            forward_labels: s.forward_labels,
+            reads_body,
+        })
+    }
+
+    /// Evaluates the rules in priority order.
+    pub fn evaluate(&self, req: &Inspect<'_>, host: &mut dyn Host) -> Verdict {
+        let mut v = Verdict::default();
+        let mut cache = Cache::default();
+        for rule in &self.rules {
+            let mut rate_block = None;
+            if !eval(
+                &rule.cond,
+                req,
+                host,
+                &v.labels,
+                &mut rate_block,
+                &rule.id,
+                &mut cache,
+            ) {
+                continue;
+            }
+            for l in &rule.labels {
+                if !v.labels.contains(l) {
+                    v.labels.push(l.clone());
+                }
+            }
+            v.matches.push(Match {
+                rule: rule.id.clone(),
+                action: rule.action,
+            });
+            match rule.action {
+                Action::Count => continue,
+                Action::Allow => return v,
+                Action::Block => {
+                    let mut resp = match (&rule.response, rate_block) {
+                        (Some(r), _) => to_block(&rule.id, r),
+                        // A rate rule without its own response answers 429.
+                        (None, Some(_)) => BlockResponse {
+                            rule: rule.id.clone(),
+                            status: 429,
+                            body: "Too Many Requests\n".into(),
+                            headers: Vec::new(),
+                        },
+                        (None, None) => to_block(&rule.id, &self.block),
+                    };
+                    if let Some(ms) = rate_block {
+                        resp.headers
+                            .push(("retry-after".into(), ms.div_ceil(1000).max(1).to_string()));
+                    }
+                    resp.headers
+                        .push(("x-wedge-waf-rule".into(), rule.id.clone()));
+                    v.block = Some(resp);
+                    return v;
+                }
+            }
+        }
+        v
+    }
+}
+
+fn to_block(rule: &str, r: &ResponseConfig) -> BlockResponse {
+    BlockResponse {
+        rule: rule.to_owned(),
+        status: r.status,
+        body: r.body.clone(),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+fn check_response(r: &ResponseConfig, at: &str) -> Result<(), ConfigProblem> {
+    if !(200..=599).contains(&r.status) {
+        return Err(problem(format!("{at}.status"), "must be 200-599"));
+    }
+    for name in r.headers.keys() {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            return Err(problem(format!("{at}.headers.{name}"), "not a header name"));
+        }
+    }
+    Ok(())
+}
+
+fn compile(s: Statement, at: &str, reads_body: &mut bool) -> Result<Cond, ConfigProblem> {
+    Ok(match s {
+        Statement::IpSet(list) => {
+            let mut nets = Vec::new();
+            for (i, c) in list.iter().enumerate() {
+                nets.push(parse_cidr(c).ok_or_else(|| {
+                    problem(
+                        format!("{at}.ip_set[{i}]"),
+                        format!("`{c}` is not an IP address or CIDR block"),
+                    )
+                })?);
+            }
+            Cond::Ip(nets)
+        }
+        Statement::Match(m) => {
+            *reads_body |= m.field == Field::Body;
+            let regex = if m.op == MatchOp::Regex {
+                Some(
+                    regex::RegexBuilder::new(&m.value)
+                        .size_limit(1 << 20)
+                        .build()
+                        .map_err(|e| {
+                            problem(format!("{at}.match.value"), format!("invalid regex: {e}"))
+                        })?,
+                )
+            } else {
+                None
+            };
+            Cond::Match {
+                field: m.field,
+                transforms: m.transforms,
+                op: m.op,
+                value: m.value,
+                regex,
+            }
+        }
+        Statement::Size(z) => {
+            *reads_body |= z.field == Field::Body;
+            Cond::Size {
+                field: z.field,
+                op: z.op,
+                size: z.size,
+            }
+        }
+        Statement::Detect(d) => {
+            let fields = d.fields.unwrap_or_else(|| default_fields(d.detector));
+            *reads_body |= fields.contains(&Field::Body);
+            Cond::Detect(d.detector, fields)
+        }
+        Statement::Label(l) => Cond::Label(l),
+        Statement::Rate(r) => {
+            if r.window_ms == 0 || r.window_ms > 3_600_000 {
+                return Err(problem(
+                    format!("{at}.rate.window_ms"),
+                    "must be 1..=3600000",
+                ));
+            }
+            if r.limit == 0 {
+                return Err(problem(format!("{at}.rate.limit"), "must be at least 1"));
+            }
+            Cond::Rate {
+                key: r.key,
+                window_ms: r.window_ms,
+                limit: r.limit,
+            }
+        }
+        Statement::And(v) => Cond::And(
+            v.into_iter()
+                .enumerate()
+                .map(|(i, s)| compile(s, &format!("{at}.and[{i}]"), reads_body))
+                .collect::<Result<_, _>>()?,
+        ),
+        Statement::Or(v) => Cond::Or(
+            v.into_iter()
+                .enumerate()
+                .map(|(i, s)| compile(s, &format!("{at}.or[{i}]"), reads_body))
+                .collect::<Result<_, _>>()?,
+        ),
+        Statement::Not(s) => Cond::Not(Box::new(compile(*s, &format!("{at}.not"), reads_body)?)),
+    })
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or a single address.
+pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a.parse::<IpAddr>().ok()?, Some(l.parse::<u8>().ok()?)),
+        None => (s.parse::<IpAddr>().ok()?, None),
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(max);
+    (len <= max).then_some((addr, len))
+}
+
+/// Whether `ip` is inside `net/len` (v4-mapped v6 addresses count as v4).
+pub fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Detector results per (detector, field) within one evaluation: the managed set and
+/// custom rules often ask the same question.
+#[derive(Default)]
+struct Cache {
+    seen: Vec<(Detector, Field, bool)>,
+}
+
+fn eval(
+    c: &Cond,
+    req: &Inspect<'_>,
+    host: &mut dyn Host,
+    labels: &[String],
+    rate_block: &mut Option<u32>,
+    rule_id: &str,
+    cache: &mut Cache,
+) -> bool {
+    match c {
+        Cond::Ip(nets) => req
+            .client_ip
+            .is_some_and(|ip| nets.iter().any(|(n, l)| in_cidr(ip, *n, *l))),
+        Cond::Match {
+            field,
+            transforms,
+            op,
+            value,
+            regex,
+        } => req.values(field).iter().any(|v| {
+            let t = transform::apply(v, transforms);
+            match op {
+                MatchOp::Exact => t == *value,
+                MatchOp::Contains => t.contains(value.as_str()),
+                MatchOp::StartsWith => t.starts_with(value.as_str()),
+                MatchOp::EndsWith => t.ends_with(value.as_str()),
+                MatchOp::Regex => regex.as_ref().is_some_and(|r| r.is_match(&t)),
+            }
+        }),
+        Cond::Size { field, op, size } => {
+            let len = req.size(field);
+            match op {
+                SizeOp::Gt => len > *size,
+                SizeOp::Ge => len >= *size,
+                SizeOp::Lt => len < *size,
+                SizeOp::Le => len <= *size,
+                SizeOp::Eq => len == *size,
+            }
+        }
+        Cond::Detect(d, fields) => fields.iter().any(|f| {
+            if let Some((_, _, hit)) = cache.seen.iter().find(|(cd, cf, _)| cd == d && cf == f) {
+                return *hit;
+            }
+            let hit = detect_field(*d, f, req);
+            cache.seen.push((*d, f.clone(), hit));
+            hit
+        }),
+        Cond::Label(l) => labels.iter().any(|x| x == l),
+        Cond::Rate {
+            key,
+            window_ms,
+            limit,
+        } => {
+            let k = match key {
+                RateKey::Ip => req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                RateKey::Path => req.path.to_owned(),
+                RateKey::Header(h) => req.header(h).unwrap_or("").to_owned(),
+            };
+            let verdict = host.rate_hit(&format!("{rule_id}|{k}"), *window_ms, *limit);
+            if !verdict.allowed {
+                *rate_block = Some(verdict.retry_after_ms);
+            }
+            !verdict.allowed
+        }
+        Cond::And(v) => v
+            .iter()
+            .all(|c| eval(c, req, host, labels, rate_block, rule_id, cache)),
+        Cond::Or(v) => v
+            .iter()
+            .any(|c| eval(c, req, host, labels, rate_block, rule_id, cache)),
+        Cond::Not(c) => !eval(c, req, host, labels, rate_block, rule_id, cache),
+    }
+}
+
+/// Runs detector `d` over the values of field `f`, decoded as the detector needs.
+fn detect_field(d: Detector, f: &Field, req: &Inspect<'_>) -> bool {
+    if d == Detector::Protocol {
+        return detect_protocol(req);
+    }
+    // A form or JSON body was parsed into `args`; detectors look at its values there,
+    // not at the raw text where `&` and `"` are syntax.
+    if *f == Field::Body && req.body_parsed {
+        return false;
+    }
+    req.values(f).iter().any(|raw| {
+        if raw.is_empty() {
+            return false;
+        }
+        // Values arrive decoded once (query and form parsing); decode again for double
+        // encoding, and drop NULs that would split keywords.
+        // `+` stays: it was read as a space already where it meant one.
+        let decoded = transform::url_decode_again(raw);
+        let decoded = if decoded.contains('\0') {
+            decoded.replace('\0', "")
+        } else {
+            decoded
+        };
+        match d {
+            Detector::Sqli => sqli::is_sqli(&decoded),
+            Detector::Xss => xss::is_xss(&decoded),
+            Detector::Traversal => {
+                detect::is_traversal(&decoded)
+                    || (f != &Field::Path
+                        && detect::is_traversal(&transform::html_entity_decode(&decoded)))
+            }
+            Detector::Rfi => detect::is_rfi(&decoded.to_ascii_lowercase()),
+            Detector::Rce => detect::is_rce(&decoded.to_ascii_lowercase()),
+            Detector::Php => {
+                detect::is_php(&decoded.to_ascii_lowercase())
+                    || (f == &Field::Body && detect::php_upload(&decoded.to_ascii_lowercase()))
+            }
+            Detector::Scanner => detect::is_scanner(&decoded.to_ascii_lowercase()),
+            Detector::Protocol => false,
+        }
+    })
+}
+
+/// Protocol anomalies: CR/LF header injection in arguments, NULs in the path, a
+/// request without a Host, a malformed Content-Length.
+fn detect_protocol(req: &Inspect<'_>) -> bool {
+    if req.path.contains("%00") || req.path.contains('\0') {
+        return true;
+    }
+    if let Some(cl) = req.header("content-length") {
+        if cl.is_empty() || !cl.bytes().all(|b| b.is_ascii_digit()) {
+            return true;
+        }
+    }
+    if req.header("host").is_none() && req.host.is_empty() {
+        return true;
+    }
+    req.values(&Field::Args)
+        .iter()
+        .chain(req.values(&Field::ArgNames).iter())
+        .any(|v| {
+            detect::is_header_injection(&transform::url_decode_repeated(v).to_ascii_lowercase())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_matching() {
+        let (n, l) = parse_cidr("10.0.0.0/8").unwrap();
+        assert!(in_cidr("10.1.2.3".parse().unwrap(), n, l));
+        assert!(!in_cidr("11.1.2.3".parse().unwrap(), n, l));
+        assert!(in_cidr("::ffff:10.0.0.1".parse().unwrap(), n, l));
+        let (n, l) = parse_cidr("2001:db8::/32").unwrap();
+        assert!(in_cidr("2001:db8:1::1".parse().unwrap(), n, l));
+        assert!(parse_cidr("10.0.0.0/33").is_none());
+    }
+}

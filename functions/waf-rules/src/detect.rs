@@ -1,0 +1,983 @@
+//! The other detectors: path traversal and local file inclusion, remote file
+//! inclusion, command injection, PHP injection, scanner user agents and protocol
+//! anomalies. Each takes a value already URL-decoded (repeatedly) and lower-cased by
+//! the caller; each looks for structure an attack needs, not for single words.
+
+use crate::transform::normalise_path;
+
+/// `../` in any spelling (`..\`, `..;/`, `%2e%2e/` once decoded, `....//`), or a
+/// path to a well-known sensitive file.
+pub fn is_traversal(v: &str) -> bool {
+    // Spellings of `.` and `/` that old servers or decoders accepted: literal hex
+    // (`0x2e`), Unicode slashes (division slash, set minus, fullwidth and private-use
+    // forms), and bytes that did not decode (`%c0%5c` leaves a stray byte).
+    let mut s = String::with_capacity(v.len());
+    let lower = v.to_ascii_lowercase();
+    let lower = lower
+        .replace("0x2e", ".")
+        .replace("0x2f", "/")
+        .replace("0x5c", "/");
+    for c in lower.chars() {
+        match c {
+            '\\' | '\u{2215}' | '\u{2216}' | '\u{2044}' | '\u{29f5}' | '\u{ff0f}' | '\u{ff3c}'
+            | '\u{fe68}' | '\u{efc8}' | '\u{f025}' => s.push('/'),
+            '\u{ff0e}' | '\u{2024}' => s.push('.'),
+            '\u{fffd}' => {}
+            c => s.push(c),
+        }
+    }
+    // `.\/\.\.\/` is `./../` with escapes; `./././` padding is an evasion too.
+    if s.matches("./").count() >= 3 && s.contains("/./") {
+        return true;
+    }
+    let s = s.replace("//", "/");
+    let b = s.as_bytes();
+    let mut dots = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'.' {
+            dots += 1;
+            continue;
+        }
+        if dots >= 2 && (c == b'/' || c == b';' || c == b'\0') {
+            // `../` at the start or after a separator (not `file..txt/`).
+            let start = i - dots;
+            if start == 0
+                || matches!(
+                    b[start - 1],
+                    b'/' | b'=' | b' ' | b'"' | b'\'' | b':' | b'\0'
+                )
+            {
+                return true;
+            }
+        }
+        dots = 0;
+    }
+    if dots >= 2 && s.len() == dots {
+        return true;
+    }
+    is_sensitive_file(&s)
+}
+
+/// Well-known files and directories an attacker reads or probes for.
+pub fn is_sensitive_file(v: &str) -> bool {
+    let s = v.replace('\\', "/");
+    let n = normalise_path(&s);
+    const FILES: &[&str] = &[
+        "etc/passwd",
+        "etc/shadow",
+        "etc/group",
+        "etc/hosts",
+        "etc/issue",
+        "etc/motd",
+        "etc/master.passwd",
+        "etc/security/",
+        "etc/httpd/",
+        "etc/apache",
+        "etc/nginx/",
+        "etc/mysql/",
+        "etc/ssh/",
+        "etc/sudoers",
+        "etc/crontab",
+        "etc/profile",
+        "etc/resolv.conf",
+        "etc/inetd.conf",
+        "etc/fstab",
+        "proc/self/",
+        "proc/version",
+        "proc/cmdline",
+        "proc/1/",
+        "var/log/",
+        "var/www/",
+        "root/.",
+        "home/",
+        "usr/local/apache",
+        ".bash_history",
+        ".bashrc",
+        ".ssh/",
+        ".htpasswd",
+        ".htaccess",
+        ".git/",
+        ".svn/",
+        ".env",
+        "web.config",
+        "wp-config.php",
+        "boot.ini",
+        "win.ini",
+        "system.ini",
+        "windows/system32",
+        "winnt/system32",
+        "windows/win.ini",
+        "inetpub/",
+        "autoexec.bat",
+        "system32/config/sam",
+        "repair/sam",
+        "/sam",
+        "php.ini",
+        "my.cnf",
+        "httpd.conf",
+        "id_rsa",
+        "authorized_keys",
+        "known_hosts",
+        ".aws/credentials",
+        ".docker/",
+        "etc/pwd.db",
+        "etc/spwd.db",
+        "applicationhost.config",
+        ".mysql_history",
+    ];
+    FILES.iter().any(|f| {
+        n.match_indices(f).any(|(p, _)| {
+            // The name must start a path segment (`/etc/passwd`, `etc/passwd`, `c:/boot.ini`)
+            // and end one (`.env`, not `.environment`).
+            let starts = p == 0
+                || matches!(n.as_bytes()[p - 1], b'/' | b':' | b'=' | b' ' | b'~')
+                || f.starts_with('/')
+                || f.starts_with('.');
+            let after = n.as_bytes().get(p + f.len());
+            let ends = f.ends_with('/') || after.is_none_or(|c| !c.is_ascii_alphanumeric());
+            starts && ends
+        })
+    })
+}
+
+/// A multipart upload or file-name header naming a PHP file (`filename="x.php"`).
+pub fn php_upload(v: &str) -> bool {
+    v.match_indices("filename").any(|(i, _)| {
+        let rest = &v[i + 8..];
+        let rest = rest.trim_start_matches(['=', '"', '\'', '*', ' ']);
+        let name: &str = rest
+            .split(['"', '\'', ';', '\r', '\n'])
+            .next()
+            .unwrap_or("");
+        php_name(name)
+    })
+}
+
+/// A file name with an extension PHP servers execute.
+pub fn php_name(name: &str) -> bool {
+    let ext = name.trim().rsplit('.').next().unwrap_or("");
+    name.contains('.')
+        && matches!(
+            ext,
+            "php"
+                | "php3"
+                | "php4"
+                | "php5"
+                | "php7"
+                | "phtml"
+                | "pht"
+                | "phar"
+                | "phps"
+                | "pgif"
+                | "inc"
+        )
+}
+
+/// A URL to another server where a file name belongs (`?page=http://1.2.3.4/x.txt?`).
+pub fn is_rfi(v: &str) -> bool {
+    let t = v.trim();
+    for scheme in [
+        "http://",
+        "https://",
+        "ftp://",
+        "ftps://",
+        "php://",
+        "data://",
+        "expect://",
+        "zip://",
+        "phar://",
+        "file://",
+        "gopher://",
+        "dict://",
+        "jar:",
+    ] {
+        if let Some(rest) = t.strip_prefix(scheme) {
+            if matches!(
+                scheme,
+                "php://"
+                    | "data://"
+                    | "expect://"
+                    | "phar://"
+                    | "zip://"
+                    | "file://"
+                    | "gopher://"
+                    | "dict://"
+            ) {
+                return true;
+            }
+            let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("");
+            // A bare IPv4 address, or a URL ending in `?` (cuts off the suffix the
+            // application appends), is how inclusion payloads look.
+            if host.parse::<std::net::Ipv4Addr>().is_ok() || t.ends_with('?') {
+                return true;
+            }
+            // `include=http://evil/shell.txt`: a script-like file.
+            if [
+                ".txt?", ".php", ".phtml", ".sh", ".pl", ".py", ".exe", ".ps1", "shell", "cmd",
+            ]
+            .iter()
+            .any(|x| rest.contains(x))
+                && rest.contains('/')
+            {
+                return rest.contains("shell") || rest.contains('?') || rest.ends_with(".txt");
+            }
+        }
+    }
+    false
+}
+
+/// Commands after a shell separator or inside a substitution: `;cat /etc/passwd`,
+/// `| nc -e`, `$(id)`, `` `whoami` ``, `${IFS}`, PowerShell's `iex`/`Invoke-WebRequest`.
+pub fn is_rce(v: &str) -> bool {
+    if v.contains("${ifs}")
+        || v.contains("$ifs")
+        || v.contains("${path:")
+        || v.contains("${jndi:")
+        || v.contains("{${")
+        || v.contains("{jndi:")
+    {
+        return true;
+    }
+    if v.contains("() {") && (v.contains("};") || v.contains(":;")) {
+        return true; // Shellshock
+    }
+    // Shell globbing in well-known paths: `/etc/[p]asswd`, `/bi?/sh`, `/usr/[a-z]in/bash`.
+    if v.contains('/') && (v.contains('[') || v.contains('?') || v.contains('*')) {
+        let plain: String = v
+            .chars()
+            .filter(|c| !matches!(c, '[' | ']' | '?' | '*' | '\'' | '"' | '\\'))
+            .collect();
+        if plain != v
+            && (is_sensitive_file(&plain)
+                || ["/bin/", "/usr/bin", "/sbin/", "/usr/a-zin", "/bina-z"]
+                    .iter()
+                    .any(|p| plain.contains(p)))
+        {
+            return true;
+        }
+    }
+    // Substitutions with something inside: `$(x)`, `${x}` holding a command, `` `x` ``,
+    // process substitution `<(x)`.
+    for open in ["$(", "`", "${", "<(", ">("] {
+        for (i, _) in v.match_indices(open) {
+            let (word, _) = command_at(&v[i + open.len()..]);
+            if is_command(word)
+                || is_weak_command(word)
+                || (open == "$(" && !word.is_empty() && v[i..].contains(')'))
+            {
+                return true;
+            }
+        }
+    }
+    // Separators followed by a command (weak command names need an operand).
+    let b = v.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(c, b';' | b'|' | b'&' | b'\n' | b'`') || (c == b'(' && i == 0) {
+            let (word, after) = command_at(&v[i + 1..]);
+            let bare = after.trim_start().is_empty()
+                || after
+                    .trim_start()
+                    .starts_with([';', '|', '&', '`', '\'', '"']);
+            if is_command(word)
+                || (is_weak_command(word) && (has_operand(after) || bare && c != b'&'))
+            {
+                return true;
+            }
+        }
+    }
+    // The value is a command line: `cat /etc/passwd`, `wget http://x/y`, `whoami;`.
+    let (word, after) = command_at(v);
+    if (is_command(word) || is_weak_command(word)) && has_operand(after) {
+        return true;
+    }
+    if is_windows_batch(v) {
+        return true;
+    }
+    // Windows and PowerShell forms.
+    [
+        "cmd.exe",
+        "cmd /c",
+        "powershell",
+        "invoke-webrequest",
+        "invoke-expression",
+        "iex(",
+        "iex (",
+        "iwr ",
+        "net user",
+        "certutil",
+        "bitsadmin",
+        "/bin/sh",
+        "/bin/bash",
+        "/bin/nc",
+        "/usr/bin/",
+        "nc -e",
+        "bash -i",
+        "/dev/tcp/",
+        "wget http",
+        "curl http",
+        "sh -c",
+        "$shell",
+    ]
+    .iter()
+    .any(|p| v.contains(p))
+}
+
+/// `FOR %x IN (..) DO ..` and `IF [NOT] EXIST|DEFINED|ERRORLEVEL ..`, cmd.exe's control
+/// flow, which no ordinary value starts with.
+fn is_windows_batch(v: &str) -> bool {
+    let t = v.trim_start_matches(['&', '|', ' ', ';']);
+    if let Some(rest) = t.strip_prefix("for ") {
+        return rest.contains('%') && rest.contains(" in") && rest.contains("do");
+    }
+    if let Some(rest) = t.strip_prefix("if ") {
+        let rest = rest.trim_start();
+        return rest.starts_with("exist ")
+            || rest.starts_with("not ")
+            || rest.starts_with("/i ")
+            || rest.starts_with('%')
+            || rest.starts_with("defined ")
+            || rest.starts_with("errorlevel")
+            || (rest.contains("==") || rest.contains(" equ ") || rest.contains(" neq "))
+                && (rest.contains("echo")
+                    || rest.contains("cmd")
+                    || rest.contains("exit")
+                    || rest.contains("set "));
+    }
+    false
+}
+
+/// The command word at the start of `s` (quotes, escapes and a directory stripped:
+/// `"/bin/cat"` → `cat`) and what follows it.
+fn command_at(s: &str) -> (&str, &str) {
+    let s = s.trim_start_matches([
+        ' ', '\t', '|', '&', '(', '{', '!', '\'', '"', '\n', '\r', '\\', '@',
+    ]);
+    let end = s
+        .find(|c: char| {
+            !(c.is_ascii_alphanumeric()
+                || c == '_'
+                || c == '.'
+                || c == '-'
+                || c == '/'
+                || c == '\\'
+                || c == '\''
+                || c == '"')
+        })
+        .unwrap_or(s.len());
+    let word = &s[..end];
+    let word = word.rsplit('/').next().unwrap_or(word);
+    // `w'h'o'am'i` and `c\at` are the same command to a shell.
+    let word = word.trim_matches(['\'', '"', '\\']);
+    (word, &s[end..])
+}
+
+/// What follows a command name looks like its arguments: a path, URL, variable,
+/// redirection, another command, or flags followed by one of those.
+fn has_operand(after: &str) -> bool {
+    let a = after.trim_start();
+    let operand = |a: &str| {
+        a.starts_with('/')
+            || a.starts_with("http")
+            || a.starts_with('$')
+            || a.starts_with('~')
+            || a.starts_with("..")
+            || a.starts_with(['>', '<', ';', '|', '&', '`'])
+    };
+    if a.is_empty() {
+        return false;
+    }
+    if operand(a) {
+        return true;
+    }
+    if a.starts_with('-') {
+        let rest = a.trim_start_matches(|c: char| {
+            c == '-' || c.is_ascii_alphanumeric() || c == ' ' || c == ','
+        });
+        // Only flags (`rm -rf`), or flags then an operand; flags then words is prose.
+        return (a.split_whitespace().all(|w| w.starts_with('-')) && a.len() < 16) || operand(rest);
+    }
+    false
+}
+
+/// Command names that are also English words or common values: they count only with
+/// an operand after them.
+fn is_weak_command(w: &str) -> bool {
+    const WEAK: &[&str] = &[
+        "time", "date", "type", "set", "find", "sort", "more", "less", "head", "tail", "top",
+        "who", "w", "last", "history", "file", "start", "copy", "make", "source", "cal", "yes",
+        "free", "du", "df", "tr", "cut", "uniq", "wc", "diff", "stat", "strings", "ln", "export",
+        "alias", "unset", "jobs", "bg", "fg", "exit", "logout", "service", "mount", "reboot",
+        "shutdown", "expr", "seq", "tee", "tar", "id", "pwd", "env", "ls", "dir", "ps", "w",
+        "host", "dig", "echo", "printf", "kill", "touch", "mkdir", "cp", "mv", "rm", "cd", "net",
+        "reg", "sc", "del", "eval", "exec", "fold", "sleep", "timeout", "zip", "unzip", "make",
+        "git", "java", "node", "php", "python", "perl", "ruby", "lua", "mysql", "ping", "ftp",
+        "ssh", "su", "sudo", "vi", "vim", "nano", "gdb", "base64", "od", "dd", "awk", "sed",
+        "grep", "xargs", "nl", "more", "tac", "cat",
+    ];
+    !w.is_empty() && WEAK.contains(&w)
+}
+
+fn is_command(w: &str) -> bool {
+    // Names nobody types in a form field except to run them.
+    const COMMANDS: &[&str] = &[
+        "whoami",
+        "uname",
+        "wget",
+        "curl",
+        "nc",
+        "ncat",
+        "netcat",
+        "telnet",
+        "bash",
+        "sh",
+        "zsh",
+        "ksh",
+        "csh",
+        "dash",
+        "python2",
+        "python3",
+        "chmod",
+        "chown",
+        "killall",
+        "pkill",
+        "netstat",
+        "ifconfig",
+        "ipconfig",
+        "systeminfo",
+        "tasklist",
+        "taskkill",
+        "powershell",
+        "cmd",
+        "cmd.exe",
+        "certutil",
+        "bitsadmin",
+        "wmic",
+        "iex",
+        "iwr",
+        "curl.exe",
+        "printenv",
+        "crontab",
+        "passwd",
+        "useradd",
+        "scp",
+        "tftp",
+        "nmap",
+        "socat",
+        "openssl",
+        "gcc",
+        "cc",
+        "hostname",
+        "systemctl",
+        "getent",
+        "lsof",
+        "hexdump",
+        "xxd",
+        "chattr",
+        "busybox",
+        "invoke-webrequest",
+        "invoke-expression",
+        "start-process",
+        "get-content",
+        "new-object",
+        "sqlite3",
+        "psql",
+        "javac",
+        "nohup",
+        "ansible",
+        "ansible-inventory",
+        "ansible-vault",
+        "ansible-playbook",
+        "chef-shell",
+        "chef-client",
+        "cpulimit",
+        "c89",
+        "c99",
+        "bsdtar",
+        "lwp-download",
+        "lwp-request",
+        "fetch",
+        "aria2c",
+        "rcp",
+        "rsh",
+        "rlogin",
+        "ss",
+        "tcpdump",
+        "strace",
+        "ltrace",
+        "msfconsole",
+        "msfvenom",
+        "mkfifo",
+        "mknod",
+        "setsid",
+        "xterm",
+        "screen",
+        "tmux",
+        "visudo",
+        "chpasswd",
+        "usermod",
+        "groupadd",
+        "cscli",
+    ];
+    !w.is_empty() && COMMANDS.contains(&w)
+}
+
+/// PHP code, PHP wrappers, superglobals, serialized objects and dangerous calls.
+pub fn is_php(v: &str) -> bool {
+    // An opening tag: `<?php`, `<?=`, `<? echo`, but not an XML declaration.
+    for (i, _) in v.match_indices("<?") {
+        let rest = &v[i + 2..];
+        let xml = rest.starts_with("xml ")
+            || rest.starts_with("xml\t") && !rest.contains(':')
+            || rest.starts_with("xpacket");
+        if !xml
+            && (rest.starts_with("php")
+                || rest.starts_with('=')
+                || rest.starts_with([' ', '\t', '\n', '\r'])
+                || rest.is_empty()
+                || rest.starts_with("xml:")
+                || rest.starts_with("xml\t"))
+        {
+            return true;
+        }
+    }
+    if ["[php]", "[/php]", "{php}", "{/php}"]
+        .iter()
+        .any(|p| v.contains(p))
+    {
+        return true;
+    }
+    // Variable variables: `${'a'.'b'}`, `$ {$a}`.
+    if let Some(i) = v.find('$') {
+        let rest = v[i + 1..].trim_start();
+        if rest.starts_with('{') && (rest[1..].trim_start().starts_with(['$', '\'', '"'])) {
+            return true;
+        }
+    }
+    if [
+        "php://",
+        "phar://",
+        "zlib://",
+        "glob://",
+        "expect://",
+        "data://text/plain;base64",
+    ]
+    .iter()
+    .any(|p| v.contains(p))
+    {
+        return true;
+    }
+    if [
+        "$_get",
+        "$_post",
+        "$_request",
+        "$_server",
+        "$_cookie",
+        "$_files",
+        "$_env",
+        "$_session",
+        "$globals",
+        "$http_raw_post_data",
+    ]
+    .iter()
+    .any(|p| v.contains(p))
+    {
+        return true;
+    }
+    // Serialized objects: `O:8:"stdClass":1:{...}` (also `C:` and arrays with objects).
+    let b = v.as_bytes();
+    for (i, _) in v.match_indices(":\"") {
+        if i >= 3
+            && (b[..i].ends_with(b"o:")
+                || b[..i]
+                    .iter()
+                    .rev()
+                    .take_while(|c| c.is_ascii_digit())
+                    .count()
+                    > 0)
+        {
+            let head = &v[..i];
+            if let Some(p) = head.rfind(|c: char| !c.is_ascii_digit()) {
+                if p >= 1 && &head[p - 1..=p] == "o:" && v[i..].contains(":{") {
+                    return true;
+                }
+            }
+        }
+    }
+    // Calls of functions that run code or commands, with parentheses (or PHP's
+    // call-without-parentheses tricks through variables).
+    const CALLS: &[&str] = &[
+        "eval",
+        "assert",
+        "system",
+        "exec",
+        "shell_exec",
+        "passthru",
+        "popen",
+        "proc_open",
+        "pcntl_exec",
+        "create_function",
+        "call_user_func",
+        "call_user_func_array",
+        "preg_replace",
+        "base64_decode",
+        "str_rot13",
+        "gzinflate",
+        "gzuncompress",
+        "phpinfo",
+        "file_get_contents",
+        "file_put_contents",
+        "fopen",
+        "fwrite",
+        "readfile",
+        "include",
+        "require",
+        "include_once",
+        "require_once",
+        "unserialize",
+        "highlight_file",
+        "show_source",
+        "php_uname",
+        "getenv",
+        "putenv",
+        "ini_set",
+        "ini_get",
+        "array_map",
+        "usort",
+        "move_uploaded_file",
+        "fsockopen",
+        "curl_exec",
+        "posix_getpwuid",
+        "get_defined_vars",
+        "extract",
+        "parse_str",
+        "var_dump",
+        "print_r",
+        "chr",
+        "ord",
+        "mail",
+        "symlink",
+        "chmod",
+        "unlink",
+        "rmdir",
+        "mkdir",
+        "copy",
+        "rename",
+        "scandir",
+        "glob",
+        "opendir",
+        "readdir",
+        "file",
+        "touch",
+        "md5",
+        "sha1",
+        "crc32",
+        "strrev",
+        "hex2bin",
+        "bin2hex",
+        "urldecode",
+        "rawurldecode",
+        "htmlspecialchars_decode",
+    ];
+    for (i, _) in v.match_indices('(') {
+        // `(system)(whoami)` and `"system"(x)` call too.
+        let head = v[..i].trim_end_matches([' ', '\t', '\r', '\n', ')', '"', '\'']);
+        // PHP-only names (underscored, distinctive) count even glued to other text.
+        if PHP_ONLY.iter().any(|n| head.ends_with(n)) {
+            return true;
+        }
+        // `system ('id')` is code, `the system (of rules)` is prose.
+        let spaced = head.len() < i;
+        let arg = v[i + 1..].trim_start();
+        if spaced && !arg.starts_with(['\'', '"', '$', ')']) {
+            continue;
+        }
+        // Bytes, not chars: the byte after a non-ASCII char's last byte is a boundary.
+        let start = head
+            .bytes()
+            .rposition(|c| !(c.is_ascii_alphanumeric() || c == b'_'))
+            .map_or(0, |p| p + 1);
+        let name = &head[start..];
+        if CALLS.contains(&name) {
+            // Strong names alone; weak ones (md5, chr, file) need company.
+            let strong = matches!(
+                name,
+                "eval"
+                    | "assert"
+                    | "system"
+                    | "shell_exec"
+                    | "passthru"
+                    | "popen"
+                    | "proc_open"
+                    | "pcntl_exec"
+                    | "create_function"
+                    | "phpinfo"
+                    | "base64_decode"
+                    | "gzinflate"
+                    | "str_rot13"
+                    | "file_get_contents"
+                    | "file_put_contents"
+                    | "call_user_func"
+                    | "call_user_func_array"
+                    | "highlight_file"
+                    | "show_source"
+                    | "php_uname"
+                    | "fsockopen"
+                    | "move_uploaded_file"
+                    | "unserialize"
+                    | "posix_getpwuid"
+                    | "get_defined_vars"
+                    | "curl_exec"
+                    | "proc_nice"
+                    | "fopen"
+                    | "readfile"
+                    | "exec"
+                    | "include"
+                    | "require"
+                    | "include_once"
+                    | "require_once"
+                    | "preg_replace"
+                    | "ini_set"
+                    | "getenv"
+                    | "putenv"
+            );
+            if strong || v.contains(';') || v.contains('$') {
+                return true;
+            }
+        }
+    }
+    // Configuration directives pushed through arguments.
+    [
+        "opcache.",
+        "mbstring.",
+        "unserialize_max_depth",
+        "allow_url_fopen",
+        "display_errors",
+        "include_path",
+        "register_globals",
+        "suhosin.",
+        "error_log",
+        "allow_url_include",
+        "auto_prepend_file",
+        "auto_append_file",
+        "disable_functions",
+        "open_basedir",
+        "safe_mode",
+    ]
+    .iter()
+    .any(|p| v.contains(p) && v.contains('='))
+}
+
+/// PHP function names that are not words of any language but PHP.
+const PHP_ONLY: &[&str] = &[
+    "call_user_func",
+    "call_user_func_array",
+    "fsockopen",
+    "pfsockopen",
+    "gzinflate",
+    "gzuncompress",
+    "gzdecode",
+    "get_defined_functions",
+    "get_defined_vars",
+    "curl_init",
+    "curl_exec",
+    "posix_getegid",
+    "posix_geteuid",
+    "posix_getpwuid",
+    "posix_kill",
+    "posix_setuid",
+    "print_r",
+    "var_dump",
+    "var_export",
+    "strrev",
+    "is_array",
+    "str_rot13",
+    "base64_decode",
+    "shell_exec",
+    "proc_open",
+    "pcntl_exec",
+    "create_function",
+    "file_get_contents",
+    "file_put_contents",
+    "highlight_file",
+    "show_source",
+    "php_uname",
+    "phpinfo",
+    "move_uploaded_file",
+    "preg_replace",
+    "array_map",
+    "array_filter",
+    "array_walk",
+    "register_shutdown_function",
+    "register_tick_function",
+    "ob_start",
+    "ini_set",
+    "ini_get",
+    "set_error_handler",
+    "stream_get_contents",
+    "stream_socket_client",
+    "escapeshellcmd",
+    "escapeshellarg",
+    "get_current_user",
+    "getmypid",
+    "disk_free_space",
+    "readline_callback",
+    "mb_ereg_replace",
+    "iconv_substr",
+    "parse_ini_file",
+    "simplexml_load_file",
+    "session_start",
+    "str_replace",
+    "json_decode",
+    "hex2bin",
+    "bin2hex",
+    "unserialize",
+    "openlog",
+    "syslog",
+    "passthru",
+    "popen",
+    "assert_options",
+    "func_get_args",
+    "fputs",
+    "fwrite",
+    "fopen",
+    "readfile",
+    "file_exists",
+    "is_writable",
+    "scandir",
+    "glob",
+    "chmod",
+];
+
+/// User agents (and similar headers) of vulnerability scanners and attack tools.
+pub fn is_scanner(ua: &str) -> bool {
+    const TOOLS: &[&str] = &[
+        "nikto",
+        "sqlmap",
+        "nmap",
+        "masscan",
+        "zgrab",
+        "acunetix",
+        "netsparker",
+        "nessus",
+        "openvas",
+        "w3af",
+        "wpscan",
+        "dirbuster",
+        "gobuster",
+        "dirb",
+        "wfuzz",
+        "ffuf",
+        "nuclei",
+        "arachni",
+        "skipfish",
+        "whatweb",
+        "havij",
+        "jaascois",
+        "burpcollaborator",
+        "commix",
+        "fimap",
+        "grabber",
+        "morfeus",
+        "zmeu",
+        "brutus",
+        "hydra",
+        "paros",
+        "webinspect",
+        "appscan",
+        "qualys",
+        "metasploit",
+        "bsqlbf",
+        "pangolin",
+        "absinthe",
+        "sql power injector",
+        "webshag",
+        "uniscan",
+        "vega/",
+        "xsser",
+        "jbrofuzz",
+        "zap/",
+        "owasp zap",
+        "nsauditor",
+        "cgichk",
+        "n-stealth",
+        "mysqloit",
+        "blackwidow",
+        "floodgate",
+        "netlab360",
+        "fuzz faster",
+        "feroxbuster",
+        "(hydra)",
+        "sf/",
+        "crimscanner",
+    ];
+    TOOLS.iter().any(|t| ua.contains(t))
+}
+
+/// Header injection in argument values: CR/LF followed by a header-like line
+/// (`%0d%0aSet-Cookie:`), the response-splitting attack.
+pub fn is_header_injection(v: &str) -> bool {
+    for (i, _) in v.match_indices(['\r', '\n']) {
+        let rest = v[i + 1..].trim_start_matches(['\r', '\n']);
+        let name_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(0);
+        if name_len > 0 && rest[name_len..].starts_with(':') {
+            return true;
+        }
+        if rest.starts_with("http/1") || rest.starts_with("<html") {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_spellings() {
+        for p in [
+            "../../etc/passwd",
+            "..\\..\\boot.ini",
+            "/etc/shadow",
+            "....//....//x",
+            "x=..;/admin",
+        ] {
+            assert!(is_traversal(p), "missed {p}");
+        }
+        for p in ["file..txt", "/docs/a.b/c", "1.2.3", "version 2..3"] {
+            assert!(!is_traversal(p), "false positive on {p}");
+        }
+    }
+
+    #[test]
+    fn commands() {
+        for p in [
+            ";cat /etc/passwd",
+            "| id",
+            "$(whoami)",
+            "`uname -a`",
+            "a;${ifs}ls",
+            "wget http://x/y.sh",
+        ] {
+            assert!(is_rce(p), "missed {p}");
+        }
+        for p in [
+            "tom & jerry",
+            "a;q=0.9",
+            "cats and dogs",
+            "ls is a word in this sentence",
+        ] {
+            assert!(!is_rce(p), "false positive on {p}");
+        }
+    }
+
+    #[test]
+    fn php() {
+        assert!(is_php("<?php system('id'); ?>"));
+        assert!(is_php("o:8:\"stdclass\":1:{s:1:\"a\";}"));
+        assert!(is_php("php://filter/convert.base64-encode/resource=index"));
+        assert!(!is_php("the system (of rules)"));
+    }
+}

@@ -1,0 +1,12 @@
+//! The `waf` function's engine as a plain library: the web ACL ([`acl`]: config,
+//! compiled rules, evaluation), the request view ([`request`]), text transformations
+//! ([`transform`]) and the detectors ([`sqli`], [`xss`], [`detect`]). It makes no host
+//! calls of its own (rate limits go through [`acl::Host`]), so it builds natively for
+//! unit tests and the corpus evaluation as well as into the component.
+
+pub mod acl;
+pub mod detect;
+pub mod request;
+pub mod sqli;
+pub mod transform;
+pub mod xss;

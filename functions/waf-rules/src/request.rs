@@ -1,0 +1,234 @@
+//! The request as the WAF inspects it, and the fields rules name. Built once per request
+//! from the host's request resource (or from a corpus row in tests).
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use crate::transform::url_decode_once;
+
+/// A part of the request a rule inspects. In config: `"path"`, `"query"`, `"method"`,
+/// `"args"` (query and form-body values), `"arg_names"`, `"cookies"` (values),
+/// `"headers"` (all values), `"header:<name>"`, `"body"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Field {
+    Path,
+    Query,
+    Method,
+    Args,
+    ArgNames,
+    Cookies,
+    Headers,
+    Header(String),
+    Body,
+}
+
+impl TryFrom<String> for Field {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Ok(match s.as_str() {
+            "path" => Field::Path,
+            "query" => Field::Query,
+            "method" => Field::Method,
+            "args" => Field::Args,
+            "arg_names" => Field::ArgNames,
+            "cookies" => Field::Cookies,
+            "headers" => Field::Headers,
+            "body" => Field::Body,
+            _ => match s.strip_prefix("header:") {
+                Some(h) if !h.is_empty() => Field::Header(h.to_ascii_lowercase()),
+                _ => {
+                    return Err(format!(
+                        "`{s}` is not a field (path, query, method, args, arg_names, cookies, headers, header:<name>, body)"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+/// What the WAF sees of a request.
+#[derive(Debug, Default)]
+pub struct Inspect<'a> {
+    pub method: &'a str,
+    /// Path as received (percent-encoding kept).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub host: &'a str,
+    /// Header names lower-case.
+    pub headers: Vec<(String, String)>,
+    pub client_ip: Option<IpAddr>,
+    /// The body, up to the inspection cap.
+    pub body: Option<&'a [u8]>,
+    /// Whether the body was parsed into arguments (a form or JSON).
+    pub body_parsed: bool,
+    /// Parsed arguments (query, then form body), decoded once.
+    args: Vec<(String, String)>,
+}
+
+impl<'a> Inspect<'a> {
+    /// Builds the view and parses arguments once.
+    pub fn new(
+        method: &'a str,
+        path: &'a str,
+        query: Option<&'a str>,
+        host: &'a str,
+        headers: Vec<(String, String)>,
+        client_ip: Option<IpAddr>,
+        body: Option<&'a [u8]>,
+    ) -> Self {
+        let mut args = Vec::new();
+        if let Some(q) = query {
+            parse_pairs(q, &mut args);
+        }
+        let mut me = Inspect {
+            method,
+            path,
+            query,
+            host,
+            headers,
+            client_ip,
+            body,
+            body_parsed: false,
+            args,
+        };
+        if let Some(b) = body {
+            let ctype = me.header("content-type").unwrap_or("").to_ascii_lowercase();
+            let text = String::from_utf8_lossy(b);
+            if ctype.is_empty() || ctype.starts_with("application/x-www-form-urlencoded") {
+                parse_pairs(&text, &mut me.args);
+                me.body_parsed = true;
+            } else if ctype.contains("json") {
+                json_strings(&text, &mut me.args);
+                me.body_parsed = true;
+            }
+        }
+        me
+    }
+
+    /// First value of a header (`name` lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The values of `field` to inspect.
+    pub fn values(&self, field: &Field) -> Vec<Cow<'_, str>> {
+        match field {
+            Field::Path => vec![
+                Cow::Owned(url_decode_once(self.path, false)),
+                Cow::Borrowed(self.path),
+            ],
+            Field::Query => self.query.map(Cow::Borrowed).into_iter().collect(),
+            Field::Method => vec![Cow::Borrowed(self.method)],
+            Field::Args => self
+                .args
+                .iter()
+                .map(|(_, v)| Cow::Borrowed(v.as_str()))
+                .collect(),
+            Field::ArgNames => self
+                .args
+                .iter()
+                .map(|(k, _)| Cow::Borrowed(k.as_str()))
+                .collect(),
+            Field::Cookies => self
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "cookie")
+                .flat_map(|(_, v)| v.split(';'))
+                .map(|c| {
+                    let v = c.split_once('=').map_or(c, |(_, v)| v);
+                    Cow::Owned(url_decode_once(v.trim(), false))
+                })
+                .collect(),
+            Field::Headers => self
+                .headers
+                .iter()
+                .map(|(_, v)| Cow::Borrowed(v.as_str()))
+                .collect(),
+            Field::Header(h) => self
+                .headers
+                .iter()
+                .filter(|(n, _)| n == h)
+                .map(|(_, v)| Cow::Borrowed(v.as_str()))
+                .collect(),
+            Field::Body => self
+                .body
+                .map(|b| String::from_utf8_lossy(b))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// Length in bytes of `field` (all values together).
+    pub fn size(&self, field: &Field) -> u64 {
+        match field {
+            Field::Body => self.body.map_or(0, |b| b.len() as u64),
+            f => self.values(f).iter().map(|v| v.len() as u64).sum(),
+        }
+    }
+}
+
+/// `a=1&b=2` into decoded pairs (a name without `=` is a value too, for `?<script>`).
+fn parse_pairs(s: &str, out: &mut Vec<(String, String)>) {
+    for part in s.split('&') {
+        if part.is_empty() {
+            continue;
+        }
+        match part.split_once('=') {
+            Some((k, v)) => out.push((url_decode_once(k, true), url_decode_once(v, true))),
+            None => {
+                let d = url_decode_once(part, true);
+                out.push((d.clone(), d));
+            }
+        }
+        if out.len() >= 256 {
+            break;
+        }
+    }
+}
+
+/// String values of a JSON document, found by scanning (no full parse: the body may be
+/// cut at the inspection cap).
+fn json_strings(s: &str, out: &mut Vec<(String, String)>) {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && out.len() < 256 {
+        if b[i] == b'"' {
+            let mut j = i + 1;
+            let mut v = String::new();
+            while j < b.len() && b[j] != b'"' {
+                if b[j] == b'\\' && j + 1 < b.len() {
+                    j += 1;
+                    match b[j] {
+                        b'n' => v.push('\n'),
+                        b't' => v.push('\t'),
+                        b'u' if j + 4 < b.len() => {
+                            if let Some(c) = u32::from_str_radix(&s[j + 1..j + 5], 16)
+                                .ok()
+                                .and_then(char::from_u32)
+                            {
+                                v.push(c);
+                            }
+                            j += 4;
+                        }
+                        c => v.push(c as char),
+                    }
+                    j += 1;
+                    continue;
+                }
+                let c = s[j..].chars().next().unwrap_or(' ');
+                v.push(c);
+                j += c.len_utf8();
+            }
+            out.push((String::new(), v));
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! Cross-site scripting detection. The value is first decoded the way a browser would
+//! read it (entities, then control characters and white space inside scheme names
+//! removed), then scanned for the three ways script gets in: a tag that runs script or
+//! loads content, an event-handler attribute (also after a quote breaks out of one), and
+//! a script URL or script call. Plain markup (`<b>`, `a < b`) passes.
+
+use crate::transform::html_entity_decode;
+
+/// Tags that run script, load documents or change how the page is parsed: suspicious
+/// on their own.
+const DANGEROUS_TAGS: &[&str] = &[
+    "script",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "svg",
+    "math",
+    "base",
+    "meta",
+    "link",
+    "style",
+    "isindex",
+    "xml",
+    "import",
+    "xss",
+    "vmlframe",
+    "bgsound",
+    "layer",
+    "ilayer",
+    "handler",
+    "listener",
+    "animate",
+    "portal",
+    "xmp",
+    "plaintext",
+    "noscript",
+    "template",
+    "marquee",
+];
+
+/// Script calls and property reads that have no business in ordinary input.
+const SCRIPT_SINKS: &[&str] = &[
+    "alert(",
+    "alert`",
+    "prompt(",
+    "prompt`",
+    "confirm(",
+    "confirm`",
+    "eval(",
+    "eval`",
+    "document.cookie",
+    "document.write",
+    "document.domain",
+    "document.location",
+    "window.location",
+    "fromcharcode",
+    ".innerhtml",
+    "settimeout(",
+    "setinterval(",
+    "new function",
+    "constructor(",
+    "atob(",
+    "top[",
+    "window[",
+    "self[",
+    "parent[",
+    "frames[",
+    "globalthis[",
+    "import(",
+    "location.hash",
+    "location.href=",
+    ".src=",
+    "string.fromcharcode",
+    "expression(",
+    "-moz-binding",
+    "behavior:",
+    "javascript:",
+    "vbscript:",
+    "livescript:",
+    "mocha:",
+    "data:text/html",
+    "data:image/svg",
+    "data:application/x",
+    "srcdoc=",
+    "xlink:href",
+    "formaction",
+    "background:url",
+    "onerror=",
+    "onload=",
+    "behaviour:",
+    "binding:",
+    "datasrc",
+    "dataformatas",
+    "<!entity",
+    "ev:event",
+    "ev:handler",
+    "xmlns:xi",
+    "xi:include",
+    "schemalocation",
+    "xsi:",
+    "<!doctype",
+    "jscript:",
+    "ecmascript:",
+    "document.queryselector",
+    ".textcontent=",
+    "].sort",
+    ".call`",
+    "alert}",
+    "[![]",
+    "(![]",
+];
+
+/// True when `value` (already URL-decoded) looks like an XSS attack.
+pub fn is_xss(value: &str) -> bool {
+    if value.len() < 4 {
+        return false;
+    }
+    let decoded = html_entity_decode(&html_entity_decode(value));
+    // Browsers drop tabs, newlines and NULs inside scheme names (`java\tscript:`) and
+    // read `\u0061`-style escapes in scripts; normalise both away.
+    let mut flat = String::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        match c {
+            '\t' | '\n' | '\r' | '\0' | '\u{b}' | '\u{c}' => {}
+            c => flat.extend(c.to_lowercase()),
+        }
+    }
+    let flat = unescape_js(&flat);
+    if SCRIPT_SINKS.iter().any(|s| contains_word(&flat, s)) {
+        return true;
+    }
+    let squeezed: String = flat.chars().filter(|c| !c.is_whitespace()).collect();
+    if SCRIPT_SINKS.iter().any(|s| squeezed.contains(s))
+        && (squeezed.contains("script:") || squeezed.contains('(') || squeezed.contains('`'))
+    {
+        return true;
+    }
+    let b = flat.as_bytes();
+    for (i, _) in flat.match_indices('<') {
+        // `<` then optional `/`, then a tag name.
+        let mut j = i + 1;
+        while j < b.len()
+            && (b[j] == b'/' || b[j] == b'!' || b[j] == b'?' || b[j] == b'%' || b[j] == b' ')
+        {
+            j += 1;
+        }
+        let start = j;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b':' || b[j] == b'-') {
+            j += 1;
+        }
+        let name = &flat[start..j];
+        // `<?xml version=..?>` declares a document; it runs nothing.
+        if name == "xml" && flat[i + 1..].starts_with('?') {
+            continue;
+        }
+        if name.is_empty() {
+            if flat[i..].starts_with("<!--") || flat[i..].starts_with("<![cdata[") {
+                if flat.contains("-->") && flat.contains('<') && flat[i + 4..].contains('<') {
+                    return true;
+                }
+            }
+            continue;
+        }
+        let bare = name.rsplit(':').next().unwrap_or(name);
+        let rest = &flat[j..];
+        // `<b>`, `<div>`, `<a href=/x>` are ordinary markup; a tag that runs script or
+        // embeds a document is not.
+        if DANGEROUS_TAGS.contains(&bare) {
+            return true;
+        }
+        // Any tag with an event handler, e.g. `<x onmouseover=...>`.
+        if has_handler(rest) {
+            return true;
+        }
+    }
+    // Breaking out of an attribute: `" onfocus=alert(1) autofocus="`.
+    if (flat.contains('"') || flat.contains('\'')) && has_handler(&flat) {
+        return true;
+    }
+    false
+}
+
+/// Whether `needle` occurs in `hay` not glued to a preceding letter (`cheval(` is not
+/// `eval(`), for needles that start with a letter.
+fn contains_word(hay: &str, needle: &str) -> bool {
+    let starts_alpha = needle
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic());
+    hay.match_indices(needle)
+        .any(|(i, _)| !starts_alpha || i == 0 || !hay.as_bytes()[i - 1].is_ascii_alphanumeric())
+}
+
+/// `on<letters>` followed by optional space and `=`, not part of a longer word.
+fn has_handler(s: &str) -> bool {
+    let b = s.as_bytes();
+    for (i, _) in s.match_indices("on") {
+        if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_') {
+            continue;
+        }
+        let mut j = i + 2;
+        let start = j;
+        while j < b.len() && b[j].is_ascii_alphabetic() {
+            j += 1;
+        }
+        if j - start < 3 {
+            continue;
+        }
+        while j < b.len() && (b[j] == b' ' || b[j] == b'/') {
+            j += 1;
+        }
+        if j < b.len() && b[j] == b'=' {
+            let name = &s[start..j];
+            // `online=1`, `onion=2` are ordinary parameter names.
+            if EVENT_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Starts of DOM event names (`onerror`, `onmouseover`, `onanimationstart`, ...).
+const EVENT_PREFIXES: &[&str] = &[
+    "error",
+    "load",
+    "mouse",
+    "click",
+    "dblclick",
+    "focus",
+    "blur",
+    "key",
+    "change",
+    "submit",
+    "reset",
+    "select",
+    "scroll",
+    "resize",
+    "drag",
+    "drop",
+    "copy",
+    "cut",
+    "paste",
+    "input",
+    "invalid",
+    "toggle",
+    "wheel",
+    "pointer",
+    "touch",
+    "animation",
+    "transition",
+    "begin",
+    "end",
+    "repeat",
+    "abort",
+    "before",
+    "after",
+    "unload",
+    "hashchange",
+    "message",
+    "pageshow",
+    "pagehide",
+    "popstate",
+    "storage",
+    "show",
+    "play",
+    "pause",
+    "ended",
+    "volume",
+    "seek",
+    "time",
+    "canplay",
+    "durationchange",
+    "emptied",
+    "stalled",
+    "suspend",
+    "waiting",
+    "progress",
+    "ratechange",
+    "readystatechange",
+    "context",
+    "auxclick",
+    "search",
+    "start",
+    "finish",
+    "bounce",
+    "filterchange",
+    "activate",
+    "deactivate",
+    "help",
+    "mousewheel",
+    "move",
+    "open",
+    "close",
+    "cancel",
+    "formdata",
+    "fullscreen",
+    "online",
+    "offline",
+    "propertychange",
+    "securitypolicyviolation",
+    "slotchange",
+    "visibilitychange",
+    "webkit",
+    "zoom",
+    "data",
+    "row",
+    "cell",
+    "lose",
+    "errorupdate",
+    "exit",
+    "control",
+    "print",
+];
+
+/// `\u0061` and `\x61` escapes, as a script would read them.
+fn unescape_js(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            let (len, digits) = match b[i + 1] {
+                b'u' if i + 5 < b.len() => (6, &s[i + 2..i + 6]),
+                b'x' if i + 3 < b.len() => (4, &s[i + 2..i + 4]),
+                _ => (0, ""),
+            };
+            if len > 0 {
+                if let Some(c) = u32::from_str_radix(digits, 16)
+                    .ok()
+                    .and_then(char::from_u32)
+                {
+                    out.extend(c.to_lowercase());
+                    i += len;
+                    continue;
+                }
+            }
+        }
+        let c = s[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_xss;
+
+    #[test]
+    fn attacks() {
+        for p in [
+            "<script>alert(1)</script>",
+            "<img src=x onerror=alert(1)>",
+            "\" onmouseover=\"alert(1)",
+            "<a href=\"jav&#x09;ascript:alert(1)\">x</a>",
+            "<svg/onload=prompt(1)>",
+            "<iframe src=//evil>",
+            "javascript:alert(document.cookie)",
+        ] {
+            assert!(is_xss(p), "missed {p}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text() {
+        for p in [
+            "a < b and c > d",
+            "<b>bold</b>",
+            "online=1",
+            "tom & jerry",
+            "5 <3",
+        ] {
+            assert!(!is_xss(p), "false positive on {p}");
+        }
+    }
+}
