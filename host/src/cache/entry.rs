@@ -480,7 +480,10 @@ mod tests {
             plan(
                 &p,
                 &[],
-                &[("cache-control", "public, max-age=60"), ("set-cookie", "s=1")]
+                &[
+                    ("cache-control", "public, max-age=60"),
+                    ("set-cookie", "s=1")
+                ]
             )
             .is_none()
         );
