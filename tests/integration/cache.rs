@@ -105,6 +105,10 @@ async fn a_miss_then_hits_with_age() {
     .unwrap();
     assert_eq!(x_cache(&post), "Miss from wedge");
     assert_eq!(edge.origin.count("/cache/a"), 2);
+    // ... and, having succeeded, drops the cached copies of its URL (RFC 9111 §4.4).
+    let after_post = get(&edge, path, &[]).await;
+    assert_eq!(x_cache(&after_post), "Miss from wedge");
+    assert_ne!(served(&after_post), served(&first));
     // Behaviors without a cache policy never cache.
     get(&edge, "/echo", &[]).await;
     let echo = get(&edge, "/echo", &[]).await;

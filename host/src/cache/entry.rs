@@ -113,7 +113,7 @@ pub struct StorePlan {
 impl StorePlan {
     /// Whether and how a response to `request_headers` may be stored under `policy`;
     /// `None` when it must not be (no-store, private, Authorization, `Vary: *`,
-    /// uncacheable status, a partial response, or nothing to reuse).
+    /// `Set-Cookie`, uncacheable status, a partial response, or nothing to reuse).
     pub fn new(
         policy: &CachePolicy,
         request_headers: &HeaderMap,
@@ -122,6 +122,11 @@ impl StorePlan {
         now: SystemTime,
     ) -> Option<StorePlan> {
         if status == StatusCode::PARTIAL_CONTENT || status == StatusCode::NOT_MODIFIED {
+            return None;
+        }
+        // One viewer's cookie must never be handed to the next (as nginx and Varnish
+        // default to): a response that sets one is passed through, not stored.
+        if response_headers.contains_key(header::SET_COOKIE) {
             return None;
         }
         let vary_names = vary_names(response_headers)?;
@@ -471,6 +476,17 @@ mod tests {
             .is_none()
         );
         assert!(plan(&p, &[], &[("cache-control", "max-age=60"), ("vary", "*")]).is_none());
+        assert!(
+            plan(
+                &p,
+                &[],
+                &[
+                    ("cache-control", "public, max-age=60"),
+                    ("set-cookie", "s=1")
+                ]
+            )
+            .is_none()
+        );
         // no-cache: stored, but every use is revalidated.
         let e = plan(
             &p,

@@ -32,14 +32,7 @@ impl CacheKey {
         function_part: Option<&str>,
     ) -> CacheKey {
         let path = uri.path();
-        let mut url = String::with_capacity(host.len() + path.len() + 16);
-        url.push_str(host);
-        url.push_str(path);
-        if let Some(q) = uri.query() {
-            url.push('?');
-            url.push_str(q);
-        }
-
+        let url = Self::url_of(host, uri);
         let mut primary = String::with_capacity(url.len() + 32);
         primary.push_str(host);
         primary.push_str(path);
@@ -82,6 +75,21 @@ impl CacheKey {
             let _ = write!(primary, "{SEP}fn:{part}");
         }
         CacheKey { primary, url }
+    }
+}
+
+impl CacheKey {
+    /// `host/path?query`: how entries are named for purges and invalidation.
+    pub fn url_of(host: &str, uri: &http::Uri) -> String {
+        let path = uri.path();
+        let mut url = String::with_capacity(host.len() + path.len() + 16);
+        url.push_str(host);
+        url.push_str(path);
+        if let Some(q) = uri.query() {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
     }
 }
 

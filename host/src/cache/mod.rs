@@ -34,6 +34,10 @@ pub struct HttpCache {
     entries: moka::sync::Cache<String, Arc<Entry>>,
     /// Primary key → the request headers its responses vary on.
     vary: moka::sync::Cache<String, Arc<[HeaderName]>>,
+    /// URL → the entry keys stored for it (every variant and policy key), so a URL's
+    /// copies can be dropped without scanning the cache. Bounded; keys of evicted
+    /// entries linger until their URL is dropped.
+    by_url: moka::sync::Cache<String, Arc<std::sync::Mutex<Vec<String>>>>,
     /// Primary keys being fetched from the origin: the receivers wake when the fetch
     /// ends (stored or not).
     in_flight: std::sync::Mutex<HashMap<String, watch::Receiver<()>>>,
@@ -86,6 +90,7 @@ impl HttpCache {
             settings,
             entries,
             vary: moka::sync::Cache::new(100_000),
+            by_url: moka::sync::Cache::new(200_000),
             in_flight: Default::default(),
             stats: CacheStats::default(),
         })
@@ -125,6 +130,12 @@ impl HttpCache {
             full
         };
         self.stats.stored.fetch_add(1, Ordering::Relaxed);
+        let keys = self.by_url.get_with(entry.url.clone(), Default::default);
+        if let Ok(mut keys) = keys.lock()
+            && !keys.contains(&full)
+        {
+            keys.push(full.clone());
+        }
         self.entries.insert(full, entry);
     }
 
@@ -152,9 +163,26 @@ impl HttpCache {
         }
     }
 
+    /// Drops every stored copy of `url` (`host/path?query`); returns how many.
+    pub fn invalidate_url(&self, url: &str) -> u64 {
+        let Some(keys) = self.by_url.remove(url) else {
+            return 0;
+        };
+        let keys = keys.lock().map(|k| k.clone()).unwrap_or_default();
+        let mut removed = 0;
+        for k in keys {
+            if self.entries.remove(&k).is_some() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Removes entries: by cache key (its every variant), by URL (`host/path?query`,
     /// any scheme prefix ignored), or by URL prefix. Returns how many went.
     pub fn purge(&self, target: &PurgeTarget) -> u64 {
+        // A scan rather than the URL index: purges are rare, and the index may have
+        // lost a URL to its own bound.
         let mut purged = 0;
         let doomed: Vec<Arc<String>> = self
             .entries

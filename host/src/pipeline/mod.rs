@@ -37,6 +37,7 @@ pub use body::EdgeBody;
 pub use context::ConnectionInfo;
 pub use explain::Explain;
 
+use crate::cache::CacheKey;
 use crate::config::OnError;
 
 /// Longest wait for the start of a body a function inspects: a viewer that stalls gets
@@ -217,7 +218,19 @@ where
             )
             .await?
         }
-        _ => {
+        Some(_) => {
+            // An unsafe method that succeeds makes the cached copies of its URL stale
+            // (RFC 9111 §4.4).
+            let url = CacheKey::url_of(&view.host, &view.parts.uri);
+            explain.cache_key = function_part;
+            let fetched = origin.fetch(&mut runs, view, body, explain).await?;
+            let status = fetched.response.status();
+            if fetched.from_origin && (status.is_success() || status.is_redirection()) {
+                snapshot.cache.invalidate_url(&url);
+            }
+            (fetched.response, fetched.sent)
+        }
+        None => {
             explain.cache_key = function_part;
             let fetched = origin.fetch(&mut runs, view, body, explain).await?;
             (fetched.response, fetched.sent)
