@@ -100,6 +100,19 @@ pub trait Function: Sized + 'static {
     /// ```
     const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> = None;
 
+    /// What [`Function::cache_key`] depends on, as for
+    /// [`VIEWER_REQUEST_INPUTS`](Function::VIEWER_REQUEST_INPUTS): header names and
+    /// `:method`, `:path`, `:query`, `:host`, `:scheme`. When cache-key is the only hook,
+    /// the host reuses the key part for requests with the same values. Default: `None`.
+    const CACHE_KEY_INPUTS: Option<&'static [&'static str]> = None;
+
+    /// What [`Function::on_viewer_response`] depends on (request parts only; reading
+    /// the response stops reuse). When viewer-response is the only hook, the host
+    /// replays its response edits for requests with the same values, which is how a
+    /// function that sets the same headers on everything costs almost nothing.
+    /// Default: `None`.
+    const VIEWER_RESPONSE_INPUTS: Option<&'static [&'static str]> = None;
+
     /// Builds the per-request state from the function's config
     /// (`[functions.<id>.config]` in the host's TOML). The host calls it once at load to
     /// validate the config, so an error here stops the config from loading, naming the
@@ -322,9 +335,14 @@ pub mod __private {
                 })
                 .collect(),
             takes_config: F::TAKES_CONFIG,
-            viewer_request_inputs: F::VIEWER_REQUEST_INPUTS
-                .map(|names| names.iter().map(|n| n.to_ascii_lowercase()).collect()),
+            viewer_request_inputs: lower(F::VIEWER_REQUEST_INPUTS),
+            cache_key_inputs: lower(F::CACHE_KEY_INPUTS),
+            viewer_response_inputs: lower(F::VIEWER_RESPONSE_INPUTS),
         }
+    }
+
+    fn lower(names: Option<&[&str]>) -> Option<Vec<String>> {
+        names.map(|names| names.iter().map(|n| n.to_ascii_lowercase()).collect())
     }
 
     pub fn configure<F: Function>(

@@ -100,3 +100,75 @@ async fn reuse_can_be_turned_off() {
     let a2 = nonce(&edge, "off.test", "a").await;
     assert_ne!(a1, a2);
 }
+
+const KEY_AND_HEADERS: &str = r#"
+[debug]
+explain_header = true
+
+[origins.stub]
+members = [{ url = "{stub}" }]
+
+[functions.cache-key]
+module = "{functions}/cache_key.wasm"
+config = { query_allowlist = ["v"] }
+
+[functions.security-headers]
+module = "{functions}/security_headers.wasm"
+
+[[distributions]]
+id = "site"
+aliases = ["site.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["cache-key", "security-headers"]
+"#;
+
+async fn explained(edge: &TestEdge, path: &str, device: &str) -> http::Response<Bytes> {
+    let req = Request::get(path)
+        .header("host", "site.test")
+        .header("x-device-class", device)
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    send(edge.http_addr(), None, req).await.unwrap()
+}
+
+fn explain(resp: &http::Response<Bytes>) -> String {
+    resp.headers()["x-wedge-explain"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn cache_key_parts_and_response_edits_are_reused() {
+    let edge = TestEdge::start(KEY_AND_HEADERS).await.unwrap();
+    // First sighting, then recorded, then replayed.
+    for _ in 0..2 {
+        let first = explained(&edge, "/echo/A?v=1&x=2", "mobile").await;
+        assert!(explain(&first).contains("cache-key:cache-key=key"));
+    }
+    let replayed = explained(&edge, "/echo/A?v=1&x=2", "mobile").await;
+    let text = explain(&replayed);
+    assert!(text.contains("cache-key:cache-key=reused"), "{text}");
+    assert!(
+        text.contains("security-headers:viewer-response=reused"),
+        "{text}"
+    );
+    assert!(text.contains("cache-key=\"/echo/a?v=1|mobile\""), "{text}");
+    // The replayed response edits are the function's: set and removed headers.
+    assert_eq!(replayed.headers()["x-frame-options"], "SAMEORIGIN");
+    assert_eq!(replayed.headers()["x-content-type-options"], "nosniff");
+    assert!(replayed.headers().get("server").is_none());
+    // Plain HTTP: no HSTS, as when the function runs.
+    assert!(
+        replayed
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+    // Another input (the device class) is not a replay of the first.
+    let other = explained(&edge, "/echo/A?v=1&x=2", "tablet").await;
+    let text = explain(&other);
+    assert!(text.contains("cache-key:cache-key=key"), "{text}");
+    assert!(text.contains("|tablet"), "{text}");
+}

@@ -59,6 +59,11 @@ impl Function for CacheKey {
         })
     }
 
+    // The key depends on the path, the query and the device class alone, so the host
+    // may reuse it for requests that agree on those.
+    const CACHE_KEY_INPUTS: Option<&'static [&'static str]> =
+        Some(&[":path", ":query", "x-device-class"]);
+
     fn cache_key(&mut self, req: &Request) -> Option<String> {
         let mut key = req.path().to_ascii_lowercase();
         let query = req.query().unwrap_or_default();

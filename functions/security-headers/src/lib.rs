@@ -171,6 +171,10 @@ impl Function for SecurityHeaders {
         Ok(SecurityHeaders { hsts, set, remove })
     }
 
+    // The edits depend on the scheme alone (HSTS only over HTTPS), so the host may
+    // replay them instead of running the function for every response.
+    const VIEWER_RESPONSE_INPUTS: Option<&'static [&'static str]> = Some(&[":scheme"]);
+
     fn on_viewer_response(&mut self, req: &Request, resp: &mut ResponseHead) {
         for name in &self.remove {
             resp.remove_header(name);

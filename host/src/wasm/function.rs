@@ -15,7 +15,7 @@ use super::bindings::FunctionPre;
 use super::bindings::wedge::function::types::{FunctionInfo, Hook as WitHook, Synthetic};
 use super::engine::WasmEngine;
 use super::instance::{HostState, new_store};
-use super::memo::DecisionCache;
+use super::memo::{DecisionCache, Input};
 use crate::config::{FunctionConfig, FunctionId, FunctionLimits, OnError};
 use crate::util::RequestId;
 
@@ -298,18 +298,24 @@ impl LoadedFunction {
         for hook in info.hooks {
             function.hooks.0 |= Hook::from(hook).bit();
         }
-        if let Some(names) = info.viewer_request_inputs {
+        let declared = [
+            (Hook::ViewerRequest, info.viewer_request_inputs),
+            (Hook::CacheKey, info.cache_key_inputs),
+            (Hook::ViewerResponse, info.viewer_response_inputs),
+        ];
+        for (hook, names) in declared {
+            let Some(names) = names else { continue };
             let inputs = names
                 .iter()
-                .map(|n| HeaderName::from_bytes(n.as_bytes()))
+                .map(|n| Input::parse(n))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| LoadError::Describe {
+                .map_err(|e| LoadError::Describe {
                     path: path.clone(),
-                    message: format!("invalid header name in viewer-request inputs {names:?}"),
+                    message: format!("{} inputs: {e}", hook.as_str()),
                 })?;
             // Reuse is only sound when nothing else in the instance depends on the run.
-            if config.decision_cache > 0 && function.hooks.only(Hook::ViewerRequest) {
-                function.decisions = Some(DecisionCache::new(inputs, config.decision_cache));
+            if config.decision_cache > 0 && function.hooks.only(hook) {
+                function.decisions = Some(DecisionCache::new(hook, inputs, config.decision_cache));
             }
         }
         Ok(function)

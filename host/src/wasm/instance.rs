@@ -12,7 +12,7 @@ use super::bindings::Function as Bindings;
 use super::bindings::wedge::function::types::Decision;
 use super::engine::EPOCH_TICK;
 use super::function::{FunctionError, Hook, HookOutcome, LoadedFunction};
-use super::memo::Recording;
+use super::memo::{Recording, Returned};
 use super::request::{REQUEST_REP, RequestView};
 use super::response::{RESPONSE_REP, ResponseView};
 use crate::config::FunctionId;
@@ -144,8 +144,8 @@ impl FunctionRun {
         let started = Instant::now();
         let f = self.function.clone();
         let mut view = view.allow(f.limits.write_bytes);
-        let cache = f.decisions.as_ref().filter(|_| hook == Hook::ViewerRequest);
-        let key = cache.and_then(|c| c.key(&view.parts.headers));
+        let cache = f.decisions.as_ref().filter(|d| d.hook == hook);
+        let key = cache.and_then(|c| c.key(&view));
         if let (Some(cache), Some(key)) = (cache, &key)
             && let Some(outcome) = cache.replay(key, &mut view)
         {
@@ -163,7 +163,7 @@ impl FunctionRun {
         if let (Some(cache), Some(key), Ok(outcome), Some(recording)) =
             (cache, key, &result, recording)
         {
-            cache.store(&f.id, key, recording, outcome);
+            cache.store(&f.id, key, recording, Returned::Decision(outcome));
         }
         let trace = self.trace(hook, outcome_word(&result), started);
         self.count(&result, false, &trace);
@@ -180,19 +180,46 @@ impl FunctionRun {
         HookTrace,
     ) {
         let started = Instant::now();
-        let (view, result) = match self.live().await {
-            Err(e) => (view, Err(e)),
+        let f = self.function.clone();
+        let cache = f.decisions.as_ref().filter(|d| d.hook == Hook::CacheKey);
+        let key = cache.and_then(|c| c.key(&view));
+        if let (Some(cache), Some(key)) = (cache, &key)
+            && let Some(part) = cache.replay_key(key)
+        {
+            let trace = self.trace(Hook::CacheKey, "reused", started);
+            let result = Ok(part);
+            self.count(&result, true, &trace);
+            return (view, result, trace);
+        }
+        let recording = match (cache, &key) {
+            (Some(c), Some(k)) if c.worth_recording(k) => Some(Recording::new(c.inputs.clone())),
+            _ => None,
+        };
+        let (view, result, recording) = match self.live().await {
+            Err(e) => (view, Err(e), None),
             Ok(live) => {
-                live.store.data_mut().request = Some(view.read_only());
+                let data = live.store.data_mut();
+                data.request = Some(view.read_only());
+                data.recording = recording;
                 let call = live
                     .bindings
                     .wedge_function_hooks()
                     .call_cache_key(&mut live.store, Resource::new_borrow(REQUEST_REP))
                     .await;
                 let view = take_request(&mut live.store);
-                (view, call.map_err(|e| self.classify(Hook::CacheKey, e)))
+                let recording = live.store.data_mut().recording.take();
+                (
+                    view,
+                    call.map_err(|e| self.classify(Hook::CacheKey, e)),
+                    recording,
+                )
             }
         };
+        if let (Some(cache), Some(key), Ok(part), Some(recording)) =
+            (cache, key, &result, recording)
+        {
+            cache.store(&f.id, key, recording, Returned::KeyPart(part));
+        }
         self.failed |= result.is_err();
         let word = match &result {
             Ok(_) => "key",
@@ -217,12 +244,29 @@ impl FunctionRun {
     ) {
         let started = Instant::now();
         let allowance = self.function.limits.write_bytes;
-        let (req, resp, result) = match self.live().await {
-            Err(e) => (req, resp, Err(e)),
+        let f = self.function.clone();
+        let cache = f.decisions.as_ref().filter(|d| d.hook == hook);
+        let key = cache.and_then(|c| c.key(&req));
+        let mut resp = resp.allow(allowance);
+        if let (Some(cache), Some(key)) = (cache, &key)
+            && cache.replay_response(key, &mut resp)
+        {
+            let trace = self.trace(hook, "reused", started);
+            let result = Ok(());
+            self.count(&result, true, &trace);
+            return (req, resp, result, trace);
+        }
+        let recording = match (cache, &key) {
+            (Some(c), Some(k)) if c.worth_recording(k) => Some(Recording::new(c.inputs.clone())),
+            _ => None,
+        };
+        let (req, resp, result, recording) = match self.live().await {
+            Err(e) => (req, resp, Err(e), None),
             Ok(live) => {
                 let data = live.store.data_mut();
                 data.request = Some(req.read_only());
-                data.response = Some(resp.allow(allowance));
+                data.response = Some(resp);
+                data.recording = recording;
                 let hooks = live.bindings.wedge_function_hooks();
                 let (r, p) = (
                     Resource::new_borrow(REQUEST_REP),
@@ -235,15 +279,24 @@ impl FunctionRun {
                     _ => hooks.call_on_viewer_response(&mut live.store, r, p).await,
                 };
                 let req = take_request(&mut live.store);
-                let resp = live
-                    .store
-                    .data_mut()
+                let data = live.store.data_mut();
+                let recording = data.recording.take();
+                let resp = data
                     .response
                     .take()
                     .expect("the response stays in the store during a hook");
-                (req, resp, call.map_err(|e| self.classify(hook, e)))
+                (
+                    req,
+                    resp,
+                    call.map_err(|e| self.classify(hook, e)),
+                    recording,
+                )
             }
         };
+        if let (Some(cache), Some(key), Ok(()), Some(recording)) = (cache, key, &result, recording)
+        {
+            cache.store(&f.id, key, recording, Returned::Nothing);
+        }
         self.failed |= result.is_err();
         let word = match &result {
             Ok(()) => "edited",

@@ -1,8 +1,10 @@
-//! Reusing viewer-request outcomes: a function that declares the headers its decision
-//! depends on (`viewer-request-inputs`) is run once per distinct set of values; later
-//! requests with the same values get the recorded header edits and decision replayed
-//! without an instance. While recording, any read outside the declared inputs (or a
-//! refused edit) taints the outcome, which is then neither stored nor reused.
+//! Reusing hook outcomes: a function with one hook that declares what that hook depends
+//! on (`viewer-request-inputs`, `cache-key-inputs`, `viewer-response-inputs`: header
+//! names and `:path`-style request parts) is run once per distinct set of values; later
+//! requests with the same values get the recorded outcome replayed without an
+//! instance — request edits and decision, key part, or response edits. While
+//! recording, any read outside the declared inputs (or a refused edit) taints the
+//! outcome, which is then neither stored nor reused.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,24 +18,30 @@ use crate::config::FunctionId;
 /// Keys longer than this (very long User-Agents, say) are not cached.
 const MAX_KEY_BYTES: usize = 4096;
 
-/// One header edit made by a function.
+/// One edit made by a function: a header edit, or a response status.
 #[derive(Debug, Clone)]
 pub(crate) enum Edit {
     Set(HeaderName, HeaderValue),
     Append(HeaderName, HeaderValue),
     Remove(HeaderName),
+    Status(http::StatusCode),
 }
 
 impl Edit {
     fn cost(&self) -> usize {
         match self {
             Edit::Set(n, v) | Edit::Append(n, v) => n.as_str().len() + v.len(),
-            Edit::Remove(_) => 0,
+            Edit::Remove(_) | Edit::Status(_) => 0,
         }
     }
 
-    fn apply(&self, headers: &mut HeaderMap) {
+    fn apply(&self, headers: &mut HeaderMap, status: Option<&mut http::StatusCode>) {
         match self {
+            Edit::Status(s) => {
+                if let Some(status) = status {
+                    *status = *s;
+                }
+            }
             Edit::Set(n, v) => {
                 headers.insert(n.clone(), v.clone());
             }
@@ -47,17 +55,48 @@ impl Edit {
     }
 }
 
+/// Something a hook's outcome may depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Input {
+    Header(HeaderName),
+    /// `:method`, `:path`, `:query`, `:host` or `:scheme`.
+    Part(&'static str),
+}
+
+impl Input {
+    /// Parses a declared input: a header name, or one of the `:part` names.
+    pub(crate) fn parse(name: &str) -> Result<Input, String> {
+        if let Some(part) = name.strip_prefix(':') {
+            return PARTS
+                .iter()
+                .find(|p| **p == part)
+                .map(|p| Input::Part(p))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown input `{name}` (known: :method, :path, :query, :host, :scheme)"
+                    )
+                });
+        }
+        HeaderName::from_bytes(name.as_bytes())
+            .map(Input::Header)
+            .map_err(|_| format!("invalid header name `{name}`"))
+    }
+}
+
+/// The request parts an input may name (as the request resource's reads call them).
+const PARTS: [&str; 5] = ["method", "path", "query", "host", "scheme"];
+
 /// What a hook did, observed while it ran.
 #[derive(Debug)]
 pub(crate) struct Recording {
-    inputs: Arc<[HeaderName]>,
+    inputs: Arc<[Input]>,
     pub(crate) edits: Vec<Edit>,
     /// The first thing read outside the declared inputs, if any.
     pub(crate) tainted: Option<String>,
 }
 
 impl Recording {
-    pub(crate) fn new(inputs: Arc<[HeaderName]>) -> Self {
+    pub(crate) fn new(inputs: Arc<[Input]>) -> Self {
         Self {
             inputs,
             edits: Vec::new(),
@@ -65,21 +104,30 @@ impl Recording {
         }
     }
 
-    /// Notes a read of something other than a header.
+    /// Notes a read of something other than a header (`path`, `client-ip`, the
+    /// response, ...): fine when it is a declared part, a taint otherwise.
     pub(crate) fn read(&mut self, what: &str) {
-        if self.tainted.is_none() {
-            self.tainted = Some(what.to_owned());
+        if self.tainted.is_some() {
+            return;
         }
+        if self
+            .inputs
+            .iter()
+            .any(|i| matches!(i, Input::Part(p) if *p == what))
+        {
+            return;
+        }
+        self.tainted = Some(what.to_owned());
     }
 
     /// Notes a read of header `name`.
     pub(crate) fn read_header(&mut self, name: &str) {
-        let declared = self
-            .inputs
-            .iter()
-            .any(|h| h.as_str().eq_ignore_ascii_case(name));
-        if !declared {
-            self.read(&format!("header `{name}`"));
+        let declared = self.inputs.iter().any(|i| match i {
+            Input::Header(h) => h.as_str().eq_ignore_ascii_case(name),
+            Input::Part(_) => false,
+        });
+        if !declared && self.tainted.is_none() {
+            self.tainted = Some(format!("header `{name}`"));
         }
     }
 }
@@ -89,6 +137,15 @@ impl Recording {
 struct Outcome {
     edits: Vec<Edit>,
     respond: Option<SyntheticResponse>,
+    /// The part a cache-key hook returned.
+    key_part: Option<String>,
+}
+
+/// What a hook returned, for storing with its edits.
+pub(crate) enum Returned<'a> {
+    Decision(&'a HookOutcome),
+    KeyPart(&'a Option<String>),
+    Nothing,
 }
 
 /// Bits in the doorkeeper: how many distinct recent keys it remembers.
@@ -133,17 +190,20 @@ impl Doorkeeper {
     }
 }
 
-/// A bounded cache of outcomes for one function.
+/// A bounded cache of outcomes for one function's one hook.
 pub(crate) struct DecisionCache {
-    pub(crate) inputs: Arc<[HeaderName]>,
+    /// The hook whose outcomes are kept.
+    pub(crate) hook: super::Hook,
+    pub(crate) inputs: Arc<[Input]>,
     outcomes: moka::sync::Cache<Box<[u8]>, Arc<Outcome>>,
     doorkeeper: Doorkeeper,
     warned: AtomicBool,
 }
 
 impl DecisionCache {
-    pub(crate) fn new(inputs: Vec<HeaderName>, entries: u64) -> Self {
+    pub(crate) fn new(hook: super::Hook, inputs: Vec<Input>, entries: u64) -> Self {
         Self {
+            hook,
             inputs: inputs.into(),
             outcomes: moka::sync::Cache::new(entries),
             doorkeeper: Doorkeeper::new(),
@@ -151,14 +211,35 @@ impl DecisionCache {
         }
     }
 
-    /// The cache key for a request: each declared header's values, in declaration
+    /// The cache key for a request: each declared input's values, in declaration
     /// order, with absent and empty told apart. None when too long to cache.
-    pub(crate) fn key(&self, headers: &HeaderMap) -> Option<Box<[u8]>> {
+    pub(crate) fn key(&self, view: &RequestView) -> Option<Box<[u8]>> {
         let mut key = Vec::with_capacity(256);
-        for name in self.inputs.iter() {
-            for value in headers.get_all(name) {
-                key.push(1);
-                key.extend_from_slice(value.as_bytes());
+        for input in self.inputs.iter() {
+            match input {
+                Input::Header(name) => {
+                    for value in view.parts.headers.get_all(name) {
+                        key.push(1);
+                        key.extend_from_slice(value.as_bytes());
+                    }
+                }
+                Input::Part(part) => {
+                    let value: &str = match *part {
+                        "method" => view.parts.method.as_str(),
+                        "path" => view.parts.uri.path(),
+                        "query" => match view.parts.uri.query() {
+                            Some(q) => {
+                                key.push(1);
+                                q
+                            }
+                            None => "",
+                        },
+                        "host" => &view.host,
+                        _ => view.scheme,
+                    };
+                    key.push(1);
+                    key.extend_from_slice(value.as_bytes());
+                }
             }
             key.push(0);
         }
@@ -180,12 +261,38 @@ impl DecisionCache {
         }
         view.written += cost;
         for edit in &outcome.edits {
-            edit.apply(&mut view.parts.headers);
+            edit.apply(&mut view.parts.headers, None);
         }
         Some(match &outcome.respond {
             None => HookOutcome::Continue,
             Some(r) => HookOutcome::Respond(r.clone()),
         })
+    }
+
+    /// The stored key part of a cache-key hook: `None` on a miss.
+    pub(crate) fn replay_key(&self, key: &[u8]) -> Option<Option<String>> {
+        self.outcomes.get(key).map(|o| o.key_part.clone())
+    }
+
+    /// Replays stored response edits onto `resp`; false on a miss or when they would
+    /// exceed the response's write budget (the function then runs as usual).
+    pub(crate) fn replay_response(
+        &self,
+        key: &[u8],
+        resp: &mut super::response::ResponseView,
+    ) -> bool {
+        let Some(outcome) = self.outcomes.get(key) else {
+            return false;
+        };
+        let cost: usize = outcome.edits.iter().map(Edit::cost).sum();
+        if resp.written.saturating_add(cost) > resp.write_limit {
+            return false;
+        }
+        resp.written += cost;
+        for edit in &outcome.edits {
+            edit.apply(&mut resp.parts.headers, Some(&mut resp.parts.status));
+        }
+        true
     }
 
     /// Stores what a run did, unless it read outside its declared inputs.
@@ -194,26 +301,29 @@ impl DecisionCache {
         function: &FunctionId,
         key: Box<[u8]>,
         recording: Recording,
-        outcome: &HookOutcome,
+        returned: Returned<'_>,
     ) {
         if let Some(what) = recording.tainted {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     function = %function,
-                    "declares its viewer-request inputs but read {what}; its decisions are not reused for such requests"
+                    "declares its {} inputs but read {what}; its outcomes are not reused for such requests",
+                    self.hook.as_str()
                 );
             }
             return;
         }
-        let respond = match outcome {
-            HookOutcome::Continue => None,
-            HookOutcome::Respond(r) => Some(r.clone()),
+        let (respond, key_part) = match returned {
+            Returned::Decision(HookOutcome::Respond(r)) => (Some(r.clone()), None),
+            Returned::KeyPart(part) => (None, part.clone()),
+            Returned::Decision(HookOutcome::Continue) | Returned::Nothing => (None, None),
         };
         self.outcomes.insert(
             key,
             Arc::new(Outcome {
                 edits: recording.edits,
                 respond,
+                key_part,
             }),
         );
     }

@@ -8,6 +8,7 @@ use wasmtime::component::Resource;
 use super::bindings::wedge::function::types::{EditError, HostResponse};
 use super::headers;
 use super::instance::HostState;
+use super::memo::Edit;
 
 /// The handle of the one response a store ever sees (kept in [`HostState`]).
 pub(crate) const RESPONSE_REP: u32 = 0;
@@ -47,6 +48,22 @@ impl ResponseView {
 type Res<T> = wasmtime::Result<T>;
 
 impl HostState {
+    /// A recorded response hook may not depend on the response itself.
+    fn read_response(&mut self, what: &str) {
+        if let Some(rec) = &mut self.recording {
+            rec.read(what);
+        }
+    }
+
+    fn response_edited(&mut self, result: &Result<Edit, EditError>) {
+        if let Some(rec) = &mut self.recording {
+            match result {
+                Ok(edit) => rec.edits.push(edit.clone()),
+                Err(_) => rec.read("a refused response edit"),
+            }
+        }
+    }
+
     fn resp(&mut self, r: &Resource<ResponseView>) -> Res<&mut ResponseView> {
         match &mut self.response {
             Some(v) if r.rep() == RESPONSE_REP => Ok(v),
@@ -59,29 +76,35 @@ impl HostState {
 
 impl HostResponse for HostState {
     fn status(&mut self, r: Resource<ResponseView>) -> Res<u16> {
+        self.read_response("the response status");
         Ok(self.resp(&r)?.parts.status.as_u16())
     }
 
     fn set_status(&mut self, r: Resource<ResponseView>, status: u16) -> Res<Result<(), EditError>> {
         let view = self.resp(&r)?;
-        Ok(match StatusCode::from_u16(status) {
+        let result = match StatusCode::from_u16(status) {
             Ok(s) if (200..=599).contains(&status) => {
                 view.parts.status = s;
-                Ok(())
+                Ok(Edit::Status(s))
             }
             _ => Err(EditError::InvalidValue),
-        })
+        };
+        self.response_edited(&result);
+        Ok(result.map(|_| ()))
     }
 
     fn header(&mut self, r: Resource<ResponseView>, name: String) -> Res<Option<String>> {
+        self.read_response("a response header");
         Ok(headers::first(&self.resp(&r)?.parts.headers, &name))
     }
 
     fn header_all(&mut self, r: Resource<ResponseView>, name: String) -> Res<Vec<String>> {
+        self.read_response("a response header");
         Ok(headers::all(&self.resp(&r)?.parts.headers, &name))
     }
 
     fn header_names(&mut self, r: Resource<ResponseView>) -> Res<Vec<String>> {
+        self.read_response("the response header names");
         Ok(headers::names(&self.resp(&r)?.parts.headers))
     }
 
@@ -92,9 +115,12 @@ impl HostResponse for HostState {
         value: String,
     ) -> Res<Result<(), EditError>> {
         let view = self.resp(&r)?;
-        Ok(view.header_edit(&name, &value).map(|(n, v)| {
-            view.parts.headers.insert(n, v);
-        }))
+        let result = view.header_edit(&name, &value).map(|(n, v)| {
+            view.parts.headers.insert(n.clone(), v.clone());
+            Edit::Set(n, v)
+        });
+        self.response_edited(&result);
+        Ok(result.map(|_| ()))
     }
 
     fn append_header(
@@ -104,15 +130,19 @@ impl HostResponse for HostState {
         value: String,
     ) -> Res<Result<(), EditError>> {
         let view = self.resp(&r)?;
-        Ok(view.header_edit(&name, &value).map(|(n, v)| {
-            view.parts.headers.append(n, v);
-        }))
+        let result = view.header_edit(&name, &value).map(|(n, v)| {
+            view.parts.headers.append(n.clone(), v.clone());
+            Edit::Append(n, v)
+        });
+        self.response_edited(&result);
+        Ok(result.map(|_| ()))
     }
 
     fn remove_header(&mut self, r: Resource<ResponseView>, name: String) -> Res<()> {
         let view = self.resp(&r)?;
         if let Some(name) = headers::removable(&name, false) {
-            view.parts.headers.remove(name);
+            view.parts.headers.remove(&name);
+            self.response_edited(&Ok(Edit::Remove(name)));
         }
         Ok(())
     }
