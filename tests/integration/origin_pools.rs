@@ -579,3 +579,27 @@ timeout_ms = 20
     }
     panic!("health checks kept running after the reload");
 }
+
+#[tokio::test]
+async fn the_last_available_member_is_never_ejected() {
+    let a = stub().await;
+    a.set_fault(Some(StubFault::Status(500)));
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }]
+outlier_detection = { consecutive_5xx = 2 }
+"#,
+        "pool",
+        &[("a", a.url())],
+    )
+    .await;
+    // The origin's own errors reach the viewer; the edge does not start refusing.
+    for _ in 0..5 {
+        assert_eq!(get(&e, "/echo").await.status(), 500);
+    }
+    assert_eq!(traffic(&a), 5);
+    assert_eq!(member(&e, &a.url()).await["ejections"], 0);
+    a.set_fault(None);
+    assert_eq!(get(&e, "/echo").await.status(), 200);
+}

@@ -92,7 +92,15 @@ impl MemberState {
     }
 
     /// Records a live request's outcome; returns true when it ejected the member.
-    pub fn record(&self, outcome: Outcome, od: Option<&OutlierDetection>, now: Instant) -> bool {
+    /// `may_eject` is false when this is the pool's last available member: ejecting it
+    /// would turn an origin's bad answers into the edge refusing every request.
+    pub fn record(
+        &self,
+        outcome: Outcome,
+        od: Option<&OutlierDetection>,
+        now: Instant,
+        may_eject: bool,
+    ) -> bool {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if outcome != Outcome::Success {
             self.failures.fetch_add(1, Ordering::Relaxed);
@@ -114,7 +122,7 @@ impl MemberState {
         let tripped = (od.consecutive_5xx > 0 && inner.consecutive_5xx >= od.consecutive_5xx)
             || (od.consecutive_connect_errors > 0
                 && inner.consecutive_connect >= od.consecutive_connect_errors);
-        if !tripped || inner.ejected_until.is_some_and(|u| now < u) {
+        if !tripped || !may_eject || inner.ejected_until.is_some_and(|u| now < u) {
             return false;
         }
         inner.consecutive_5xx = 0;
@@ -182,26 +190,38 @@ mod tests {
         let m = MemberState::new();
         let od = od();
         let t0 = Instant::now();
-        assert!(!m.record(Outcome::ServerError, Some(&od), t0));
+        assert!(!m.record(Outcome::ServerError, Some(&od), t0, true));
         assert!(m.available(t0));
-        assert!(m.record(Outcome::ServerError, Some(&od), t0));
+        assert!(m.record(Outcome::ServerError, Some(&od), t0, true));
         assert!(!m.available(t0 + Duration::from_secs(9)));
         // Back after 10 s; failing again at once ejects for 20 s, then capped at 25 s.
         let t1 = t0 + Duration::from_secs(10);
         assert!(m.available(t1));
-        assert!(m.record(Outcome::ConnectError, Some(&od), t1));
+        assert!(m.record(Outcome::ConnectError, Some(&od), t1, true));
         assert!(!m.available(t1 + Duration::from_secs(19)));
         let t2 = t1 + Duration::from_secs(20);
         assert!(m.available(t2));
-        assert!(m.record(Outcome::ConnectError, Some(&od), t2));
+        assert!(m.record(Outcome::ConnectError, Some(&od), t2, true));
         assert_eq!(m.ejected_for(t2), Some(Duration::from_secs(25)));
         // A success after re-admission resets the streak: the next ejection is 10 s.
         let t3 = t2 + Duration::from_secs(25);
         assert!(m.available(t3));
-        m.record(Outcome::Success, Some(&od), t3);
-        assert!(m.record(Outcome::ConnectError, Some(&od), t3));
+        m.record(Outcome::Success, Some(&od), t3, true);
+        assert!(m.record(Outcome::ConnectError, Some(&od), t3, true));
         assert_eq!(m.ejected_for(t3), Some(Duration::from_secs(10)));
         assert_eq!(m.ejections.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn the_last_available_member_is_not_ejected() {
+        let m = MemberState::new();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert!(!m.record(Outcome::ConnectError, Some(&od()), t0, false));
+        }
+        assert!(m.available(t0));
+        // Once another member is available again, the streak ejects it.
+        assert!(m.record(Outcome::ConnectError, Some(&od()), t0, true));
     }
 
     #[test]

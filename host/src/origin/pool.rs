@@ -157,13 +157,23 @@ impl OriginPool {
         }
     }
 
-    /// Feeds a live request's outcome to passive health; logs ejections.
+    /// Feeds a live request's outcome to passive health; logs ejections. The last
+    /// available member is never ejected (Envoy's panic threshold would route to it
+    /// anyway).
     pub fn record(&self, member: usize, outcome: Outcome) {
         let m = &self.members[member];
+        let now = Instant::now();
+        let may_eject = outcome != Outcome::Success
+            && self
+                .members
+                .iter()
+                .enumerate()
+                .any(|(i, other)| i != member && other.state.available(now));
         if m.state.record(
             outcome,
             self.config.outlier_detection.as_ref(),
-            Instant::now(),
+            now,
+            may_eject,
         ) {
             tracing::warn!(
                 origin = %self.id,
