@@ -3,10 +3,10 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wedge::config::{Balance, HashOn, OriginId, OriginMember, OriginPoolConfig};
-use wedge::origin::{ClientSet, OriginPool};
+use wedge::origin::{OriginPool, OriginShared};
 
 fn pick(c: &mut Criterion) {
-    let clients = ClientSet::default();
+    let shared = OriginShared::default();
     let mut group = c.benchmark_group("origin_pick");
     let strategies = [
         ("round_robin", Balance::RoundRobin),
@@ -26,7 +26,7 @@ fn pick(c: &mut Criterion) {
                         .collect(),
                 )
             };
-            let pool = OriginPool::new(OriginId::new("bench").unwrap(), &config, &clients).unwrap();
+            let pool = OriginPool::new(OriginId::new("bench").unwrap(), &config, &shared).unwrap();
             group.bench_function(format!("{name}/{members}"), |b| {
                 b.iter(|| pool.pick("www.example.com/images/cat.jpg", &[]).unwrap())
             });

@@ -83,7 +83,7 @@ impl Edge {
     pub fn new_blocking(config: Config) -> Result<Edge, EdgeError> {
         let engine = WasmEngine::new(&EngineSettings::default())
             .map_err(|e| EdgeError::Engine(format!("{e:#}")))?;
-        let snapshot = Snapshot::build(&engine, config, crate::origin::client(), 1)?;
+        let snapshot = Snapshot::build(&engine, config, crate::origin::shared(), 1)?;
         let access_log = match &snapshot.config.access_log {
             Some(target) => Some(
                 AccessLog::open(target)
@@ -160,8 +160,8 @@ impl Edge {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let version = this.shared.next_version.fetch_add(1, Ordering::Relaxed);
-            let client = this.shared.snapshot.load().client.clone();
-            let snapshot = Snapshot::build(&this.shared.engine, config, client, version)?;
+            let origins = this.shared.snapshot.load().origin_shared.clone();
+            let snapshot = Snapshot::build(&this.shared.engine, config, origins, version)?;
             this.shared.resolver.replace(snapshot.certificates.clone());
             this.shared.metrics.set_origins(snapshot.origins.values());
             this.shared.snapshot.store(Arc::new(snapshot));

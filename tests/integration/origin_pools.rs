@@ -603,3 +603,28 @@ outlier_detection = { consecutive_5xx = 2 }
     a.set_fault(None);
     assert_eq!(get(&e, "/echo").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_reload_keeps_member_health() {
+    let (a, b) = (stub().await, stub().await);
+    a.set_fault(Some(StubFault::Status(503)));
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }, { url = "{b}" }]
+outlier_detection = { consecutive_5xx = 1, base_ejection_ms = 600000 }
+"#,
+        "pool",
+        &[("a", a.url()), ("b", b.url())],
+    )
+    .await;
+    assert_eq!(get(&e, "/echo").await.status(), 200);
+    assert_eq!(member(&e, &a.url()).await["available"], false);
+    e.edge.reload_from_source().await.unwrap();
+    // Still ejected under the new snapshot: no request reaches a.
+    assert_eq!(member(&e, &a.url()).await["available"], false);
+    for _ in 0..4 {
+        assert_eq!(served_by(&get(&e, "/echo").await), b.addr.to_string());
+    }
+    assert_eq!(traffic(&a), 1);
+}

@@ -2,7 +2,7 @@
 //!
 //! A member is *available* when the active check (if any) says healthy and it is not
 //! ejected. Members start healthy: a new pool serves at once, and the first check runs
-//! immediately. Ejection lasts `base_ejection · 2^(n-1)` for the n-th ejection in a row
+//! immediately. State is kept across reloads for members that stay. Ejection lasts `base_ejection · 2^(n-1)` for the n-th ejection in a row
 //! (capped at `max_ejection`); a success after re-admission resets n.
 
 use std::sync::Mutex;
@@ -65,6 +65,15 @@ impl MemberState {
 
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the active checks' verdict (their pool no longer checks actively).
+    pub fn clear_checks(&self) {
+        let mut inner = self.lock();
+        inner.check_passes = 0;
+        inner.check_failures = 0;
+        inner.last_check = None;
+        self.healthy.store(true, Ordering::Relaxed);
     }
 
     fn is_ejected(&self, now: Instant) -> bool {

@@ -3,8 +3,8 @@
 //!
 //! The checker is a task owned by the pool: it holds only the members (not the pool),
 //! and is aborted when the pool is dropped, i.e. when the last request using the
-//! snapshot that built it has finished. A reload therefore starts fresh health state
-//! (members start healthy and are checked at once) rather than inheriting it.
+//! snapshot that built it has finished. Member health itself outlives the pool (see
+//! [`super::OriginShared`]): the next snapshot's pool and checker carry on with it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -17,8 +17,9 @@ use serde_json::json;
 
 use super::balance::{Balancer, Candidate, hash_of};
 use super::budget::RetryBudget;
-use super::client::{ClientSet, OriginClient};
+use super::client::OriginClient;
 use super::health::{MemberState, Outcome};
+use super::shared::OriginShared;
 use crate::config::{Balance, HashOn, HealthCheck, OriginId, OriginPoolConfig};
 
 /// One member: where it is, how to reach it, and how it is doing.
@@ -27,7 +28,7 @@ pub struct PoolMember {
     pub scheme: http::uri::Scheme,
     pub authority: http::uri::Authority,
     pub weight: u32,
-    pub state: MemberState,
+    pub state: Arc<MemberState>,
     pub client: OriginClient,
     identity: u64,
 }
@@ -66,19 +67,24 @@ impl OriginPool {
     pub fn new(
         id: OriginId,
         config: &OriginPoolConfig,
-        clients: &ClientSet,
+        shared: &OriginShared,
     ) -> Result<Self, String> {
         let mut members = Vec::with_capacity(config.members.len());
         for m in &config.members {
             let (Some(scheme), Some(authority)) = (m.url.scheme(), m.url.authority()) else {
                 continue;
             };
+            let state = shared.member_state(&id, &format!("{scheme}://{authority}"));
+            if config.health_check.is_none() {
+                // A verdict from checks a reload removed would never be revised.
+                state.clear_checks();
+            }
             members.push(PoolMember {
                 scheme: scheme.clone(),
                 authority: authority.clone(),
                 weight: m.weight.max(1),
-                state: MemberState::new(),
-                client: clients.client_for(config, &m.url)?,
+                state,
+                client: shared.clients.client_for(config, &m.url)?,
                 identity: hash_of(&format!("{scheme}://{authority}")),
             });
         }
