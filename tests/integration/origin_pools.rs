@@ -142,29 +142,42 @@ base_ejection_ms = 600000
 }
 
 #[tokio::test]
-async fn connect_errors_are_retried_for_any_method_but_a_body_is_sent_once() {
+async fn connect_errors_are_retried_for_any_method_with_the_body_intact() {
     let b = stub().await;
     let origins = r#"
 [origins.pool]
 members = [{ url = "{dead}" }, { url = "{b}" }]
 "#;
     let urls = [("dead", dead_url()), ("b", b.url())];
-    // Round-robin starts with the first member: the dead one.
-    let e = edge(origins, "pool", &urls).await;
-    let resp = request(&e, "POST", "/echo", "").await;
-    assert_eq!(
-        resp.status(),
-        200,
-        "nothing was sent, so even a POST is retried"
-    );
-    assert_eq!(b.received().len(), 1);
-
+    // Round-robin starts with the first member: the dead one. Nothing was sent, so even
+    // a POST goes on to b, body and all.
     let e = edge(origins, "pool", &urls).await;
     let resp = request(&e, "POST", "/echo", "payload").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(TestEdge::echo(&resp)["body_bytes"], 7);
+    assert_eq!(&b.last().unwrap().body[..], b"payload");
+}
+
+#[tokio::test]
+async fn a_body_once_sent_is_not_sent_again() {
+    let (a, b) = (stub().await, stub().await);
+    a.set_fault(Some(StubFault::Reset));
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }, { url = "{b}" }]
+"#,
+        "pool",
+        &[("a", a.url()), ("b", b.url())],
+    )
+    .await;
+    // PUT is idempotent, but a read the body before dropping the connection.
+    let resp = request(&e, "PUT", "/echo", "payload").await;
     assert_eq!(resp.status(), 502);
-    assert_eq!(resp.headers()["x-wedge-error"], "origin-connect-error");
+    assert_eq!(resp.headers()["x-wedge-error"], "origin-error");
     assert_eq!(&resp.body()[..], b"502 Bad Gateway\n");
-    assert_eq!(b.received().len(), 1, "a streamed body is not replayed");
+    assert_eq!(&a.last().unwrap().body[..], b"payload");
+    assert_eq!(traffic(&b), 0);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod client;
 mod health;
 mod pool;
 mod shared;
+mod unsent;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ pub use client::{ClientSet, OriginBody, OriginClient};
 pub use health::Outcome;
 pub use pool::{InFlight, OriginPool, PoolMember, Unavailable};
 pub use shared::OriginShared;
+pub use unsent::RequestBody;
 
 /// Fresh origin clients and health state (a snapshot hands them on to the next).
 pub fn shared() -> Arc<OriginShared> {
