@@ -273,6 +273,7 @@ async fn active_health_checks_take_a_member_out_and_bring_it_back() {
 members = [{ url = "{a}" }, { url = "{b}" }]
 [origins.pool.health_check]
 path = "/health"
+host = "health.internal"
 interval_ms = 20
 timeout_ms = 20
 healthy_threshold = 2
@@ -289,6 +290,13 @@ unhealthy_threshold = 2
     .await;
     let m = member(&e, &a.url()).await;
     assert_eq!(m["last_check"], "500");
+    let check = a
+        .received()
+        .into_iter()
+        .find(|r| r.path == "/health")
+        .unwrap();
+    assert_eq!(check.header("host"), Some("health.internal"));
+    assert_eq!(check.header("user-agent"), Some("wedge-health-check"));
     let metrics = http_get(e.admin_addr(), "admin", "/metrics", &[])
         .await
         .unwrap();

@@ -84,6 +84,8 @@ pub enum HashOn {
 #[derive(Debug, Clone)]
 pub struct HealthCheck {
     pub path: http::uri::PathAndQuery,
+    /// Host header (and HTTP/2 `:authority`) of checks; the member's host:port if unset.
+    pub host: Option<http::uri::Authority>,
     pub interval: Duration,
     pub timeout: Duration,
     /// Consecutive passes that make an unhealthy member healthy again.

@@ -237,6 +237,7 @@ mod tests {
     fn active_thresholds() {
         let hc = HealthCheck {
             path: http::uri::PathAndQuery::from_static("/"),
+            host: None,
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             healthy_threshold: 2,

@@ -264,14 +264,16 @@ async fn check_round(id: &OriginId, members: &[PoolMember], hc: &HealthCheck) {
 }
 
 async fn check_member(id: &OriginId, m: &PoolMember, hc: &HealthCheck) {
+    // The member's client dials the member; the URI names the Host to check with.
+    let host = hc.host.as_ref().unwrap_or(&m.authority);
     let uri = http::Uri::builder()
         .scheme(m.scheme.clone())
-        .authority(m.authority.clone())
+        .authority(host.clone())
         .path_and_query(hc.path.clone())
         .build();
     let Ok(uri) = uri else { return };
     let req = Request::get(uri)
-        .header(header::HOST, m.authority.as_str())
+        .header(header::HOST, host.as_str())
         .header(header::USER_AGENT, "wedge-health-check")
         .body(Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync());
     let Ok(req) = req else { return };
