@@ -649,3 +649,63 @@ outlier_detection = { consecutive_5xx = 1, base_ejection_ms = 600000 }
     }
     assert_eq!(traffic(&a), 1);
 }
+
+#[tokio::test]
+async fn a_member_dying_under_load_fails_no_get_and_comes_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (a, b) = (stub().await, stub().await);
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }, { url = "{b}" }]
+outlier_detection = { consecutive_connect_errors = 2, base_ejection_ms = 50, max_ejection_ms = 200 }
+"#,
+        "pool",
+        &[("a", a.url()), ("b", b.url())],
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = e.http_addr();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let resp = http_get(addr, HOST, "/echo", &[]).await.unwrap();
+                    statuses.push(resp.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    wait_until("a serves", || async { traffic(&a) >= 5 }).await;
+    // a starts dropping every connection, is ejected, re-admitted, ejected again...
+    a.clear();
+    a.set_fault(Some(StubFault::Reset));
+    wait_until("a was ejected a few times", || async {
+        member(&e, &a.url()).await["ejections"].as_u64().unwrap() >= 3
+    })
+    .await;
+    // ... and comes back.
+    a.set_fault(None);
+    a.clear();
+    wait_until("a serves again", || async { traffic(&a) >= 5 }).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut statuses = Vec::new();
+    for w in workers {
+        statuses.extend(w.await.unwrap());
+    }
+    let failed = statuses.iter().filter(|&&s| s != 200).count();
+    let s = status(&e).await;
+    println!(
+        "{} GETs while a member died and came back: {failed} failed, {} retries",
+        statuses.len(),
+        s["origins"][0]["retries"]
+    );
+    assert_eq!(
+        failed, 0,
+        "every GET to the dying member was retried on the other"
+    );
+}
