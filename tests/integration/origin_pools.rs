@@ -709,3 +709,30 @@ outlier_detection = { consecutive_connect_errors = 2, base_ejection_ms = 50, max
         "every GET to the dying member was retried on the other"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_stalls_counts_against_the_member() {
+    let (a, b) = (stub().await, stub().await);
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }, { url = "{b}" }]
+idle_timeout_ms = 100
+outlier_detection = { consecutive_connect_errors = 1, base_ejection_ms = 600000 }
+"#,
+        "pool",
+        &[("a", a.url()), ("b", b.url())],
+    )
+    .await;
+    // The head arrives (200, a success), then the body stalls.
+    // Chunks 10 s apart against a 100 ms idle timeout.
+    assert!(
+        http_get(e.http_addr(), HOST, "/slow/10000", &[])
+            .await
+            .is_err()
+    );
+    let m = member(&e, &a.url()).await;
+    assert_eq!(m["ejections"], 1);
+    assert_eq!(m["outstanding"], 0);
+    assert_eq!(served_by(&get(&e, "/echo").await), b.addr.to_string());
+}

@@ -97,7 +97,7 @@ pub struct HealthCheck {
 }
 
 /// Passive health: members that keep failing real requests are ejected for a while.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct OutlierDetection {
     /// Consecutive 5xx answers that eject a member (0 = never for this reason).
     pub consecutive_5xx: u32,

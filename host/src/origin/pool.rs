@@ -20,7 +20,7 @@ use super::budget::RetryBudget;
 use super::client::OriginClient;
 use super::health::{MemberState, Outcome};
 use super::shared::OriginShared;
-use crate::config::{Balance, HashOn, HealthCheck, OriginId, OriginPoolConfig};
+use crate::config::{Balance, HashOn, HealthCheck, OriginId, OriginPoolConfig, OutlierDetection};
 
 /// One member: where it is, how to reach it, and how it is doing.
 #[derive(Debug)]
@@ -157,37 +157,29 @@ impl OriginPool {
             })
             .collect();
         match self.balancer.pick(&candidates, key) {
-            Some(i) => Ok((i, InFlight::new(self.members.clone(), i))),
+            Some(i) => Ok((
+                i,
+                InFlight::new(
+                    self.members.clone(),
+                    i,
+                    self.id.clone(),
+                    self.config.outlier_detection,
+                ),
+            )),
             None if any_available => Err(Unavailable::Busy),
             None => Err(Unavailable::Unhealthy),
         }
     }
 
-    /// Feeds a live request's outcome to passive health; logs ejections. The last
-    /// available member is never ejected (Envoy's panic threshold would route to it
-    /// anyway).
+    /// Feeds a live request's outcome to passive health.
     pub fn record(&self, member: usize, outcome: Outcome) {
-        let m = &self.members[member];
-        let now = Instant::now();
-        let may_eject = outcome != Outcome::Success
-            && self
-                .members
-                .iter()
-                .enumerate()
-                .any(|(i, other)| i != member && other.state.available(now));
-        if m.state.record(
-            outcome,
+        record_outcome(
+            &self.id,
+            &self.members,
+            member,
             self.config.outlier_detection.as_ref(),
-            now,
-            may_eject,
-        ) {
-            tracing::warn!(
-                origin = %self.id,
-                member = %m.url(),
-                ejected_ms = m.state.ejected_for(Instant::now()).map_or(0, |d| d.as_millis() as u64),
-                "origin member ejected after consecutive failures"
-            );
-        }
+            outcome,
+        );
     }
 
     /// Starts the active checker if the pool has one and it is not running yet.
@@ -298,20 +290,70 @@ async fn check_member(id: &OriginId, m: &PoolMember, hc: &HealthCheck) {
     }
 }
 
+/// Feeds an outcome to a member's passive health; logs ejections. The last available
+/// member is never ejected (Envoy's panic threshold would route to it anyway).
+fn record_outcome(
+    id: &OriginId,
+    members: &[PoolMember],
+    member: usize,
+    od: Option<&OutlierDetection>,
+    outcome: Outcome,
+) {
+    let m = &members[member];
+    let now = Instant::now();
+    let may_eject = outcome != Outcome::Success
+        && members
+            .iter()
+            .enumerate()
+            .any(|(i, other)| i != member && other.state.available(now));
+    if m.state.record(outcome, od, now, may_eject) {
+        tracing::warn!(
+            origin = %id,
+            member = %m.url(),
+            ejected_ms = m.state.ejected_for(now).map_or(0, |d| d.as_millis() as u64),
+            "origin member ejected after consecutive failures"
+        );
+    }
+}
+
 /// A request in flight on a member; counted until dropped (with the response body).
 #[derive(Debug)]
 pub struct InFlight {
     members: Arc<[PoolMember]>,
     index: usize,
+    origin: OriginId,
+    outlier_detection: Option<OutlierDetection>,
 }
 
 impl InFlight {
-    fn new(members: Arc<[PoolMember]>, index: usize) -> Self {
+    fn new(
+        members: Arc<[PoolMember]>,
+        index: usize,
+        origin: OriginId,
+        outlier_detection: Option<OutlierDetection>,
+    ) -> Self {
         members[index]
             .state
             .outstanding
             .fetch_add(1, Ordering::Relaxed);
-        Self { members, index }
+        Self {
+            members,
+            index,
+            origin,
+            outlier_detection,
+        }
+    }
+
+    /// The response body broke off or went idle: a connection failure for passive
+    /// health, although the head had counted as a success.
+    pub fn body_failed(self) {
+        record_outcome(
+            &self.origin,
+            &self.members,
+            self.index,
+            self.outlier_detection.as_ref(),
+            Outcome::ConnectError,
+        );
     }
 }
 
