@@ -41,7 +41,7 @@ enum Failure {
     Broken(String),
     /// A response the pool wanted to retry or fail over from; returned if nothing
     /// better comes.
-    Status(Response<hyper::body::Incoming>, InFlight),
+    Status(Box<(Response<hyper::body::Incoming>, InFlight)>),
 }
 
 /// The request head, kept so that it can be sent again.
@@ -129,15 +129,15 @@ where
                         .as_ref()
                         .is_some_and(|s| s.contains(&resp.status().as_u16())) =>
             {
-                last = Failure::Status(resp, in_flight);
+                last = Failure::Status(Box::new((resp, in_flight)));
             }
             Ok((resp, in_flight)) => return Ok(finish(pool, resp, in_flight, viewer_version)),
             Err(f) => last = f,
         }
         let fails_over = match &last {
-            Failure::Status(resp, _) => failover_status
+            Failure::Status(held) => failover_status
                 .as_ref()
-                .is_some_and(|s| s.contains(&resp.status().as_u16())),
+                .is_some_and(|s| s.contains(&held.0.status().as_u16())),
             _ => true,
         };
         if !(may_fail_over && fails_over && failover_status.is_some()) {
@@ -146,7 +146,8 @@ where
     }
     let origin = last_pool.id.to_string();
     Err(match last {
-        Failure::Status(resp, in_flight) => {
+        Failure::Status(held) => {
+            let (resp, in_flight) = *held;
             return Ok(finish(last_pool, resp, in_flight, viewer_version));
         }
         Failure::NoMember(Unavailable::Unhealthy) => RequestError::NoHealthyOrigin(origin),
@@ -213,7 +214,7 @@ async fn send_to_pool(
                 if !policy.retry_on_status.contains(&status) || !idempotent || !body.unsent() {
                     return Ok((resp, in_flight));
                 }
-                (Failure::Status(resp, in_flight), true)
+                (Failure::Status(Box::new((resp, in_flight))), true)
             }
             Ok(Err(e)) if e.is_connect() => {
                 pool.record(index, Outcome::ConnectError);
