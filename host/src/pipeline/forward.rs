@@ -54,7 +54,6 @@ struct Head {
 }
 
 /// Sends the request to the behavior's origin pool or group.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn forward<B>(
     snapshot: &Snapshot,
     behavior: &Behavior,
@@ -98,20 +97,21 @@ where
     };
     let body = RequestBody::new(body.map_err(Into::into).boxed_unsync());
 
-    let mut stages = vec![(primary, None)];
-    if let Some((pool, statuses)) = secondary {
-        stages[0].1 = Some(statuses);
-        stages.push((pool, None));
-    }
+    // The primary (with the statuses it fails over on, in a group), then the secondary.
+    let stages = [
+        (Some(primary), secondary.map(|(_, statuses)| statuses)),
+        (secondary.map(|(pool, _)| pool), None),
+    ];
     let failover_method = matches!(head.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let mut last = Failure::NoMember(Unavailable::Unhealthy);
-    let mut last_pool = stages[0].0;
-    for (stage, (pool, failover_status)) in stages.iter().enumerate() {
+    let mut last_pool = primary;
+    for (stage, (pool, failover_status)) in stages.into_iter().enumerate() {
+        let Some(pool) = pool else { break };
         if stage > 0 {
-            stages[0].0.failovers.fetch_add(1, Ordering::Relaxed);
+            primary.failovers.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 group = %behavior.origin,
-                from = %stages[0].0.id,
+                from = %primary.id,
                 to = %pool.id,
                 reason = failure_reason(&last),
                 "origin group failing over"
@@ -158,7 +158,7 @@ where
     })
 }
 
-type Group<'a> = (&'a OriginPool, Option<(&'a OriginPool, Vec<u16>)>);
+type Group<'a> = (&'a OriginPool, Option<(&'a OriginPool, &'a [u16])>);
 
 /// The pool a behavior names, or a group's primary and secondary.
 fn resolve<'a>(snapshot: &'a Snapshot, behavior: &Behavior) -> Result<Group<'a>, RequestError> {
@@ -170,7 +170,7 @@ fn resolve<'a>(snapshot: &'a Snapshot, behavior: &Behavior) -> Result<Group<'a>,
             .ok_or_else(|| RequestError::Internal(format!("origin `{id}` is not loaded")))
     };
     if let Some(group) = snapshot.config.origin_groups.get(&behavior.origin) {
-        let secondary = (pool(&group.secondary)?, group.failover_status.clone());
+        let secondary = (pool(&group.secondary)?, group.failover_status.as_slice());
         return Ok((pool(&group.primary)?, Some(secondary)));
     }
     Ok((pool(&behavior.origin)?, None))
