@@ -138,25 +138,18 @@ impl OriginPool {
         self.start_checks();
         let now = Instant::now();
         let max = self.config.max_requests_per_member;
-        let mut any_available = false;
-        let candidates: Vec<Candidate> = self
-            .members
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let outstanding = m.state.outstanding.load(Ordering::Relaxed);
-                let available = !exclude.contains(&i) && m.state.available(now);
-                any_available |= available;
-                Candidate {
-                    weight: m.weight,
-                    outstanding,
-                    identity: m.identity,
-                    // A soft limit: concurrent picks may overshoot it by a few.
-                    usable: available && outstanding < max,
-                }
-            })
-            .collect();
-        match self.balancer.pick(&candidates, key) {
+        let candidate = |i: usize| {
+            let m = &self.members[i];
+            let outstanding = m.state.outstanding.load(Ordering::Relaxed);
+            Candidate {
+                weight: m.weight,
+                outstanding,
+                identity: m.identity,
+                // A soft limit: concurrent picks may overshoot it by a few.
+                usable: !exclude.contains(&i) && outstanding < max && m.state.available(now),
+            }
+        };
+        match self.balancer.pick(self.members.len(), candidate, key) {
             Some(i) => Ok((
                 i,
                 InFlight::new(
@@ -166,8 +159,19 @@ impl OriginPool {
                     self.config.outlier_detection,
                 ),
             )),
-            None if any_available => Err(Unavailable::Busy),
-            None => Err(Unavailable::Unhealthy),
+            None => {
+                // Told apart only on this rare path: members up but all at their limit.
+                let any_available = self
+                    .members
+                    .iter()
+                    .enumerate()
+                    .any(|(i, m)| !exclude.contains(&i) && m.state.available(now));
+                Err(if any_available {
+                    Unavailable::Busy
+                } else {
+                    Unavailable::Unhealthy
+                })
+            }
         }
     }
 
