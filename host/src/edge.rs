@@ -83,7 +83,7 @@ impl Edge {
     pub fn new_blocking(config: Config) -> Result<Edge, EdgeError> {
         let engine = WasmEngine::new(&EngineSettings::default())
             .map_err(|e| EdgeError::Engine(format!("{e:#}")))?;
-        let snapshot = Snapshot::build(&engine, config, crate::origin::client(), None, 1)?;
+        let snapshot = Snapshot::build(&engine, config, crate::origin::shared(), None, 1)?;
         let access_log = match &snapshot.config.access_log {
             Some(target) => Some(
                 AccessLog::open(target)
@@ -162,9 +162,9 @@ impl Edge {
         tokio::task::spawn_blocking(move || {
             let version = this.shared.next_version.fetch_add(1, Ordering::Relaxed);
             let current = this.shared.snapshot.load();
-            let (client, cache) = (current.client.clone(), current.cache.clone());
+            let (origins, cache) = (current.origin_shared.clone(), current.cache.clone());
             let snapshot =
-                Snapshot::build(&this.shared.engine, config, client, Some(cache), version)?;
+                Snapshot::build(&this.shared.engine, config, origins, Some(cache), version)?;
             this.shared.resolver.replace(snapshot.certificates.clone());
             this.shared.metrics.set_origins(snapshot.origins.values());
             this.shared.snapshot.store(Arc::new(snapshot));

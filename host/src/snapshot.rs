@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::cache::HttpCache;
 use crate::config::{Config, ConfigError, FunctionId, OriginId};
-use crate::origin::{ClientSet, OriginPool};
+use crate::origin::{OriginPool, OriginShared};
 use crate::router::Router;
 use crate::tls::{CertError, CertificateSet, LoadedCertificate};
 use crate::wasm::{LoadError, LoadedFunction, WasmEngine};
@@ -35,8 +35,8 @@ pub struct Snapshot {
     pub functions: HashMap<FunctionId, Arc<LoadedFunction>>,
     pub origins: HashMap<OriginId, Arc<OriginPool>>,
     pub certificates: Arc<CertificateSet>,
-    /// Origin clients by connection settings, shared with the snapshots that follow.
-    pub client: Arc<ClientSet>,
+    /// Origin clients and member health, handed on to the snapshots that follow.
+    pub origin_shared: Arc<OriginShared>,
     /// The edge's HTTP cache; carried from snapshot to snapshot so reloads keep it.
     pub cache: Arc<HttpCache>,
 }
@@ -47,7 +47,7 @@ impl Snapshot {
     pub fn build(
         engine: &WasmEngine,
         config: Config,
-        client: Arc<ClientSet>,
+        origin_shared: Arc<OriginShared>,
         cache: Option<Arc<HttpCache>>,
         version: u64,
     ) -> Result<Snapshot, SnapshotError> {
@@ -98,7 +98,7 @@ impl Snapshot {
         }
         let mut origins = HashMap::new();
         for (id, oc) in &config.origins {
-            let pool = OriginPool::new(id.clone(), oc, &client).map_err(|error| {
+            let pool = OriginPool::new(id.clone(), oc, &origin_shared).map_err(|error| {
                 SnapshotError::Origin {
                     id: id.clone(),
                     error,
@@ -120,7 +120,7 @@ impl Snapshot {
             functions,
             origins,
             certificates,
-            client,
+            origin_shared,
             cache,
         })
     }

@@ -142,29 +142,42 @@ base_ejection_ms = 600000
 }
 
 #[tokio::test]
-async fn connect_errors_are_retried_for_any_method_but_a_body_is_sent_once() {
+async fn connect_errors_are_retried_for_any_method_with_the_body_intact() {
     let b = stub().await;
     let origins = r#"
 [origins.pool]
 members = [{ url = "{dead}" }, { url = "{b}" }]
 "#;
     let urls = [("dead", dead_url()), ("b", b.url())];
-    // Round-robin starts with the first member: the dead one.
-    let e = edge(origins, "pool", &urls).await;
-    let resp = request(&e, "POST", "/echo", "").await;
-    assert_eq!(
-        resp.status(),
-        200,
-        "nothing was sent, so even a POST is retried"
-    );
-    assert_eq!(b.received().len(), 1);
-
+    // Round-robin starts with the first member: the dead one. Nothing was sent, so even
+    // a POST goes on to b, body and all.
     let e = edge(origins, "pool", &urls).await;
     let resp = request(&e, "POST", "/echo", "payload").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(TestEdge::echo(&resp)["body_bytes"], 7);
+    assert_eq!(&b.last().unwrap().body[..], b"payload");
+}
+
+#[tokio::test]
+async fn a_body_once_sent_is_not_sent_again() {
+    let (a, b) = (stub().await, stub().await);
+    a.set_fault(Some(StubFault::Reset));
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }, { url = "{b}" }]
+"#,
+        "pool",
+        &[("a", a.url()), ("b", b.url())],
+    )
+    .await;
+    // PUT is idempotent, but a read the body before dropping the connection.
+    let resp = request(&e, "PUT", "/echo", "payload").await;
     assert_eq!(resp.status(), 502);
-    assert_eq!(resp.headers()["x-wedge-error"], "origin-connect-error");
+    assert_eq!(resp.headers()["x-wedge-error"], "origin-error");
     assert_eq!(&resp.body()[..], b"502 Bad Gateway\n");
-    assert_eq!(b.received().len(), 1, "a streamed body is not replayed");
+    assert_eq!(&a.last().unwrap().body[..], b"payload");
+    assert_eq!(traffic(&b), 0);
 }
 
 #[tokio::test]
@@ -260,6 +273,7 @@ async fn active_health_checks_take_a_member_out_and_bring_it_back() {
 members = [{ url = "{a}" }, { url = "{b}" }]
 [origins.pool.health_check]
 path = "/health"
+host = "health.internal"
 interval_ms = 20
 timeout_ms = 20
 healthy_threshold = 2
@@ -276,6 +290,13 @@ unhealthy_threshold = 2
     .await;
     let m = member(&e, &a.url()).await;
     assert_eq!(m["last_check"], "500");
+    let check = a
+        .received()
+        .into_iter()
+        .find(|r| r.path == "/health")
+        .unwrap();
+    assert_eq!(check.header("host"), Some("health.internal"));
+    assert_eq!(check.header("user-agent"), Some("wedge-health-check"));
     let metrics = http_get(e.admin_addr(), "admin", "/metrics", &[])
         .await
         .unwrap();
@@ -578,4 +599,140 @@ timeout_ms = 20
         }
     }
     panic!("health checks kept running after the reload");
+}
+
+#[tokio::test]
+async fn the_last_available_member_is_never_ejected() {
+    let a = stub().await;
+    a.set_fault(Some(StubFault::Status(500)));
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }]
+outlier_detection = { consecutive_5xx = 2 }
+"#,
+        "pool",
+        &[("a", a.url())],
+    )
+    .await;
+    // The origin's own errors reach the viewer; the edge does not start refusing.
+    for _ in 0..5 {
+        assert_eq!(get(&e, "/echo").await.status(), 500);
+    }
+    assert_eq!(traffic(&a), 5);
+    assert_eq!(member(&e, &a.url()).await["ejections"], 0);
+    a.set_fault(None);
+    assert_eq!(get(&e, "/echo").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_reload_keeps_member_health() {
+    let (a, b) = (stub().await, stub().await);
+    a.set_fault(Some(StubFault::Status(503)));
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }, { url = "{b}" }]
+outlier_detection = { consecutive_5xx = 1, base_ejection_ms = 600000 }
+"#,
+        "pool",
+        &[("a", a.url()), ("b", b.url())],
+    )
+    .await;
+    assert_eq!(get(&e, "/echo").await.status(), 200);
+    assert_eq!(member(&e, &a.url()).await["available"], false);
+    e.edge.reload_from_source().await.unwrap();
+    // Still ejected under the new snapshot: no request reaches a.
+    assert_eq!(member(&e, &a.url()).await["available"], false);
+    for _ in 0..4 {
+        assert_eq!(served_by(&get(&e, "/echo").await), b.addr.to_string());
+    }
+    assert_eq!(traffic(&a), 1);
+}
+
+#[tokio::test]
+async fn a_member_dying_under_load_fails_no_get_and_comes_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (a, b) = (stub().await, stub().await);
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }, { url = "{b}" }]
+outlier_detection = { consecutive_connect_errors = 2, base_ejection_ms = 50, max_ejection_ms = 200 }
+"#,
+        "pool",
+        &[("a", a.url()), ("b", b.url())],
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = e.http_addr();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let resp = http_get(addr, HOST, "/echo", &[]).await.unwrap();
+                    statuses.push(resp.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    wait_until("a serves", || async { traffic(&a) >= 5 }).await;
+    // a starts dropping every connection, is ejected, re-admitted, ejected again...
+    a.clear();
+    a.set_fault(Some(StubFault::Reset));
+    wait_until("a was ejected a few times", || async {
+        member(&e, &a.url()).await["ejections"].as_u64().unwrap() >= 3
+    })
+    .await;
+    // ... and comes back.
+    a.set_fault(None);
+    a.clear();
+    wait_until("a serves again", || async { traffic(&a) >= 5 }).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut statuses = Vec::new();
+    for w in workers {
+        statuses.extend(w.await.unwrap());
+    }
+    let failed = statuses.iter().filter(|&&s| s != 200).count();
+    let s = status(&e).await;
+    println!(
+        "{} GETs while a member died and came back: {failed} failed, {} retries",
+        statuses.len(),
+        s["origins"][0]["retries"]
+    );
+    assert_eq!(
+        failed, 0,
+        "every GET to the dying member was retried on the other"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_counts_against_the_member() {
+    let (a, b) = (stub().await, stub().await);
+    let e = edge(
+        r#"
+[origins.pool]
+members = [{ url = "{a}" }, { url = "{b}" }]
+idle_timeout_ms = 100
+outlier_detection = { consecutive_connect_errors = 1, base_ejection_ms = 600000 }
+"#,
+        "pool",
+        &[("a", a.url()), ("b", b.url())],
+    )
+    .await;
+    // The head arrives (200, a success), then the body stalls.
+    // Chunks 10 s apart against a 100 ms idle timeout.
+    assert!(
+        http_get(e.http_addr(), HOST, "/slow/10000", &[])
+            .await
+            .is_err()
+    );
+    let m = member(&e, &a.url()).await;
+    assert_eq!(m["ejections"], 1);
+    assert_eq!(m["outstanding"], 0);
+    assert_eq!(served_by(&get(&e, "/echo").await), b.addr.to_string());
 }

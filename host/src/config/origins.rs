@@ -84,6 +84,8 @@ pub enum HashOn {
 #[derive(Debug, Clone)]
 pub struct HealthCheck {
     pub path: http::uri::PathAndQuery,
+    /// Host header (and HTTP/2 `:authority`) of checks; the member's host:port if unset.
+    pub host: Option<http::uri::Authority>,
     pub interval: Duration,
     pub timeout: Duration,
     /// Consecutive passes that make an unhealthy member healthy again.
@@ -95,7 +97,7 @@ pub struct HealthCheck {
 }
 
 /// Passive health: members that keep failing real requests are ejected for a while.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct OutlierDetection {
     /// Consecutive 5xx answers that eject a member (0 = never for this reason).
     pub consecutive_5xx: u32,

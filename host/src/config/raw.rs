@@ -180,6 +180,7 @@ pub struct RawOriginTls {
 #[serde(deny_unknown_fields)]
 pub struct RawHealthCheck {
     pub path: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
     pub interval_ms: Option<Spanned<u64>>,
     pub timeout_ms: Option<Spanned<u64>>,
     pub healthy_threshold: Option<Spanned<u32>>,

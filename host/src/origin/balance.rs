@@ -22,6 +22,7 @@ enum Kind {
 }
 
 /// What the balancer needs to know about a member at pick time.
+#[derive(Debug, Clone, Copy)]
 pub struct Candidate {
     pub weight: u32,
     pub outstanding: usize,
@@ -46,8 +47,14 @@ impl Balancer {
         }
     }
 
-    /// The index of the chosen usable candidate. `key` is used by hashing only.
-    pub fn pick(&self, candidates: &[Candidate], key: &str) -> Option<usize> {
+    /// The index of the chosen usable candidate among `n`, described on demand by
+    /// `candidate` (no per-pick allocation). `key` is used by hashing only.
+    pub fn pick(
+        &self,
+        n: usize,
+        candidate: impl Fn(usize) -> Candidate,
+        key: &str,
+    ) -> Option<usize> {
         match &self.kind {
             Kind::RoundRobin { schedule } => {
                 if schedule.is_empty() {
@@ -57,36 +64,36 @@ impl Balancer {
                 let start = self.next.fetch_add(1, Ordering::Relaxed);
                 (0..schedule.len())
                     .map(|i| schedule[(start + i) % schedule.len()])
-                    .find(|&m| candidates.get(m).is_some_and(|c| c.usable))
+                    .find(|&m| m < n && candidate(m).usable)
             }
             Kind::LeastOutstanding => {
+                if n == 0 {
+                    return None;
+                }
                 // Start the scan at a rotating offset so ties spread instead of piling
                 // onto the first member.
-                let n = candidates.len();
                 let start = self.next.fetch_add(1, Ordering::Relaxed);
-                let mut best: Option<usize> = None;
+                let mut best: Option<(usize, Candidate)> = None;
                 for i in (0..n).map(|i| (start + i) % n) {
-                    let c = &candidates[i];
+                    let c = candidate(i);
                     if !c.usable {
                         continue;
                     }
                     // Fewest in flight per unit of weight: a/wa < b/wb ⇔ a·wb < b·wa.
-                    let better = best.is_none_or(|b| {
-                        let b = &candidates[b];
+                    let better = best.as_ref().is_none_or(|(_, b)| {
                         (c.outstanding as u64) * u64::from(b.weight)
                             < (b.outstanding as u64) * u64::from(c.weight)
                     });
                     if better {
-                        best = Some(i);
+                        best = Some((i, c));
                     }
                 }
-                best
+                best.map(|(i, _)| i)
             }
             Kind::Hash => {
                 let k = hash_of(&key);
-                candidates
-                    .iter()
-                    .enumerate()
+                (0..n)
+                    .map(|i| (i, candidate(i)))
                     .filter(|(_, c)| c.usable)
                     .map(|(i, c)| (i, rendezvous_score(k, c.identity, c.weight)))
                     .max_by(|a, b| a.1.total_cmp(&b.1))
@@ -167,11 +174,13 @@ mod tests {
         let b = Balancer::new(&Balance::RoundRobin, &[1, 1, 1]);
         let mut c = cands(&[1, 1, 1]);
         c[1].usable = false;
-        let picks: Vec<_> = (0..6).map(|_| b.pick(&c, "").unwrap()).collect();
+        let picks: Vec<_> = (0..6)
+            .map(|_| b.pick(c.len(), |i| c[i], "").unwrap())
+            .collect();
         assert!(!picks.contains(&1));
         assert!(picks.contains(&0) && picks.contains(&2));
         c.iter_mut().for_each(|c| c.usable = false);
-        assert_eq!(b.pick(&c, ""), None);
+        assert_eq!(b.pick(c.len(), |i| c[i], ""), None);
     }
 
     #[test]
@@ -182,10 +191,10 @@ mod tests {
         c[1].outstanding = 1;
         c[2].outstanding = 3; // 1.5 per unit of weight
         for _ in 0..5 {
-            assert_eq!(b.pick(&c, ""), Some(1));
+            assert_eq!(b.pick(c.len(), |i| c[i], ""), Some(1));
         }
         c[1].outstanding = 2; // now 2 > 1.5
-        assert_eq!(b.pick(&c, ""), Some(2));
+        assert_eq!(b.pick(c.len(), |i| c[i], ""), Some(2));
     }
 
     #[test]
@@ -193,16 +202,19 @@ mod tests {
         let b = Balancer::new(&Balance::Hash(HashOn::CacheKey), &[1, 1, 2]);
         let mut c = cands(&[1, 1, 2]);
         let keys: Vec<String> = (0..4000).map(|i| format!("/k/{i}")).collect();
-        let before: Vec<usize> = keys.iter().map(|k| b.pick(&c, k).unwrap()).collect();
+        let before: Vec<usize> = keys
+            .iter()
+            .map(|k| b.pick(c.len(), |i| c[i], k).unwrap())
+            .collect();
         // Sticky.
-        assert_eq!(b.pick(&c, &keys[7]), Some(before[7]));
+        assert_eq!(b.pick(c.len(), |i| c[i], &keys[7]), Some(before[7]));
         // Weighted: the weight-2 member gets about half.
         let share = before.iter().filter(|&&m| m == 2).count() as f64 / keys.len() as f64;
         assert!((0.45..0.55).contains(&share), "share {share}");
         // Member 0 leaves: only its keys move.
         c[0].usable = false;
         for (k, &was) in keys.iter().zip(&before) {
-            let now = b.pick(&c, k).unwrap();
+            let now = b.pick(c.len(), |i| c[i], k).unwrap();
             if was != 0 {
                 assert_eq!(now, was);
             }

@@ -1,5 +1,6 @@
 //! The origin's response body as the viewer receives it: fails when the origin pauses
-//! longer than the idle timeout, and keeps the member's in-flight count until it ends.
+//! longer than the idle timeout, keeps the member's in-flight count until it ends, and
+//! reports a broken or idle body to the member's passive health.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -50,14 +51,22 @@ impl Body for UpstreamBody {
                 this.timer.as_mut().reset(deadline);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(other) => {
-                // Done (or broken): the member is no longer busy with this request.
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(f) = this.in_flight.take() {
+                    f.body_failed();
+                }
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                // Done: the member is no longer busy with this request.
                 this.in_flight = None;
-                Poll::Ready(other.map(|r| r.map_err(Into::into)))
+                Poll::Ready(None)
             }
             Poll::Pending => match this.timer.as_mut().poll(cx) {
                 Poll::Ready(()) => {
-                    this.in_flight = None;
+                    if let Some(f) = this.in_flight.take() {
+                        f.body_failed();
+                    }
                     Poll::Ready(Some(Err(Box::new(IdleTimeout(this.idle)))))
                 }
                 Poll::Pending => Poll::Pending,

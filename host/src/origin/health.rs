@@ -2,7 +2,7 @@
 //!
 //! A member is *available* when the active check (if any) says healthy and it is not
 //! ejected. Members start healthy: a new pool serves at once, and the first check runs
-//! immediately. Ejection lasts `base_ejection · 2^(n-1)` for the n-th ejection in a row
+//! immediately. State is kept across reloads for members that stay. Ejection lasts `base_ejection · 2^(n-1)` for the n-th ejection in a row
 //! (capped at `max_ejection`); a success after re-admission resets n.
 
 use std::sync::Mutex;
@@ -67,6 +67,15 @@ impl MemberState {
         self.healthy.load(Ordering::Relaxed)
     }
 
+    /// Forgets the active checks' verdict (their pool no longer checks actively).
+    pub fn clear_checks(&self) {
+        let mut inner = self.lock();
+        inner.check_passes = 0;
+        inner.check_failures = 0;
+        inner.last_check = None;
+        self.healthy.store(true, Ordering::Relaxed);
+    }
+
     fn is_ejected(&self, now: Instant) -> bool {
         if !self.ejected.load(Ordering::Relaxed) {
             return false;
@@ -92,7 +101,15 @@ impl MemberState {
     }
 
     /// Records a live request's outcome; returns true when it ejected the member.
-    pub fn record(&self, outcome: Outcome, od: Option<&OutlierDetection>, now: Instant) -> bool {
+    /// `may_eject` is false when this is the pool's last available member: ejecting it
+    /// would turn an origin's bad answers into the edge refusing every request.
+    pub fn record(
+        &self,
+        outcome: Outcome,
+        od: Option<&OutlierDetection>,
+        now: Instant,
+        may_eject: bool,
+    ) -> bool {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if outcome != Outcome::Success {
             self.failures.fetch_add(1, Ordering::Relaxed);
@@ -114,7 +131,7 @@ impl MemberState {
         let tripped = (od.consecutive_5xx > 0 && inner.consecutive_5xx >= od.consecutive_5xx)
             || (od.consecutive_connect_errors > 0
                 && inner.consecutive_connect >= od.consecutive_connect_errors);
-        if !tripped || inner.ejected_until.is_some_and(|u| now < u) {
+        if !tripped || !may_eject || inner.ejected_until.is_some_and(|u| now < u) {
             return false;
         }
         inner.consecutive_5xx = 0;
@@ -182,32 +199,45 @@ mod tests {
         let m = MemberState::new();
         let od = od();
         let t0 = Instant::now();
-        assert!(!m.record(Outcome::ServerError, Some(&od), t0));
+        assert!(!m.record(Outcome::ServerError, Some(&od), t0, true));
         assert!(m.available(t0));
-        assert!(m.record(Outcome::ServerError, Some(&od), t0));
+        assert!(m.record(Outcome::ServerError, Some(&od), t0, true));
         assert!(!m.available(t0 + Duration::from_secs(9)));
         // Back after 10 s; failing again at once ejects for 20 s, then capped at 25 s.
         let t1 = t0 + Duration::from_secs(10);
         assert!(m.available(t1));
-        assert!(m.record(Outcome::ConnectError, Some(&od), t1));
+        assert!(m.record(Outcome::ConnectError, Some(&od), t1, true));
         assert!(!m.available(t1 + Duration::from_secs(19)));
         let t2 = t1 + Duration::from_secs(20);
         assert!(m.available(t2));
-        assert!(m.record(Outcome::ConnectError, Some(&od), t2));
+        assert!(m.record(Outcome::ConnectError, Some(&od), t2, true));
         assert_eq!(m.ejected_for(t2), Some(Duration::from_secs(25)));
         // A success after re-admission resets the streak: the next ejection is 10 s.
         let t3 = t2 + Duration::from_secs(25);
         assert!(m.available(t3));
-        m.record(Outcome::Success, Some(&od), t3);
-        assert!(m.record(Outcome::ConnectError, Some(&od), t3));
+        m.record(Outcome::Success, Some(&od), t3, true);
+        assert!(m.record(Outcome::ConnectError, Some(&od), t3, true));
         assert_eq!(m.ejected_for(t3), Some(Duration::from_secs(10)));
         assert_eq!(m.ejections.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn the_last_available_member_is_not_ejected() {
+        let m = MemberState::new();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert!(!m.record(Outcome::ConnectError, Some(&od()), t0, false));
+        }
+        assert!(m.available(t0));
+        // Once another member is available again, the streak ejects it.
+        assert!(m.record(Outcome::ConnectError, Some(&od()), t0, true));
     }
 
     #[test]
     fn active_thresholds() {
         let hc = HealthCheck {
             path: http::uri::PathAndQuery::from_static("/"),
+            host: None,
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             healthy_threshold: 2,

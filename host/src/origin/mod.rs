@@ -7,6 +7,8 @@ mod budget;
 mod client;
 mod health;
 mod pool;
+mod shared;
+mod unsent;
 
 use std::sync::Arc;
 
@@ -14,10 +16,12 @@ pub use body::{IdleTimeout, UpstreamBody};
 pub use client::{ClientSet, OriginBody, OriginClient};
 pub use health::Outcome;
 pub use pool::{InFlight, OriginPool, PoolMember, Unavailable};
+pub use shared::OriginShared;
+pub use unsent::RequestBody;
 
-/// A fresh set of origin clients (a snapshot hands it on to the next on reload).
-pub fn client() -> Arc<ClientSet> {
-    Arc::new(ClientSet::default())
+/// Fresh origin clients and health state (a snapshot hands them on to the next).
+pub fn shared() -> Arc<OriginShared> {
+    Arc::new(OriginShared::default())
 }
 
 /// An error and its sources, joined with `: `.

@@ -3,8 +3,8 @@
 //!
 //! The checker is a task owned by the pool: it holds only the members (not the pool),
 //! and is aborted when the pool is dropped, i.e. when the last request using the
-//! snapshot that built it has finished. A reload therefore starts fresh health state
-//! (members start healthy and are checked at once) rather than inheriting it.
+//! snapshot that built it has finished. Member health itself outlives the pool (see
+//! [`super::OriginShared`]): the next snapshot's pool and checker carry on with it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -17,9 +17,10 @@ use serde_json::json;
 
 use super::balance::{Balancer, Candidate, hash_of};
 use super::budget::RetryBudget;
-use super::client::{ClientSet, OriginClient};
+use super::client::OriginClient;
 use super::health::{MemberState, Outcome};
-use crate::config::{Balance, HashOn, HealthCheck, OriginId, OriginPoolConfig};
+use super::shared::OriginShared;
+use crate::config::{Balance, HashOn, HealthCheck, OriginId, OriginPoolConfig, OutlierDetection};
 
 /// One member: where it is, how to reach it, and how it is doing.
 #[derive(Debug)]
@@ -27,7 +28,7 @@ pub struct PoolMember {
     pub scheme: http::uri::Scheme,
     pub authority: http::uri::Authority,
     pub weight: u32,
-    pub state: MemberState,
+    pub state: Arc<MemberState>,
     pub client: OriginClient,
     identity: u64,
 }
@@ -66,19 +67,24 @@ impl OriginPool {
     pub fn new(
         id: OriginId,
         config: &OriginPoolConfig,
-        clients: &ClientSet,
+        shared: &OriginShared,
     ) -> Result<Self, String> {
         let mut members = Vec::with_capacity(config.members.len());
         for m in &config.members {
             let (Some(scheme), Some(authority)) = (m.url.scheme(), m.url.authority()) else {
                 continue;
             };
+            let state = shared.member_state(&id, &format!("{scheme}://{authority}"));
+            if config.health_check.is_none() {
+                // A verdict from checks a reload removed would never be revised.
+                state.clear_checks();
+            }
             members.push(PoolMember {
                 scheme: scheme.clone(),
                 authority: authority.clone(),
                 weight: m.weight.max(1),
-                state: MemberState::new(),
-                client: clients.client_for(config, &m.url)?,
+                state,
+                client: shared.clients.client_for(config, &m.url)?,
                 identity: hash_of(&format!("{scheme}://{authority}")),
             });
         }
@@ -132,46 +138,52 @@ impl OriginPool {
         self.start_checks();
         let now = Instant::now();
         let max = self.config.max_requests_per_member;
-        let mut any_available = false;
-        let candidates: Vec<Candidate> = self
-            .members
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let outstanding = m.state.outstanding.load(Ordering::Relaxed);
-                let available = !exclude.contains(&i) && m.state.available(now);
-                any_available |= available;
-                Candidate {
-                    weight: m.weight,
-                    outstanding,
-                    identity: m.identity,
-                    // A soft limit: concurrent picks may overshoot it by a few.
-                    usable: available && outstanding < max,
-                }
-            })
-            .collect();
-        match self.balancer.pick(&candidates, key) {
-            Some(i) => Ok((i, InFlight::new(self.members.clone(), i))),
-            None if any_available => Err(Unavailable::Busy),
-            None => Err(Unavailable::Unhealthy),
+        let candidate = |i: usize| {
+            let m = &self.members[i];
+            let outstanding = m.state.outstanding.load(Ordering::Relaxed);
+            Candidate {
+                weight: m.weight,
+                outstanding,
+                identity: m.identity,
+                // A soft limit: concurrent picks may overshoot it by a few.
+                usable: !exclude.contains(&i) && outstanding < max && m.state.available(now),
+            }
+        };
+        match self.balancer.pick(self.members.len(), candidate, key) {
+            Some(i) => Ok((
+                i,
+                InFlight::new(
+                    self.members.clone(),
+                    i,
+                    self.id.clone(),
+                    self.config.outlier_detection,
+                ),
+            )),
+            None => {
+                // Told apart only on this rare path: members up but all at their limit.
+                let any_available = self
+                    .members
+                    .iter()
+                    .enumerate()
+                    .any(|(i, m)| !exclude.contains(&i) && m.state.available(now));
+                Err(if any_available {
+                    Unavailable::Busy
+                } else {
+                    Unavailable::Unhealthy
+                })
+            }
         }
     }
 
-    /// Feeds a live request's outcome to passive health; logs ejections.
+    /// Feeds a live request's outcome to passive health.
     pub fn record(&self, member: usize, outcome: Outcome) {
-        let m = &self.members[member];
-        if m.state.record(
-            outcome,
+        record_outcome(
+            &self.id,
+            &self.members,
+            member,
             self.config.outlier_detection.as_ref(),
-            Instant::now(),
-        ) {
-            tracing::warn!(
-                origin = %self.id,
-                member = %m.url(),
-                ejected_ms = m.state.ejected_for(Instant::now()).map_or(0, |d| d.as_millis() as u64),
-                "origin member ejected after consecutive failures"
-            );
-        }
+            outcome,
+        );
     }
 
     /// Starts the active checker if the pool has one and it is not running yet.
@@ -248,14 +260,16 @@ async fn check_round(id: &OriginId, members: &[PoolMember], hc: &HealthCheck) {
 }
 
 async fn check_member(id: &OriginId, m: &PoolMember, hc: &HealthCheck) {
+    // The member's client dials the member; the URI names the Host to check with.
+    let host = hc.host.as_ref().unwrap_or(&m.authority);
     let uri = http::Uri::builder()
         .scheme(m.scheme.clone())
-        .authority(m.authority.clone())
+        .authority(host.clone())
         .path_and_query(hc.path.clone())
         .build();
     let Ok(uri) = uri else { return };
     let req = Request::get(uri)
-        .header(header::HOST, m.authority.as_str())
+        .header(header::HOST, host.as_str())
         .header(header::USER_AGENT, "wedge-health-check")
         .body(Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync());
     let Ok(req) = req else { return };
@@ -280,20 +294,70 @@ async fn check_member(id: &OriginId, m: &PoolMember, hc: &HealthCheck) {
     }
 }
 
+/// Feeds an outcome to a member's passive health; logs ejections. The last available
+/// member is never ejected (Envoy's panic threshold would route to it anyway).
+fn record_outcome(
+    id: &OriginId,
+    members: &[PoolMember],
+    member: usize,
+    od: Option<&OutlierDetection>,
+    outcome: Outcome,
+) {
+    let m = &members[member];
+    let now = Instant::now();
+    let may_eject = outcome != Outcome::Success
+        && members
+            .iter()
+            .enumerate()
+            .any(|(i, other)| i != member && other.state.available(now));
+    if m.state.record(outcome, od, now, may_eject) {
+        tracing::warn!(
+            origin = %id,
+            member = %m.url(),
+            ejected_ms = m.state.ejected_for(now).map_or(0, |d| d.as_millis() as u64),
+            "origin member ejected after consecutive failures"
+        );
+    }
+}
+
 /// A request in flight on a member; counted until dropped (with the response body).
 #[derive(Debug)]
 pub struct InFlight {
     members: Arc<[PoolMember]>,
     index: usize,
+    origin: OriginId,
+    outlier_detection: Option<OutlierDetection>,
 }
 
 impl InFlight {
-    fn new(members: Arc<[PoolMember]>, index: usize) -> Self {
+    fn new(
+        members: Arc<[PoolMember]>,
+        index: usize,
+        origin: OriginId,
+        outlier_detection: Option<OutlierDetection>,
+    ) -> Self {
         members[index]
             .state
             .outstanding
             .fetch_add(1, Ordering::Relaxed);
-        Self { members, index }
+        Self {
+            members,
+            index,
+            origin,
+            outlier_detection,
+        }
+    }
+
+    /// The response body broke off or went idle: a connection failure for passive
+    /// health, although the head had counted as a success.
+    pub fn body_failed(self) {
+        record_outcome(
+            &self.origin,
+            &self.members,
+            self.index,
+            self.outlier_detection.as_ref(),
+            Outcome::ConnectError,
+        );
     }
 }
 

@@ -3,11 +3,12 @@
 //! the member's passive health.
 //!
 //! Safety rules (Envoy's and CloudFront's):
-//! - A request whose body is not empty is sent once: the body streams and cannot be
-//!   replayed.
-//! - Otherwise a connect failure (nothing was sent) may be retried for any method; a
-//!   timeout, a broken connection or a `retry_on_status` answer only for idempotent
-//!   methods.
+//! - A body streams and is not buffered: once an attempt has started sending it, the
+//!   request is not sent again. A connect failure sends nothing, so the next attempt
+//!   gets the body intact.
+//! - A connect failure may be retried for any method; a timeout, a broken connection
+//!   or a `retry_on_status` answer only for idempotent methods whose body (if any) was
+//!   not sent.
 //! - Retries go to members not tried yet, at most `max_retries`, within the pool's
 //!   retry budget.
 //! - A group fails over for GET, HEAD and OPTIONS when the primary's last attempt
@@ -20,7 +21,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body::Body;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 
 use super::body::EdgeBody;
 use super::context::ConnectionInfo;
@@ -28,7 +29,7 @@ use super::proxy_headers;
 use crate::config::{Behavior, HostRule};
 use crate::error::RequestError;
 use crate::origin::{
-    InFlight, OriginBody, OriginPool, Outcome, Unavailable, UpstreamBody, error_chain,
+    InFlight, OriginBody, OriginPool, Outcome, RequestBody, Unavailable, UpstreamBody, error_chain,
 };
 use crate::snapshot::Snapshot;
 
@@ -40,7 +41,7 @@ enum Failure {
     Broken(String),
     /// A response the pool wanted to retry or fail over from; returned if nothing
     /// better comes.
-    Status(Response<hyper::body::Incoming>, InFlight),
+    Status(Box<(Response<hyper::body::Incoming>, InFlight)>),
 }
 
 /// The request head, kept so that it can be sent again.
@@ -53,7 +54,6 @@ struct Head {
 }
 
 /// Sends the request to the behavior's origin pool or group.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn forward<B>(
     snapshot: &Snapshot,
     behavior: &Behavior,
@@ -88,31 +88,30 @@ where
         .and_then(|id| snapshot.config.origin_request_policies.get(id))
         .map(|p| p.host.clone())
         .unwrap_or_default();
-    let mut head = Head {
+    let head = Head {
         method: parts.method,
         path_and_query,
         headers: parts.headers,
         host: host_value,
         host_rule,
     };
-    let replayable = body.is_end_stream();
-    let mut body = Some(body.map_err(Into::into).boxed_unsync());
+    let body = RequestBody::new(body.map_err(Into::into).boxed_unsync());
 
-    let mut stages = vec![(primary, None)];
-    if let Some((pool, statuses)) = secondary {
-        stages[0].1 = Some(statuses);
-        stages.push((pool, None));
-    }
-    let may_fail_over =
-        replayable && matches!(head.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    // The primary (with the statuses it fails over on, in a group), then the secondary.
+    let stages = [
+        (Some(primary), secondary.map(|(_, statuses)| statuses)),
+        (secondary.map(|(pool, _)| pool), None),
+    ];
+    let failover_method = matches!(head.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let mut last = Failure::NoMember(Unavailable::Unhealthy);
-    let mut last_pool = stages[0].0;
-    for (stage, (pool, failover_status)) in stages.iter().enumerate() {
+    let mut last_pool = primary;
+    for (stage, (pool, failover_status)) in stages.into_iter().enumerate() {
+        let Some(pool) = pool else { break };
         if stage > 0 {
-            stages[0].0.failovers.fetch_add(1, Ordering::Relaxed);
+            primary.failovers.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 group = %behavior.origin,
-                from = %stages[0].0.id,
+                from = %primary.id,
                 to = %pool.id,
                 reason = failure_reason(&last),
                 "origin group failing over"
@@ -120,7 +119,9 @@ where
         }
         last_pool = pool;
         let key = pool.hash_key(&head.headers, cache_key, &head.host, &head.path_and_query);
-        match send_to_pool(pool, &mut head, &mut body, replayable, &key).await {
+        let result = send_to_pool(pool, &head, &body, &key).await;
+        let may_fail_over = failover_method && body.unsent();
+        match result {
             // A failover status is held back while a secondary may still answer.
             Ok((resp, in_flight))
                 if may_fail_over
@@ -128,15 +129,15 @@ where
                         .as_ref()
                         .is_some_and(|s| s.contains(&resp.status().as_u16())) =>
             {
-                last = Failure::Status(resp, in_flight);
+                last = Failure::Status(Box::new((resp, in_flight)));
             }
             Ok((resp, in_flight)) => return Ok(finish(pool, resp, in_flight, viewer_version)),
             Err(f) => last = f,
         }
         let fails_over = match &last {
-            Failure::Status(resp, _) => failover_status
+            Failure::Status(held) => failover_status
                 .as_ref()
-                .is_some_and(|s| s.contains(&resp.status().as_u16())),
+                .is_some_and(|s| s.contains(&held.0.status().as_u16())),
             _ => true,
         };
         if !(may_fail_over && fails_over && failover_status.is_some()) {
@@ -145,7 +146,8 @@ where
     }
     let origin = last_pool.id.to_string();
     Err(match last {
-        Failure::Status(resp, in_flight) => {
+        Failure::Status(held) => {
+            let (resp, in_flight) = *held;
             return Ok(finish(last_pool, resp, in_flight, viewer_version));
         }
         Failure::NoMember(Unavailable::Unhealthy) => RequestError::NoHealthyOrigin(origin),
@@ -156,7 +158,7 @@ where
     })
 }
 
-type Group<'a> = (&'a OriginPool, Option<(&'a OriginPool, Vec<u16>)>);
+type Group<'a> = (&'a OriginPool, Option<(&'a OriginPool, &'a [u16])>);
 
 /// The pool a behavior names, or a group's primary and secondary.
 fn resolve<'a>(snapshot: &'a Snapshot, behavior: &Behavior) -> Result<Group<'a>, RequestError> {
@@ -168,7 +170,7 @@ fn resolve<'a>(snapshot: &'a Snapshot, behavior: &Behavior) -> Result<Group<'a>,
             .ok_or_else(|| RequestError::Internal(format!("origin `{id}` is not loaded")))
     };
     if let Some(group) = snapshot.config.origin_groups.get(&behavior.origin) {
-        let secondary = (pool(&group.secondary)?, group.failover_status.clone());
+        let secondary = (pool(&group.secondary)?, group.failover_status.as_slice());
         return Ok((pool(&group.primary)?, Some(secondary)));
     }
     Ok((pool(&behavior.origin)?, None))
@@ -177,9 +179,8 @@ fn resolve<'a>(snapshot: &'a Snapshot, behavior: &Behavior) -> Result<Group<'a>,
 /// Tries the pool's members: the first attempt and the retries the rules allow.
 async fn send_to_pool(
     pool: &OriginPool,
-    head: &mut Head,
-    body: &mut Option<OriginBody>,
-    replayable: bool,
+    head: &Head,
+    body: &RequestBody,
     key: &str,
 ) -> Result<(Response<hyper::body::Incoming>, InFlight), Failure> {
     let policy = &pool.config.retries;
@@ -198,15 +199,7 @@ async fn send_to_pool(
         };
         tried.push(index);
         let member = &pool.members()[index];
-        let req_body = if replayable {
-            Empty::new().map_err(|e| match e {}).boxed_unsync()
-        } else {
-            match body.take() {
-                Some(b) => b,
-                None => return Err(last.unwrap_or(Failure::NoMember(Unavailable::Unhealthy))),
-            }
-        };
-        let req = build_request(head, member, req_body, replayable).map_err(Failure::Broken)?;
+        let req = build_request(head, member, body.attempt()).map_err(Failure::Broken)?;
         let sent =
             tokio::time::timeout(pool.config.timeouts.first_byte, member.client.request(req)).await;
         let (failure, retry_ok) = match sent {
@@ -218,23 +211,26 @@ async fn send_to_pool(
                     Outcome::Success
                 };
                 pool.record(index, outcome);
-                if !policy.retry_on_status.contains(&status) || !idempotent || !replayable {
+                if !policy.retry_on_status.contains(&status) || !idempotent || !body.unsent() {
                     return Ok((resp, in_flight));
                 }
-                (Failure::Status(resp, in_flight), true)
+                (Failure::Status(Box::new((resp, in_flight))), true)
             }
             Ok(Err(e)) if e.is_connect() => {
                 pool.record(index, Outcome::ConnectError);
                 // Nothing was sent: safe to retry whatever the method.
-                (Failure::Connect(error_chain(&e)), replayable)
+                (Failure::Connect(error_chain(&e)), body.unsent())
             }
             Ok(Err(e)) => {
                 pool.record(index, Outcome::ConnectError);
-                (Failure::Broken(error_chain(&e)), idempotent && replayable)
+                (
+                    Failure::Broken(error_chain(&e)),
+                    idempotent && body.unsent(),
+                )
             }
             Err(_) => {
                 pool.record(index, Outcome::ConnectError);
-                (Failure::Timeout, idempotent && replayable)
+                (Failure::Timeout, idempotent && body.unsent())
             }
         };
         let reason = failure_reason(&failure);
@@ -253,10 +249,9 @@ async fn send_to_pool(
 }
 
 fn build_request(
-    head: &mut Head,
+    head: &Head,
     member: &crate::origin::PoolMember,
     body: OriginBody,
-    keep_head: bool,
 ) -> Result<Request<OriginBody>, String> {
     let host = match &head.host_rule {
         HostRule::Viewer => head.host.clone(),
@@ -278,12 +273,8 @@ fn build_request(
         .path_and_query(head.path_and_query.as_str())
         .build()
         .map_err(|e| format!("cannot build origin URI: {e}"))?;
-    // The head is needed again only when the request may be resent.
-    let mut headers = if keep_head {
-        head.headers.clone()
-    } else {
-        std::mem::take(&mut head.headers)
-    };
+    // Kept for a possible next attempt.
+    let mut headers = head.headers.clone();
     headers.insert(header::HOST, host);
     let mut req = Request::new(body);
     *req.method_mut() = head.method.clone();

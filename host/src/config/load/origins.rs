@@ -186,6 +186,7 @@ impl Converter<'_> {
         let raw = hc.get_ref();
         let mut check = HealthCheck {
             path: http::uri::PathAndQuery::from_static("/"),
+            host: None,
             interval: Duration::from_secs(5),
             timeout: Duration::from_secs(2),
             healthy_threshold: 2,
@@ -204,6 +205,14 @@ impl Converter<'_> {
             })
         {
             check.path = path;
+        }
+        if let Some(v) = &raw.host {
+            check.host = self.parse(&format!("{field}.host"), v, |s| {
+                s.parse::<http::uri::Authority>()
+                    .ok()
+                    .filter(|a| a.as_str() == s)
+                    .ok_or_else(|| format!("`{s}` is not a host name"))
+            });
         }
         if let Some(v) = &raw.interval_ms
             && let Some(d) = self.millis(&format!("{field}.interval_ms"), v)
