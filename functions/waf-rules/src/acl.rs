@@ -382,7 +382,16 @@ fn default_fields(d: Detector) -> Vec<Field> {
         Detector::Traversal => vec![Path, Args, Cookies, Body],
         Detector::Rfi => vec![Args],
         // Not argument names: `id`, `pwd` and `uname` are ordinary ones.
-        Detector::Rce => vec![Args, Cookies, Headers, Body],
+        // Headers where commands travel (Shellshock rides User-Agent and Referer); the
+        // Accept family is syntax-heavy and never reaches a shell.
+        Detector::Rce => vec![
+            Args,
+            Cookies,
+            Header("user-agent".into()),
+            Header("referer".into()),
+            Header("x-forwarded-for".into()),
+            Body,
+        ],
         Detector::Php => vec![
             Args,
             ArgNames,
@@ -766,6 +775,15 @@ fn detect_field(d: Detector, f: &Field, req: &Inspect<'_>) -> bool {
     }
     req.values(f).iter().any(|raw| {
         if raw.is_empty() {
+            return false;
+        }
+        // The whole query is only worth a look when an entity's `&` split a payload
+        // across arguments (`<img src=&#106;...`); the arguments are checked anyway.
+        if *f == Field::Query
+            && !["&#", "&%23", "&lt", "&gt", "&quot", "&colon", "&lpar"]
+                .iter()
+                .any(|e| raw.contains(e))
+        {
             return false;
         }
         // Values arrive decoded once (query and form parsing); decode again for double

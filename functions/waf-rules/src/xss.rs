@@ -115,7 +115,17 @@ const SCRIPT_SINKS: &[&str] = &[
 
 /// True when `value` (already URL-decoded) looks like an XSS attack.
 pub fn is_xss(value: &str) -> bool {
-    if value.len() < 4 {
+    // Every check below needs markup, a call, a scheme, an attribute, an index, an
+    // escape or an entity: a value with none of those characters (most values) is done
+    // after one scan.
+    if value.len() < 4
+        || !value.bytes().any(|b| {
+            matches!(
+                b,
+                b'<' | b'(' | b'`' | b':' | b'=' | b'[' | b'\\' | b'&' | b'{'
+            )
+        })
+    {
         return false;
     }
     let decoded = html_entity_decode(&html_entity_decode(value));
