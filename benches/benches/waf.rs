@@ -37,6 +37,13 @@ fn function_part(c: &mut Criterion) {
     };
     let waf =
         Arc::new(LoadedFunction::load(&engine, FunctionId::new("waf").unwrap(), &waf).unwrap());
+    let off = FunctionConfig {
+        decision_cache: 0,
+        config: serde_json::json!({}),
+        ..FunctionConfig::new(function("waf"))
+    };
+    let off =
+        Arc::new(LoadedFunction::load(&engine, FunctionId::new("waf-off").unwrap(), &off).unwrap());
     let pass = FunctionConfig {
         decision_cache: 0,
         ..FunctionConfig::new(function("hostile"))
@@ -45,6 +52,7 @@ fn function_part(c: &mut Criterion) {
         Arc::new(LoadedFunction::load(&engine, FunctionId::new("pass").unwrap(), &pass).unwrap());
     for (name, f, parts, respond) in [
         ("pass-through/benign", &pass, mobile_request(), false),
+        ("no-rules/benign", &off, mobile_request(), false),
         ("managed/benign", &waf, mobile_request(), false),
         ("managed/attack", &waf, attack_request(), true),
     ] {
