@@ -821,10 +821,10 @@ fn detect_protocol(req: &Inspect<'_>) -> bool {
     if req.path.contains("%00") || req.path.contains('\0') {
         return true;
     }
-    if let Some(cl) = req.header("content-length") {
-        if cl.is_empty() || !cl.bytes().all(|b| b.is_ascii_digit()) {
-            return true;
-        }
+    if let Some(cl) = req.header("content-length")
+        && (cl.is_empty() || !cl.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return true;
     }
     if req.header("host").is_none() && req.host.is_empty() {
         return true;

@@ -603,10 +603,12 @@ pub fn is_php(v: &str) -> bool {
                     > 0)
         {
             let head = &v[..i];
-            if let Some(p) = head.rfind(|c: char| !c.is_ascii_digit()) {
-                if p >= 1 && &head[p - 1..=p] == "o:" && v[i..].contains(":{") {
-                    return true;
-                }
+            if let Some(p) = head.rfind(|c: char| !c.is_ascii_digit())
+                && p >= 1
+                && &head[p - 1..=p] == "o:"
+                && v[i..].contains(":{")
+            {
+                return true;
             }
         }
     }

@@ -167,10 +167,12 @@ pub fn is_xss(value: &str) -> bool {
             continue;
         }
         if name.is_empty() {
-            if flat[i..].starts_with("<!--") || flat[i..].starts_with("<![cdata[") {
-                if flat.contains("-->") && flat.contains('<') && flat[i + 4..].contains('<') {
-                    return true;
-                }
+            if (flat[i..].starts_with("<!--") || flat[i..].starts_with("<![cdata["))
+                && flat.contains("-->")
+                && flat.contains('<')
+                && flat[i + 4..].contains('<')
+            {
+                return true;
             }
             continue;
         }
@@ -341,15 +343,14 @@ fn unescape_js(s: &str) -> String {
                 b'x' if i + 3 < b.len() => (4, &s[i + 2..i + 4]),
                 _ => (0, ""),
             };
-            if len > 0 {
-                if let Some(c) = u32::from_str_radix(digits, 16)
+            if len > 0
+                && let Some(c) = u32::from_str_radix(digits, 16)
                     .ok()
                     .and_then(char::from_u32)
-                {
-                    out.extend(c.to_lowercase());
-                    i += len;
-                    continue;
-                }
+            {
+                out.extend(c.to_lowercase());
+                i += len;
+                continue;
             }
         }
         let c = s[i..].chars().next().unwrap_or(' ');
