@@ -33,16 +33,16 @@ pub use context::ConnectionInfo;
 pub use explain::Explain;
 
 use crate::config::OnError;
-
-/// Longest wait for the start of a body a function inspects: a viewer that stalls gets
-/// its request inspected with what arrived.
-const INSPECT_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::error::RequestError;
 use crate::snapshot::Snapshot;
 use crate::util::RequestId;
 use crate::wasm::{
     FunctionError, FunctionRun, Hook, HookOutcome, RequestView, ResponseView, SyntheticResponse,
 };
+
+/// Longest wait for the start of a body a function inspects: a viewer that stalls gets
+/// its request inspected with what arrived.
+const INSPECT_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Handles one request against `snapshot`. Never fails: errors become responses.
 pub async fn handle<B>(
