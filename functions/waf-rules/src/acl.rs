@@ -789,6 +789,15 @@ fn detect_field(d: Detector, f: &Field, req: &Inspect<'_>) -> bool {
         // Values arrive decoded once (query and form parsing); decode again for double
         // encoding, and drop NULs that would split keywords.
         // `+` stays: it was read as a space already where it meant one.
+        // A bare token (`red`, `42`, a session id) cannot carry any of the attacks:
+        // skip the detectors for it.
+        if raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+            && d != Detector::Scanner
+        {
+            return false;
+        }
         let decoded = transform::url_decode_again(raw);
         let decoded = if decoded.contains('\0') {
             decoded.replace('\0', "")

@@ -118,14 +118,19 @@ pub fn is_xss(value: &str) -> bool {
     // Every check below needs markup, a call, a scheme, an attribute, an index, an
     // escape or an entity: a value with none of those characters (most values) is done
     // after one scan.
-    if value.len() < 4
-        || !value.bytes().any(|b| {
-            matches!(
-                b,
-                b'<' | b'(' | b'`' | b':' | b'=' | b'[' | b'\\' | b'&' | b'{'
-            )
-        })
-    {
+    // A `(` counts only as a call (glued to a name): a browser's User-Agent has
+    // `Mozilla/5.0 (Linux; ...)`, which calls nothing.
+    let b = value.as_bytes();
+    let suspicious = b.iter().enumerate().any(|(i, &c)| match c {
+        b'<' | b'`' | b':' | b'=' | b'[' | b'\\' | b'&' | b'{' => true,
+        b'(' => {
+            i > 0
+                && (b[i - 1].is_ascii_alphanumeric()
+                    || matches!(b[i - 1], b')' | b'\'' | b'"' | b'_' | b'$'))
+        }
+        _ => false,
+    });
+    if value.len() < 4 || !suspicious {
         return false;
     }
     let decoded = html_entity_decode(&html_entity_decode(value));
