@@ -382,7 +382,16 @@ fn default_fields(d: Detector) -> Vec<Field> {
         Detector::Traversal => vec![Path, Args, Cookies, Body],
         Detector::Rfi => vec![Args],
         // Not argument names: `id`, `pwd` and `uname` are ordinary ones.
-        Detector::Rce => vec![Args, Cookies, Headers, Body],
+        // Headers where commands travel (Shellshock rides User-Agent and Referer); the
+        // Accept family is syntax-heavy and never reaches a shell.
+        Detector::Rce => vec![
+            Args,
+            Cookies,
+            Header("user-agent".into()),
+            Header("referer".into()),
+            Header("x-forwarded-for".into()),
+            Body,
+        ],
         Detector::Php => vec![
             Args,
             ArgNames,
@@ -768,9 +777,27 @@ fn detect_field(d: Detector, f: &Field, req: &Inspect<'_>) -> bool {
         if raw.is_empty() {
             return false;
         }
+        // The whole query is only worth a look when an entity's `&` split a payload
+        // across arguments (`<img src=&#106;...`); the arguments are checked anyway.
+        if *f == Field::Query
+            && !["&#", "&%23", "&lt", "&gt", "&quot", "&colon", "&lpar"]
+                .iter()
+                .any(|e| raw.contains(e))
+        {
+            return false;
+        }
         // Values arrive decoded once (query and form parsing); decode again for double
         // encoding, and drop NULs that would split keywords.
         // `+` stays: it was read as a space already where it meant one.
+        // A bare token (`red`, `42`, a session id) cannot carry any of the attacks:
+        // skip the detectors for it.
+        if raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+            && d != Detector::Scanner
+        {
+            return false;
+        }
         let decoded = transform::url_decode_again(raw);
         let decoded = if decoded.contains('\0') {
             decoded.replace('\0', "")
@@ -803,10 +830,10 @@ fn detect_protocol(req: &Inspect<'_>) -> bool {
     if req.path.contains("%00") || req.path.contains('\0') {
         return true;
     }
-    if let Some(cl) = req.header("content-length") {
-        if cl.is_empty() || !cl.bytes().all(|b| b.is_ascii_digit()) {
-            return true;
-        }
+    if let Some(cl) = req.header("content-length")
+        && (cl.is_empty() || !cl.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return true;
     }
     if req.header("host").is_none() && req.host.is_empty() {
         return true;

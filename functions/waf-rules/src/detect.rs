@@ -8,6 +8,13 @@ use crate::transform::normalise_path;
 /// `../` in any spelling (`..\`, `..;/`, `%2e%2e/` once decoded, `....//`), or a
 /// path to a well-known sensitive file.
 pub fn is_traversal(v: &str) -> bool {
+    // Dots, slashes, hex spellings or non-ASCII look-alikes are needed for any of it.
+    if !v
+        .bytes()
+        .any(|b| matches!(b, b'.' | b'/' | b'\\' | b'0') || b >= 0x80)
+    {
+        return false;
+    }
     // Spellings of `.` and `/` that old servers or decoders accepted: literal hex
     // (`0x2e`), Unicode slashes (division slash, set minus, fullwidth and private-use
     // forms), and bytes that did not decode (`%c0%5c` leaves a stray byte).
@@ -596,10 +603,12 @@ pub fn is_php(v: &str) -> bool {
                     > 0)
         {
             let head = &v[..i];
-            if let Some(p) = head.rfind(|c: char| !c.is_ascii_digit()) {
-                if p >= 1 && &head[p - 1..=p] == "o:" && v[i..].contains(":{") {
-                    return true;
-                }
+            if let Some(p) = head.rfind(|c: char| !c.is_ascii_digit())
+                && p >= 1
+                && &head[p - 1..=p] == "o:"
+                && v[i..].contains(":{")
+            {
+                return true;
             }
         }
     }

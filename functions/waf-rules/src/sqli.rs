@@ -383,7 +383,7 @@ fn is_value(t: Tok) -> bool {
 fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
     let empty_break = break_at == 0;
     let n = t.len();
-    let has = |k: Kw| t.iter().any(|x| *x == Tok::Kw(k));
+    let has = |k: Kw| t.contains(&Tok::Kw(k));
     for i in 0..n {
         let next = |d: usize| t.get(i + d).copied();
         match t[i] {
@@ -523,17 +523,15 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                 if (next(1) == Some(Tok::LParen)
                     || next(1).is_none()
                     || !matches!(next(1), Some(Tok::Word)))
-                    && (i == 0 || !matches!(t[i - 1], Tok::Word | Tok::Num)) =>
+                    && (i == 0 || !matches!(t[i - 1], Tok::Word | Tok::Num))
+                    && (next(1) == Some(Tok::LParen)
+                        || n <= 3
+                        || t.iter().any(|x| matches!(x, Tok::Kw(_) | Tok::Comment))) =>
             {
-                if next(1) == Some(Tok::LParen)
-                    || n <= 3
-                    || t.iter().any(|x| matches!(x, Tok::Kw(_) | Tok::Comment))
-                {
-                    return Some(14);
-                }
+                return Some(14);
             }
             // A call of a function whose name is also a word, with an argument: `if(1=1`.
-            Tok::Func(Fun::Sql) => {
+            Tok::Func(Fun::Sql)
                 if matches!(
                     next(2),
                     Some(
@@ -543,10 +541,9 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                     && matches!(
                         t.get(i + 3),
                         Some(Tok::Eq | Tok::Op | Tok::Comma | Tok::RParen)
-                    )
-                {
-                    return Some(14);
-                }
+                    ) =>
+            {
+                return Some(14);
             }
             Tok::Var
                 if i > 0
@@ -623,9 +620,9 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                 {
                     return Some(31);
                 }
-                Tok::Op | Tok::Eq => {
+                Tok::Op | Tok::Eq
                     // `'||'`, `'-sleep(1)-'`, `' = 'x`, `'=0--`
-                    if matches!(
+                    if (matches!(
                         second,
                         Some(
                             Tok::Str { .. }
@@ -642,11 +639,10 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                         && later_cut)
                         || (second == Some(Tok::Word)
                             && tail.get(2) == Some(&Tok::Eq)
-                            && matches!(tail.get(3), Some(Tok::Str { .. })))
-                    {
+                            && matches!(tail.get(3), Some(Tok::Str { .. }))))
+                    => {
                         return Some(19);
                     }
-                }
                 Tok::Kw(k) => {
                     let ok = match k {
                         Kw::Union => tail[1..].iter().take(3).any(|x| *x == Tok::Kw(Kw::Select)),

@@ -62,15 +62,17 @@ pub fn url_decode_once(input: &str, plus_as_space: bool) -> String {
                 if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
                     let v = h * 16 + l;
                     // Overlong encodings of ASCII punctuation.
-                    if (v == 0xc0 || v == 0xc1) && i + 5 < b.len() && b[i + 3] == b'%' {
-                        if let (Some(h2), Some(l2)) = (hex(b[i + 4]), hex(b[i + 5])) {
-                            let w = h2 * 16 + l2;
-                            let ch = (((v & 0x1f) as u32) << 6) | (w & 0x3f) as u32;
-                            if ch < 0x80 {
-                                out.push(ch as u8);
-                                i += 6;
-                                continue;
-                            }
+                    if (v == 0xc0 || v == 0xc1)
+                        && i + 5 < b.len()
+                        && b[i + 3] == b'%'
+                        && let (Some(h2), Some(l2)) = (hex(b[i + 4]), hex(b[i + 5]))
+                    {
+                        let w = h2 * 16 + l2;
+                        let ch = (((v & 0x1f) as u32) << 6) | (w & 0x3f) as u32;
+                        if ch < 0x80 {
+                            out.push(ch as u8);
+                            i += 6;
+                            continue;
                         }
                     }
                     out.push(v);

@@ -115,7 +115,22 @@ const SCRIPT_SINKS: &[&str] = &[
 
 /// True when `value` (already URL-decoded) looks like an XSS attack.
 pub fn is_xss(value: &str) -> bool {
-    if value.len() < 4 {
+    // Every check below needs markup, a call, a scheme, an attribute, an index, an
+    // escape or an entity: a value with none of those characters (most values) is done
+    // after one scan.
+    // A `(` counts only as a call (glued to a name): a browser's User-Agent has
+    // `Mozilla/5.0 (Linux; ...)`, which calls nothing.
+    let b = value.as_bytes();
+    let suspicious = b.iter().enumerate().any(|(i, &c)| match c {
+        b'<' | b'`' | b':' | b'=' | b'[' | b'\\' | b'&' | b'{' => true,
+        b'(' => {
+            i > 0
+                && (b[i - 1].is_ascii_alphanumeric()
+                    || matches!(b[i - 1], b')' | b'\'' | b'"' | b'_' | b'$'))
+        }
+        _ => false,
+    });
+    if value.len() < 4 || !suspicious {
         return false;
     }
     let decoded = html_entity_decode(&html_entity_decode(value));
@@ -157,10 +172,12 @@ pub fn is_xss(value: &str) -> bool {
             continue;
         }
         if name.is_empty() {
-            if flat[i..].starts_with("<!--") || flat[i..].starts_with("<![cdata[") {
-                if flat.contains("-->") && flat.contains('<') && flat[i + 4..].contains('<') {
-                    return true;
-                }
+            if (flat[i..].starts_with("<!--") || flat[i..].starts_with("<![cdata["))
+                && flat.contains("-->")
+                && flat.contains('<')
+                && flat[i + 4..].contains('<')
+            {
+                return true;
             }
             continue;
         }
@@ -331,15 +348,14 @@ fn unescape_js(s: &str) -> String {
                 b'x' if i + 3 < b.len() => (4, &s[i + 2..i + 4]),
                 _ => (0, ""),
             };
-            if len > 0 {
-                if let Some(c) = u32::from_str_radix(digits, 16)
+            if len > 0
+                && let Some(c) = u32::from_str_radix(digits, 16)
                     .ok()
                     .and_then(char::from_u32)
-                {
-                    out.extend(c.to_lowercase());
-                    i += len;
-                    continue;
-                }
+            {
+                out.extend(c.to_lowercase());
+                i += len;
+                continue;
             }
         }
         let c = s[i..].chars().next().unwrap_or(' ');

@@ -73,7 +73,7 @@ fn browser_headers() -> Vec<(String, String)> {
     ]
 }
 
-fn load(dir: &PathBuf) -> Vec<Case> {
+fn load(dir: &std::path::Path) -> Vec<Case> {
     let mut cases = Vec::new();
     let text = std::fs::read_to_string(dir.join("waf_payloads.jsonl")).expect("readable");
     for line in text.lines() {

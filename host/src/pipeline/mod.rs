@@ -39,10 +39,6 @@ pub use explain::Explain;
 
 use crate::cache::CacheKey;
 use crate::config::OnError;
-
-/// Longest wait for the start of a body a function inspects: a viewer that stalls gets
-/// its request inspected with what arrived.
-const INSPECT_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::error::RequestError;
 use crate::snapshot::Snapshot;
 use crate::util::RequestId;
@@ -50,6 +46,10 @@ use crate::wasm::{
     FunctionError, FunctionRun, Hook, HookOutcome, RequestView, ResponseView, SyntheticResponse,
 };
 use fetch::Origin;
+
+/// Longest wait for the start of a body a function inspects: a viewer that stalls gets
+/// its request inspected with what arrived.
+const INSPECT_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Handles one request against `snapshot`. Never fails: errors become responses.
 pub async fn handle<B>(
