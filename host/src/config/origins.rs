@@ -23,7 +23,8 @@ pub struct OriginPoolConfig {
     pub http2: bool,
     /// Requests one member may have in flight; a member at the limit is skipped.
     pub max_requests_per_member: usize,
-    /// Idle keep-alive connections kept per member.
+    /// Idle keep-alive connections kept per member. As many as may be in flight by
+    /// default: fewer makes every burst above it open and close origin connections.
     pub max_idle_per_member: usize,
 }
 
@@ -40,7 +41,7 @@ impl OriginPoolConfig {
             tls: OriginTls::default(),
             http2: false,
             max_requests_per_member: 1024,
-            max_idle_per_member: 64,
+            max_idle_per_member: 1024,
         }
     }
 }
