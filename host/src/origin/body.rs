@@ -21,7 +21,9 @@ pub struct IdleTimeout(Duration);
 pub struct UpstreamBody {
     inner: Incoming,
     idle: Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    /// Armed the first time the origin makes us wait: most small bodies arrive with
+    /// the head and never need a timer (nor its allocation and wheel entry).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     in_flight: Option<InFlight>,
 }
 
@@ -30,7 +32,7 @@ impl UpstreamBody {
         Self {
             inner,
             idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: None,
             in_flight: Some(in_flight),
         }
     }
@@ -47,8 +49,9 @@ impl Body for UpstreamBody {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(deadline);
+                if let Some(timer) = this.timer.as_mut() {
+                    timer.as_mut().reset(tokio::time::Instant::now() + this.idle);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -62,7 +65,12 @@ impl Body for UpstreamBody {
                 this.in_flight = None;
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
+            Poll::Pending => match this
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(this.idle)))
+                .as_mut()
+                .poll(cx)
+            {
                 Poll::Ready(()) => {
                     if let Some(f) = this.in_flight.take() {
                         f.body_failed();
