@@ -132,18 +132,35 @@ pub fn is_sensitive_file(v: &str) -> bool {
         "applicationhost.config",
         ".mysql_history",
     ];
-    FILES.iter().any(|f| {
-        n.match_indices(f).any(|(p, _)| {
-            // The name must start a path segment (`/etc/passwd`, `etc/passwd`, `c:/boot.ini`)
-            // and end one (`.env`, not `.environment`).
-            let starts = p == 0
-                || matches!(n.as_bytes()[p - 1], b'/' | b':' | b'=' | b' ' | b'~')
-                || f.starts_with('/')
-                || f.starts_with('.');
-            let after = n.as_bytes().get(p + f.len());
-            let ends = f.ends_with('/') || after.is_none_or(|c| !c.is_ascii_alphanumeric());
-            starts && ends
-        })
+    // One pass over the value, trying only the names that start with the byte at hand:
+    // building a substring searcher per name per value cost more than everything else
+    // the WAF does on an ordinary request.
+    const FIRST: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut i = 0;
+        while i < FILES.len() {
+            table[FILES[i].as_bytes()[0] as usize] = true;
+            i += 1;
+        }
+        table
+    };
+    let b = n.as_bytes();
+    (0..b.len()).any(|p| {
+        FIRST[b[p] as usize]
+            && FILES.iter().any(|f| {
+                if f.as_bytes()[0] != b[p] || !b[p..].starts_with(f.as_bytes()) {
+                    return false;
+                }
+                // The name must start a path segment (`/etc/passwd`, `etc/passwd`, `c:/boot.ini`)
+                // and end one (`.env`, not `.environment`).
+                let starts = p == 0
+                    || matches!(b[p - 1], b'/' | b':' | b'=' | b' ' | b'~')
+                    || f.starts_with('/')
+                    || f.starts_with('.');
+                let after = b.get(p + f.len());
+                let ends = f.ends_with('/') || after.is_none_or(|c| !c.is_ascii_alphanumeric());
+                starts && ends
+            })
     })
 }
 
