@@ -50,7 +50,9 @@ impl Body for UpstreamBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(timer) = this.timer.as_mut() {
-                    timer.as_mut().reset(tokio::time::Instant::now() + this.idle);
+                    timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + this.idle);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
