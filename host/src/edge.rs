@@ -10,14 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::Body;
 
 use crate::access_log::AccessLog;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, ConnectionInfo, EdgeBody};
+use crate::pipeline::{self, ConnectionInfo, EdgeBody, ViewerBody};
 use crate::reload::ReloadStatus;
 use crate::server::{self, BoundListeners, Running};
 use crate::snapshot::{Snapshot, SnapshotError};
@@ -188,8 +186,7 @@ impl Edge {
     /// Handles one request as if it arrived on `conn`.
     pub async fn handle<B>(&self, conn: &ConnectionInfo, req: Request<B>) -> Response<EdgeBody>
     where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<crate::BoxError>,
+        B: ViewerBody,
     {
         let started = std::time::Instant::now();
         let (resp, explain, request_id) = pipeline::handle(self.snapshot(), conn, req).await;
@@ -269,8 +266,7 @@ type ServiceFuture = Pin<Box<dyn Future<Output = Result<Response<EdgeBody>, Infa
 impl EdgeService {
     fn call_inner<B>(&self, req: Request<B>) -> ServiceFuture
     where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<crate::BoxError>,
+        B: ViewerBody,
     {
         let edge = self.edge.clone();
         let conn = self.conn.clone();
@@ -280,8 +276,7 @@ impl EdgeService {
 
 impl<B> hyper::service::Service<Request<B>> for EdgeService
 where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B: ViewerBody,
 {
     type Response = Response<EdgeBody>;
     type Error = Infallible;
@@ -294,8 +289,7 @@ where
 
 impl<B> tower_service::Service<Request<B>> for EdgeService
 where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B: ViewerBody,
 {
     type Response = Response<EdgeBody>;
     type Error = Infallible;

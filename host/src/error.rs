@@ -11,8 +11,6 @@ pub enum RequestError {
     UnknownHost(String),
     #[error("request has no host")]
     MissingHost,
-    #[error("origin pool `{0}` has no member to send to")]
-    NoOrigin(String),
     #[error("origin pool `{0}` has no healthy member")]
     NoHealthyOrigin(String),
     #[error("origin pool `{0}`: every available member is at its request limit")]
@@ -37,7 +35,6 @@ impl RequestError {
         match self {
             RequestError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
             RequestError::MissingHost => StatusCode::BAD_REQUEST,
-            RequestError::NoOrigin(_) => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::NoHealthyOrigin(_) => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::OriginBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::OriginConnect { .. } => StatusCode::BAD_GATEWAY,
@@ -54,7 +51,9 @@ impl RequestError {
     pub fn is_origin_failure(&self) -> bool {
         matches!(
             self,
-            RequestError::NoOrigin(_)
+            RequestError::NoHealthyOrigin(_)
+                | RequestError::OriginBusy(_)
+                | RequestError::OriginConnect { .. }
                 | RequestError::Origin { .. }
                 | RequestError::OriginTimeout { .. }
         )
@@ -65,7 +64,6 @@ impl RequestError {
         match self {
             RequestError::UnknownHost(_) => "unknown-host",
             RequestError::MissingHost => "missing-host",
-            RequestError::NoOrigin(_) => "no-origin",
             RequestError::NoHealthyOrigin(_) => "no-healthy-origin",
             RequestError::OriginBusy(_) => "origin-overloaded",
             RequestError::OriginConnect { .. } => "origin-connect-error",

@@ -54,7 +54,8 @@ enum Command {
         specs: Vec<PathBuf>,
     },
     /// Run only the stub origin (answers /echo with the request it received, as JSON;
-    /// /status/<code>, /delay/<ms>, /slow/<ms>, /truncate, /reset inject faults).
+    /// /status/<code>, /delay/<ms>, /slow/<ms>, /truncate, /reset inject faults; /health
+    /// answers ok; /static/... and /cache/... are cacheable answers).
     StubOrigin {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: SocketAddr,

@@ -86,8 +86,8 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
         addr(&listeners.https),
         addr(&listeners.admin),
     );
-    let limits = edge.snapshot().config.server;
-    let acls = edge.snapshot().config.network_acls.clone();
+    let snapshot = edge.snapshot();
+    let (limits, acls) = (snapshot.config.server, snapshot.config.network_acls.clone());
     let guard = |rules: Vec<crate::nacl::NaclRule>, listener: &'static str| Guard {
         rules: rules.into(),
         listener,
@@ -104,7 +104,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             stop_rx.clone(),
             connections.clone(),
             guard(acls.http.clone(), "http"),
-            Some((slots.clone(), edge.clone())),
+            Some(slots.clone()),
             move |tcp, peer| {
                 let svc = edge.service(ConnectionInfo::plain(peer));
                 let (builder, stop) = (builder.clone(), stop.clone());
@@ -120,7 +120,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             stop_rx.clone(),
             connections.clone(),
             guard(acls.https.clone(), "https"),
-            Some((slots.clone(), edge.clone())),
+            Some(slots.clone()),
             move |tcp, peer| {
                 let (edge, acceptor, builder, stop) = (
                     edge.clone(),
@@ -232,7 +232,7 @@ async fn accept_loop<F, Fut>(
     mut stop: watch::Receiver<bool>,
     connections: TaskTracker,
     guard: Guard,
-    limit: Option<(Arc<Semaphore>, Edge)>,
+    limit: Option<Arc<Semaphore>>,
     on_conn: F,
 ) where
     F: Fn(TcpStream, SocketAddr) -> Fut,
@@ -242,7 +242,7 @@ async fn accept_loop<F, Fut>(
         tokio::select! {
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
-                                Ok((tcp, peer)) => {
+                Ok((tcp, peer)) => {
                     // The network ACL first: a denied peer costs no TLS, no slot.
                     if !crate::nacl::permits(&guard.rules, peer.ip()) {
                         guard.edge.metrics().record_nacl_denied(guard.listener);
@@ -253,19 +253,19 @@ async fn accept_loop<F, Fut>(
                     // Past the connection limit, close at once: cheaper than queueing.
                     let permit = match &limit {
                         None => None,
-                        Some((slots, edge)) => match slots.clone().try_acquire_owned() {
-                            Ok(p) => Some(p),
+                        Some(slots) => match slots.clone().try_acquire_owned() {
+                            Ok(p) => {
+                                guard.edge.metrics().record_connection(true);
+                                Some(p)
+                            }
                             Err(_) => {
-                                edge.metrics().record_connection(false);
+                                guard.edge.metrics().record_connection(false);
                                 tracing::debug!(%peer, "connection refused: max_connections reached");
                                 drop(tcp);
                                 continue;
                             }
                         },
                     };
-                    if let Some((_, edge)) = &limit {
-                        edge.metrics().record_connection(true);
-                    }
                     let _ = tcp.set_nodelay(true);
                     let conn = on_conn(tcp, peer);
                     connections.spawn(async move {

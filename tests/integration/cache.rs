@@ -65,18 +65,6 @@ fn served(resp: &http::Response<Bytes>) -> String {
     String::from_utf8_lossy(resp.body()).into_owned()
 }
 
-async fn admin(edge: &TestEdge, method: &str, path: &str) -> (StatusCode, serde_json::Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "admin")
-        .body(Full::<Bytes>::default())
-        .unwrap();
-    let resp = send(edge.admin_addr(), None, req).await.unwrap();
-    let json = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
-    (resp.status(), json)
-}
-
 #[tokio::test]
 async fn a_miss_then_hits_with_age() {
     let edge = TestEdge::start(SITE).await.unwrap();
@@ -208,7 +196,7 @@ async fn concurrent_misses_make_one_origin_request() {
     }
     assert_eq!(edge.origin.count("/cache/collapse"), 1);
     assert!(bodies.iter().all(|b| *b == bodies[0]));
-    let (_, status) = admin(&edge, "GET", "/status").await;
+    let (_, status) = edge.admin("GET", "/status", None).await;
     assert_eq!(status["cache"]["misses"], 1, "{status}");
     assert_eq!(status["cache"]["hits"], 19, "{status}");
 }
@@ -249,9 +237,12 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    assert_eq!(edge.origin.count("/cache/swr"), 2, "one background refresh");
     let refresh = edge.origin.last().unwrap();
     assert_eq!(refresh.path, "/cache/swr");
     assert_eq!(refresh.header("if-none-match"), Some("\"s\""));
+    let (_, status) = edge.admin("GET", "/status", None).await;
+    assert_eq!(status["cache"]["stale_served"], 1, "{status}");
 }
 
 #[tokio::test]
@@ -291,7 +282,9 @@ async fn purge_by_url_prefix_and_key() {
         get(&edge, p, &[]).await;
         assert_eq!(x_cache(&get(&edge, p, &[]).await), "Hit from wedge");
     }
-    let (status, body) = admin(&edge, "POST", "/purge?url=https://www.test/cache/p/1").await;
+    let (status, body) = edge
+        .admin("POST", "/purge?url=https://www.test/cache/p/1", None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["purged"], 1);
     assert_eq!(
@@ -302,7 +295,9 @@ async fn purge_by_url_prefix_and_key() {
         x_cache(&get(&edge, "/cache/p/2", &[]).await),
         "Hit from wedge"
     );
-    let (_, body) = admin(&edge, "POST", "/purge?prefix=www.test/cache/p/").await;
+    let (_, body) = edge
+        .admin("POST", "/purge?prefix=www.test/cache/p/", None)
+        .await;
     assert_eq!(body["purged"], 2);
     assert_eq!(
         x_cache(&get(&edge, "/cache/p/2", &[]).await),
@@ -312,15 +307,17 @@ async fn purge_by_url_prefix_and_key() {
         x_cache(&get(&edge, "/cache/q", &[]).await),
         "Hit from wedge"
     );
-    let (_, body) = admin(&edge, "POST", "/purge?key=www.test/cache/q").await;
+    let (_, body) = edge
+        .admin("POST", "/purge?key=www.test/cache/q", None)
+        .await;
     assert_eq!(body["purged"], 1);
     assert_eq!(
         x_cache(&get(&edge, "/cache/q", &[]).await),
         "Miss from wedge"
     );
-    let (status, _) = admin(&edge, "POST", "/purge").await;
+    let (status, _) = edge.admin("POST", "/purge", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = admin(&edge, "GET", "/purge?all").await;
+    let (status, _) = edge.admin("GET", "/purge?all", None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -332,7 +329,7 @@ async fn a_flood_of_distinct_keys_stays_within_the_byte_bound() {
         let resp = get(&edge, &format!("/cache/flood/{i}?size=10000"), &[]).await;
         assert_eq!(resp.body().len(), 10_000);
     }
-    let (_, status) = admin(&edge, "GET", "/status").await;
+    let (_, status) = edge.admin("GET", "/status", None).await;
     let bytes = status["cache"]["bytes"].as_u64().unwrap();
     assert!(bytes <= 1 << 20, "cache holds {bytes} bytes");
     assert!(status["cache"]["entries"].as_u64().unwrap() > 0);

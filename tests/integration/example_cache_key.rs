@@ -3,7 +3,7 @@
 //! `x-wedge-explain`); the request itself goes to the origin unchanged.
 
 use bytes::Bytes;
-use wedge_tests::{TestEdge, http_get};
+use wedge_tests::TestEdge;
 
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
 
@@ -52,9 +52,7 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> http::Response<Bytes> {
-    http_get(edge.http_addr(), host, path, headers)
-        .await
-        .unwrap()
+    edge.http(host, path, headers).await
 }
 
 /// The combined cache key from `x-wedge-explain` (`...; cache-key="..."`).

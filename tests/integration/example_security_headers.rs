@@ -159,11 +159,7 @@ async fn bad_config_is_refused_at_load_naming_function_and_field() {
     ] {
         let bad = CONFIG.replace(from, to);
         assert_ne!(bad, CONFIG);
-        let err = TestEdge::start(&bad)
-            .await
-            .err()
-            .expect("refused")
-            .to_string();
+        let err = TestEdge::refused(&bad).await;
         assert!(
             err.contains("function `custom`") && err.contains(field),
             "{field}: {err}"

@@ -129,10 +129,7 @@ base_ejection_ms = 600000
     assert_eq!(m["available"], false);
     assert_eq!(m["ejections"], 1);
     assert!(m["ejected_for_ms"].as_u64().unwrap() > 0);
-    let metrics = http_get(e.admin_addr(), "admin", "/metrics", &[])
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(metrics.body()).into_owned();
+    let text = e.metrics().await;
     let line = format!(
         "wedge_origin_member_ejections_total{{origin=\"pool\",member=\"{}\"}} 1",
         a.url()
@@ -297,10 +294,7 @@ unhealthy_threshold = 2
         .unwrap();
     assert_eq!(check.header("host"), Some("health.internal"));
     assert_eq!(check.header("user-agent"), Some("wedge-health-check"));
-    let metrics = http_get(e.admin_addr(), "admin", "/metrics", &[])
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(metrics.body()).into_owned();
+    let text = e.metrics().await;
     assert!(text.contains(&format!(
         "wedge_origin_member_healthy{{origin=\"pool\",member=\"{}\"}} 0",
         a.url()

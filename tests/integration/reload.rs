@@ -2,10 +2,8 @@
 //! API and the file watcher; broken files refused while the old snapshot keeps serving;
 //! no failed requests while reloading under load; the admin token.
 
-use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::Full;
-use wedge_tests::{TestEdge, http_get, send};
+use http::StatusCode;
+use wedge_tests::{TestEdge, http_get};
 
 const BASE: &str = r#"
 [origins.stub]
@@ -29,30 +27,6 @@ async fn get(addr: std::net::SocketAddr, host: &str) -> StatusCode {
         .unwrap_or(StatusCode::BAD_GATEWAY)
 }
 
-async fn admin(
-    edge: &TestEdge,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-) -> (StatusCode, serde_json::Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "admin");
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let resp = send(
-        edge.admin_addr(),
-        None,
-        req.body(Full::<Bytes>::default()).unwrap(),
-    )
-    .await
-    .unwrap();
-    let json = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
-    (resp.status(), json)
-}
-
 /// Rewrites the config file with `{placeholders}` filled in.
 fn write_config(edge: &TestEdge, text: &str) {
     let rendered = wedge_tests::render(text, &edge.pki, &edge.origin);
@@ -74,7 +48,7 @@ async fn admin_reload_swaps_the_config_and_refuses_broken_files() {
             "aliases = [\"www.test\", \"new.test\"]",
         ),
     );
-    let (status, body) = admin(&edge, "POST", "/reload", None).await;
+    let (status, body) = edge.admin("POST", "/reload", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["version"], 2);
     assert_eq!(get(edge.http_addr(), "new.test").await, StatusCode::OK);
@@ -84,7 +58,7 @@ async fn admin_reload_swaps_the_config_and_refuses_broken_files() {
         &edge,
         &BASE.replace("origin = \"stub\"", "origin = \"nowhere\""),
     );
-    let (status, body) = admin(&edge, "POST", "/reload", None).await;
+    let (status, body) = edge.admin("POST", "/reload", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let error = body["error"].as_str().unwrap();
     assert!(
@@ -92,7 +66,7 @@ async fn admin_reload_swaps_the_config_and_refuses_broken_files() {
         "{error}"
     );
     assert_eq!(get(edge.http_addr(), "new.test").await, StatusCode::OK);
-    let (_, status) = admin(&edge, "GET", "/status", None).await;
+    let (_, status) = edge.admin("GET", "/status", None).await;
     assert_eq!(status["version"], 2);
     assert!(
         status["reload"]["last_error"]
@@ -112,7 +86,7 @@ async fn admin_reload_swaps_the_config_and_refuses_broken_files() {
             &broken.display().to_string(),
         ),
     );
-    let (status, body) = admin(&edge, "POST", "/reload", None).await;
+    let (status, body) = edge.admin("POST", "/reload", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         body["error"].as_str().unwrap().contains("broken.wasm"),
@@ -129,7 +103,7 @@ async fn admin_reload_swaps_the_config_and_refuses_broken_files() {
     )
     .unwrap();
     write_config(&edge, &with_cert);
-    let (status, body) = admin(&edge, "POST", "/reload", None).await;
+    let (status, body) = edge.admin("POST", "/reload", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         body["error"].as_str().unwrap().contains("broken.pem"),
@@ -188,7 +162,7 @@ async fn reloading_under_load_fails_no_request() {
     ];
     for i in 0..100 {
         write_config(&edge, &variants[i % 2]);
-        let (status, body) = admin(&edge, "POST", "/reload", None).await;
+        let (status, body) = edge.admin("POST", "/reload", None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -213,27 +187,24 @@ async fn the_admin_token_guards_everything_but_healthz() {
     let config = format!("[admin]\ntoken = \"0123456789abcdef-secret\"\n{BASE}");
     let edge = TestEdge::start(&config).await.unwrap();
     assert_eq!(
-        admin(&edge, "GET", "/status", None).await.0,
+        edge.admin("GET", "/status", None).await.0,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        admin(&edge, "POST", "/reload", Some("wrong-token-0123456"))
+        edge.admin("POST", "/reload", Some("wrong-token-0123456"))
             .await
             .0,
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(edge.admin("GET", "/healthz", None).await.0, StatusCode::OK);
     assert_eq!(
-        admin(&edge, "GET", "/healthz", None).await.0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        admin(&edge, "GET", "/status", Some("0123456789abcdef-secret"))
+        edge.admin("GET", "/status", Some("0123456789abcdef-secret"))
             .await
             .0,
         StatusCode::OK
     );
     assert_eq!(
-        admin(&edge, "POST", "/reload", Some("0123456789abcdef-secret"))
+        edge.admin("POST", "/reload", Some("0123456789abcdef-secret"))
             .await
             .0,
         StatusCode::OK
@@ -249,10 +220,7 @@ async fn replacing_a_module_under_load_fails_no_request_and_takes_effect() {
     let current = edge.pki.dir.path().join("current.wasm");
     std::fs::copy(module("device-class"), &current).unwrap();
     write_config(&edge, &config);
-    assert_eq!(
-        admin(&edge, "POST", "/reload", None).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(edge.admin("POST", "/reload", None).await.0, StatusCode::OK);
 
     let addr = edge.http_addr();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -282,10 +250,7 @@ async fn replacing_a_module_under_load_fails_no_request_and_takes_effect() {
         )
         .unwrap();
         std::fs::rename(&next, &current).unwrap();
-        assert_eq!(
-            admin(&edge, "POST", "/reload", None).await.0,
-            StatusCode::OK
-        );
+        assert_eq!(edge.admin("POST", "/reload", None).await.0, StatusCode::OK);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut failed = 0;
@@ -295,10 +260,7 @@ async fn replacing_a_module_under_load_fails_no_request_and_takes_effect() {
     assert_eq!(failed, 0);
     // The last module written was device-class; swap to hostile and see it take effect.
     std::fs::copy(module("hostile"), &current).unwrap();
-    assert_eq!(
-        admin(&edge, "POST", "/reload", None).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(edge.admin("POST", "/reload", None).await.0, StatusCode::OK);
     get(addr, "www.test").await;
     assert_eq!(
         edge.origin.last().unwrap().header("x-hostile"),

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use wedge_tests::{TestEdge, http_get, send};
+use wedge_tests::{TestEdge, send};
 
 const CONFIG: &str = r#"
 [origins.stub]
@@ -59,9 +59,7 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> http::Response<Bytes> {
-    http_get(edge.http_addr(), host, path, headers)
-        .await
-        .unwrap()
+    edge.http(host, path, headers).await
 }
 
 #[tokio::test]
@@ -105,10 +103,7 @@ async fn managed_rules_block_an_sqli_in_the_query_with_403_and_the_rule_id() {
     assert!(edge.origin.received().is_empty());
 
     // Blocks are counted per rule in /metrics.
-    let metrics = http_get(edge.admin_addr(), "admin", "/metrics", &[])
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(metrics.body());
+    let text = edge.metrics().await;
     assert!(
         text.contains(r#"wedge_function_rule_matches_total{function="waf",rule="managed-sqli",action="block"} 1"#),
         "{text}"
@@ -224,10 +219,7 @@ async fn count_mode_lets_the_request_through_with_its_labels() {
     )
     .await;
     assert_eq!(resp.status(), 403);
-    let metrics = http_get(edge.admin_addr(), "admin", "/metrics", &[])
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(metrics.body());
+    let text = edge.metrics().await;
     assert!(
         text.contains(r#"rule="managed-sqli",action="count"} 1"#),
         "{text}"
@@ -327,10 +319,7 @@ async fn network_acls_refuse_connections_from_denied_blocks_and_count_them() {
     // The connection is accepted by the kernel, then closed before any HTTP is read.
     assert!(send(edge.http_addr(), None, req).await.is_err());
     // The admin listener's ACL allows loopback; it reports the refusal.
-    let metrics = http_get(edge.admin_addr(), "admin", "/metrics", &[])
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(metrics.body());
+    let text = edge.metrics().await;
     assert!(
         text.contains(r#"wedge_nacl_denied_connections_total{listener="http"} 1"#),
         "{text}"

@@ -148,6 +148,53 @@ impl TestEdge {
         send(self.https_addr(), Some(&tls), req.body(Full::default())?).await
     }
 
+    /// GET `path` on `host` over plain HTTP/1.1 (a new connection) with the given headers.
+    pub async fn http(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> Response<Bytes> {
+        http_get(self.http_addr(), host, path, headers)
+            .await
+            .expect("request through the edge")
+    }
+
+    /// A request to the admin listener, with a bearer token if given: the status and the
+    /// JSON body (`Null` when it is not JSON).
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> (http::StatusCode, serde_json::Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "admin");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(Full::<Bytes>::default()).expect("valid request");
+        let resp = send(self.admin_addr(), None, req)
+            .await
+            .expect("admin request");
+        let json = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
+        (resp.status(), json)
+    }
+
+    /// The Prometheus text of the admin listener's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let resp = http_get(self.admin_addr(), "admin", "/metrics", &[])
+            .await
+            .expect("metrics request");
+        String::from_utf8_lossy(resp.body()).into_owned()
+    }
+
+    /// The error an edge refuses `config` with (panics if it starts).
+    pub async fn refused(config: &str) -> String {
+        TestEdge::start(config)
+            .await
+            .err()
+            .expect("refused")
+            .to_string()
+    }
+
     /// The JSON the stub origin's `/echo` returned in `resp`.
     pub fn echo(resp: &Response<Bytes>) -> serde_json::Value {
         serde_json::from_slice(resp.body()).expect("echo body is JSON")

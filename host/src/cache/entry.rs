@@ -211,11 +211,6 @@ impl StorePlan {
             stale_if_error: self.stale_if_error,
         }
     }
-
-    /// Names of the request headers this response varies on.
-    pub fn vary_names(&self) -> Vec<HeaderName> {
-        self.vary.iter().map(|(n, _)| n.clone()).collect()
-    }
 }
 
 fn semantics_for(

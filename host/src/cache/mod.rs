@@ -102,11 +102,12 @@ impl HttpCache {
 
     /// The entry for `key` that matches the request's varied headers, if any.
     pub fn lookup(&self, key: &CacheKey, request_headers: &HeaderMap) -> Option<Arc<Entry>> {
-        let full = match self.vary.get(&key.primary) {
-            Some(names) => variant_key(&key.primary, &names, request_headers),
-            None => key.primary.clone(),
-        };
-        self.entries.get(&full)
+        match self.vary.get(&key.primary) {
+            Some(names) => self
+                .entries
+                .get(&variant_key(&key.primary, &names, request_headers)),
+            None => self.entries.get(&key.primary),
+        }
     }
 
     /// Stores `entry`, replacing what was there for the same variant.

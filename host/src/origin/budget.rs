@@ -6,41 +6,48 @@
 //! `min_retries` tokens (at least one), so a quiet pool can still retry a few times
 //! while under sustained load retries stay within the percentage.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::config::RetryPolicy;
 
+/// Tokens are kept in hundredths (the percentage is whole), so the bucket is one atomic:
+/// every request deposits, and a lock there would serialise a pool's requests.
 #[derive(Debug)]
 pub struct RetryBudget {
-    tokens: Mutex<f64>,
-    deposit: f64,
-    cap: f64,
+    hundredths: AtomicU32,
+    deposit: u32,
+    cap: u32,
 }
+
+/// One token.
+const TOKEN: u32 = 100;
 
 impl RetryBudget {
     pub fn new(policy: &RetryPolicy) -> Self {
         Self {
-            tokens: Mutex::new(f64::from(policy.min_retries)),
-            deposit: f64::from(policy.budget_percent) / 100.0,
-            cap: f64::from(policy.min_retries.max(1)),
+            hundredths: AtomicU32::new(policy.min_retries.saturating_mul(TOKEN)),
+            deposit: policy.budget_percent,
+            cap: policy.min_retries.max(1).saturating_mul(TOKEN),
         }
     }
 
-    /// Called once per request sent to the pool.
+    /// Called once per request sent to the pool. A full bucket (the usual state) costs
+    /// one load.
     pub fn deposit(&self) {
-        let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        *t = (*t + self.deposit).min(self.cap);
+        let _ = self
+            .hundredths
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                (t < self.cap).then(|| t.saturating_add(self.deposit).min(self.cap))
+            });
     }
 
     /// Takes a token for one retry; false when the budget is spent.
     pub fn withdraw(&self) -> bool {
-        let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if *t >= 1.0 {
-            *t -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.hundredths
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                t.checked_sub(TOKEN)
+            })
+            .is_ok()
     }
 }
 

@@ -31,11 +31,13 @@ pub struct MemberState {
     healthy: AtomicBool,
     /// Set while ejected, so the hot path checks the clock only then.
     ejected: AtomicBool,
+    /// Set while any failure streak or ejection streak is counting: a success on a
+    /// clean member then has nothing to reset and takes no lock.
+    streaking: AtomicBool,
     inner: Mutex<Inner>,
     pub requests: AtomicU64,
     pub failures: AtomicU64,
     pub ejections: AtomicU64,
-    pub checks_failed: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +113,9 @@ impl MemberState {
         may_eject: bool,
     ) -> bool {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if outcome == Outcome::Success && !self.streaking.load(Ordering::Relaxed) {
+            return false;
+        }
         if outcome != Outcome::Success {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -121,12 +126,14 @@ impl MemberState {
                 inner.consecutive_connect = 0;
                 if inner.ejected_until.is_none() {
                     inner.ejection_streak = 0;
+                    self.streaking.store(false, Ordering::Relaxed);
                 }
                 return false;
             }
             Outcome::ServerError => inner.consecutive_5xx += 1,
             Outcome::ConnectError => inner.consecutive_connect += 1,
         }
+        self.streaking.store(true, Ordering::Relaxed);
         let Some(od) = od else { return false };
         let tripped = (od.consecutive_5xx > 0 && inner.consecutive_5xx >= od.consecutive_5xx)
             || (od.consecutive_connect_errors > 0
@@ -147,9 +154,6 @@ impl MemberState {
 
     /// Records an active check; returns the new verdict when it changed.
     pub fn record_check(&self, passed: bool, detail: String, hc: &HealthCheck) -> Option<bool> {
-        if !passed {
-            self.checks_failed.fetch_add(1, Ordering::Relaxed);
-        }
         let mut inner = self.lock();
         inner.last_check = Some(detail);
         let healthy = self.healthy.load(Ordering::Relaxed);

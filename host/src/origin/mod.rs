@@ -12,8 +12,8 @@ mod unsent;
 
 use std::sync::Arc;
 
-pub use body::{IdleTimeout, UpstreamBody};
-pub use client::{ClientSet, OriginBody, OriginClient};
+pub use body::UpstreamBody;
+pub use client::OriginBody;
 pub use health::Outcome;
 pub use pool::{InFlight, OriginPool, PoolMember, Unavailable};
 pub use shared::OriginShared;

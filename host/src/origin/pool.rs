@@ -205,13 +205,6 @@ impl OriginPool {
         });
     }
 
-    /// Runs one round of active checks now (for tests and tools); no-op without checks.
-    pub async fn check_now(&self) {
-        if let Some(hc) = &self.config.health_check {
-            check_round(&self.id, &self.members, hc).await;
-        }
-    }
-
     /// The pool's state for `/status`.
     pub fn status(&self) -> serde_json::Value {
         let now = Instant::now();

@@ -7,6 +7,12 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 
+/// What the edge accepts as a viewer's request body: any byte stream whose errors can
+/// be boxed. Named once so the request path's functions need no repeated bounds.
+pub trait ViewerBody: Body<Data = Bytes, Error: Into<crate::BoxError>> + Send + 'static {}
+
+impl<B> ViewerBody for B where B: Body<Data = Bytes, Error: Into<crate::BoxError>> + Send + 'static {}
+
 /// A response body. An enum rather than a boxed trait object so the common cases cost
 /// no allocation.
 #[derive(Debug)]

@@ -9,11 +9,10 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http::{Method, Response, StatusCode};
-use http_body::Body;
 use http_body_util::BodyExt;
 
 use super::Explain;
-use super::body::EdgeBody;
+use super::body::{EdgeBody, ViewerBody};
 use super::fetch::{Fetched, Origin};
 use crate::cache::{
     COLLAPSE_WAIT, CacheKey, Claim, Entry, FetchGuard, Fill, FillBody, Freshness, HttpCache,
@@ -38,8 +37,7 @@ pub(super) async fn respond<B>(
     explain: &mut Explain,
 ) -> Result<Answer, RequestError>
 where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B: ViewerBody,
 {
     let cache = origin.snapshot.cache.clone();
     if policy.normalize_accept_encoding {
@@ -84,9 +82,7 @@ where
                 }
             }
         }
-        let fills =
-            view.parts.method == Method::GET && !view.parts.headers.contains_key(header::RANGE);
-        if !fills || waited {
+        if !fills_cache(&view) || waited {
             return miss(origin, policy, runs, view, body, key, None, explain).await;
         }
         match cache.claim(&key.primary) {
@@ -103,6 +99,12 @@ where
     }
 }
 
+/// Whether the origin's answer to this request may fill the cache: a full GET (a ranged
+/// miss is forwarded as is and not stored).
+fn fills_cache(view: &RequestView) -> bool {
+    view.parts.method == Method::GET && !view.parts.headers.contains_key(header::RANGE)
+}
+
 /// A response made from `entry`; origin hooks do not run for it.
 fn from_cache(
     runs: &mut [FunctionRun],
@@ -110,24 +112,18 @@ fn from_cache(
     view: RequestView,
     now: SystemTime,
 ) -> Answer {
-    for run in runs.iter_mut() {
-        run.finish_after(Hook::OriginResponse);
-    }
+    super::finish_after(runs, Hook::OriginResponse);
     let resp = response_from_entry(entry, &view.parts.method, &view.parts.headers, now);
     let wants_response = runs.iter().any(|r| r.implements(Hook::ViewerResponse));
     (resp, wants_response.then_some(view))
 }
 
-/// Removes the viewer's conditional headers (answered from the cache, not by the
-/// origin) and returns them.
-fn take_conditionals(headers: &mut HeaderMap) -> HeaderMap {
-    let mut taken = HeaderMap::new();
+/// Removes the viewer's conditional headers: they are answered from the cache, not by
+/// the origin.
+fn drop_conditionals(headers: &mut HeaderMap) {
     for name in viewer_conditional_headers() {
-        if let Some(v) = headers.remove(&name) {
-            taken.insert(name, v);
-        }
+        headers.remove(name);
     }
-    taken
 }
 
 /// A miss: fetch from the origin and, when the policy and response allow, store the
@@ -144,18 +140,19 @@ async fn miss<B>(
     explain: &mut Explain,
 ) -> Result<Answer, RequestError>
 where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B: ViewerBody,
 {
     let cache = origin.snapshot.cache.clone();
     cache.stats.misses.fetch_add(1, Ordering::Relaxed);
-    let fills = view.parts.method == Method::GET && !view.parts.headers.contains_key(header::RANGE);
+    let fills = fills_cache(&view);
     if fills {
         // The origin's full response is what gets stored.
-        take_conditionals(&mut view.parts.headers);
+        drop_conditionals(&mut view.parts.headers);
     }
     let request_headers = fills.then(|| view.parts.headers.clone());
-    let fetched = origin.fetch(runs, view, body, explain).await?;
+    let fetched = origin
+        .fetch(runs, view, body, Some(&key.primary), explain)
+        .await?;
     explain.result = "Miss";
     let (Some(request_headers), true) = (request_headers, fetched.from_origin) else {
         return Ok((fetched.response, fetched.sent));
@@ -219,12 +216,14 @@ async fn revalidate<B>(
     explain: &mut Explain,
 ) -> Result<Answer, RequestError>
 where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B: ViewerBody,
 {
     let cache = origin.snapshot.cache.clone();
     let method = view.parts.method.clone();
-    let conditionals = take_conditionals(&mut view.parts.headers);
+    // The viewer's headers as sent answer its conditionals from the entry; the origin
+    // gets them without those, plus the entry's validators.
+    let viewer_headers = view.parts.headers.clone();
+    drop_conditionals(&mut view.parts.headers);
     let request_headers = view.parts.headers.clone();
     view.parts.headers.extend(validators);
     let may_serve_stale = staleness < entry.stale_if_error;
@@ -232,23 +231,24 @@ where
     let fallback_sent = (may_serve_stale
         && runs.iter().any(|r| r.implements(Hook::ViewerResponse)))
     .then(|| view.head_copy());
-    let now = SystemTime::now;
-    let mut viewer_headers = request_headers.clone();
-    viewer_headers.extend(conditionals);
-    match origin.fetch(runs, view, body, explain).await {
+    match origin
+        .fetch(runs, view, body, Some(&key.primary), explain)
+        .await
+    {
         Ok(Fetched {
             response,
             sent,
             from_origin: true,
         }) if response.status() == StatusCode::NOT_MODIFIED => {
+            let now = SystemTime::now();
             let refreshed = entry
-                .refreshed(policy, response.headers(), now())
+                .refreshed(policy, response.headers(), now)
                 .map(Arc::new)
                 .unwrap_or_else(|| entry.clone());
             cache.insert(refreshed.clone());
             cache.stats.refresh_hits.fetch_add(1, Ordering::Relaxed);
             explain.result = "RefreshHit";
-            let resp = response_from_entry(&refreshed, &method, &viewer_headers, now());
+            let resp = response_from_entry(&refreshed, &method, &viewer_headers, now);
             Ok((resp, sent))
         }
         Ok(Fetched { response, .. }) if may_serve_stale && response.status().is_server_error() => {
@@ -326,7 +326,7 @@ fn refresh_in_background(
     let entry = entry.clone();
     let mut view = view.head_copy();
     view.parts.method = Method::GET;
-    take_conditionals(&mut view.parts.headers);
+    drop_conditionals(&mut view.parts.headers);
     view.parts.headers.remove(header::RANGE);
     let request_headers = view.parts.headers.clone();
     view.parts.headers.extend(validators);
@@ -338,16 +338,16 @@ fn refresh_in_background(
             host_value: &host_value,
             request_id,
         };
-        let mut runs: Vec<FunctionRun> = behavior
-            .functions
-            .iter()
-            .filter_map(|id| snapshot.functions.get(id))
-            .map(|f| FunctionRun::new(f.clone(), request_id))
-            .collect();
+        let Ok(mut runs) = super::runs_for(&snapshot, &behavior, request_id) else {
+            return;
+        };
         let mut explain = Explain::default();
         let body = http_body_util::Empty::<Bytes>::new();
         let cache = snapshot.cache.clone();
-        match origin.fetch(&mut runs, view, body, &mut explain).await {
+        match origin
+            .fetch(&mut runs, view, body, Some(&entry.key), &mut explain)
+            .await
+        {
             Ok(fetched) if fetched.from_origin => {
                 let resp = fetched.response;
                 if resp.status() == StatusCode::NOT_MODIFIED {

@@ -3,13 +3,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::Response;
 use http::header::HeaderValue;
-use http_body::Body;
 
 use super::{Explain, run_request_hooks, run_response_hooks};
-use super::{body::EdgeBody, context::ConnectionInfo, forward, origin_policy};
+use super::{body::EdgeBody, body::ViewerBody, context::ConnectionInfo, forward, origin_policy};
 use crate::config::Behavior;
 use crate::error::RequestError;
 use crate::snapshot::Snapshot;
@@ -36,17 +34,18 @@ pub(super) struct Fetched {
 
 impl Origin<'_> {
     /// Runs origin-request hooks (which may answer), forwards, and runs
-    /// origin-response hooks.
+    /// origin-response hooks. `hash_key` is what pools that balance by cache key hash
+    /// (the full cache key on cached behaviors, the functions' part otherwise).
     pub async fn fetch<B>(
         &self,
         runs: &mut [FunctionRun],
         view: RequestView,
         body: B,
+        hash_key: Option<&str>,
         explain: &mut Explain,
     ) -> Result<Fetched, RequestError>
     where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<crate::BoxError>,
+        B: ViewerBody,
     {
         // The behavior's origin request policy first, then the hooks.
         let mut view = view;
@@ -73,7 +72,7 @@ impl Origin<'_> {
             view.parts,
             body,
             self.host_value.clone(),
-            explain.cache_key.as_deref(),
+            hash_key,
         )
         .await?;
         let response = run_response_hooks(

@@ -17,13 +17,11 @@
 
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
-use http_body::Body;
 use http_body_util::BodyExt;
 
-use super::body::EdgeBody;
+use super::body::{EdgeBody, ViewerBody};
 use super::context::ConnectionInfo;
 use super::proxy_headers;
 use crate::config::{Behavior, HostRule};
@@ -64,8 +62,7 @@ pub(super) async fn forward<B>(
     cache_key: Option<&str>,
 ) -> Result<Response<EdgeBody>, RequestError>
 where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B: ViewerBody,
 {
     let (primary, secondary) = resolve(snapshot, behavior)?;
     let viewer_version = parts.version;
@@ -82,10 +79,7 @@ where
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    let host_rule = behavior
-        .origin_request_policy
-        .as_ref()
-        .and_then(|id| snapshot.config.origin_request_policies.get(id))
+    let host_rule = super::origin_policy::of(snapshot, behavior)
         .map(|p| p.host.clone())
         .unwrap_or_default();
     let head = Head {

@@ -28,12 +28,10 @@ pub mod proxy_headers;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response};
-use http_body::Body;
 
-pub use body::EdgeBody;
+pub use body::{EdgeBody, ViewerBody};
 pub use context::ConnectionInfo;
 pub use explain::Explain;
 
@@ -58,8 +56,7 @@ pub async fn handle<B>(
     req: Request<B>,
 ) -> (Response<EdgeBody>, Explain, RequestId)
 where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B: ViewerBody,
 {
     let request_id = RequestId::next();
     let mut explain = Explain {
@@ -132,8 +129,7 @@ async fn proxy<B>(
     explain: &mut Explain,
 ) -> Result<Response<EdgeBody>, RequestError>
 where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::BoxError>,
+    B: ViewerBody,
 {
     let (parts, body) = req.into_parts();
     let host_value = viewer_host(&parts.uri, &parts.headers)?;
@@ -145,14 +141,7 @@ where
     let behavior = route.behavior();
     explain.behavior = Some(route.name.clone());
 
-    let mut runs = Vec::with_capacity(behavior.functions.len());
-    for id in &behavior.functions {
-        let f = snapshot
-            .functions
-            .get(id)
-            .ok_or_else(|| RequestError::Internal(format!("function `{id}` is not loaded")))?;
-        runs.push(FunctionRun::new(f.clone(), request_id));
-    }
+    let mut runs = runs_for(snapshot, behavior, request_id)?;
     let mut view = RequestView::new(parts, conn.client_ip(), conn.sni.clone(), conn.scheme, host);
     // A function that inspects bodies (`inspect_body_kb`) gets the start of this one,
     // read before the first hook; the whole body still goes to the origin.
@@ -218,21 +207,20 @@ where
             )
             .await?
         }
-        Some(_) => {
+        _ => {
             // An unsafe method that succeeds makes the cached copies of its URL stale
             // (RFC 9111 §4.4).
-            let url = CacheKey::url_of(&view.host, &view.parts.uri);
+            let url = policy.map(|_| CacheKey::url_of(&view.host, &view.parts.uri));
+            let key = function_part.as_deref();
+            let fetched = origin.fetch(&mut runs, view, body, key, explain).await?;
             explain.cache_key = function_part;
-            let fetched = origin.fetch(&mut runs, view, body, explain).await?;
             let status = fetched.response.status();
-            if fetched.from_origin && (status.is_success() || status.is_redirection()) {
+            if let Some(url) = url
+                && fetched.from_origin
+                && (status.is_success() || status.is_redirection())
+            {
                 snapshot.cache.invalidate_url(&url);
             }
-            (fetched.response, fetched.sent)
-        }
-        None => {
-            explain.cache_key = function_part;
-            let fetched = origin.fetch(&mut runs, view, body, explain).await?;
             (fetched.response, fetched.sent)
         }
     };
@@ -315,6 +303,25 @@ fn combine_key_parts(mut parts: Vec<String>) -> String {
         .map(|p| p.replace('%', "%25").replace('|', "%7C"))
         .collect();
     escaped.join("||")
+}
+
+/// One not-yet-instantiated run per function of `behavior`, in order.
+fn runs_for(
+    snapshot: &Snapshot,
+    behavior: &crate::config::Behavior,
+    request_id: RequestId,
+) -> Result<Vec<FunctionRun>, RequestError> {
+    behavior
+        .functions
+        .iter()
+        .map(|id| {
+            let f = snapshot
+                .functions
+                .get(id)
+                .ok_or_else(|| RequestError::Internal(format!("function `{id}` is not loaded")))?;
+            Ok(FunctionRun::new(f.clone(), request_id))
+        })
+        .collect()
 }
 
 /// Returns the pool slots of functions with nothing left to do in this request.

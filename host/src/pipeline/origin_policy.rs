@@ -18,19 +18,25 @@ const BODY_HEADERS: [HeaderName; 4] = [
     header::CONTENT_ENCODING,
 ];
 
-/// Applies the behavior's policy, if it names one, to the request head.
-pub(super) fn apply(snapshot: &Snapshot, behavior: &Behavior, parts: &mut http::request::Parts) {
-    let Some(policy) = behavior
+/// The origin request policy `behavior` names, if any.
+pub(super) fn of<'a>(
+    snapshot: &'a Snapshot,
+    behavior: &Behavior,
+) -> Option<&'a OriginRequestPolicy> {
+    behavior
         .origin_request_policy
         .as_ref()
         .and_then(|id| snapshot.config.origin_request_policies.get(id))
-    else {
-        return;
-    };
-    apply_policy(policy, parts);
 }
 
-pub fn apply_policy(policy: &OriginRequestPolicy, parts: &mut http::request::Parts) {
+/// Applies the behavior's policy, if it names one, to the request head.
+pub(super) fn apply(snapshot: &Snapshot, behavior: &Behavior, parts: &mut http::request::Parts) {
+    if let Some(policy) = of(snapshot, behavior) {
+        apply_policy(policy, parts);
+    }
+}
+
+fn apply_policy(policy: &OriginRequestPolicy, parts: &mut http::request::Parts) {
     if policy.headers != Forward::All {
         filter_headers(&mut parts.headers, &policy.headers);
     }

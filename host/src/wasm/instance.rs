@@ -195,7 +195,7 @@ impl FunctionRun {
             (Some(c), Some(k)) if c.worth_recording(k) => Some(Recording::new(c.inputs.clone())),
             _ => None,
         };
-        let (view, result, recording) = match self.live().await {
+        let (view, result, recording) = match self.live(Hook::CacheKey).await {
             Err(e) => (view, Err(e), None),
             Ok(live) => {
                 let data = live.store.data_mut();
@@ -260,7 +260,7 @@ impl FunctionRun {
             (Some(c), Some(k)) if c.worth_recording(k) => Some(Recording::new(c.inputs.clone())),
             _ => None,
         };
-        let (req, resp, result, recording) = match self.live().await {
+        let (req, resp, result, recording) = match self.live(hook).await {
             Err(e) => (req, resp, Err(e), None),
             Ok(live) => {
                 let data = live.store.data_mut();
@@ -317,7 +317,7 @@ impl FunctionRun {
         Result<HookOutcome, FunctionError>,
         Option<Recording>,
     ) {
-        let live = match self.live().await {
+        let live = match self.live(hook).await {
             Ok(live) => live,
             Err(e) => {
                 self.failed = true;
@@ -345,7 +345,7 @@ impl FunctionRun {
     }
 
     /// The instance, created and configured on first use; the CPU deadline re-armed.
-    async fn live(&mut self) -> Result<&mut Live, FunctionError> {
+    async fn live(&mut self, hook: Hook) -> Result<&mut Live, FunctionError> {
         if self.live.is_none() {
             let f = &self.function;
             let mut store = new_store(f, self.request_id);
@@ -354,7 +354,7 @@ impl FunctionRun {
                 .pre
                 .instantiate_async(&mut store)
                 .await
-                .map_err(|e| self.classify(Hook::ViewerRequest, e))?;
+                .map_err(|e| self.classify(hook, e))?;
             if f.takes_config {
                 let configured = bindings
                     .wedge_function_hooks()
@@ -368,7 +368,7 @@ impl FunctionRun {
                             message: format!("config field `{}`: {}", e.field, e.message),
                         });
                     }
-                    Err(e) => return Err(self.classify(Hook::ViewerRequest, e)),
+                    Err(e) => return Err(self.classify(hook, e)),
                 }
             }
             f.stats

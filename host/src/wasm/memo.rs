@@ -213,7 +213,7 @@ impl DecisionCache {
 
     /// The cache key for a request: each declared input's values, in declaration
     /// order, with absent and empty told apart. None when too long to cache.
-    pub(crate) fn key(&self, view: &RequestView) -> Option<Box<[u8]>> {
+    pub(crate) fn key(&self, view: &RequestView) -> Option<Vec<u8>> {
         let mut key = Vec::with_capacity(256);
         for input in self.inputs.iter() {
             match input {
@@ -243,7 +243,8 @@ impl DecisionCache {
             }
             key.push(0);
         }
-        (key.len() <= MAX_KEY_BYTES).then(|| key.into_boxed_slice())
+        // Boxed (shrunk) only when stored: a lookup needs no second allocation.
+        (key.len() <= MAX_KEY_BYTES).then_some(key)
     }
 
     /// Whether a run for `key` is worth recording: only from its second sighting on.
@@ -299,7 +300,7 @@ impl DecisionCache {
     pub(crate) fn store(
         &self,
         function: &FunctionId,
-        key: Box<[u8]>,
+        key: Vec<u8>,
         recording: Recording,
         returned: Returned<'_>,
     ) {
@@ -319,7 +320,7 @@ impl DecisionCache {
             Returned::Decision(HookOutcome::Continue) | Returned::Nothing => (None, None),
         };
         self.outcomes.insert(
-            key,
+            key.into_boxed_slice(),
             Arc::new(Outcome {
                 edits: recording.edits,
                 respond,

@@ -159,8 +159,9 @@ impl HostState {
 impl Host for HostState {}
 
 impl HostState {
-    /// Notes a non-header read for a recording run.
-    fn read(&mut self, what: &str) {
+    /// Notes a non-header read for a recording run (request parts, the response, host
+    /// services).
+    pub(super) fn read(&mut self, what: &str) {
         if let Some(rec) = &mut self.recording {
             rec.read(what);
         }
@@ -172,12 +173,13 @@ impl HostState {
         }
     }
 
-    fn edited(&mut self, result: &Result<Edit, EditError>) {
+    /// Notes an edit (request or response) for a recording run.
+    pub(super) fn edited(&mut self, result: &Result<Edit, EditError>) {
         if let Some(rec) = &mut self.recording {
             match result {
                 Ok(edit) => rec.edits.push(edit.clone()),
-                // A refused edit depends on the request's write budget so far.
-                Err(_) => rec.read("a refused header edit"),
+                // A refused edit depends on the write budget spent so far.
+                Err(_) => rec.read("a refused edit"),
             }
         }
     }

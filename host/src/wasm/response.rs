@@ -48,22 +48,6 @@ impl ResponseView {
 type Res<T> = wasmtime::Result<T>;
 
 impl HostState {
-    /// A recorded response hook may not depend on the response itself.
-    fn read_response(&mut self, what: &str) {
-        if let Some(rec) = &mut self.recording {
-            rec.read(what);
-        }
-    }
-
-    fn response_edited(&mut self, result: &Result<Edit, EditError>) {
-        if let Some(rec) = &mut self.recording {
-            match result {
-                Ok(edit) => rec.edits.push(edit.clone()),
-                Err(_) => rec.read("a refused response edit"),
-            }
-        }
-    }
-
     fn resp(&mut self, r: &Resource<ResponseView>) -> Res<&mut ResponseView> {
         match &mut self.response {
             Some(v) if r.rep() == RESPONSE_REP => Ok(v),
@@ -75,8 +59,9 @@ impl HostState {
 }
 
 impl HostResponse for HostState {
+    // A recorded response hook may not depend on the response itself: reads taint.
     fn status(&mut self, r: Resource<ResponseView>) -> Res<u16> {
-        self.read_response("the response status");
+        self.read("the response status");
         Ok(self.resp(&r)?.parts.status.as_u16())
     }
 
@@ -89,22 +74,22 @@ impl HostResponse for HostState {
             }
             _ => Err(EditError::InvalidValue),
         };
-        self.response_edited(&result);
+        self.edited(&result);
         Ok(result.map(|_| ()))
     }
 
     fn header(&mut self, r: Resource<ResponseView>, name: String) -> Res<Option<String>> {
-        self.read_response("a response header");
+        self.read("a response header");
         Ok(headers::first(&self.resp(&r)?.parts.headers, &name))
     }
 
     fn header_all(&mut self, r: Resource<ResponseView>, name: String) -> Res<Vec<String>> {
-        self.read_response("a response header");
+        self.read("a response header");
         Ok(headers::all(&self.resp(&r)?.parts.headers, &name))
     }
 
     fn header_names(&mut self, r: Resource<ResponseView>) -> Res<Vec<String>> {
-        self.read_response("the response header names");
+        self.read("the response header names");
         Ok(headers::names(&self.resp(&r)?.parts.headers))
     }
 
@@ -119,7 +104,7 @@ impl HostResponse for HostState {
             view.parts.headers.insert(n.clone(), v.clone());
             Edit::Set(n, v)
         });
-        self.response_edited(&result);
+        self.edited(&result);
         Ok(result.map(|_| ()))
     }
 
@@ -134,7 +119,7 @@ impl HostResponse for HostState {
             view.parts.headers.append(n.clone(), v.clone());
             Edit::Append(n, v)
         });
-        self.response_edited(&result);
+        self.edited(&result);
         Ok(result.map(|_| ()))
     }
 
@@ -142,7 +127,7 @@ impl HostResponse for HostState {
         let view = self.resp(&r)?;
         if let Some(name) = headers::removable(&name, false) {
             view.parts.headers.remove(&name);
-            self.response_edited(&Ok(Edit::Remove(name)));
+            self.edited(&Ok(Edit::Remove(name)));
         }
         Ok(())
     }

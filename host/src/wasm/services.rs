@@ -162,9 +162,7 @@ impl ratelimit::Host for HostState {
         limit: u32,
     ) -> wasmtime::Result<ratelimit::Verdict> {
         // A shared counter is an effect beyond header edits: never replay it.
-        if let Some(r) = self.recording.as_mut() {
-            r.read("a rate-limit counter");
-        }
+        self.read("a rate-limit counter");
         let namespaced = format!("{}\0{}", self.function.as_str(), cut(&key, MAX_KEY));
         let hit = self.services.hit(&namespaced, window_ms, limit);
         Ok(ratelimit::Verdict {
@@ -177,6 +175,8 @@ impl ratelimit::Host for HostState {
 
 impl rule_metrics::Host for HostState {
     fn matched(&mut self, rule: String, action: String) -> wasmtime::Result<()> {
+        // Counted per run: a replayed outcome would skip the count, so never replay it.
+        self.read("rule metrics");
         self.services
             .rule_matched(self.function.as_str(), &rule, &action);
         Ok(())
