@@ -223,6 +223,31 @@ async fn stale_if_error_serves_the_stale_copy_while_the_origin_is_down() {
 }
 
 #[tokio::test]
+async fn stale_if_error_covers_an_origin_that_refuses_connections() {
+    let edge = TestEdge::start(SITE).await.unwrap();
+    let path = "/cache/refused?cc=max-age=0,%20stale-if-error=600&etag=%22r%22";
+    let first = get(&edge, path, &[]).await;
+    assert_eq!(first.status(), 200);
+    // The same sites with their origin on a port nobody listens on; the cache
+    // survives the reload.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let text =
+        wedge_tests::render(SITE, &edge.pki, &edge.origin).replace(&edge.origin.url(), &dead);
+    std::fs::write(&edge.config_path, text).unwrap();
+    edge.edge.reload_from_source().await.unwrap();
+    let stale = get(&edge, path, &[]).await;
+    assert_eq!(stale.status(), 200, "{:?}", stale.headers());
+    assert_eq!(x_cache(&stale), "Hit from wedge");
+    assert_eq!(served(&stale), served(&first));
+    // Without a stale copy the refusal is a 502 naming the reason.
+    let miss = get(&edge, "/cache/never-seen", &[]).await;
+    assert_eq!(miss.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(miss.headers()["x-wedge-error"], "origin-connect-error");
+}
+
+#[tokio::test]
 async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() {
     let edge = TestEdge::start(SITE).await.unwrap();
     let path = "/cache/swr?cc=max-age=0,%20stale-while-revalidate=600&etag=%22s%22";
