@@ -199,7 +199,7 @@ impl Edge {
             seconds,
             &explain.hooks,
         );
-        self.shared.metrics.record_result(explain.result);
+        self.shared.metrics.record_result(explain.result.as_str());
         if let (Some(log), Some(facts)) = (&self.shared.access_log, &explain.access) {
             let bytes = resp
                 .headers()
@@ -217,7 +217,7 @@ impl Edge {
                 status,
                 bytes,
                 seconds,
-                explain.result,
+                explain.result.as_str(),
                 &request_id.to_string(),
                 explain.behavior.as_deref(),
                 functions,

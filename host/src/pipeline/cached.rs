@@ -11,9 +11,9 @@ use http::header::{self, HeaderMap};
 use http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
-use super::Explain;
 use super::body::{EdgeBody, ViewerBody};
 use super::fetch::{Fetched, Origin};
+use super::{Explain, ResultType};
 use crate::cache::{
     COLLAPSE_WAIT, CacheKey, Claim, Entry, FetchGuard, Fill, FillBody, Freshness, HttpCache,
     StorePlan, normalize_accept_encoding, response_from_entry, viewer_conditional_headers,
@@ -58,7 +58,7 @@ where
             match entry.freshness(&view.parts.headers, now) {
                 Freshness::Fresh => {
                     cache.stats.hits.fetch_add(1, Ordering::Relaxed);
-                    explain.result = "Hit";
+                    explain.result = ResultType::Hit;
                     return Ok(from_cache(runs, &entry, view, now));
                 }
                 Freshness::Stale {
@@ -70,7 +70,7 @@ where
                             refresh_in_background(origin, policy, &view, &entry, validators, guard);
                         }
                         cache.stats.stale_served.fetch_add(1, Ordering::Relaxed);
-                        explain.result = "Hit";
+                        explain.result = ResultType::Hit;
                         explain.cache_note = Some("stale-while-revalidate");
                         return Ok(from_cache(runs, &entry, view, now));
                     }
@@ -153,7 +153,7 @@ where
     let fetched = origin
         .fetch(runs, view, body, Some(&key.primary), explain)
         .await?;
-    explain.result = "Miss";
+    explain.result = ResultType::Miss;
     let (Some(request_headers), true) = (request_headers, fetched.from_origin) else {
         return Ok((fetched.response, fetched.sent));
     };
@@ -247,7 +247,7 @@ where
                 .unwrap_or_else(|| entry.clone());
             cache.insert(refreshed.clone());
             cache.stats.refresh_hits.fetch_add(1, Ordering::Relaxed);
-            explain.result = "RefreshHit";
+            explain.result = ResultType::RefreshHit;
             let resp = response_from_entry(&refreshed, &method, &viewer_headers, now);
             Ok((resp, sent))
         }
@@ -274,7 +274,7 @@ where
         }
         Ok(fetched) => {
             cache.stats.misses.fetch_add(1, Ordering::Relaxed);
-            explain.result = "Miss";
+            explain.result = ResultType::Miss;
             if !fetched.from_origin || method != Method::GET {
                 return Ok((fetched.response, fetched.sent));
             }
@@ -301,7 +301,7 @@ fn serve_stale_on_error(
     explain: &mut Explain,
 ) -> Answer {
     cache.stats.stale_served.fetch_add(1, Ordering::Relaxed);
-    explain.result = "Hit";
+    explain.result = ResultType::Hit;
     explain.cache_note = Some("stale-if-error");
     let resp = response_from_entry(entry, method, viewer_headers, SystemTime::now());
     (resp, sent)

@@ -9,6 +9,45 @@ use http::header::HeaderValue;
 use crate::config::DebugConfig;
 use crate::wasm::HookTrace;
 
+/// CloudFront's result type of a request (`x-edge-result-type`, `x-cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResultType {
+    /// Answered from the cache (fresh, or stale as allowed).
+    Hit,
+    /// Answered from the cache after the origin confirmed it (304).
+    RefreshHit,
+    /// From the origin.
+    #[default]
+    Miss,
+    /// A function answered.
+    FunctionGeneratedResponse,
+    /// The edge failed the request, or the origin answered 4xx/5xx.
+    Error,
+}
+
+impl ResultType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultType::Hit => "Hit",
+            ResultType::RefreshHit => "RefreshHit",
+            ResultType::Miss => "Miss",
+            ResultType::FunctionGeneratedResponse => "FunctionGeneratedResponse",
+            ResultType::Error => "Error",
+        }
+    }
+
+    /// The `x-cache` header, as CloudFront words it.
+    pub fn x_cache(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            ResultType::Hit => "Hit from wedge",
+            ResultType::RefreshHit => "RefreshHit from wedge",
+            ResultType::Miss => "Miss from wedge",
+            ResultType::FunctionGeneratedResponse => "FunctionGeneratedResponse from wedge",
+            ResultType::Error => "Error from wedge",
+        })
+    }
+}
+
 /// What happened to one request, collected as it goes.
 #[derive(Debug, Default)]
 pub struct Explain {
@@ -17,9 +56,8 @@ pub struct Explain {
     pub cache_key: Option<String>,
     /// Why a cached response was served stale, if it was.
     pub cache_note: Option<&'static str>,
-    /// CloudFront's result type: `Hit`, `RefreshHit` (revalidated with the origin),
-    /// `Miss` (from the origin), `FunctionGeneratedResponse`, or `Error`.
-    pub result: &'static str,
+    /// CloudFront's result type.
+    pub result: ResultType,
     /// Request facts for the access log, captured only when it is on.
     pub access: Option<crate::access_log::AccessFacts>,
 }
@@ -31,7 +69,7 @@ impl Explain {
             let mut s = format!(
                 "behavior={}; result={}",
                 self.behavior.as_deref().unwrap_or("-"),
-                self.result
+                self.result.as_str()
             );
             if let Some(note) = self.cache_note {
                 let _ = write!(s, " ({note})");

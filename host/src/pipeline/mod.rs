@@ -33,7 +33,7 @@ use http::{Method, Request, Response};
 
 pub use body::{EdgeBody, ViewerBody};
 pub use context::ConnectionInfo;
-pub use explain::Explain;
+pub use explain::{Explain, ResultType};
 
 use crate::cache::CacheKey;
 use crate::config::OnError;
@@ -59,10 +59,7 @@ where
     B: ViewerBody,
 {
     let request_id = RequestId::next();
-    let mut explain = Explain {
-        result: "Miss",
-        ..Explain::default()
-    };
+    let mut explain = Explain::default();
     if snapshot.config.access_log.is_some() {
         explain.access = Some(access_facts(&req));
     }
@@ -70,29 +67,18 @@ where
         Ok(resp) => resp,
         Err(e) => {
             tracing::warn!(request_id = %request_id, reason = e.reason(), "{e}");
-            explain.result = "Error";
+            explain.result = ResultType::Error;
             error_response(&e)
         }
     };
     // CloudFront counts an error status from the origin as an error, not a miss.
-    if explain.result == "Miss" && resp.status().as_u16() >= 400 {
-        explain.result = "Error";
+    if explain.result == ResultType::Miss && resp.status().as_u16() >= 400 {
+        explain.result = ResultType::Error;
     }
     resp.headers_mut()
-        .insert("x-cache", x_cache_value(explain.result));
+        .insert("x-cache", explain.result.x_cache());
     explain.decorate(snapshot.config.debug, resp.headers_mut());
     (resp, explain, request_id)
-}
-
-/// The `x-cache` header for a result type, as CloudFront words it.
-fn x_cache_value(result: &str) -> HeaderValue {
-    HeaderValue::from_static(match result {
-        "Hit" => "Hit from wedge",
-        "RefreshHit" => "RefreshHit from wedge",
-        "Error" => "Error from wedge",
-        "FunctionGeneratedResponse" => "FunctionGeneratedResponse from wedge",
-        _ => "Miss from wedge",
-    })
 }
 
 fn access_facts<B>(req: &Request<B>) -> crate::access_log::AccessFacts {
@@ -253,7 +239,7 @@ async fn run_request_hooks(
         match result {
             Ok(HookOutcome::Continue) => {}
             Ok(HookOutcome::Respond(r)) => {
-                explain.result = "FunctionGeneratedResponse";
+                explain.result = ResultType::FunctionGeneratedResponse;
                 answered = Some(synthetic_response(r));
                 break;
             }

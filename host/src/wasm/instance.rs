@@ -12,7 +12,7 @@ use super::bindings::Function as Bindings;
 use super::bindings::wedge::function::types::Decision;
 use super::engine::EPOCH_TICK;
 use super::function::{FunctionError, Hook, HookOutcome, LoadedFunction};
-use super::memo::{Recording, Returned};
+use super::memo::{Recording, Returned, Slot};
 use super::request::{REQUEST_REP, RequestView};
 use super::response::{RESPONSE_REP, ResponseView};
 use crate::config::FunctionId;
@@ -144,29 +144,23 @@ impl FunctionRun {
         let started = Instant::now();
         let f = self.function.clone();
         let mut view = view.allow(f.limits.write_bytes);
-        let cache = f.decisions.as_ref().filter(|d| d.hook == hook);
-        let key = cache.and_then(|c| c.key(&view));
-        if let (Some(cache), Some(key)) = (cache, &key)
-            && let Some(outcome) = cache.replay(key, &mut view)
+        let slot = Slot::new(f.decisions.as_ref(), hook, &view);
+        if let Some(outcome) = slot
+            .as_ref()
+            .and_then(|s| s.cache.replay(&s.key, &mut view))
         {
-            let trace = self.trace(hook, "reused", started);
             let result = Ok(outcome);
-            self.count(&result, true, &trace);
+            let trace = self.finish_call(hook, &result, "reused", true, started);
             return (view, result, trace);
         }
         // A key seen for the first time runs unrecorded (see the doorkeeper).
-        let recording = match (cache, &key) {
-            (Some(c), Some(k)) if c.worth_recording(k) => Some(Recording::new(c.inputs.clone())),
-            _ => None,
-        };
+        let recording = slot.as_ref().and_then(Slot::recording);
         let (view, result, recording) = self.request_hook(hook, view, recording).await;
-        if let (Some(cache), Some(key), Ok(outcome), Some(recording)) =
-            (cache, key, &result, recording)
-        {
-            cache.store(&f.id, key, recording, Returned::Decision(outcome));
+        if let (Some(slot), Ok(outcome), Some(recording)) = (slot, &result, recording) {
+            slot.store(&f.id, recording, Returned::Decision(outcome));
         }
-        let trace = self.trace(hook, outcome_word(&result), started);
-        self.count(&result, false, &trace);
+        let word = outcome_word(&result);
+        let trace = self.finish_call(hook, &result, word, false, started);
         (view, result, trace)
     }
 
@@ -181,20 +175,13 @@ impl FunctionRun {
     ) {
         let started = Instant::now();
         let f = self.function.clone();
-        let cache = f.decisions.as_ref().filter(|d| d.hook == Hook::CacheKey);
-        let key = cache.and_then(|c| c.key(&view));
-        if let (Some(cache), Some(key)) = (cache, &key)
-            && let Some(part) = cache.replay_key(key)
-        {
-            let trace = self.trace(Hook::CacheKey, "reused", started);
+        let slot = Slot::new(f.decisions.as_ref(), Hook::CacheKey, &view);
+        if let Some(part) = slot.as_ref().and_then(|s| s.cache.replay_key(&s.key)) {
             let result = Ok(part);
-            self.count(&result, true, &trace);
+            let trace = self.finish_call(Hook::CacheKey, &result, "reused", true, started);
             return (view, result, trace);
         }
-        let recording = match (cache, &key) {
-            (Some(c), Some(k)) if c.worth_recording(k) => Some(Recording::new(c.inputs.clone())),
-            _ => None,
-        };
+        let recording = slot.as_ref().and_then(Slot::recording);
         let (view, result, recording) = match self.live(Hook::CacheKey).await {
             Err(e) => (view, Err(e), None),
             Ok(live) => {
@@ -215,18 +202,10 @@ impl FunctionRun {
                 )
             }
         };
-        if let (Some(cache), Some(key), Ok(part), Some(recording)) =
-            (cache, key, &result, recording)
-        {
-            cache.store(&f.id, key, recording, Returned::KeyPart(part));
+        if let (Some(slot), Ok(part), Some(recording)) = (slot, &result, recording) {
+            slot.store(&f.id, recording, Returned::KeyPart(part));
         }
-        self.failed |= result.is_err();
-        let word = match &result {
-            Ok(_) => "key",
-            Err(e) => e.kind(),
-        };
-        let trace = self.trace(Hook::CacheKey, word, started);
-        self.count(&result, false, &trace);
+        let trace = self.finish_call(Hook::CacheKey, &result, "key", false, started);
         (view, result, trace)
     }
 
@@ -245,21 +224,17 @@ impl FunctionRun {
         let started = Instant::now();
         let allowance = self.function.limits.write_bytes;
         let f = self.function.clone();
-        let cache = f.decisions.as_ref().filter(|d| d.hook == hook);
-        let key = cache.and_then(|c| c.key(&req));
+        let slot = Slot::new(f.decisions.as_ref(), hook, &req);
         let mut resp = resp.allow(allowance);
-        if let (Some(cache), Some(key)) = (cache, &key)
-            && cache.replay_response(key, &mut resp)
+        if slot
+            .as_ref()
+            .is_some_and(|s| s.cache.replay_response(&s.key, &mut resp))
         {
-            let trace = self.trace(hook, "reused", started);
             let result = Ok(());
-            self.count(&result, true, &trace);
+            let trace = self.finish_call(hook, &result, "reused", true, started);
             return (req, resp, result, trace);
         }
-        let recording = match (cache, &key) {
-            (Some(c), Some(k)) if c.worth_recording(k) => Some(Recording::new(c.inputs.clone())),
-            _ => None,
-        };
+        let recording = slot.as_ref().and_then(Slot::recording);
         let (req, resp, result, recording) = match self.live(hook).await {
             Err(e) => (req, resp, Err(e), None),
             Ok(live) => {
@@ -293,17 +268,10 @@ impl FunctionRun {
                 )
             }
         };
-        if let (Some(cache), Some(key), Ok(()), Some(recording)) = (cache, key, &result, recording)
-        {
-            cache.store(&f.id, key, recording, Returned::Nothing);
+        if let (Some(slot), Ok(()), Some(recording)) = (slot, &result, recording) {
+            slot.store(&f.id, recording, Returned::Nothing);
         }
-        self.failed |= result.is_err();
-        let word = match &result {
-            Ok(()) => "edited",
-            Err(e) => e.kind(),
-        };
-        let trace = self.trace(hook, word, started);
-        self.count(&result, false, &trace);
+        let trace = self.finish_call(hook, &result, "edited", false, started);
         (req, resp, result, trace)
     }
 
@@ -319,10 +287,7 @@ impl FunctionRun {
     ) {
         let live = match self.live(hook).await {
             Ok(live) => live,
-            Err(e) => {
-                self.failed = true;
-                return (view, Err(e), None);
-            }
+            Err(e) => return (view, Err(e), None),
         };
         let data = live.store.data_mut();
         data.request = Some(view.editable());
@@ -340,7 +305,6 @@ impl FunctionRun {
             Ok(Decision::Continue) => Ok(HookOutcome::Continue),
             Ok(Decision::Respond(r)) => self.function.synthetic(hook, r).map(HookOutcome::Respond),
         };
-        self.failed |= result.is_err();
         (view, result, recording)
     }
 
@@ -396,6 +360,26 @@ impl FunctionRun {
             hook: hook.as_str(),
             message: format!("{e:#}"),
         }
+    }
+
+    /// The end of a hook call: a failure marks the instance untrusted; the call is traced
+    /// (`ok_word` when it succeeded, the error's kind otherwise) and counted.
+    fn finish_call<T>(
+        &mut self,
+        hook: Hook,
+        result: &Result<T, FunctionError>,
+        ok_word: &'static str,
+        reused: bool,
+        started: Instant,
+    ) -> HookTrace {
+        self.failed |= result.is_err();
+        let word = match result {
+            Ok(_) => ok_word,
+            Err(e) => e.kind(),
+        };
+        let trace = self.trace(hook, word, started);
+        self.count(result, reused, &trace);
+        trace
     }
 
     fn trace(&self, hook: Hook, outcome: &'static str, started: Instant) -> HookTrace {

@@ -213,7 +213,7 @@ impl DecisionCache {
 
     /// The cache key for a request: each declared input's values, in declaration
     /// order, with absent and empty told apart. None when too long to cache.
-    pub(crate) fn key(&self, view: &RequestView) -> Option<Vec<u8>> {
+    fn key(&self, view: &RequestView) -> Option<Vec<u8>> {
         let mut key = Vec::with_capacity(256);
         for input in self.inputs.iter() {
             match input {
@@ -248,7 +248,7 @@ impl DecisionCache {
     }
 
     /// Whether a run for `key` is worth recording: only from its second sighting on.
-    pub(crate) fn worth_recording(&self, key: &[u8]) -> bool {
+    fn worth_recording(&self, key: &[u8]) -> bool {
         self.doorkeeper.seen_before(key)
     }
 
@@ -327,5 +327,38 @@ impl DecisionCache {
                 key_part,
             }),
         );
+    }
+}
+
+/// One request's place in a function's decision cache for one hook: the key, and from
+/// it the replay, the decision to record (doorkeeper) and the store.
+pub(crate) struct Slot<'a> {
+    pub(crate) cache: &'a DecisionCache,
+    pub(crate) key: Vec<u8>,
+}
+
+impl<'a> Slot<'a> {
+    /// The slot when `cache` keeps outcomes of `hook` and the request's inputs make a
+    /// key short enough to keep.
+    pub(crate) fn new(
+        cache: Option<&'a DecisionCache>,
+        hook: super::Hook,
+        view: &RequestView,
+    ) -> Option<Slot<'a>> {
+        let cache = cache.filter(|c| c.hook == hook)?;
+        let key = cache.key(view)?;
+        Some(Slot { cache, key })
+    }
+
+    /// A recorder for this run, from the key's second sighting on.
+    pub(crate) fn recording(&self) -> Option<Recording> {
+        self.cache
+            .worth_recording(&self.key)
+            .then(|| Recording::new(self.cache.inputs.clone()))
+    }
+
+    /// Stores what a recorded run did.
+    pub(crate) fn store(self, function: &FunctionId, recording: Recording, returned: Returned<'_>) {
+        self.cache.store(function, self.key, recording, returned);
     }
 }
