@@ -12,7 +12,7 @@ use http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use super::body::{EdgeBody, ViewerBody};
-use super::fetch::{Fetched, Origin};
+use super::fetch::Origin;
 use super::{Explain, ResultType};
 use crate::cache::{
     COLLAPSE_WAIT, CacheKey, Claim, Entry, FetchGuard, Fill, FillBody, Freshness, HttpCache,
@@ -39,7 +39,7 @@ pub(super) async fn respond<B>(
 where
     B: ViewerBody,
 {
-    let cache = origin.snapshot.cache.clone();
+    let cache = &origin.snapshot.cache;
     if policy.normalize_accept_encoding {
         normalize_accept_encoding(&mut view.parts.headers);
     }
@@ -142,7 +142,7 @@ async fn miss<B>(
 where
     B: ViewerBody,
 {
-    let cache = origin.snapshot.cache.clone();
+    let cache = &origin.snapshot.cache;
     cache.stats.misses.fetch_add(1, Ordering::Relaxed);
     let fills = fills_cache(&view);
     if fills {
@@ -159,7 +159,7 @@ where
     };
     Ok((
         store_while_streaming(
-            &cache,
+            cache,
             policy,
             &request_headers,
             fetched.response,
@@ -218,7 +218,7 @@ async fn revalidate<B>(
 where
     B: ViewerBody,
 {
-    let cache = origin.snapshot.cache.clone();
+    let cache = &origin.snapshot.cache;
     let method = view.parts.method.clone();
     // The viewer's headers as sent answer its conditionals from the entry; the origin
     // gets them without those, plus the entry's validators.
@@ -231,80 +231,44 @@ where
     let fallback_sent = (may_serve_stale
         && runs.iter().any(|r| r.implements(Hook::ViewerResponse)))
     .then(|| view.head_copy());
-    match origin
+    let fetched = origin
         .fetch(runs, view, body, Some(&key.primary), explain)
-        .await
-    {
-        Ok(Fetched {
-            response,
-            sent,
-            from_origin: true,
-        }) if response.status() == StatusCode::NOT_MODIFIED => {
-            let now = SystemTime::now();
-            let refreshed = entry
-                .refreshed(policy, response.headers(), now)
-                .map(Arc::new)
-                .unwrap_or_else(|| entry.clone());
-            cache.insert(refreshed.clone());
-            cache.stats.refresh_hits.fetch_add(1, Ordering::Relaxed);
-            explain.result = ResultType::RefreshHit;
-            let resp = response_from_entry(&refreshed, &method, &viewer_headers, now);
-            Ok((resp, sent))
-        }
-        Ok(Fetched { response, .. }) if may_serve_stale && response.status().is_server_error() => {
-            Ok(serve_stale_on_error(
-                &cache,
-                entry,
-                &method,
-                &viewer_headers,
-                fallback_sent,
-                explain,
-            ))
-        }
-        Err(e) if may_serve_stale && e.is_origin_failure() => {
+        .await;
+    let now = SystemTime::now();
+    // stale-if-error: the stale copy stands in for a failing origin.
+    let origin_failed = match &fetched {
+        Ok(f) => f.response.status().is_server_error(),
+        Err(e) => e.is_origin_failure(),
+    };
+    if may_serve_stale && origin_failed {
+        if let Err(e) = &fetched {
             tracing::warn!(request_id = %origin.request_id, "serving stale: {e}");
-            Ok(serve_stale_on_error(
-                &cache,
-                entry,
-                &method,
-                &viewer_headers,
-                fallback_sent,
-                explain,
-            ))
         }
-        Ok(fetched) => {
-            cache.stats.misses.fetch_add(1, Ordering::Relaxed);
-            explain.result = ResultType::Miss;
-            if !fetched.from_origin || method != Method::GET {
-                return Ok((fetched.response, fetched.sent));
-            }
-            let resp = store_while_streaming(
-                &cache,
-                policy,
-                &request_headers,
-                fetched.response,
-                key,
-                None,
-            );
-            Ok((resp, fetched.sent))
-        }
-        Err(e) => Err(e),
+        cache.stats.stale_served.fetch_add(1, Ordering::Relaxed);
+        explain.result = ResultType::Hit;
+        explain.cache_note = Some("stale-if-error");
+        let resp = response_from_entry(entry, &method, &viewer_headers, now);
+        return Ok((resp, fallback_sent));
     }
-}
-
-fn serve_stale_on_error(
-    cache: &HttpCache,
-    entry: &Entry,
-    method: &Method,
-    viewer_headers: &HeaderMap,
-    sent: Option<RequestView>,
-    explain: &mut Explain,
-) -> Answer {
-    cache.stats.stale_served.fetch_add(1, Ordering::Relaxed);
-    explain.result = ResultType::Hit;
-    explain.cache_note = Some("stale-if-error");
-    let resp = response_from_entry(entry, method, viewer_headers, SystemTime::now());
-    (resp, sent)
+    let fetched = fetched?;
+    if fetched.from_origin && fetched.response.status() == StatusCode::NOT_MODIFIED {
+        let refreshed = entry
+            .refreshed(policy, fetched.response.headers(), now)
+            .map(Arc::new)
+            .unwrap_or_else(|| entry.clone());
+        cache.insert(refreshed.clone());
+        cache.stats.refresh_hits.fetch_add(1, Ordering::Relaxed);
+        explain.result = ResultType::RefreshHit;
+        let resp = response_from_entry(&refreshed, &method, &viewer_headers, now);
+        return Ok((resp, fetched.sent));
+    }
+    cache.stats.misses.fetch_add(1, Ordering::Relaxed);
+    explain.result = ResultType::Miss;
+    if !fetched.from_origin || method != Method::GET {
+        return Ok((fetched.response, fetched.sent));
+    }
+    let resp = store_while_streaming(cache, policy, &request_headers, fetched.response, key, None);
+    Ok((resp, fetched.sent))
 }
 
 /// Refreshes `entry` off the request path (stale-while-revalidate). The refresh is a
