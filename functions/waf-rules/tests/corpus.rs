@@ -6,6 +6,9 @@
 //! ```sh
 //! cargo test --manifest-path functions/Cargo.toml -p waf --release --test corpus -- --nocapture
 //! ```
+//!
+//! `WAF_EVAL_DUMP=<file>` also writes every replayed case with wedge's verdict as JSON
+//! lines (`benches/waf/modsec_compare.py` replays them through nginx + ModSecurity).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -365,6 +368,21 @@ fn detection_and_false_positives() {
         }
     }
     let per_request = started.elapsed().as_secs_f64() * 1e6 / cases.len() as f64;
+    if let Some(path) = std::env::var_os("WAF_EVAL_DUMP") {
+        // Every replayed case and wedge's verdict (evaluated again, outside the timing).
+        let mut out = String::new();
+        for c in &cases {
+            let rule = run(&acl, c, limit);
+            let case = serde_json::json!({
+                "group": c.group, "attack": c.attack, "method": c.method, "uri": c.uri,
+                "headers": c.headers, "body": c.body.as_deref().map(String::from_utf8_lossy),
+                "label": c.label, "wedge_blocked": rule.is_some(), "wedge_rule": rule,
+            });
+            out.push_str(&format!("{case}\n"));
+        }
+        std::fs::write(&path, out).expect("WAF_EVAL_DUMP writable");
+        println!("wrote {} cases to {}", cases.len(), path.to_string_lossy());
+    }
     let mut total = [0usize; 4];
     let mut crs = [0usize; 4];
     println!("| group | attacks | detected | rate | benign | false positives | FP rate |");
