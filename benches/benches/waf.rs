@@ -1,6 +1,7 @@
-//! What the WAF costs per request: the function's part alone (fresh instance, config,
-//! viewer-request with the managed rule set) on an ordinary and on an attack request,
-//! and whole requests in-process through `Edge::handle` with and without it.
+//! What the WAF costs per request: the function's part alone (fresh instance,
+//! viewer-request with the managed rule set, and with custom regex rules) on an
+//! ordinary and on an attack request, pre-initialised and configured per instance; and
+//! whole requests in-process through `Edge::handle` with and without it.
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -22,48 +23,80 @@ fn attack_request() -> http::request::Parts {
     p
 }
 
+/// Custom rules in the README's style, three of them regexes, in front of the managed set.
+fn custom_rules() -> serde_json::Value {
+    let regex = |id: &str, field: &str, value: &str| {
+        serde_json::json!({
+            "id": id, "action": "block",
+            "statement": { "match": { "field": field, "op": "regex", "value": value,
+                                      "transforms": ["url_decode", "lowercase"] } }
+        })
+    };
+    serde_json::json!({
+        "managed": "block",
+        "rules": [
+            { "id": "office", "action": "allow", "statement": { "ip_set": ["192.0.2.0/24", "2001:db8::/32"] } },
+            regex("old-clients", "header:user-agent", r"^(?:curl|wget|python-requests)/[0-9.]+$"),
+            regex("admin-paths", "path", r"^/(?:admin|wp-admin|phpmyadmin|\.git|\.env)(?:/|$)"),
+            regex("ids", "args", r"\b(?:[0-9]{16}|[a-f0-9]{64})\b"),
+        ]
+    })
+}
+
 fn function_part(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
     let id = request_id();
     let mut group = c.benchmark_group("waf");
-    let waf = FunctionConfig {
-        decision_cache: 0,
-        config: serde_json::json!({ "managed": "block" }),
-        ..FunctionConfig::new(function("waf"))
-    };
-    let waf =
-        Arc::new(LoadedFunction::load(&engine, FunctionId::new("waf").unwrap(), &waf).unwrap());
-    let off = FunctionConfig {
-        decision_cache: 0,
-        config: serde_json::json!({}),
-        ..FunctionConfig::new(function("waf"))
-    };
-    let off =
-        Arc::new(LoadedFunction::load(&engine, FunctionId::new("waf-off").unwrap(), &off).unwrap());
-    let pass = FunctionConfig {
-        decision_cache: 0,
-        ..FunctionConfig::new(function("hostile"))
-    };
-    let pass =
-        Arc::new(LoadedFunction::load(&engine, FunctionId::new("pass").unwrap(), &pass).unwrap());
-    for (name, f, parts, respond) in [
-        ("pass-through/benign", &pass, mobile_request(), false),
-        ("no-rules/benign", &off, mobile_request(), false),
-        ("managed/benign", &waf, mobile_request(), false),
-        ("managed/attack", &waf, attack_request(), true),
-    ] {
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let mut run = FunctionRun::new(f.clone(), id);
-                let (_, outcome, _) =
-                    rt.block_on(run.request(Hook::ViewerRequest, view(parts.clone())));
-                assert_eq!(matches!(outcome.unwrap(), HookOutcome::Respond(_)), respond);
-            })
-        });
+    // The same functions loaded twice: configured once at load and snapshotted (the
+    // default), and configured again in every instance.
+    for (variant, preinitialize) in [("", true), ("configure-each/", false)] {
+        let engine = WasmEngine::new(&EngineSettings {
+            preinitialize,
+            ..EngineSettings::default()
+        })
+        .unwrap();
+        let load = |name: &str, module: &str, config: serde_json::Value| {
+            let config = FunctionConfig {
+                decision_cache: 0,
+                config,
+                ..FunctionConfig::new(function(module))
+            };
+            Arc::new(
+                LoadedFunction::load(&engine, FunctionId::new(name).unwrap(), &config).unwrap(),
+            )
+        };
+        let pass = load("pass", "hostile", serde_json::json!({}));
+        let off = load("waf-off", "waf", serde_json::json!({}));
+        let waf = load("waf", "waf", serde_json::json!({ "managed": "block" }));
+        let custom = load("waf-custom", "waf", custom_rules());
+        let cases = [
+            ("pass-through/benign", &pass, mobile_request(), false),
+            ("no-rules/benign", &off, mobile_request(), false),
+            ("managed/benign", &waf, mobile_request(), false),
+            ("managed/attack", &waf, attack_request(), true),
+            (
+                "managed+3-regex-rules/benign",
+                &custom,
+                mobile_request(),
+                false,
+            ),
+        ];
+        for (name, f, parts, respond) in cases {
+            if !preinitialize && name.starts_with("managed/") {
+                continue;
+            }
+            group.bench_function(format!("{variant}{name}"), |b| {
+                b.iter(|| {
+                    let mut run = FunctionRun::new(f.clone(), id);
+                    let (_, outcome, _) =
+                        rt.block_on(run.request(Hook::ViewerRequest, view(parts.clone())));
+                    assert_eq!(matches!(outcome.unwrap(), HookOutcome::Respond(_)), respond);
+                })
+            });
+        }
     }
     group.finish();
 }

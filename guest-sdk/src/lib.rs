@@ -2,10 +2,10 @@
 //!
 //! A function is a type with an `impl Function` block marked `#[wedge_sdk::function]`,
 //! built with `cargo build --release --target wasm32-wasip2`. For each request that
-//! reaches a behavior listing it, the host creates one fresh instance, builds your type
-//! with [`Function::new`] (or `Default`), calls the hooks you wrote in request order, and
-//! throws the instance away: fields of `self` carry state from one hook to the next
-//! within a request, never across requests.
+//! reaches a behavior listing it, the host creates one fresh instance holding your type
+//! as [`Function::new`] (or `Default`) built it, calls the hooks you wrote in request
+//! order, and throws the instance away: fields of `self` carry state from one hook to
+//! the next within a request, never across requests.
 //!
 //! | hook | runs | may |
 //! |---|---|---|
@@ -113,11 +113,15 @@ pub trait Function: Sized + 'static {
     /// Default: `None`.
     const VIEWER_RESPONSE_INPUTS: Option<&'static [&'static str]> = None;
 
-    /// Builds the per-request state from the function's config
-    /// (`[functions.<id>.config]` in the host's TOML). The host calls it once at load to
-    /// validate the config, so an error here stops the config from loading, naming the
-    /// function and your field. Leave it out for functions without config: the
-    /// attribute then uses `Default` and refuses any config.
+    /// Builds the function's state from its config (`[functions.<id>.config]` in the
+    /// host's TOML). The host calls it at load, so an error here stops the config from
+    /// loading, naming the function and your field; it then snapshots the memory of the
+    /// configured instance, and every request's instance starts from a copy of that
+    /// state. So do the expensive work here (parse, compile regexes, build tables): it
+    /// is paid once per load, not per request. Do not keep host handles or the time of
+    /// day from here: they belong to the load, not to a request. Leave it out for
+    /// functions without config: the attribute then uses `Default` and refuses any
+    /// config.
     ///
     /// ```
     /// #[derive(serde::Deserialize)]

@@ -33,6 +33,41 @@ async fn get(edge: &TestEdge, path: &str) -> http::Response<Bytes> {
         .unwrap()
 }
 
+/// Functions that take config are configured once at load and every instance starts
+/// from a snapshot of that state: each config of one module gets its own snapshot, and
+/// what a request's hooks change never reaches the next request.
+#[tokio::test]
+async fn each_config_of_a_module_starts_its_instances_from_its_own_configured_state() {
+    let two_tags = LIFECYCLE.replace(
+        "[[distributions]]",
+        r#"[functions.lifecycle-red]
+module = "{functions}/lifecycle.wasm"
+config = { tag = "red" }
+
+[[distributions]]"#,
+    )
+    .replace(
+        "[distributions.default_behavior]",
+        r#"[[distributions.behaviors]]
+path_pattern = "/red/*"
+origin = "stub"
+functions = ["lifecycle-red"]
+[distributions.default_behavior]"#,
+    );
+    let edge = TestEdge::start(&two_tags).await.unwrap();
+    for _ in 0..3 {
+        for (path, tag) in [("/echo", "blue"), ("/red/echo", "red")] {
+            let resp = get(&edge, path).await;
+            assert_eq!(resp.headers()["x-tag"], tag, "{path}");
+            assert_eq!(
+                resp.headers()["x-hooks"],
+                "viewer-request,cache-key,origin-request,origin-response,viewer-response",
+                "{path}: no hook calls left over from an earlier request"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn one_instance_serves_all_hooks_in_order() {
     let edge = TestEdge::start(LIFECYCLE).await.unwrap();

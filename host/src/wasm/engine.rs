@@ -23,6 +23,9 @@ pub struct EngineSettings {
     pub max_instances: u32,
     /// Largest linear memory any function may be configured with.
     pub max_memory_bytes: u64,
+    /// Configure functions once at load and start every instance from a snapshot of
+    /// that state (see `wasm::preinit`), rather than configuring each instance.
+    pub preinitialize: bool,
 }
 
 impl Default for EngineSettings {
@@ -30,6 +33,7 @@ impl Default for EngineSettings {
         Self {
             max_instances: 512,
             max_memory_bytes: crate::config::MAX_MEMORY_BYTES,
+            preinitialize: true,
         }
     }
 }
@@ -42,6 +46,7 @@ pub struct WasmEngine {
 
 struct Inner {
     engine: Engine,
+    preinitialize: bool,
     linker: Linker<HostState>,
     services: Arc<super::services::Services>,
 }
@@ -97,6 +102,7 @@ impl WasmEngine {
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
+                preinitialize: settings.preinitialize,
                 linker,
                 services: Default::default(),
             }),
@@ -105,6 +111,11 @@ impl WasmEngine {
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Whether functions that take config are pre-initialised at load.
+    pub fn preinitializes(&self) -> bool {
+        self.inner.preinitialize
     }
 
     /// Counters shared by all functions (rate limits, rule matches).
@@ -117,37 +128,58 @@ impl WasmEngine {
     /// compilation). The cache is `$WEDGE_CACHE_DIR`, else `$XDG_CACHE_HOME/wedge`, else
     /// `~/.cache/wedge`; a cache that cannot be used only costs the compile.
     pub fn compile(&self, bytes: &[u8], content_hash: &str) -> wasmtime::Result<Component> {
-        let Some(dir) = cache_dir() else {
-            return Component::new(&self.inner.engine, bytes);
-        };
-        let path = dir.join(format!(
-            "{content_hash}-{:016x}.cwasm",
-            self.compatibility()
-        ));
-        if path.exists() {
-            // SAFETY: the file was written by `Component::serialize` of this engine
-            // configuration (the name carries the content hash and the engine's
-            // compatibility hash) into wedge's own cache directory; deserializing runs
-            // no code, and wasmtime re-checks the artifact header before use.
-            match unsafe { Component::deserialize_file(&self.inner.engine, &path) } {
-                Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(
+        match self.cached(content_hash) {
+            Some(component) => Ok(component),
+            None => self.compile_to_cache(content_hash, bytes),
+        }
+    }
+
+    /// The artifact cached under `key` (a content hash, or a name derived from one),
+    /// if a compatible engine wrote one.
+    pub fn cached(&self, key: &str) -> Option<Component> {
+        let path = self.artifact_path(key)?;
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file was written by `Component::serialize` of this engine
+        // configuration (the name carries the content key and the engine's
+        // compatibility hash) into wedge's own cache directory; deserializing runs no
+        // code, and wasmtime re-checks the artifact header before use.
+        match unsafe { Component::deserialize_file(&self.inner.engine, &path) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(
                     "ignoring unusable compiled artifact {}: {e:#}",
                     path.display()
-                ),
+                );
+                None
             }
         }
+    }
+
+    /// Compiles `bytes` and caches the artifact under `key`.
+    pub fn compile_to_cache(&self, key: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
         let component = Component::new(&self.inner.engine, bytes)?;
-        if let Ok(serialized) = component.serialize()
-            && std::fs::create_dir_all(&dir).is_ok()
+        if let Some(path) = self.artifact_path(key)
+            && let Ok(serialized) = component.serialize()
+            && path
+                .parent()
+                .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
         {
-            // Write then rename, so a concurrent reader never sees half a file.
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            // Write then rename, so a concurrent reader never sees half a file (and two
+            // loads of one module in this process never share a temporary file).
+            static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
             if std::fs::write(&tmp, serialized).is_ok() && std::fs::rename(&tmp, &path).is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
         }
         Ok(component)
+    }
+
+    fn artifact_path(&self, key: &str) -> Option<std::path::PathBuf> {
+        Some(cache_dir()?.join(format!("{key}-{:016x}.cwasm", self.compatibility())))
     }
 
     fn compatibility(&self) -> u64 {

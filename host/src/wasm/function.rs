@@ -16,6 +16,7 @@ use super::bindings::wedge::function::types::{FunctionInfo, Hook as WitHook, Syn
 use super::engine::WasmEngine;
 use super::instance::{HostState, new_store};
 use super::memo::{DecisionCache, Input};
+use super::preinit::{self, PreinitError};
 use crate::config::{FunctionConfig, FunctionId, FunctionLimits, OnError};
 use crate::util::RequestId;
 
@@ -229,8 +230,12 @@ pub struct LoadedFunction {
     pub loaded_at: SystemTime,
     /// The hooks it implements.
     pub hooks: HookSet,
-    /// Whether it reads its config (then each instance is configured before its first hook).
+    /// Whether it reads its config.
     pub takes_config: bool,
+    /// Whether each instance must be configured before its first hook: a function that
+    /// takes config is configured once at load and snapshotted instead, unless the
+    /// snapshot could not be made.
+    pub(crate) configure_each_instance: bool,
     pub stats: FunctionStats,
     /// The config as JSON text, handed to each instance.
     pub(crate) config_json: Arc<str>,
@@ -287,14 +292,31 @@ impl LoadedFunction {
             loaded_at: SystemTime::now(),
             hooks: HookSet::default(),
             takes_config: false,
+            configure_each_instance: false,
             stats: FunctionStats::default(),
             config_json,
             pre,
             engine: engine.clone(),
             decisions: None,
         };
-        let info = function.describe_and_configure()?;
+        let (info, preinitialized) = function.describe_and_configure(&bytes)?;
         function.takes_config = info.takes_config;
+        match preinitialized {
+            Some(Ok(component)) => {
+                function.pre =
+                    FunctionPre::new(engine.linker().instantiate_pre(&component).map_err(link)?)
+                        .map_err(link)?;
+            }
+            Some(Err(message)) => {
+                tracing::warn!(
+                    function = %function.id,
+                    "{}: cannot pre-initialise, configuring every instance instead: {message}",
+                    path.display()
+                );
+                function.configure_each_instance = true;
+            }
+            None => {}
+        }
         for hook in info.hooks {
             function.hooks.0 |= Hook::from(hook).bit();
         }
@@ -323,11 +345,19 @@ impl LoadedFunction {
 
     /// Asks the function what it implements and lets it check its config, in a
     /// throwaway instance on a thread of its own (so loading works from any context).
-    fn describe_and_configure(&self) -> Result<FunctionInfo, LoadError> {
+    /// A function that takes config is configured in an instrumented instance whose
+    /// memory then becomes the starting state of a new component (see [`preinit`]);
+    /// that component, or why it could not be made, comes back with the description.
+    #[allow(clippy::type_complexity)]
+    fn describe_and_configure(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(FunctionInfo, Option<Result<Component, String>>), LoadError> {
         let describe_err = |message: String| LoadError::Describe {
             path: self.module.clone(),
             message,
         };
+        let config_err = |field: String, message: String| LoadError::Config { field, message };
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
@@ -347,17 +377,52 @@ impl LoadedFunction {
                             .call_describe(&mut store)
                             .await
                             .map_err(|e| describe_err(format!("{e:#}")))?;
-                        if info.takes_config || self.config_json.as_ref() != "{}" {
-                            hooks
-                                .call_configure(&mut store, &self.config_json)
+                        if info.takes_config && !self.engine.preinitializes() {
+                            return Ok((info, Some(Err("switched off".to_string()))));
+                        }
+                        if info.takes_config {
+                            // Keyed by module and config: a cached artifact exists only
+                            // if this config was accepted before.
+                            let key = crate::util::sha256_hex(
+                                format!("{}\n{}", self.content_hash, self.config_json).as_bytes(),
+                            ) + "-configured";
+                            if let Some(component) = self.engine.cached(&key) {
+                                return Ok((info, Some(Ok(component))));
+                            }
+                            let snapshot = preinit::configured_snapshot(
+                                &self.engine,
+                                bytes,
+                                &self.content_hash,
+                                &self.config_json,
+                                new_store(self, RequestId::next()),
+                            )
+                            .await;
+                            let component = match snapshot {
+                                Ok(snapshot) => self
+                                    .engine
+                                    .compile_to_cache(&key, &snapshot)
+                                    .map_err(|e| format!("{e:#}")),
+                                Err(PreinitError::Config { field, message }) => {
+                                    return Err(config_err(field, message));
+                                }
+                                Err(PreinitError::Failed(message)) => Err(message),
+                            };
+                            if component.is_err() {
+                                // Still check the config the way every instance will get it.
+                                configure(&hooks, &mut store, &self.config_json)
+                                    .await
+                                    .map_err(|e| describe_err(format!("{e:#}")))?
+                                    .map_err(|(f, m)| config_err(f, m))?;
+                            }
+                            return Ok((info, Some(component)));
+                        }
+                        if self.config_json.as_ref() != "{}" {
+                            configure(&hooks, &mut store, &self.config_json)
                                 .await
                                 .map_err(|e| describe_err(format!("{e:#}")))?
-                                .map_err(|e| LoadError::Config {
-                                    field: e.field,
-                                    message: e.message,
-                                })?;
+                                .map_err(|(f, m)| config_err(f, m))?;
                         }
-                        Ok(info)
+                        Ok((info, None))
                     })
                 })
                 .join()
@@ -419,6 +484,18 @@ impl From<WitHook> for Hook {
             WitHook::ViewerResponse => Hook::ViewerResponse,
         }
     }
+}
+
+/// Calls `configure`: a trap, or the function's refusal as (field, message).
+async fn configure(
+    hooks: &super::bindings::exports::wedge::function::hooks::Guest,
+    store: &mut wasmtime::Store<HostState>,
+    config_json: &str,
+) -> wasmtime::Result<Result<(), (String, String)>> {
+    Ok(hooks
+        .call_configure(store, config_json)
+        .await?
+        .map_err(|e| (e.field, e.message)))
 }
 
 fn check_imports(engine: &WasmEngine, component: &Component, path: &Path) -> Result<(), LoadError> {

@@ -1,5 +1,6 @@
 //! One function's part in one request: its instance, created lazily at the first hook
-//! it implements, configured once, and reused for every later hook of that request.
+//! it implements (already configured: see [`super::preinit`]), and reused for every
+//! later hook of that request.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -319,7 +320,7 @@ impl FunctionRun {
                 .instantiate_async(&mut store)
                 .await
                 .map_err(|e| self.classify(hook, e))?;
-            if f.takes_config {
+            if f.configure_each_instance {
                 let configured = bindings
                     .wedge_function_hooks()
                     .call_configure(&mut store, &f.config_json)

@@ -12,6 +12,7 @@ mod headers;
 pub mod instance;
 mod log;
 mod memo;
+mod preinit;
 pub mod request;
 pub mod response;
 pub mod services;
