@@ -20,6 +20,13 @@ macro_rules! header_methods {
             self.inner.header_names()
         }
 
+        /// Every header as (lower-case name, value), in order, fetched in one host call
+        /// (cheaper than `header_names` and `header_all` per name when you need them
+        /// all); non-UTF-8 values are left out.
+        pub fn headers(&self) -> Vec<(String, String)> {
+            self.inner.headers()
+        }
+
         /// Sets a header, replacing any values. A refused edit is logged to the host
         /// log; use `try_set_header` to handle it yourself.
         pub fn set_header(&mut self, name: &str, value: &str) {

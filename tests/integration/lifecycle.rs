@@ -38,22 +38,23 @@ async fn get(edge: &TestEdge, path: &str) -> http::Response<Bytes> {
 /// what a request's hooks change never reaches the next request.
 #[tokio::test]
 async fn each_config_of_a_module_starts_its_instances_from_its_own_configured_state() {
-    let two_tags = LIFECYCLE.replace(
-        "[[distributions]]",
-        r#"[functions.lifecycle-red]
+    let two_tags = LIFECYCLE
+        .replace(
+            "[[distributions]]",
+            r#"[functions.lifecycle-red]
 module = "{functions}/lifecycle.wasm"
 config = { tag = "red" }
 
 [[distributions]]"#,
-    )
-    .replace(
-        "[distributions.default_behavior]",
-        r#"[[distributions.behaviors]]
+        )
+        .replace(
+            "[distributions.default_behavior]",
+            r#"[[distributions.behaviors]]
 path_pattern = "/red/*"
 origin = "stub"
 functions = ["lifecycle-red"]
 [distributions.default_behavior]"#,
-    );
+        );
     let edge = TestEdge::start(&two_tags).await.unwrap();
     for _ in 0..3 {
         for (path, tag) in [("/echo", "blue"), ("/red/echo", "red")] {
@@ -66,6 +67,26 @@ functions = ["lifecycle-red"]
             );
         }
     }
+}
+
+#[tokio::test]
+async fn headers_reads_every_header_in_one_call_in_order() {
+    let edge = TestEdge::start(LIFECYCLE).await.unwrap();
+    let resp = http_get(
+        edge.http_addr(),
+        "site.test",
+        "/echo",
+        &[
+            ("x-multi", "first"),
+            ("accept", "*/*"),
+            ("x-multi", "second"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 203);
+    let seen = edge.origin.last().unwrap();
+    assert_eq!(seen.header("x-multi-seen"), Some("first|second"));
 }
 
 #[tokio::test]

@@ -48,12 +48,7 @@ impl Function for Waf {
         let query = req.query();
         let host = req.host();
         let ip = req.client_ip().parse().ok();
-        let mut headers = Vec::new();
-        for name in req.header_names() {
-            for value in req.header_all(&name) {
-                headers.push((name.clone(), value));
-            }
-        }
+        let headers = req.headers();
         // The host buffers the body's start only when `inspect_body_kb` is set for this
         // function; rules see at most `body_limit` bytes of it.
         let body = if self.acl.reads_body {

@@ -409,7 +409,7 @@ impl LoadedFunction {
                             };
                             if component.is_err() {
                                 // Still check the config the way every instance will get it.
-                                configure(&hooks, &mut store, &self.config_json)
+                                configure(hooks, &mut store, &self.config_json)
                                     .await
                                     .map_err(|e| describe_err(format!("{e:#}")))?
                                     .map_err(|(f, m)| config_err(f, m))?;
@@ -417,7 +417,7 @@ impl LoadedFunction {
                             return Ok((info, Some(component)));
                         }
                         if self.config_json.as_ref() != "{}" {
-                            configure(&hooks, &mut store, &self.config_json)
+                            configure(hooks, &mut store, &self.config_json)
                                 .await
                                 .map_err(|e| describe_err(format!("{e:#}")))?
                                 .map_err(|(f, m)| config_err(f, m))?;

@@ -46,6 +46,14 @@ pub(crate) fn names(headers: &HeaderMap) -> Vec<String> {
     headers.keys().map(|k| k.as_str().to_owned()).collect()
 }
 
+/// Every header with a UTF-8 value as (name, value), in order.
+pub(crate) fn pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
 /// A header a function may remove, if `name` is valid and not host-managed.
 pub(crate) fn removable(name: &str, request: bool) -> Option<HeaderName> {
     HeaderName::from_bytes(name.as_bytes())

@@ -248,6 +248,11 @@ impl HostRequest for HostState {
         Ok(headers::names(&self.view(&r)?.parts.headers))
     }
 
+    fn headers(&mut self, r: Resource<RequestView>) -> Res<Vec<(String, String)>> {
+        self.read("headers");
+        Ok(headers::pairs(&self.view(&r)?.parts.headers))
+    }
+
     fn set_header(
         &mut self,
         r: Resource<RequestView>,

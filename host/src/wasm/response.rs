@@ -93,6 +93,11 @@ impl HostResponse for HostState {
         Ok(headers::names(&self.resp(&r)?.parts.headers))
     }
 
+    fn headers(&mut self, r: Resource<ResponseView>) -> Res<Vec<(String, String)>> {
+        self.read("the response headers");
+        Ok(headers::pairs(&self.resp(&r)?.parts.headers))
+    }
+
     fn set_header(
         &mut self,
         r: Resource<ResponseView>,
