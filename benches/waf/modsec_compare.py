@@ -16,8 +16,8 @@ an identical server without it; blocked means 403. A request the server without 
 not answer 200 was refused by nginx itself and is counted apart. --wedge also replays every case
 through a running wedge (HTTP listener, the WAF component with managed = "block",
 inspect_body_kb = 8) to check it agrees with the native figures. --load measures nginx's proxy
-throughput with ModSecurity on vs off (wrk, plain HTTP keep-alive, one benign request,
-alternating runs).
+throughput with ModSecurity on vs off (wrk, plain HTTP keep-alive, alternating runs) with two
+benign requests: a browser-like page view and a bare GET /.
 
 Python 3.11 standard library only. Runs as root on Debian: installs nginx,
 libnginx-mod-http-modsecurity, modsecurity-crs (and wrk with --load) with apt-get when missing,
@@ -60,7 +60,9 @@ PACKAGES = {"nginx": Path("/usr/sbin/nginx"), "libnginx-mod-http-modsecurity": M
             "modsecurity-crs": CRS_RULES / "REQUEST-949-BLOCKING-EVALUATION.conf"}
 LOAD_PACKAGES = {"wrk": Path("/usr/bin/wrk"), "util-linux": Path("/usr/bin/taskset")}
 
-# The benign request of the load test: one of the corpus test's generated ordinary requests.
+# The benign requests of the load test. "browser": one of the corpus test's generated ordinary
+# requests (3 query arguments, 3 cookies, a referer with its own query: what a page view sends);
+# "bare": GET / with only a Host header, the least ModSecurity can be asked to inspect.
 LOAD_PATH = "/products/shoes/running?q=running%20shoes&page=2&utm_source=newsletter"
 LOAD_HEADERS = {
     "Host": "api.localhost",
@@ -72,9 +74,9 @@ LOAD_HEADERS = {
     "Cookie": "_ga=GA1.2.1001.1700000000; session=eyJ1c2VyIjo0Mn0.1; theme=dark",
     "Referer": "https://www.example.com/products/shoes/running?from=nav&q=running%20shoes",
 }
+LOAD_REQUESTS = {"browser": (LOAD_PATH, LOAD_HEADERS), "bare": ("/", {"Host": "api.localhost"})}
 # Known attack and benign requests that must be answered 403 / 200 before anything is measured.
 PROBE_ATTACK = "/search?q=1%27%20OR%20%271%27%3D%271"
-PROBE_BENIGN = LOAD_PATH
 
 AUDIT_LOG = "modsec_audit.log"
 # CRS rules that only add up or report scores: not the reason a request was refused.
@@ -279,11 +281,16 @@ def render(template: str, dest: Path, **values) -> Path:
     return dest
 
 
-def modsec_base_conf(dest: Path, workdir: Path) -> Path:
+def modsec_base_conf(dest: Path, workdir: Path, response_body: str = "debian") -> Path:
     """Debian's recommended ModSecurity base config with the engine on (blocking) and every
-    path it writes moved into the temp dir. Its audit log (RelevantOnly: 4xx/5xx answers, so
-    nothing during the load test) names the rules behind each refusal."""
+    path it writes moved into the temp dir; otherwise as Debian ships it, which is already a
+    production one: no debug log (SecDebugLog is commented out), audit log RelevantOnly (only
+    4xx/5xx answers other than 404, Serial; it names the rules behind each refusal and stays
+    empty during the load test, which checks that), response body access On for text/plain,
+    text/html and text/xml. response_body="off" turns that last one off."""
     text = MODSEC_BASE.read_text()
+    if re.search(r"^\s*SecDebugLog", text, re.M):
+        raise RuntimeError(f"{MODSEC_BASE}: a debug log is configured; this script expects none")
     subs = [
         (r"^SecRuleEngine\s+\S+", "SecRuleEngine On"),
         (r"^SecAuditLog\s+\S+", f"SecAuditLog {workdir / AUDIT_LOG}"),
@@ -293,6 +300,8 @@ def modsec_base_conf(dest: Path, workdir: Path) -> Path:
          f"SecUnicodeMapFile {MODSEC_BASE.parent / 'unicode.mapping'}"),
         (r"^SecStatusEngine\s+\S+", "SecStatusEngine Off"),
     ]
+    if response_body == "off":
+        subs.append((r"^SecResponseBodyAccess\s+\S+", "SecResponseBodyAccess Off"))
     for pattern, repl in subs:
         text, n = re.subn(pattern, repl, text, count=1, flags=re.M)
         if n != 1:
@@ -339,7 +348,7 @@ def start_front(workdir: Path, origin_port: int, cpus: str | None, args) -> tupl
     """nginx with a ModSecurity server and an otherwise identical server without it."""
     prefix = workdir / "front"
     prefix.mkdir()
-    base = modsec_base_conf(prefix / "modsecurity.conf", prefix)
+    base = modsec_base_conf(prefix / "modsecurity.conf", prefix, args.response_body)
     main = render("modsec_main.conf.tmpl", prefix / "modsec_main.conf", BASE_CONF=base)
     waf_port, plain_port = free_port(), free_port()
     conf = render("nginx_modsec.conf.tmpl", prefix / "nginx.conf", PREFIX=prefix,
@@ -468,10 +477,13 @@ def replay(cases: list[dict], targets: dict[str, int], jobs: int, timeout: float
 
 
 def check_probe(port: int, what: str) -> None:
-    headers = [[k.lower(), v] for k, v in LOAD_HEADERS.items()]
-    for uri, want in ((PROBE_BENIGN, 200), (PROBE_ATTACK, 403)):
-        got, _ = send(port, request_bytes({"method": "GET", "uri": uri, "headers": headers,
-                                           "body": None}), 10)
+    """The load test's benign requests answer 200, a known attack 403."""
+    probes = [(path, headers, 200) for path, headers in LOAD_REQUESTS.values()]
+    probes.append((PROBE_ATTACK, LOAD_HEADERS, 403))
+    for uri, headers, want in probes:
+        raw = request_bytes({"method": "GET", "uri": uri, "body": None,
+                             "headers": [[k.lower(), v] for k, v in headers.items()]})
+        got, _ = send(port, raw, 10)
         if got != want:
             raise RuntimeError(f"{what}: GET {uri} answered {got}, expected {want}")
 
@@ -590,11 +602,12 @@ def top(items, n: int = 8) -> str:
 # --------------------------------------------------------------------------- load
 
 
-def wrk(port: int, duration: int, args) -> dict:
+def wrk(port: int, request: str, duration: int, args) -> dict:
+    path, headers = LOAD_REQUESTS[request]
     argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency"]
-    for k, v in LOAD_HEADERS.items():
+    for k, v in headers.items():
         argv += ["-H", f"{k}: {v}"]
-    argv.append(f"http://127.0.0.1:{port}{LOAD_PATH}")
+    argv.append(f"http://127.0.0.1:{port}{path}")
     proc = CHILDREN.spawn(pinned(argv, args.loadgen_cpus), capture=True)
     try:
         out, err = proc.communicate(timeout=duration + 30)
@@ -604,7 +617,7 @@ def wrk(port: int, duration: int, args) -> dict:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {err.strip()[:500]}")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))  # "1.02s " ends in a space
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "requests": int(re.search(r"(\d+) requests in", out).group(1)),
             "p50": lat.get("50", "?"), "p99": lat.get("99", "?"),
@@ -612,36 +625,66 @@ def wrk(port: int, duration: int, args) -> dict:
             + (sum(map(int, sock.groups())) if sock else 0)}
 
 
+def file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def load_test(front: Nginx, origin: Nginx, waf_port: int, plain_port: int,
               args) -> tuple[str, dict]:
-    """Alternating wrk runs against the same nginx with and without ModSecurity."""
+    """Alternating wrk runs against the same nginx with and without ModSecurity, per request
+    shape. Also checks that ModSecurity wrote nothing (audit log, error log) while measured:
+    the benign requests trigger no rule, so no logging is in the measured path."""
+    requests = args.load_requests
     print(f"\n== load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s, plain HTTP "
-          f"keep-alive, GET {LOAD_PATH} (benign, answered 200 through both), "
-          f"{args.rounds} rounds alternating", flush=True)
+          f"keep-alive, benign GETs ({', '.join(f'{r}: {LOAD_REQUESTS[r][0]}' for r in requests)};"
+          f" answered 200 through both), {args.rounds} rounds alternating; ModSecurity response "
+          f"body access {'Off' if args.response_body == 'off' else 'On (Debian default)'}",
+          flush=True)
     targets = [("nginx", plain_port), ("nginx+modsec", waf_port)]
-    for _, port in targets:
-        wrk(port, args.warmup, args)
-    runs: dict[str, list[dict]] = {name: [] for name, _ in targets}
-    print(f"{'contender':<14}{'rnd':>4}{'req/s':>10}{'p50':>10}{'p99':>10}{'errors':>8}"
-          f"{'CPU µs/req':>12}{'load1':>7}", flush=True)
+    logs = [front.prefix / AUDIT_LOG, front.prefix / "error.log"]
+    for request in requests:
+        for _, port in targets:
+            wrk(port, request, args.warmup, args)
+    runs: dict[str, dict[str, list[dict]]] = {r: {n: [] for n, _ in targets} for r in requests}
+    logged = 0
+    print(f"{'request':<9}{'contender':<14}{'rnd':>4}{'req/s':>10}{'p50':>10}{'p99':>10}"
+          f"{'errors':>8}{'CPU µs/req':>12}{'load1':>7}", flush=True)
     for rnd in range(1, args.rounds + 1):
-        for name, port in targets:
-            load1 = os.getloadavg()[0]
-            cpu0 = front.cpu() + origin.cpu()
-            r = wrk(port, args.duration, args)
-            r["cpu_us"] = (front.cpu() + origin.cpu() - cpu0) / max(r["requests"], 1) * 1e6
-            runs[name].append(r)
-            print(f"{name:<14}{rnd:>4}{r['rps']:>10.0f}{r['p50']:>10}{r['p99']:>10}"
-                  f"{r['errors']:>8}{r['cpu_us']:>12.1f}{load1:>7.2f}", flush=True)
-    med = {name: {"rps": statistics.median(r["rps"] for r in rs),
-                  "cpu_us": statistics.median(r["cpu_us"] for r in rs),
-                  "errors": sum(r["errors"] for r in rs)} for name, rs in runs.items()}
-    ratio = med["nginx+modsec"]["rps"] / med["nginx"]["rps"]
-    text = (f"medians: nginx {med['nginx']['rps']:.0f} req/s "
-            f"({med['nginx']['cpu_us']:.1f} µs CPU/req incl. origin), nginx+ModSecurity "
-            f"{med['nginx+modsec']['rps']:.0f} req/s ({med['nginx+modsec']['cpu_us']:.1f} µs)\n"
-            f"throughput with ModSecurity / without: {ratio:.2f}")
-    return text, {"runs": runs, "medians": med, "ratio": ratio}
+        for request in requests:
+            for name, port in targets:
+                load1 = os.getloadavg()[0]
+                sizes = [file_size(log) for log in logs]
+                cpu0 = front.cpu() + origin.cpu()
+                r = wrk(port, request, args.duration, args)
+                r["cpu_us"] = (front.cpu() + origin.cpu() - cpu0) / max(r["requests"], 1) * 1e6
+                r["load1"] = load1
+                logged += sum(file_size(log) - size for log, size in zip(logs, sizes))
+                runs[request][name].append(r)
+                print(f"{request:<9}{name:<14}{rnd:>4}{r['rps']:>10.0f}{r['p50']:>10}"
+                      f"{r['p99']:>10}{r['errors']:>8}{r['cpu_us']:>12.1f}{load1:>7.2f}",
+                      flush=True)
+    lines, data = [], {"runs": runs, "medians": {}, "logged_bytes": logged}
+    for request in requests:
+        med = {name: {"rps": statistics.median(r["rps"] for r in rs),
+                      "cpu_us": statistics.median(r["cpu_us"] for r in rs),
+                      "errors": sum(r["errors"] for r in rs)}
+               for name, rs in runs[request].items()}
+        ratio = med["nginx+modsec"]["rps"] / med["nginx"]["rps"]
+        cpu_ratio = med["nginx"]["cpu_us"] / med["nginx+modsec"]["cpu_us"]
+        data["medians"][request] = {**med, "ratio": ratio, "cpu_ratio": cpu_ratio}
+        lines.append(f"{request}: medians nginx {med['nginx']['rps']:.0f} req/s "
+                     f"({med['nginx']['cpu_us']:.1f} µs CPU/req incl. origin), nginx+ModSecurity "
+                     f"{med['nginx+modsec']['rps']:.0f} req/s ({med['nginx+modsec']['cpu_us']:.1f}"
+                     f" µs); throughput with ModSecurity / without: {ratio:.3f} "
+                     f"(CPU µs without / with: {cpu_ratio:.3f})")
+    lines.append(f"bytes ModSecurity/nginx logged during the measured runs: {logged}"
+                 + ("" if logged == 0 else " (some load requests were logged: see the temp dir "
+                    "with --keep; the figures then include logging)"))
+    data["ratio"] = data["medians"][requests[0]]["ratio"]
+    return "\n".join(lines), data
 
 
 # --------------------------------------------------------------------------- main
@@ -666,6 +709,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--duration", type=int, default=10, help="seconds per measured wrk run")
     p.add_argument("--rounds", type=int, default=3, help="measured runs per contender")
     p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
+    p.add_argument("--load-requests", default="browser,bare",
+                   help="comma-separated benign request shapes to load with: browser (a page "
+                        "view: query arguments, cookies, referer), bare (GET / with a Host only)")
+    p.add_argument("--response-body", choices=["debian", "off"], default="debian",
+                   help="ModSecurity response body access: as Debian ships it (On, for text/plain, "
+                        "text/html, text/xml; default) or off")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--pin", choices=["split", "off"], default="split",
@@ -674,6 +723,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     p.add_argument("--json", type=Path, help="also write the figures and per-case statuses here")
     args = p.parse_args()
+    args.load_requests = [r.strip() for r in args.load_requests.split(",") if r.strip()]
+    unknown = [r for r in args.load_requests if r not in LOAD_REQUESTS]
+    if unknown or not args.load_requests:
+        p.error(f"--load-requests: pick from {', '.join(LOAD_REQUESTS)}")
     split = args.pin == "split" and (os.cpu_count() or 1) >= 2
     args.server_cpus = SERVER_CPUS if split else None
     args.loadgen_cpus = LOADGEN_CPUS if split else None
@@ -693,7 +746,9 @@ def header(args) -> str:
         f"{package_version('libmodsecurity3')}, libnginx-mod-http-modsecurity "
         f"{package_version('libnginx-mod-http-modsecurity')}, modsecurity-crs "
         f"{package_version('modsecurity-crs')}; SecRuleEngine On, paranoia level 1, "
-        "default anomaly thresholds",
+        "default anomaly thresholds; Debian's base config otherwise (no debug log, audit log "
+        "RelevantOnly, response body access "
+        f"{'Off' if args.response_body == 'off' else 'On'})",
         f"wedge side: native evaluation of the managed rule set (block) from the dump; tree {rev}",
     ])
 
