@@ -13,7 +13,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -80,6 +80,9 @@ pub struct Metrics {
     hook_time: Family<HookTimeLabels, Histogram>,
     reloads: Family<ResultLabels, Counter>,
     connections: Family<ResultLabels, Counter>,
+    /// Idle HTTP/1.1 connections parked now, and parks so far.
+    parked: Gauge,
+    parks: Counter,
     cache_results: Family<ResultLabels, Counter>,
     nacl_denied: Family<ListenerLabels, Counter>,
     /// The behavior label of requests no behavior took.
@@ -122,6 +125,17 @@ impl Default for Metrics {
             "Viewer connections, accepted or refused at the limit",
             connections.clone(),
         );
+        let (parked, parks) = (Gauge::default(), Counter::default());
+        registry.register(
+            "parked_connections",
+            "Idle HTTP/1.1 viewer connections parked without their HTTP buffers",
+            parked.clone(),
+        );
+        registry.register(
+            "connection_parks",
+            "Times an idle HTTP/1.1 viewer connection was parked",
+            parks.clone(),
+        );
         let cache_results = Family::<ResultLabels, Counter>::default();
         registry.register(
             "cache_results",
@@ -147,6 +161,8 @@ impl Default for Metrics {
             hook_time,
             reloads,
             connections,
+            parked,
+            parks,
             unrouted: Name(Arc::from("-")),
         }
     }
@@ -227,6 +243,16 @@ impl Metrics {
                 result: if accepted { "accepted" } else { "refused" },
             })
             .inc();
+    }
+
+    /// Counts an idle connection parked; [`Self::record_unparked`] when it wakes or ends.
+    pub fn record_parked(&self) {
+        self.parks.inc();
+        self.parked.inc();
+    }
+
+    pub fn record_unparked(&self) {
+        self.parked.dec();
     }
 
     /// Points the origin metrics at the pools of the snapshot now serving.

@@ -163,3 +163,91 @@ async fn old_tls_versions_are_refused() {
         first[0]
     );
 }
+
+/// Reads one HTTP/1.1 response with a Content-Length body; returns its head and body.
+async fn read_response<S: tokio::io::AsyncRead + Unpin>(io: &mut S) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = io.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed before a response head");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let mut chunk = [0u8; 4096];
+        let n = io.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed inside a body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(body.len(), length, "no bytes beyond the body");
+    (head, body)
+}
+
+/// Waits (without a fixed sleep) until the metrics show `line`.
+async fn wait_for_metric(edge: &TestEdge, line: &str) {
+    for _ in 0..500 {
+        if edge.metrics().await.lines().any(|l| l == line) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("metrics never showed {line}: {}", edge.metrics().await);
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_parked_and_answer_again() {
+    use tokio::io::AsyncWriteExt;
+    let config = format!("[server]\npark_idle_after_ms = 1\n{TWO_SITES}");
+    let edge = TestEdge::start(&config).await.unwrap();
+    let mut tls = tls_connect(
+        edge.https_addr(),
+        &opts(&edge, Some("www.example.test"), &[b"http/1.1"]),
+    )
+    .await
+    .unwrap();
+    let get = b"GET /echo HTTP/1.1\r\nHost: www.example.test\r\n\r\n";
+    tls.write_all(get).await.unwrap();
+    let (head, _) = read_response(&mut tls).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    wait_for_metric(&edge, "wedge_parked_connections 1").await;
+
+    // Woken by two pipelined requests, a POST with a body and a GET: both answered, in
+    // order, on the same connection.
+    let post = b"POST /echo HTTP/1.1\r\nHost: www.example.test\r\nContent-Length: 5\r\n\r\nhello";
+    tls.write_all(&[&post[..], &get[..]].concat())
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut tls).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let echoed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["method"], "POST", "{echoed}");
+    let (head, body) = read_response(&mut tls).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let echoed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["method"], "GET", "{echoed}");
+    wait_for_metric(&edge, "wedge_parked_connections 0").await;
+
+    // A connection that only sent GETs parks again, and still answers.
+    tls.write_all(get).await.unwrap();
+    let (head, _) = read_response(&mut tls).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    wait_for_metric(&edge, "wedge_connection_parks_total 2").await;
+    tls.write_all(get).await.unwrap();
+    let (head, _) = read_response(&mut tls).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let metrics = edge.metrics().await;
+    assert!(
+        metrics.contains("wedge_connections_total{result=\"accepted\"} 1"),
+        "one connection throughout: {metrics}"
+    );
+}

@@ -216,6 +216,11 @@ impl Converter<'_> {
             header_read_timeout: s
                 .header_read_timeout_ms
                 .map_or(d.header_read_timeout, Duration::from_millis),
+            park_idle_after: match s.park_idle_after_ms {
+                None => d.park_idle_after,
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+            },
             max_header_bytes: s.max_header_bytes.unwrap_or(d.max_header_bytes).max(8192),
             max_headers: s.max_headers.unwrap_or(d.max_headers).max(1),
             max_connections: s.max_connections.unwrap_or(d.max_connections).max(1),

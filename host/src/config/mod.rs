@@ -63,6 +63,9 @@ pub struct ServerLimits {
     /// Time a viewer has to send a request head; for HTTP/1.1 it also bounds how long an
     /// idle keep-alive connection waits for its next request (slowloris guard).
     pub header_read_timeout: Duration,
+    /// Idle time after which an HTTP/1.1 TLS connection is parked (its HTTP buffers
+    /// freed until the viewer sends again); `None`: never.
+    pub park_idle_after: Option<Duration>,
     /// Largest request head (HTTP/1.1 buffer, HTTP/2 header list); larger gets 431.
     pub max_header_bytes: usize,
     /// Most header fields in an HTTP/1.1 request; more gets 431.
@@ -81,6 +84,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(15),
+            park_idle_after: Some(Duration::from_secs(2)),
             max_header_bytes: 64 << 10,
             max_headers: 100,
             max_connections: 10_000,

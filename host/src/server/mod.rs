@@ -1,5 +1,8 @@
 //! Listeners and connections: accept, terminate TLS, serve HTTP/1.1 and HTTP/2 with
-//! hyper, and drain gracefully on shutdown.
+//! hyper, and drain gracefully on shutdown. Idle HTTP/1.1 TLS connections are parked
+//! without hyper's buffers ([`park`]).
+
+mod park;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -114,6 +117,13 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
     }
     if let Some(l) = listeners.https {
         let acceptor = TlsAcceptor::from(edge.tls_config());
+        let parking = limits.park_idle_after.map(|after| {
+            Arc::new(park::Parking {
+                after,
+                idle_limit: limits.header_read_timeout,
+                edge: edge.clone(),
+            })
+        });
         let (edge, builder, stop) = (edge.clone(), builder.clone(), stop_rx.clone());
         accept_loops.spawn(accept_loop(
             l,
@@ -122,17 +132,19 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             guard(acls.https.clone(), "https"),
             Some(slots.clone()),
             move |tcp, peer| {
-                let (edge, acceptor, builder, stop) = (
+                let (edge, acceptor, builder, stop, parking) = (
                     edge.clone(),
                     acceptor.clone(),
                     builder.clone(),
                     stop.clone(),
+                    parking.clone(),
                 );
                 async move {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
-                        .await
-                    {
-                        Ok(Ok(tls)) => tls,
+                    // Boxed: the handshake's state is large and would otherwise
+                    // stay reserved in this future for the connection's lifetime.
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+                    let tls = match Box::pin(handshake).await {
+                        Ok(Ok(tls)) => Box::new(tls),
                         Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
@@ -150,8 +162,16 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
                     // preface sniffing and a smaller per-connection state.
                     let h2 = session.alpn_protocol() == Some(b"h2");
                     let svc = edge.service(conn);
-                    let builder = if h2 { &builder.h2 } else { &builder.h1 };
-                    serve(builder, stop, tls, svc).await
+                    // Each way of serving is boxed for the same reason.
+                    match (&parking, h2) {
+                        (_, true) => Box::pin(serve(&builder.h2, stop, tls, svc)).await,
+                        (Some(parking), false) => {
+                            let served =
+                                park::serve_h1(&builder.h1_parkable, parking, stop, tls, svc);
+                            Box::pin(served).await
+                        }
+                        (None, false) => Box::pin(serve(&builder.h1, stop, tls, svc)).await,
+                    }
                 }
             },
         ));
@@ -184,17 +204,25 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
 /// The connection builders, all with the same limits: one detecting the protocol for
 /// plain HTTP (HTTP/1.1 or prior-knowledge HTTP/2), and one per protocol for TLS, where
 /// ALPN has already decided (no preface sniffing; measurably less memory per idle
-/// connection).
+/// connection; HTTP/1.1 with hyper's own builder, whose connections can be parked).
 struct Builders {
     detect: auto::Builder<TokioExecutor>,
     h1: auto::Builder<TokioExecutor>,
+    h1_parkable: hyper::server::conn::http1::Builder,
     h2: auto::Builder<TokioExecutor>,
 }
 
 fn builders(limits: &ServerLimits) -> Builders {
     let detect = http_builder(limits);
+    let mut h1_parkable = hyper::server::conn::http1::Builder::new();
+    h1_parkable
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
     Builders {
         h1: detect.clone().http1_only(),
+        h1_parkable,
         h2: detect.clone().http2_only(),
         detect,
     }
