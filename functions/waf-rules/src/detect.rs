@@ -48,11 +48,18 @@ pub fn is_traversal(v: &str) -> bool {
         if dots >= 2 && (c == b'/' || c == b';' || c == b'\0') {
             // `../` at the start or after a separator (not `file..txt/`).
             let start = i - dots;
-            if start == 0
-                || matches!(
-                    b[start - 1],
-                    b'/' | b'=' | b' ' | b'"' | b'\'' | b':' | b'\0'
-                )
+            // One `../` that ends the path (`href="../"`) names the parent directory,
+            // as relative links do; a traversal climbs further or goes on to a file.
+            let parent_only = c == b'/'
+                && b.get(i + 1)
+                    .is_none_or(|n| matches!(n, b'"' | b'\'' | b'>' | b' ' | b'#' | b'?'))
+                && s.matches("..").count() == 1;
+            if !parent_only
+                && (start == 0
+                    || matches!(
+                        b[start - 1],
+                        b'/' | b'=' | b' ' | b'"' | b'\'' | b':' | b'\0'
+                    ))
             {
                 return true;
             }
@@ -972,7 +979,15 @@ mod tests {
         ] {
             assert!(is_traversal(p), "missed {p}");
         }
-        for p in ["file..txt", "/docs/a.b/c", "1.2.3", "version 2..3"] {
+        assert!(is_traversal("../../"), "climbing two levels");
+        for p in [
+            "file..txt",
+            "/docs/a.b/c",
+            "1.2.3",
+            "version 2..3",
+            "<a href=\"../\">up</a>",
+            "/docs/guide/../",
+        ] {
             assert!(!is_traversal(p), "false positive on {p}");
         }
     }
