@@ -554,20 +554,26 @@ fn is_command(w: &str) -> bool {
 
 /// PHP code, PHP wrappers, superglobals, serialized objects and dangerous calls.
 pub fn is_php(v: &str) -> bool {
-    // An opening tag: `<?php`, `<?=`, `<? echo`, but not an XML declaration.
+    // An opening tag with code after it: `<?php x`, `<?=x`, `<? echo`, but not an XML
+    // declaration, and not a tag that ends the value (`<?php` alone runs nothing).
     for (i, _) in v.match_indices("<?") {
         let rest = &v[i + 2..];
         let xml = rest.starts_with("xml ")
             || rest.starts_with("xml\t") && !rest.contains(':')
             || rest.starts_with("xpacket");
-        if !xml
-            && (rest.starts_with("php")
-                || rest.starts_with('=')
-                || rest.starts_with([' ', '\t', '\n', '\r'])
-                || rest.is_empty()
-                || rest.starts_with("xml:")
-                || rest.starts_with("xml\t"))
+        let code = if xml {
+            None
+        } else if let Some(r) = rest.strip_prefix("php").or(rest.strip_prefix('=')) {
+            Some(r)
+        } else if rest.starts_with([' ', '\t', '\n', '\r'])
+            || rest.starts_with("xml:")
+            || rest.starts_with("xml\t")
         {
+            Some(rest)
+        } else {
+            None
+        };
+        if code.is_some_and(|c| !c.trim().is_empty()) {
             return true;
         }
     }
@@ -1019,6 +1025,11 @@ mod tests {
         assert!(is_php("<?php system('id'); ?>"));
         assert!(is_php("o:8:\"stdclass\":1:{s:1:\"a\";}"));
         assert!(is_php("php://filter/convert.base64-encode/resource=index"));
+        assert!(is_php("<?=1?>"));
+        assert!(is_php("<?\nsystem('id');"));
         assert!(!is_php("the system (of rules)"));
+        assert!(!is_php("<?xml version=\"1.0\"?><a/>"));
+        assert!(!is_php("session <?php"));
+        assert!(!is_php("is this ok<? "));
     }
 }
