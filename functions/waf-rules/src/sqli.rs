@@ -34,7 +34,7 @@ pub enum Tok {
     Var,
     /// A literal the statement cannot end (see [`tokenize_quoted`]).
     Dangling,
-    /// A stray `.` or `?`: not SQL.
+    /// A stray `.`: not SQL (and, before a name, not SQL context either).
     Junk,
 }
 
@@ -389,8 +389,8 @@ pub fn tokenize_quoted(s: &str, ctx: u8) -> Vec<Tok> {
                 out.push(tok);
                 i = j;
             }
-            // `a.b` names were read as words: a `.` or `?` left over is not SQL.
-            b'.' | b'?' => {
+            // `a.b` names and `.5` were read already: a `.` left over is not SQL.
+            b'.' => {
                 out.push(Tok::Junk);
                 i += 1;
             }
@@ -565,7 +565,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                 if (next(1) == Some(Tok::LParen)
                     || next(1).is_none()
                     || !matches!(next(1), Some(Tok::Word)))
-                    && (i == 0 || !matches!(t[i - 1], Tok::Word | Tok::Num))
+                    && (i == 0 || !matches!(t[i - 1], Tok::Word | Tok::Num | Tok::Junk))
                     && (next(1) == Some(Tok::LParen)
                         || n <= 3
                         || t.iter().any(|x| matches!(x, Tok::Kw(_) | Tok::Comment(_)))) =>
@@ -579,7 +579,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                     Some(
                         Tok::Num | Tok::Kw(Kw::Select) | Tok::Str { .. } | Tok::Func(_) | Tok::Var
                     )
-                ) && (i == 0 || !matches!(t[i - 1], Tok::Word))
+                ) && (i == 0 || !matches!(t[i - 1], Tok::Word | Tok::Junk))
                     && matches!(
                         t.get(i + 3),
                         Some(Tok::Eq | Tok::Op | Tok::Comma | Tok::RParen)
@@ -1014,6 +1014,8 @@ mod tests {
             "oak table\" + \"chairs\" + \"bench\"",
             "see <a href=\"../\">up</a>",
             "2; exec will do the rest",
+            "tired? sleep (8 hours)",
+            "the end. sleep (well)",
         ] {
             assert!(!is_sqli(p), "false positive on {p}");
         }
