@@ -2,6 +2,7 @@
 //! Plain Rust with no host calls except through [`Host`], so the same code runs in the
 //! component and natively in tests and the corpus evaluation.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -484,7 +485,10 @@ impl Acl {
     /// Evaluates the rules in priority order.
     pub fn evaluate(&self, req: &Inspect<'_>, host: &mut dyn Host) -> Verdict {
         let mut v = Verdict::default();
-        let mut cache = Cache::default();
+        let mut cache = Cache {
+            seen: Vec::with_capacity(48),
+            values: Vec::with_capacity(16),
+        };
         for rule in &self.rules {
             let mut rate_block = None;
             if !eval(
@@ -682,21 +686,35 @@ pub fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     }
 }
 
-/// Detector results per (detector, field) within one evaluation: the managed set and
-/// custom rules often ask the same question.
-#[derive(Default)]
-struct Cache {
-    seen: Vec<(Detector, Field, bool)>,
+/// Within one evaluation, detector results per (detector, field) and the values of each
+/// field: the managed set and custom rules often ask the same question, and several
+/// detectors read the same field. (Fields are borrowed from the rules.)
+struct Cache<'c, 'r> {
+    seen: Vec<(Detector, &'c Field, bool)>,
+    values: Vec<(&'c Field, Vec<Cow<'r, str>>)>,
 }
 
-fn eval(
-    c: &Cond,
-    req: &Inspect<'_>,
+impl<'c, 'r> Cache<'c, 'r> {
+    fn values(&mut self, req: &'r Inspect<'_>, f: &'c Field) -> &[Cow<'r, str>] {
+        let i = match self.values.iter().position(|(g, _)| *g == f) {
+            Some(i) => i,
+            None => {
+                self.values.push((f, req.values(f)));
+                self.values.len() - 1
+            }
+        };
+        &self.values[i].1
+    }
+}
+
+fn eval<'c, 'r>(
+    c: &'c Cond,
+    req: &'r Inspect<'_>,
     host: &mut dyn Host,
     labels: &[String],
     rate_block: &mut Option<u32>,
     rule_id: &str,
-    cache: &mut Cache,
+    cache: &mut Cache<'c, 'r>,
 ) -> bool {
     match c {
         Cond::Ip(nets) => req
@@ -729,11 +747,17 @@ fn eval(
             }
         }
         Cond::Detect(d, fields) => fields.iter().any(|f| {
-            if let Some((_, _, hit)) = cache.seen.iter().find(|(cd, cf, _)| cd == d && cf == f) {
+            if let Some((_, _, hit)) = cache.seen.iter().find(|(cd, cf, _)| cd == d && *cf == f) {
                 return *hit;
             }
-            let hit = detect_field(*d, f, req);
-            cache.seen.push((*d, f.clone(), hit));
+            let hit = match d {
+                Detector::Protocol => detect_protocol(req),
+                // A form or JSON body was parsed into `args`; detectors look at its
+                // values there, not at the raw text where `&` and `"` are syntax.
+                _ if *f == Field::Body && req.body_parsed => false,
+                _ => detect_field(*d, f, cache.values(req, f)),
+            };
+            cache.seen.push((*d, f, hit));
             hit
         }),
         Cond::Label(l) => labels.iter().any(|x| x == l),
@@ -763,18 +787,11 @@ fn eval(
     }
 }
 
-/// Runs detector `d` over the values of field `f`, decoded as the detector needs.
-fn detect_field(d: Detector, f: &Field, req: &Inspect<'_>) -> bool {
-    if d == Detector::Protocol {
-        return detect_protocol(req);
-    }
-    // A form or JSON body was parsed into `args`; detectors look at its values there,
-    // not at the raw text where `&` and `"` are syntax.
-    if *f == Field::Body && req.body_parsed {
-        return false;
-    }
-    req.values(f).iter().any(|raw| {
-        if raw.is_empty() {
+/// Runs detector `d` over `values`, those of field `f`, decoded as the detector needs.
+fn detect_field(d: Detector, f: &Field, values: &[Cow<'_, str>]) -> bool {
+    values.iter().enumerate().any(|(k, raw)| {
+        // The path comes decoded and as sent: one look when they are the same.
+        if raw.is_empty() || (k > 0 && values[k - 1] == *raw) {
             return false;
         }
         // The whole query is only worth a look when an entity's `&` split a payload
@@ -802,9 +819,13 @@ fn detect_field(d: Detector, f: &Field, req: &Inspect<'_>) -> bool {
         {
             return false;
         }
-        let decoded = transform::url_decode_again(raw);
+        let decoded: Cow<str> = if raw.contains('%') {
+            Cow::Owned(transform::url_decode_again(raw))
+        } else {
+            Cow::Borrowed(raw)
+        };
         let decoded = if decoded.contains('\0') {
-            decoded.replace('\0', "")
+            Cow::Owned(decoded.replace('\0', ""))
         } else {
             decoded
         };
@@ -842,9 +863,11 @@ fn detect_protocol(req: &Inspect<'_>) -> bool {
     if req.header("host").is_none() && req.host.is_empty() {
         return true;
     }
+    // Only a CR or LF, or an escape that may decode to one, can split a header.
     req.values(&Field::Args)
         .iter()
         .chain(req.values(&Field::ArgNames).iter())
+        .filter(|v| v.contains(['%', '\r', '\n']))
         .any(|v| {
             detect::is_header_injection(&transform::url_decode_repeated(v).to_ascii_lowercase())
         })

@@ -3,7 +3,56 @@
 //! anomalies. Each takes a value already URL-decoded (repeatedly) and lower-cased by
 //! the caller; each looks for structure an attack needs, not for single words.
 
+use std::borrow::Cow;
+
 use crate::transform::normalise_path;
+
+/// Which of up to 64 needles start with each byte, built at compile time: one pass over
+/// a value then tries only the needles that can match where it is, instead of building
+/// a substring searcher per needle per value (which cost more than everything else the
+/// WAF does on an ordinary request).
+pub(crate) const fn first_bytes(list: &[&str]) -> [u64; 256] {
+    assert!(list.len() <= 64);
+    let mut table = [0u64; 256];
+    let mut i = 0;
+    while i < list.len() {
+        table[list[i].as_bytes()[0] as usize] |= 1 << i;
+        i += 1;
+    }
+    table
+}
+
+/// Whether a needle of `list` (indexed by `first`, from [`first_bytes`]) occurs in `hay`
+/// at a position `accept(position, needle)` agrees to.
+pub(crate) fn find_needle(
+    hay: &[u8],
+    list: &[&str],
+    first: &[u64; 256],
+    mut accept: impl FnMut(usize, &str) -> bool,
+) -> bool {
+    for p in 0..hay.len() {
+        let mut m = first[hay[p] as usize];
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            m &= m - 1;
+            // Byte by byte: most candidates fail at the second byte, sooner than a
+            // call to memcmp returns.
+            let n = list[i].as_bytes();
+            if hay.len() - p >= n.len()
+                && n.iter().zip(&hay[p..]).all(|(a, b)| a == b)
+                && accept(p, list[i])
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether any needle of `list` occurs in `hay`.
+pub(crate) fn contains_any(hay: &str, list: &[&str], first: &[u64; 256]) -> bool {
+    find_needle(hay.as_bytes(), list, first, |_, _| true)
+}
 
 /// `../` in any spelling (`..\`, `..;/`, `%2e%2e/` once decoded, `....//`), or a
 /// path to a well-known sensitive file.
@@ -19,11 +68,13 @@ pub fn is_traversal(v: &str) -> bool {
     // (`0x2e`), Unicode slashes (division slash, set minus, fullwidth and private-use
     // forms), and bytes that did not decode (`%c0%5c` leaves a stray byte).
     let mut s = String::with_capacity(v.len());
-    let lower = v.to_ascii_lowercase();
-    let lower = lower
-        .replace("0x2e", ".")
-        .replace("0x2f", "/")
-        .replace("0x5c", "/");
+    let mut lower = v.to_ascii_lowercase();
+    if lower.contains("0x") {
+        lower = lower
+            .replace("0x2e", ".")
+            .replace("0x2f", "/")
+            .replace("0x5c", "/");
+    }
     for c in lower.chars() {
         match c {
             '\\' | '\u{2215}' | '\u{2216}' | '\u{2044}' | '\u{29f5}' | '\u{ff0f}' | '\u{ff3c}'
@@ -37,7 +88,9 @@ pub fn is_traversal(v: &str) -> bool {
     if s.matches("./").count() >= 3 && s.contains("/./") {
         return true;
     }
-    let s = s.replace("//", "/");
+    if s.contains("//") {
+        s = s.replace("//", "/");
+    }
     let b = s.as_bytes();
     let mut dots = 0;
     for (i, &c) in b.iter().enumerate() {
@@ -48,11 +101,18 @@ pub fn is_traversal(v: &str) -> bool {
         if dots >= 2 && (c == b'/' || c == b';' || c == b'\0') {
             // `../` at the start or after a separator (not `file..txt/`).
             let start = i - dots;
-            if start == 0
-                || matches!(
-                    b[start - 1],
-                    b'/' | b'=' | b' ' | b'"' | b'\'' | b':' | b'\0'
-                )
+            // One `../` that ends the path (`href="../"`) names the parent directory,
+            // as relative links do; a traversal climbs further or goes on to a file.
+            let parent_only = c == b'/'
+                && b.get(i + 1)
+                    .is_none_or(|n| matches!(n, b'"' | b'\'' | b'>' | b' ' | b'#' | b'?'))
+                && s.matches("..").count() == 1;
+            if !parent_only
+                && (start == 0
+                    || matches!(
+                        b[start - 1],
+                        b'/' | b'=' | b' ' | b'"' | b'\'' | b':' | b'\0'
+                    ))
             {
                 return true;
             }
@@ -67,8 +127,13 @@ pub fn is_traversal(v: &str) -> bool {
 
 /// Well-known files and directories an attacker reads or probes for.
 pub fn is_sensitive_file(v: &str) -> bool {
-    let s = v.replace('\\', "/");
-    let n = normalise_path(&s);
+    // Resolved as a file system would (`/etc/./x/../passwd`), when there is anything to
+    // resolve.
+    let n = if v.contains('\\') || v.contains("//") || v.contains("/.") || v.starts_with('.') {
+        Cow::Owned(normalise_path(&v.replace('\\', "/")))
+    } else {
+        Cow::Borrowed(v)
+    };
     const FILES: &[&str] = &[
         "etc/passwd",
         "etc/shadow",
@@ -132,35 +197,18 @@ pub fn is_sensitive_file(v: &str) -> bool {
         "applicationhost.config",
         ".mysql_history",
     ];
-    // One pass over the value, trying only the names that start with the byte at hand:
-    // building a substring searcher per name per value cost more than everything else
-    // the WAF does on an ordinary request.
-    const FIRST: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut i = 0;
-        while i < FILES.len() {
-            table[FILES[i].as_bytes()[0] as usize] = true;
-            i += 1;
-        }
-        table
-    };
+    const FIRST: [u64; 256] = first_bytes(FILES);
     let b = n.as_bytes();
-    (0..b.len()).any(|p| {
-        FIRST[b[p] as usize]
-            && FILES.iter().any(|f| {
-                if f.as_bytes()[0] != b[p] || !b[p..].starts_with(f.as_bytes()) {
-                    return false;
-                }
-                // The name must start a path segment (`/etc/passwd`, `etc/passwd`, `c:/boot.ini`)
-                // and end one (`.env`, not `.environment`).
-                let starts = p == 0
-                    || matches!(b[p - 1], b'/' | b':' | b'=' | b' ' | b'~')
-                    || f.starts_with('/')
-                    || f.starts_with('.');
-                let after = b.get(p + f.len());
-                let ends = f.ends_with('/') || after.is_none_or(|c| !c.is_ascii_alphanumeric());
-                starts && ends
-            })
+    find_needle(b, FILES, &FIRST, |p, f| {
+        // The name must start a path segment (`/etc/passwd`, `etc/passwd`, `c:/boot.ini`)
+        // and end one (`.env`, not `.environment`).
+        let starts = p == 0
+            || matches!(b[p - 1], b'/' | b':' | b'=' | b' ' | b'~')
+            || f.starts_with('/')
+            || f.starts_with('.');
+        let after = b.get(p + f.len());
+        let ends = f.ends_with('/') || after.is_none_or(|c| !c.is_ascii_alphanumeric());
+        starts && ends
     })
 }
 
@@ -253,72 +301,15 @@ pub fn is_rfi(v: &str) -> bool {
 /// Commands after a shell separator or inside a substitution: `;cat /etc/passwd`,
 /// `| nc -e`, `$(id)`, `` `whoami` ``, `${IFS}`, PowerShell's `iex`/`Invoke-WebRequest`.
 pub fn is_rce(v: &str) -> bool {
-    if v.contains("${ifs}")
-        || v.contains("$ifs")
-        || v.contains("${path:")
-        || v.contains("${jndi:")
-        || v.contains("{${")
-        || v.contains("{jndi:")
-    {
-        return true;
-    }
-    if v.contains("() {") && (v.contains("};") || v.contains(":;")) {
-        return true; // Shellshock
-    }
-    // Shell globbing in well-known paths: `/etc/[p]asswd`, `/bi?/sh`, `/usr/[a-z]in/bash`.
-    if v.contains('/') && (v.contains('[') || v.contains('?') || v.contains('*')) {
-        let plain: String = v
-            .chars()
-            .filter(|c| !matches!(c, '[' | ']' | '?' | '*' | '\'' | '"' | '\\'))
-            .collect();
-        if plain != v
-            && (is_sensitive_file(&plain)
-                || ["/bin/", "/usr/bin", "/sbin/", "/usr/a-zin", "/bina-z"]
-                    .iter()
-                    .any(|p| plain.contains(p)))
-        {
-            return true;
-        }
-    }
-    // Substitutions with something inside: `$(x)`, `${x}` holding a command, `` `x` ``,
-    // process substitution `<(x)`.
-    for open in ["$(", "`", "${", "<(", ">("] {
-        for (i, _) in v.match_indices(open) {
-            let (word, _) = command_at(&v[i + open.len()..]);
-            if is_command(word)
-                || is_weak_command(word)
-                || (open == "$(" && !word.is_empty() && v[i..].contains(')'))
-            {
-                return true;
-            }
-        }
-    }
-    // Separators followed by a command (weak command names need an operand).
-    let b = v.as_bytes();
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(c, b';' | b'|' | b'&' | b'\n' | b'`') || (c == b'(' && i == 0) {
-            let (word, after) = command_at(&v[i + 1..]);
-            let bare = after.trim_start().is_empty()
-                || after
-                    .trim_start()
-                    .starts_with([';', '|', '&', '`', '\'', '"']);
-            if is_command(word)
-                || (is_weak_command(word) && (has_operand(after) || bare && c != b'&'))
-            {
-                return true;
-            }
-        }
-    }
-    // The value is a command line: `cat /etc/passwd`, `wget http://x/y`, `whoami;`.
-    let (word, after) = command_at(v);
-    if (is_command(word) || is_weak_command(word)) && has_operand(after) {
-        return true;
-    }
-    if is_windows_batch(v) {
-        return true;
-    }
-    // Windows and PowerShell forms.
-    [
+    // Marks of a command line wherever they are: `${IFS}` and JNDI lookups, Windows and
+    // PowerShell forms, shells and download-and-run pipes.
+    const MARKS: &[&str] = &[
+        "${ifs}",
+        "$ifs",
+        "${path:",
+        "${jndi:",
+        "{${",
+        "{jndi:",
         "cmd.exe",
         "cmd /c",
         "powershell",
@@ -341,9 +332,67 @@ pub fn is_rce(v: &str) -> bool {
         "curl http",
         "sh -c",
         "$shell",
-    ]
-    .iter()
-    .any(|p| v.contains(p))
+    ];
+    const FIRST: [u64; 256] = first_bytes(MARKS);
+    if contains_any(v, MARKS, &FIRST) {
+        return true;
+    }
+    if v.contains("() {") && (v.contains("};") || v.contains(":;")) {
+        return true; // Shellshock
+    }
+    // Shell globbing in well-known paths: `/etc/[p]asswd`, `/bi?/sh`, `/usr/[a-z]in/bash`.
+    if v.contains('/') && (v.contains('[') || v.contains('?') || v.contains('*')) {
+        let plain: String = v
+            .chars()
+            .filter(|c| !matches!(c, '[' | ']' | '?' | '*' | '\'' | '"' | '\\'))
+            .collect();
+        if plain != v
+            && (is_sensitive_file(&plain)
+                || ["/bin/", "/usr/bin", "/sbin/", "/usr/a-zin", "/bina-z"]
+                    .iter()
+                    .any(|p| plain.contains(p)))
+        {
+            return true;
+        }
+    }
+    // Substitutions with something inside: `$(x)`, `${x}` holding a command, `` `x` ``,
+    // process substitution `<(x)`.
+    let b = v.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        let open = match (c, b.get(i + 1)) {
+            (b'`', _) => 1,
+            (b'$', Some(b'(' | b'{')) | (b'<' | b'>', Some(b'(')) => 2,
+            _ => continue,
+        };
+        let (word, _) = command_at(&v[i + open..]);
+        if is_command(word)
+            || is_weak_command(word)
+            || (c == b'$' && b[i + 1] == b'(' && !word.is_empty() && v[i..].contains(')'))
+        {
+            return true;
+        }
+    }
+    // Separators followed by a command (weak command names need an operand).
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(c, b';' | b'|' | b'&' | b'\n' | b'`') || (c == b'(' && i == 0) {
+            let (word, after) = command_at(&v[i + 1..]);
+            let bare = after.trim_start().is_empty()
+                || after
+                    .trim_start()
+                    .starts_with([';', '|', '&', '`', '\'', '"']);
+            if is_command(word)
+                || (is_weak_command(word) && (has_operand(after) || bare && c != b'&'))
+            {
+                return true;
+            }
+        }
+    }
+    // The value is a command line: `cat /etc/passwd`, `wget http://x/y`, `whoami;`.
+    let (word, after) = command_at(v);
+    if (is_command(word) || is_weak_command(word)) && has_operand(after) {
+        return true;
+    }
+    is_windows_batch(v)
 }
 
 /// `FOR %x IN (..) DO ..` and `IF [NOT] EXIST|DEFINED|ERRORLEVEL ..`, cmd.exe's control
@@ -426,171 +475,258 @@ fn has_operand(after: &str) -> bool {
 /// Command names that are also English words or common values: they count only with
 /// an operand after them.
 fn is_weak_command(w: &str) -> bool {
-    const WEAK: &[&str] = &[
-        "time", "date", "type", "set", "find", "sort", "more", "less", "head", "tail", "top",
-        "who", "w", "last", "history", "file", "start", "copy", "make", "source", "cal", "yes",
-        "free", "du", "df", "tr", "cut", "uniq", "wc", "diff", "stat", "strings", "ln", "export",
-        "alias", "unset", "jobs", "bg", "fg", "exit", "logout", "service", "mount", "reboot",
-        "shutdown", "expr", "seq", "tee", "tar", "id", "pwd", "env", "ls", "dir", "ps", "w",
-        "host", "dig", "echo", "printf", "kill", "touch", "mkdir", "cp", "mv", "rm", "cd", "net",
-        "reg", "sc", "del", "eval", "exec", "fold", "sleep", "timeout", "zip", "unzip", "make",
-        "git", "java", "node", "php", "python", "perl", "ruby", "lua", "mysql", "ping", "ftp",
-        "ssh", "su", "sudo", "vi", "vim", "nano", "gdb", "base64", "od", "dd", "awk", "sed",
-        "grep", "xargs", "nl", "more", "tac", "cat",
-    ];
-    !w.is_empty() && WEAK.contains(&w)
+    // A `match` on the name compiles to a few comparisons, not a scan of the list.
+    matches!(
+        w,
+        "time"
+            | "date"
+            | "type"
+            | "set"
+            | "find"
+            | "sort"
+            | "more"
+            | "less"
+            | "head"
+            | "tail"
+            | "top"
+            | "who"
+            | "w"
+            | "last"
+            | "history"
+            | "file"
+            | "start"
+            | "copy"
+            | "make"
+            | "source"
+            | "cal"
+            | "yes"
+            | "free"
+            | "du"
+            | "df"
+            | "tr"
+            | "cut"
+            | "uniq"
+            | "wc"
+            | "diff"
+            | "stat"
+            | "strings"
+            | "ln"
+            | "export"
+            | "alias"
+            | "unset"
+            | "jobs"
+            | "bg"
+            | "fg"
+            | "exit"
+            | "logout"
+            | "service"
+            | "mount"
+            | "reboot"
+            | "shutdown"
+            | "expr"
+            | "seq"
+            | "tee"
+            | "tar"
+            | "id"
+            | "pwd"
+            | "env"
+            | "ls"
+            | "dir"
+            | "ps"
+            | "host"
+            | "dig"
+            | "echo"
+            | "printf"
+            | "kill"
+            | "touch"
+            | "mkdir"
+            | "cp"
+            | "mv"
+            | "rm"
+            | "cd"
+            | "net"
+            | "reg"
+            | "sc"
+            | "del"
+            | "eval"
+            | "exec"
+            | "fold"
+            | "sleep"
+            | "timeout"
+            | "zip"
+            | "unzip"
+            | "git"
+            | "java"
+            | "node"
+            | "php"
+            | "python"
+            | "perl"
+            | "ruby"
+            | "lua"
+            | "mysql"
+            | "ping"
+            | "ftp"
+            | "ssh"
+            | "su"
+            | "sudo"
+            | "vi"
+            | "vim"
+            | "nano"
+            | "gdb"
+            | "base64"
+            | "od"
+            | "dd"
+            | "awk"
+            | "sed"
+            | "grep"
+            | "xargs"
+            | "nl"
+            | "tac"
+            | "cat"
+    )
 }
 
 fn is_command(w: &str) -> bool {
     // Names nobody types in a form field except to run them.
-    const COMMANDS: &[&str] = &[
-        "whoami",
-        "uname",
-        "wget",
-        "curl",
-        "nc",
-        "ncat",
-        "netcat",
-        "telnet",
-        "bash",
-        "sh",
-        "zsh",
-        "ksh",
-        "csh",
-        "dash",
-        "python2",
-        "python3",
-        "chmod",
-        "chown",
-        "killall",
-        "pkill",
-        "netstat",
-        "ifconfig",
-        "ipconfig",
-        "systeminfo",
-        "tasklist",
-        "taskkill",
-        "powershell",
-        "cmd",
-        "cmd.exe",
-        "certutil",
-        "bitsadmin",
-        "wmic",
-        "iex",
-        "iwr",
-        "curl.exe",
-        "printenv",
-        "crontab",
-        "passwd",
-        "useradd",
-        "scp",
-        "tftp",
-        "nmap",
-        "socat",
-        "openssl",
-        "gcc",
-        "cc",
-        "hostname",
-        "systemctl",
-        "getent",
-        "lsof",
-        "hexdump",
-        "xxd",
-        "chattr",
-        "busybox",
-        "invoke-webrequest",
-        "invoke-expression",
-        "start-process",
-        "get-content",
-        "new-object",
-        "sqlite3",
-        "psql",
-        "javac",
-        "nohup",
-        "ansible",
-        "ansible-inventory",
-        "ansible-vault",
-        "ansible-playbook",
-        "chef-shell",
-        "chef-client",
-        "cpulimit",
-        "c89",
-        "c99",
-        "bsdtar",
-        "lwp-download",
-        "lwp-request",
-        "fetch",
-        "aria2c",
-        "rcp",
-        "rsh",
-        "rlogin",
-        "ss",
-        "tcpdump",
-        "strace",
-        "ltrace",
-        "msfconsole",
-        "msfvenom",
-        "mkfifo",
-        "mknod",
-        "setsid",
-        "xterm",
-        "screen",
-        "tmux",
-        "visudo",
-        "chpasswd",
-        "usermod",
-        "groupadd",
-        "cscli",
-    ];
-    !w.is_empty() && COMMANDS.contains(&w)
+    matches!(
+        w,
+        "whoami"
+            | "uname"
+            | "wget"
+            | "curl"
+            | "nc"
+            | "ncat"
+            | "netcat"
+            | "telnet"
+            | "bash"
+            | "sh"
+            | "zsh"
+            | "ksh"
+            | "csh"
+            | "dash"
+            | "python2"
+            | "python3"
+            | "chmod"
+            | "chown"
+            | "killall"
+            | "pkill"
+            | "netstat"
+            | "ifconfig"
+            | "ipconfig"
+            | "systeminfo"
+            | "tasklist"
+            | "taskkill"
+            | "powershell"
+            | "cmd"
+            | "cmd.exe"
+            | "certutil"
+            | "bitsadmin"
+            | "wmic"
+            | "iex"
+            | "iwr"
+            | "curl.exe"
+            | "printenv"
+            | "crontab"
+            | "passwd"
+            | "useradd"
+            | "scp"
+            | "tftp"
+            | "nmap"
+            | "socat"
+            | "openssl"
+            | "gcc"
+            | "cc"
+            | "hostname"
+            | "systemctl"
+            | "getent"
+            | "lsof"
+            | "hexdump"
+            | "xxd"
+            | "chattr"
+            | "busybox"
+            | "invoke-webrequest"
+            | "invoke-expression"
+            | "start-process"
+            | "get-content"
+            | "new-object"
+            | "sqlite3"
+            | "psql"
+            | "javac"
+            | "nohup"
+            | "ansible"
+            | "ansible-inventory"
+            | "ansible-vault"
+            | "ansible-playbook"
+            | "chef-shell"
+            | "chef-client"
+            | "cpulimit"
+            | "c89"
+            | "c99"
+            | "bsdtar"
+            | "lwp-download"
+            | "lwp-request"
+            | "fetch"
+            | "aria2c"
+            | "rcp"
+            | "rsh"
+            | "rlogin"
+            | "ss"
+            | "tcpdump"
+            | "strace"
+            | "ltrace"
+            | "msfconsole"
+            | "msfvenom"
+            | "mkfifo"
+            | "mknod"
+            | "setsid"
+            | "xterm"
+            | "screen"
+            | "tmux"
+            | "visudo"
+            | "chpasswd"
+            | "usermod"
+            | "groupadd"
+            | "cscli"
+    )
 }
 
 /// PHP code, PHP wrappers, superglobals, serialized objects and dangerous calls.
 pub fn is_php(v: &str) -> bool {
-    // An opening tag: `<?php`, `<?=`, `<? echo`, but not an XML declaration.
+    // An opening tag with code after it: `<?php x`, `<?=x`, `<? echo`, but not an XML
+    // declaration, and not a tag that ends the value (`<?php` alone runs nothing).
     for (i, _) in v.match_indices("<?") {
         let rest = &v[i + 2..];
         let xml = rest.starts_with("xml ")
             || rest.starts_with("xml\t") && !rest.contains(':')
             || rest.starts_with("xpacket");
-        if !xml
-            && (rest.starts_with("php")
-                || rest.starts_with('=')
-                || rest.starts_with([' ', '\t', '\n', '\r'])
-                || rest.is_empty()
-                || rest.starts_with("xml:")
-                || rest.starts_with("xml\t"))
+        let code = if xml {
+            None
+        } else if let Some(r) = rest.strip_prefix("php").or(rest.strip_prefix('=')) {
+            Some(r)
+        } else if rest.starts_with([' ', '\t', '\n', '\r'])
+            || rest.starts_with("xml:")
+            || rest.starts_with("xml\t")
         {
+            Some(rest)
+        } else {
+            None
+        };
+        if code.is_some_and(|c| !c.trim().is_empty()) {
             return true;
         }
     }
-    if ["[php]", "[/php]", "{php}", "{/php}"]
-        .iter()
-        .any(|p| v.contains(p))
-    {
-        return true;
-    }
-    // Variable variables: `${'a'.'b'}`, `$ {$a}`.
-    if let Some(i) = v.find('$') {
-        let rest = v[i + 1..].trim_start();
-        if rest.starts_with('{') && (rest[1..].trim_start().starts_with(['$', '\'', '"'])) {
-            return true;
-        }
-    }
-    if [
+    // Template tags, stream wrappers and superglobals.
+    const MARKS: &[&str] = &[
+        "[php]",
+        "[/php]",
+        "{php}",
+        "{/php}",
         "php://",
         "phar://",
         "zlib://",
         "glob://",
         "expect://",
         "data://text/plain;base64",
-    ]
-    .iter()
-    .any(|p| v.contains(p))
-    {
-        return true;
-    }
-    if [
         "$_get",
         "$_post",
         "$_request",
@@ -601,11 +737,17 @@ pub fn is_php(v: &str) -> bool {
         "$_session",
         "$globals",
         "$http_raw_post_data",
-    ]
-    .iter()
-    .any(|p| v.contains(p))
-    {
+    ];
+    const FIRST: [u64; 256] = first_bytes(MARKS);
+    if contains_any(v, MARKS, &FIRST) {
         return true;
+    }
+    // Variable variables: `${'a'.'b'}`, `$ {$a}`.
+    if let Some(i) = v.find('$') {
+        let rest = v[i + 1..].trim_start();
+        if rest.starts_with('{') && (rest[1..].trim_start().starts_with(['$', '\'', '"'])) {
+            return true;
+        }
     }
     // Serialized objects: `O:8:"stdClass":1:{...}` (also `C:` and arrays with objects).
     let b = v.as_bytes();
@@ -707,8 +849,15 @@ pub fn is_php(v: &str) -> bool {
     for (i, _) in v.match_indices('(') {
         // `(system)(whoami)` and `"system"(x)` call too.
         let head = v[..i].trim_end_matches([' ', '\t', '\r', '\n', ')', '"', '\'']);
-        // PHP-only names (underscored, distinctive) count even glued to other text.
-        if PHP_ONLY.iter().any(|n| head.ends_with(n)) {
+        // Bytes, not chars: the byte after a non-ASCII char's last byte is a boundary.
+        let start = head
+            .bytes()
+            .rposition(|c| !(c.is_ascii_alphanumeric() || c == b'_'))
+            .map_or(0, |p| p + 1);
+        let name = &head[start..];
+        // PHP-only names (underscored, distinctive) count even glued to other text
+        // (`xshell_exec(`: the name's tail).
+        if !name.is_empty() && PHP_ONLY.iter().any(|n| name.ends_with(n)) {
             return true;
         }
         // `system ('id')` is code, `the system (of rules)` is prose.
@@ -717,12 +866,6 @@ pub fn is_php(v: &str) -> bool {
         if spaced && !arg.starts_with(['\'', '"', '$', ')']) {
             continue;
         }
-        // Bytes, not chars: the byte after a non-ASCII char's last byte is a boundary.
-        let start = head
-            .bytes()
-            .rposition(|c| !(c.is_ascii_alphanumeric() || c == b'_'))
-            .map_or(0, |p| p + 1);
-        let name = &head[start..];
         if CALLS.contains(&name) {
             // Strong names alone; weak ones (md5, chr, file) need company.
             let strong = matches!(
@@ -772,7 +915,7 @@ pub fn is_php(v: &str) -> bool {
         }
     }
     // Configuration directives pushed through arguments.
-    [
+    const DIRECTIVES: &[&str] = &[
         "opcache.",
         "mbstring.",
         "unserialize_max_depth",
@@ -788,9 +931,9 @@ pub fn is_php(v: &str) -> bool {
         "disable_functions",
         "open_basedir",
         "safe_mode",
-    ]
-    .iter()
-    .any(|p| v.contains(p) && v.contains('='))
+    ];
+    const DIRECTIVE_FIRST: [u64; 256] = first_bytes(DIRECTIVES);
+    v.contains('=') && contains_any(v, DIRECTIVES, &DIRECTIVE_FIRST)
 }
 
 /// PHP function names that are not words of any language but PHP.
@@ -936,7 +1079,8 @@ pub fn is_scanner(ua: &str) -> bool {
         "sf/",
         "crimscanner",
     ];
-    TOOLS.iter().any(|t| ua.contains(t))
+    const FIRST: [u64; 256] = first_bytes(TOOLS);
+    contains_any(ua, TOOLS, &FIRST)
 }
 
 /// Header injection in argument values: CR/LF followed by a header-like line
@@ -972,7 +1116,15 @@ mod tests {
         ] {
             assert!(is_traversal(p), "missed {p}");
         }
-        for p in ["file..txt", "/docs/a.b/c", "1.2.3", "version 2..3"] {
+        assert!(is_traversal("../../"), "climbing two levels");
+        for p in [
+            "file..txt",
+            "/docs/a.b/c",
+            "1.2.3",
+            "version 2..3",
+            "<a href=\"../\">up</a>",
+            "/docs/guide/../",
+        ] {
             assert!(!is_traversal(p), "false positive on {p}");
         }
     }
@@ -1004,6 +1156,11 @@ mod tests {
         assert!(is_php("<?php system('id'); ?>"));
         assert!(is_php("o:8:\"stdclass\":1:{s:1:\"a\";}"));
         assert!(is_php("php://filter/convert.base64-encode/resource=index"));
+        assert!(is_php("<?=1?>"));
+        assert!(is_php("<?\nsystem('id');"));
         assert!(!is_php("the system (of rules)"));
+        assert!(!is_php("<?xml version=\"1.0\"?><a/>"));
+        assert!(!is_php("session <?php"));
+        assert!(!is_php("is this ok<? "));
     }
 }

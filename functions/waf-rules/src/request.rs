@@ -119,10 +119,7 @@ impl<'a> Inspect<'a> {
     /// The values of `field` to inspect.
     pub fn values(&self, field: &Field) -> Vec<Cow<'_, str>> {
         match field {
-            Field::Path => vec![
-                Cow::Owned(url_decode_once(self.path, false)),
-                Cow::Borrowed(self.path),
-            ],
+            Field::Path => vec![decoded(self.path), Cow::Borrowed(self.path)],
             Field::Query => self.query.map(Cow::Borrowed).into_iter().collect(),
             Field::Method => vec![Cow::Borrowed(self.method)],
             Field::Args => self
@@ -142,7 +139,7 @@ impl<'a> Inspect<'a> {
                 .flat_map(|(_, v)| v.split(';'))
                 .map(|c| {
                     let v = c.split_once('=').map_or(c, |(_, v)| v);
-                    Cow::Owned(url_decode_once(v.trim(), false))
+                    decoded(v.trim())
                 })
                 .collect(),
             Field::Headers => self
@@ -170,6 +167,15 @@ impl<'a> Inspect<'a> {
             Field::Body => self.body.map_or(0, |b| b.len() as u64),
             f => self.values(f).iter().map(|v| v.len() as u64).sum(),
         }
+    }
+}
+
+/// `s` percent-decoded once, borrowed when there is nothing to decode.
+fn decoded(s: &str) -> Cow<'_, str> {
+    if s.contains('%') {
+        Cow::Owned(url_decode_once(s, false))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 

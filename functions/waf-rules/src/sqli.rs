@@ -29,9 +29,26 @@ pub enum Tok {
     RParen,
     Comma,
     Semi,
-    Comment,
+    Comment(Cmt),
     /// `@var`, `@@version`.
     Var,
+    /// A literal the statement cannot end (see [`tokenize_quoted`]).
+    Dangling,
+    /// A stray `.`: not SQL (and, before a name, not SQL context either).
+    Junk,
+}
+
+/// Comment kinds: an injection cuts the application's rest off with an empty `--` or
+/// `#` (or any `/* */`); a line comment with words after it is how prose uses `--`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmt {
+    Block,
+    /// `--` with nothing but white space, `-` or `+` after it on its line.
+    Dash,
+    /// `#` likewise.
+    Hash,
+    /// `--` or `#` followed by text.
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,8 +170,17 @@ fn function(w: &str) -> Fun {
     }
 }
 
-/// Tokenises `s` (already decoded and lower-cased by the caller).
+/// Tokenises `s` (already decoded and lower-cased by the caller) as SQL text.
 pub fn tokenize(s: &str) -> Vec<Tok> {
+    tokenize_quoted(s, 0)
+}
+
+/// Tokenises `s` as it reads after the application's opening quote `ctx` (0: none) and
+/// before its closing one. A literal only that quote can end: one the input leaves open
+/// with the other quote never ends, and one the input closes on its last byte is
+/// re-opened by the application's quote (`''` is an escaped quote): both are
+/// [`Tok::Dangling`], which the checks that need a statement to run do not accept.
+pub fn tokenize_quoted(s: &str, ctx: u8) -> Vec<Tok> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -182,9 +208,16 @@ pub fn tokenize(s: &str) -> Vec<Tok> {
                     }
                     j += 1;
                 }
+                let ends = if closed {
+                    j + 1 < b.len() || q != ctx
+                } else {
+                    q == ctx
+                };
                 // A back-quoted name is an identifier, not a value.
                 out.push(if q == b'`' {
                     Tok::Word
+                } else if ctx != 0 && !ends {
+                    Tok::Dangling
                 } else {
                     Tok::Str { closed }
                 });
@@ -214,19 +247,21 @@ pub fn tokenize(s: &str) -> Vec<Tok> {
                 out.push(Tok::Num);
                 i = j;
             }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                out.push(Tok::Comment);
-                i = b[i..]
+            b'-' | b'#' if c == b'#' || b.get(i + 1) == Some(&b'-') => {
+                let start = i + if c == b'#' { 1 } else { 2 };
+                let end = b[i..]
                     .iter()
                     .position(|&x| x == b'\n')
                     .map_or(b.len(), |p| i + p);
-            }
-            b'#' => {
-                out.push(Tok::Comment);
-                i = b[i..]
+                let cut = b[start..end]
                     .iter()
-                    .position(|&x| x == b'\n')
-                    .map_or(b.len(), |p| i + p);
+                    .all(|x| x.is_ascii_whitespace() || matches!(x, b'-' | b'+'));
+                out.push(Tok::Comment(match (cut, c) {
+                    (false, _) => Cmt::Text,
+                    (true, b'#') => Cmt::Hash,
+                    (true, _) => Cmt::Dash,
+                }));
+                i = end;
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 // MySQL runs the body of `/*! ... */`: read it as code.
@@ -238,7 +273,7 @@ pub fn tokenize(s: &str) -> Vec<Tok> {
                     continue;
                 }
                 let end = s[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
-                out.push(Tok::Comment);
+                out.push(Tok::Comment(Cmt::Block));
                 i = end;
             }
             b'*' if b.get(i + 1) == Some(&b'/') => i += 2, // end of a `/*!` block
@@ -354,6 +389,11 @@ pub fn tokenize(s: &str) -> Vec<Tok> {
                 out.push(tok);
                 i = j;
             }
+            // `a.b` names and `.5` were read already: a `.` left over is not SQL.
+            b'.' => {
+                out.push(Tok::Junk);
+                i += 1;
+            }
             _ => i += 1,
         }
     }
@@ -379,8 +419,9 @@ fn is_value(t: Tok) -> bool {
 
 /// Whether the token stream reads as an injection.
 /// `break_at`: in the quoted contexts, how many characters the literal held before the
-/// input's own quote closed it (0: the input starts with the quote).
-fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
+/// input's own quote closed it (0: the input starts with the quote); `prose`: whether
+/// that literal held more than one word.
+fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8> {
     let empty_break = break_at == 0;
     let n = t.len();
     let has = |k: Kw| t.contains(&Tok::Kw(k));
@@ -393,14 +434,14 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                 for x in rest {
                     match x {
                         Tok::Kw(Kw::Select) => return Some(1),
-                        Tok::Kw(Kw::Other) | Tok::LParen | Tok::Comment => continue,
+                        Tok::Kw(Kw::Other) | Tok::LParen | Tok::Comment(_) => continue,
                         _ => break,
                     }
                 }
                 // `-1 union`, `1/**/union` at the end: cut off by the application's rest.
                 if i > 0
-                    && matches!(t[i - 1], Tok::Num | Tok::Comment)
-                    && t[i + 1..].iter().all(|x| *x == Tok::Comment)
+                    && matches!(t[i - 1], Tok::Num | Tok::Comment(_))
+                    && t[i + 1..].iter().all(|x| matches!(x, Tok::Comment(_)))
                 {
                     return Some(26);
                 }
@@ -425,7 +466,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                         Tok::LParen
                             | Tok::Semi
                             | Tok::Str { closed: true }
-                            | Tok::Comment
+                            | Tok::Comment(_)
                             | Tok::Logic
                             | Tok::Eq
                     )
@@ -433,14 +474,16 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                 if (sqlish_after
                     && (has(Kw::From)
                         || sqlish_before
-                        || t.iter().any(|x| matches!(x, Tok::Comment | Tok::Func(_)))))
+                        || t.iter()
+                            .any(|x| matches!(x, Tok::Comment(_) | Tok::Func(_)))))
                     || (sqlish_before && (has(Kw::From) || t.get(i + 1).is_some()) && i > 0)
                 {
                     return Some(2);
                 }
                 if after == Some(Tok::Word)
                     && t[i + 1..].iter().take(16).any(|x| *x == Tok::Kw(Kw::From))
-                    && (sqlish_before || t.iter().any(|x| matches!(x, Tok::Comment | Tok::Comma)))
+                    && (sqlish_before
+                        || t.iter().any(|x| matches!(x, Tok::Comment(_) | Tok::Comma)))
                 {
                     return Some(3);
                 }
@@ -452,9 +495,8 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                         return Some(4);
                     }
                 }
-                Some(Tok::Kw(Kw::Exec | Kw::Declare | Kw::Shutdown | Kw::Waitfor)) => {
-                    return Some(5);
-                }
+                Some(Tok::Kw(Kw::Exec)) if exec_call(&t[i + 2..]) => return Some(5),
+                Some(Tok::Kw(Kw::Declare | Kw::Shutdown | Kw::Waitfor)) => return Some(5),
                 Some(Tok::Kw(Kw::Insert)) if next(2) == Some(Tok::Kw(Kw::Into)) => return Some(6),
                 Some(Tok::Kw(Kw::Delete)) if next(2) == Some(Tok::Kw(Kw::From)) => return Some(7),
                 Some(Tok::Kw(Kw::Update))
@@ -468,7 +510,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
             },
             Tok::Kw(Kw::Waitfor)
                 if next(1) == Some(Tok::Kw(Kw::Other))
-                    && matches!(next(2), Some(Tok::Str { .. })) =>
+                    && matches!(next(2), Some(Tok::Str { .. } | Tok::Dangling)) =>
             {
                 return Some(11);
             }
@@ -492,7 +534,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                 return Some(25);
             }
             // `@@version--`
-            Tok::Var if i == 0 && next(1) == Some(Tok::Comment) => return Some(27),
+            Tok::Var if i == 0 && matches!(next(1), Some(Tok::Comment(_))) => return Some(27),
             // `order by 1,2,3`
             Tok::Kw(Kw::Order)
                 if next(1) == Some(Tok::Kw(Kw::Other))
@@ -513,7 +555,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
             }
             Tok::Kw(Kw::Exec)
                 if matches!(next(1), Some(Tok::Func(Fun::Dangerous)))
-                    || (i > 0 && t[i - 1] == Tok::Semi) =>
+                    || (i > 0 && t[i - 1] == Tok::Semi && exec_call(&t[i + 1..])) =>
             {
                 return Some(13);
             }
@@ -523,10 +565,10 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                 if (next(1) == Some(Tok::LParen)
                     || next(1).is_none()
                     || !matches!(next(1), Some(Tok::Word)))
-                    && (i == 0 || !matches!(t[i - 1], Tok::Word | Tok::Num))
+                    && (i == 0 || !matches!(t[i - 1], Tok::Word | Tok::Num | Tok::Junk))
                     && (next(1) == Some(Tok::LParen)
                         || n <= 3
-                        || t.iter().any(|x| matches!(x, Tok::Kw(_) | Tok::Comment))) =>
+                        || t.iter().any(|x| matches!(x, Tok::Kw(_) | Tok::Comment(_)))) =>
             {
                 return Some(14);
             }
@@ -537,7 +579,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                     Some(
                         Tok::Num | Tok::Kw(Kw::Select) | Tok::Str { .. } | Tok::Func(_) | Tok::Var
                     )
-                ) && (i == 0 || !matches!(t[i - 1], Tok::Word))
+                ) && (i == 0 || !matches!(t[i - 1], Tok::Word | Tok::Junk))
                     && matches!(
                         t.get(i + 3),
                         Some(Tok::Eq | Tok::Op | Tok::Comma | Tok::RParen)
@@ -568,15 +610,30 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
         let later_cut = tail
             .iter()
             .skip(1)
-            .any(|x| matches!(x, Tok::Comment | Tok::Logic | Tok::Semi));
+            .any(|x| matches!(x, Tok::Comment(_) | Tok::Logic | Tok::Semi));
+        // The application's closing quote follows the input: the statement runs only if
+        // that quote ends a literal the input left open, or a comment swallows it.
+        let completes = matches!(t.last(), Some(Tok::Str { closed: false } | Tok::Comment(_)));
         if let Some(&after) = tail.first() {
             let second = tail.get(1).copied();
             match after {
-                // `admin'--`; an empty literal (`"#2"`) cut off by a comment is just text.
-                Tok::Comment if !empty_break => return Some(16),
+                // `admin'--`; an empty literal (`"#2"`) cut off by a comment is just text,
+                // and so is `--` or `#` with words after it (`7" #2 needle`). A bare `#`
+                // after a phrase (`soap 1 '#`) is punctuation; after one word it is the
+                // MySQL login bypass `admin'#`.
+                Tok::Comment(c)
+                    if !empty_break
+                        && match c {
+                            Cmt::Block | Cmt::Dash => true,
+                            Cmt::Hash => !prose,
+                            Cmt::Text => false,
+                        } =>
+                {
+                    return Some(16);
+                }
                 Tok::Semi
                     if (tail.len() >= 2
-                        && matches!(second, Some(Tok::Kw(_) | Tok::Func(_) | Tok::Comment)))
+                        && matches!(second, Some(Tok::Kw(_) | Tok::Func(_) | Tok::Comment(_))))
                         || (tail.len() == 1 && !empty_break) =>
                 {
                     return Some(17);
@@ -621,25 +678,28 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                     return Some(31);
                 }
                 Tok::Op | Tok::Eq
-                    // `'||'`, `'-sleep(1)-'`, `' = 'x`, `'=0--`
-                    if (matches!(
-                        second,
-                        Some(
-                            Tok::Str { .. }
-                                | Tok::Func(Fun::Dangerous | Fun::Sql)
-                                | Tok::Kw(Kw::Select)
-                                | Tok::Var
-                                | Tok::LParen
-                        )
-                    ) || (after == Tok::Eq
-                        && matches!(
+                    // `'||'`, `'-sleep(1)-'`, `' = 'x`, `'=0--`; arithmetic on literals is
+                    // only evidence in a statement that can run (`'-"8 track" player` is
+                    // not one).
+                    if completes
+                        && (matches!(
                             second,
-                            Some(Tok::Num | Tok::Word | Tok::Kw(Kw::True | Kw::Null))
-                        )
-                        && later_cut)
-                        || (second == Some(Tok::Word)
-                            && tail.get(2) == Some(&Tok::Eq)
-                            && matches!(tail.get(3), Some(Tok::Str { .. }))))
+                            Some(
+                                Tok::Str { .. }
+                                    | Tok::Func(Fun::Dangerous | Fun::Sql)
+                                    | Tok::Kw(Kw::Select)
+                                    | Tok::Var
+                                    | Tok::LParen
+                            )
+                        ) || (after == Tok::Eq
+                            && matches!(
+                                second,
+                                Some(Tok::Num | Tok::Word | Tok::Kw(Kw::True | Kw::Null))
+                            )
+                            && later_cut)
+                            || (second == Some(Tok::Word)
+                                && tail.get(2) == Some(&Tok::Eq)
+                                && matches!(tail.get(3), Some(Tok::Str { .. }))))
                     => {
                         return Some(19);
                     }
@@ -707,7 +767,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                     || j > 1
                     || t[j + 1..]
                         .iter()
-                        .any(|x| matches!(x, Tok::Comment | Tok::Func(_))))
+                        .any(|x| matches!(x, Tok::Comment(_) | Tok::Func(_))))
             {
                 return Some(22);
             }
@@ -717,11 +777,11 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
                     Tok::Kw(Kw::Order | Kw::Group | Kw::Having | Kw::Procedure | Kw::Limit)
                 )
                 && t[0] == Tok::Num
-                && t[j + 1..].iter().any(|x| matches!(x, Tok::Comment))
+                && t[j + 1..].iter().any(|x| matches!(x, Tok::Comment(_)))
             {
                 return Some(23);
             }
-            if t[0] == Tok::Num && j < n && t[j] == Tok::Comment && j > 1 {
+            if t[0] == Tok::Num && j < n && matches!(t[j], Tok::Comment(_)) && j > 1 {
                 return Some(24);
             }
         }
@@ -733,7 +793,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
             && is_value(w[1])
             && w[2] == Tok::Eq
             && is_value(w[3])
-            && (t.iter().any(|x| matches!(x, Tok::Comment | Tok::Semi))
+            && (t.iter().any(|x| matches!(x, Tok::Comment(_) | Tok::Semi))
                 || quoted
                 || matches!(w[1], Tok::Num | Tok::Str { .. }))
             && matches!(w[1], Tok::Num | Tok::Str { .. } | Tok::Var)
@@ -744,13 +804,34 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize) -> Option<u8> {
     None
 }
 
+/// After `exec`: what it runs (`(@s)`, `@s`, `'sql'`, `xp_cmdshell`), or a procedure
+/// name and its arguments; `exec will create` is a sentence, not a call.
+fn exec_call(t: &[Tok]) -> bool {
+    match t.first() {
+        Some(Tok::LParen | Tok::Var | Tok::Str { .. } | Tok::Dangling | Tok::Func(_)) => true,
+        Some(Tok::Word) => matches!(
+            t.get(1),
+            None | Some(
+                Tok::Semi
+                    | Tok::Comment(_)
+                    | Tok::Str { .. }
+                    | Tok::Dangling
+                    | Tok::Num
+                    | Tok::Var
+                    | Tok::Comma
+            )
+        ),
+        _ => false,
+    }
+}
+
 /// After `and`/`or`: a comparison, a call, a sub-select, a literal boolean.
 fn tail_is_expression(t: &[Tok]) -> bool {
     let mut i = 0;
     while i < t.len()
         && matches!(
             t[i],
-            Tok::LParen | Tok::Kw(Kw::Not) | Tok::Op | Tok::Comment
+            Tok::LParen | Tok::Kw(Kw::Not) | Tok::Op | Tok::Comment(_)
         )
     {
         i += 1;
@@ -779,7 +860,7 @@ fn tail_is_expression(t: &[Tok]) -> bool {
                     // `1=1`, `'a'='a`, `x like 'y'`; a bare word compared to a bare word is prose.
                     !(first == Tok::Word && matches!(t.get(i + 2), Some(Tok::Word) | None))
                 }
-                Some(Tok::Comment) => first == Tok::Num || first == Tok::Var,
+                Some(Tok::Comment(_)) => first == Tok::Num || first == Tok::Var,
                 None => first == Tok::Var,
                 Some(Tok::Semi) => true,
                 _ => false,
@@ -860,7 +941,7 @@ fn is_nosql(lower: &str) -> bool {
 
 /// Which check fired (a number, for debugging) and in which context (`' '`, `'`, `"`).
 pub fn explain(lower: &str) -> Option<(char, u8)> {
-    if let Some(n) = injection(&tokenize(lower), false, 0) {
+    if let Some(n) = injection(&tokenize(lower), false, 0, false) {
         return Some((' ', n));
     }
     for q in ['\'', '"'] {
@@ -868,7 +949,9 @@ pub fn explain(lower: &str) -> Option<(char, u8)> {
             let mut s = String::with_capacity(lower.len() + 1);
             s.push(q);
             s.push_str(lower);
-            if let Some(n) = injection(&tokenize(&s), true, lower.find(q).unwrap_or(0)) {
+            let break_at = lower.find(q).unwrap_or(0);
+            let prose = lower[..break_at].trim().contains(char::is_whitespace);
+            if let Some(n) = injection(&tokenize_quoted(&s, q as u8), true, break_at, prose) {
                 return Some((q, n));
             }
         }
@@ -895,6 +978,14 @@ mod tests {
             "\" or \"\"=\"",
             "1 and 1=1",
             "x' AND 1=(SELECT COUNT(*) FROM tabname); --",
+            "admin'#",
+            "admin' -- -",
+            "x'/**/",
+            "1; exec xp_cmdshell 'dir'",
+            "1;exec(@s)",
+            "1; exec sp_who",
+            "'-'",
+            "a' || 'b",
         ] {
             assert!(is_sqli(p), "missed {p}");
         }
@@ -911,6 +1002,20 @@ mod tests {
             "24-7-TEAM",
             "rock 'n' roll",
             "drop me a line; update soon",
+            // Comments with words after them, and `#` after a phrase.
+            "12\" #3 knitting needles",
+            "red shoes' --kids -men -women",
+            "lavender soap 2 '#",
+            // Statements that could not run: a bare word after an operand, a literal
+            // left open with the other quote or closed where the application's quote
+            // doubles it, a stray `.`.
+            "'-\"10 inch\" ruler",
+            "'-\"10 inch rul",
+            "oak table\" + \"chairs\" + \"bench\"",
+            "see <a href=\"../\">up</a>",
+            "2; exec will do the rest",
+            "tired? sleep (8 hours)",
+            "the end. sleep (well)",
         ] {
             assert!(!is_sqli(p), "false positive on {p}");
         }

@@ -7,7 +7,8 @@
 use crate::transform::html_entity_decode;
 
 /// Tags that run script, load documents or change how the page is parsed: suspicious
-/// on their own.
+/// on their own. (`<svg>` and `<math>` are not: an SVG image runs nothing until it
+/// holds a handler, a script or a script URL, and those are looked for anyway.)
 const DANGEROUS_TAGS: &[&str] = &[
     "script",
     "iframe",
@@ -16,8 +17,6 @@ const DANGEROUS_TAGS: &[&str] = &[
     "object",
     "embed",
     "applet",
-    "svg",
-    "math",
     "base",
     "meta",
     "link",
@@ -147,8 +146,22 @@ pub fn is_xss(value: &str) -> bool {
     if SCRIPT_SINKS.iter().any(|s| contains_word(&flat, s)) {
         return true;
     }
-    let squeezed: String = flat.chars().filter(|c| !c.is_whitespace()).collect();
-    if SCRIPT_SINKS.iter().any(|s| squeezed.contains(s))
+    // Script ignores white space between tokens (`alert (1)`, `document . cookie`), not
+    // inside a name: a space between two name characters stays.
+    let mut squeezed = String::with_capacity(flat.len());
+    let mut gap = false;
+    for c in flat.chars() {
+        if c.is_whitespace() {
+            gap = true;
+            continue;
+        }
+        if gap && is_name_char(c) && squeezed.chars().next_back().is_some_and(is_name_char) {
+            squeezed.push(' ');
+        }
+        gap = false;
+        squeezed.push(c);
+    }
+    if SCRIPT_SINKS.iter().any(|s| contains_word(&squeezed, s))
         && (squeezed.contains("script:") || squeezed.contains('(') || squeezed.contains('`'))
     {
         return true;
@@ -200,15 +213,21 @@ pub fn is_xss(value: &str) -> bool {
     false
 }
 
-/// Whether `needle` occurs in `hay` not glued to a preceding letter (`cheval(` is not
-/// `eval(`), for needles that start with a letter.
+/// Whether `needle` occurs in `hay` not glued to a preceding name character, for
+/// needles that start with a letter: `cheval(`, `1alert(`, `_alert(` and `оalert(`
+/// (Cyrillic o) name other functions, or none.
 fn contains_word(hay: &str, needle: &str) -> bool {
     let starts_alpha = needle
         .as_bytes()
         .first()
         .is_some_and(|b| b.is_ascii_alphabetic());
     hay.match_indices(needle)
-        .any(|(i, _)| !starts_alpha || i == 0 || !hay.as_bytes()[i - 1].is_ascii_alphanumeric())
+        .any(|(i, _)| !starts_alpha || !hay[..i].chars().next_back().is_some_and(is_name_char))
+}
+
+/// A character script reads as part of a name: a letter of any script, a digit, `_`, `$`.
+fn is_name_char(c: char) -> bool {
+    c.is_alphabetic() || c.is_ascii_digit() || c == '_' || c == '$'
 }
 
 /// `on<letters>` followed by optional space and `=`, not part of a longer word.
@@ -379,6 +398,9 @@ mod tests {
             "<svg/onload=prompt(1)>",
             "<iframe src=//evil>",
             "javascript:alert(document.cookie)",
+            "<img src=x onerror=alert (1)>",
+            "a=1;alert (1)",
+            "<svg><script>alert(1)</script></svg>",
         ] {
             assert!(is_xss(p), "missed {p}");
         }
@@ -392,6 +414,10 @@ mod tests {
             "online=1",
             "tom & jerry",
             "5 <3",
+            "1alert(1)",
+            "cheval($foo)",
+            "java script: the language",
+            "<?xml version=\"1.0\"?><svg viewBox=\"0 0 1 1\"></svg>",
         ] {
             assert!(!is_xss(p), "false positive on {p}");
         }
