@@ -436,16 +436,34 @@ fn detection_and_false_positives() {
         "overall detection below ModSecurity's"
     );
     assert!(
-        ratio(crs[1], crs[0]) > 0.63,
-        "CRS PL1 detection below ModSecurity's"
+        ratio(crs[1], crs[0]) > 0.70,
+        "CRS PL1 detection below 0.70 (ModSecurity: 0.63)"
     );
+    for (family, floor) in [
+        ("payloads:sqli", 0.98),
+        ("payloads:xss", 0.985),
+        ("payloads:traversal", 0.985),
+    ] {
+        let s = g(family);
+        assert!(
+            ratio(s[1], s[0]) > floor,
+            "{family} detection {:.3} below {floor}",
+            ratio(s[1], s[0])
+        );
+    }
     assert!(
-        g("payloads:benign-hard")[3] < 16,
-        "more hard-negative false positives than ModSecurity"
+        g("payloads:benign-hard")[3] <= 1,
+        "hard-negative false positives above 1 of 207 (ModSecurity: 16)"
     );
+    assert_eq!(
+        g("generated:benign")[3],
+        0,
+        "false positives on ordinary requests"
+    );
+    // The 13 left are CRS negative rows that are attacks (see README).
     assert!(
-        ratio(g("generated:benign")[3], g("generated:benign")[2]) <= 0.005,
-        "false positives on ordinary requests above 0.5 %"
+        total[3] <= 13,
+        "more than 13 false positives over all benign rows"
     );
 }
 
