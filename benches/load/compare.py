@@ -42,6 +42,7 @@ FUNCTIONS_TARGET = REPO / "target/functions"
 DEVICE_CLASS_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/device_class.wasm"
 CACHE_KEY_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/cache_key.wasm"
 SECURITY_HEADERS_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/security_headers.wasm"
+WAF_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/waf.wasm"
 # What nginx adds in the cache scenario: security-headers' defaults, header for header.
 SECURITY_HEADERS = {
     "Strict-Transport-Security": '"max-age=31536000; includeSubDomains"',
@@ -95,6 +96,9 @@ class Scenario:
     # wedge caches with three functions (device-class, cache-key, security-headers); nginx
     # uses proxy_cache keyed by the mapped device class and adds the same headers
     cache: bool = False
+    # wedge runs the WAF (managed rule set, block mode) before device-class; nginx is as in
+    # `proxy` (its ModSecurity cost is measured by benches/waf/modsec_compare.py --load)
+    waf: bool = False
     skip: str | None = None  # a reason: the scenario is listed but not run
 
 
@@ -116,10 +120,12 @@ SCENARIOS = {
                  load="fresh"),
         Scenario("cache", "cache hits, three functions per request vs nginx proxy_cache",
                  functions=True, cache=True),
+        Scenario("waf", "as proxy, with the WAF's managed rule set before device-class",
+                 functions=True, waf=True),
     ]
 }
 ALIASES = {"handshake": ["handshake-ecdsa", "handshake-rsa"]}
-DEFAULT_SCENARIOS = "proxy,proxy-unique-ua,ceiling,h2,handshake,cache,half-h1,half-h2"
+DEFAULT_SCENARIOS = "proxy,proxy-unique-ua,ceiling,h2,handshake,cache,waf,half-h1,half-h2"
 
 
 @dataclass
@@ -301,7 +307,7 @@ def build() -> None:
     env = {**os.environ, "CARGO_TARGET_DIR": str(FUNCTIONS_TARGET)}
     subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip2",
                     "--manifest-path", "functions/Cargo.toml"], cwd=REPO, env=env, check=True)
-    for artifact in (WEDGE_BIN, DEVICE_CLASS_WASM, CACHE_KEY_WASM, SECURITY_HEADERS_WASM):  # the defaults --wedge-bin etc. point at
+    for artifact in (WEDGE_BIN, DEVICE_CLASS_WASM, CACHE_KEY_WASM, SECURITY_HEADERS_WASM, WAF_WASM):  # the defaults --wedge-bin etc. point at
         if not artifact.exists():
             raise RuntimeError(f"build did not produce {artifact}")
 
@@ -427,6 +433,8 @@ def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], orig
     functions = "[]"
     if scenario.cache:
         functions = '["device-class", "cache-key", "security-headers"]'
+    elif scenario.waf:
+        functions = '["waf", "device-class"]'
     elif scenario.functions:
         functions = '["device-class"]'
     functions_dir = args.device_class_wasm.resolve().parent
@@ -435,6 +443,7 @@ def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], orig
                   DEVICE_CLASS_WASM=args.device_class_wasm.resolve(),
                   CACHE_KEY_WASM=functions_dir / CACHE_KEY_WASM.name,
                   SECURITY_HEADERS_WASM=functions_dir / SECURITY_HEADERS_WASM.name,
+                  WAF_WASM=functions_dir / WAF_WASM.name,
                   FUNCTIONS=functions,
                   CACHE_POLICY='cache_policy = "bench"' if scenario.cache else "")
     env = {**os.environ, "WEDGE_LOG": "warn"}
@@ -741,6 +750,13 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
                 data["ratios"][f"{who} {name}/ceiling"] = {"rps": r, "cpu_us_per_req_added": extra}
                 lines.append(f"{who} {name}/ceiling: req/s {fmt_ratio(r)}, functions add "
                              f"{extra:.1f} µs CPU/request")
+    p, w = med.get(("proxy", "wedge")), med.get(("waf", "wedge"))
+    if p and w:
+        r = ratio(w["rps"], p["rps"])
+        extra = w["cpu_us_per_req"] - p["cpu_us_per_req"]
+        data["ratios"]["wedge waf/proxy"] = {"rps": r, "cpu_us_per_req_added": extra}
+        lines.append(f"wedge waf/proxy: req/s {fmt_ratio(r)} (goal ≥ 0.90), the WAF adds "
+                     f"{extra:.1f} µs CPU/request")
     for name in ("half-h1", "half-h2"):
         for who in ("wedge", "nginx"):
             m = med.get((name, who))
