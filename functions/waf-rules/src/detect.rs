@@ -277,10 +277,9 @@ pub fn is_rfi(v: &str) -> bool {
             ) {
                 return true;
             }
-            let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("");
-            // A bare IPv4 address, or a URL ending in `?` (cuts off the suffix the
+            // A bare IP address, or a URL ending in `?` (cuts off the suffix the
             // application appends), is how inclusion payloads look.
-            if host.parse::<std::net::Ipv4Addr>().is_ok() || t.ends_with('?') {
+            if ip_host(rest) || t.ends_with('?') {
                 return true;
             }
             // `include=http://evil/shell.txt`: a script-like file.
@@ -296,6 +295,28 @@ pub fn is_rfi(v: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether the authority of a URL (`rest`, after `scheme://`) is an IP address rather
+/// than a name: dotted IPv4, a bracketed IPv6 literal (`[2001:db8::1]`), or IPv4 as one
+/// number (`http://1089054027/`, `0x40e9b74b`), which resolvers accept too. Sites link
+/// to names; a payload fetched from a bare address is a dropper's habit.
+fn ip_host(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Credentials (`user:pass@`) come before the host.
+    let hostport = authority.rsplit('@').next().unwrap_or("");
+    if let Some(v6) = hostport.strip_prefix('[') {
+        let addr = v6.split(']').next().unwrap_or("");
+        // A zone (`%25eth0`) may follow the address.
+        let addr = addr.split('%').next().unwrap_or("");
+        return addr.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let host = hostport.split(':').next().unwrap_or("");
+    host.parse::<std::net::Ipv4Addr>().is_ok()
+        || (host.len() >= 8 && host.bytes().all(|b| b.is_ascii_digit()))
+        || host
+            .strip_prefix("0x")
+            .is_some_and(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Commands after a shell separator or inside a substitution: `;cat /etc/passwd`,
@@ -727,6 +748,14 @@ pub fn is_php(v: &str) -> bool {
         "glob://",
         "expect://",
         "data://text/plain;base64",
+        // PHP's other stream wrappers (the ssh2 and rar extensions', compression).
+        "ssh2.shell://",
+        "ssh2.exec://",
+        "ssh2.tunnel://",
+        "ssh2.sftp://",
+        "ssh2.scp://",
+        "rar://",
+        "compress.bzip2://",
         "$_get",
         "$_post",
         "$_request",
