@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::transform::normalise_path;
+use crate::transform::{html_entity_decode, normalise_path};
 
 /// Which of up to 64 needles start with each byte, built at compile time: one pass over
 /// a value then tries only the needles that can match where it is, instead of building
@@ -221,13 +221,27 @@ pub fn php_upload(v: &str) -> bool {
             .split(['"', '\'', ';', '\r', '\n'])
             .next()
             .unwrap_or("");
-        php_name(name)
+        php_name(name) || php_session_file(name)
     })
 }
 
-/// A file name with an extension PHP servers execute.
+/// A PHP session file name: `sess_` and an id of at least 20 characters of PHP's
+/// session id alphabet (`[0-9a-z,-]`; ids are 22 to 256 characters), alone or ending a path.
+pub fn php_session_file(name: &str) -> bool {
+    let name = name.trim().rsplit(['/', '\\']).next().unwrap_or("");
+    name.strip_prefix("sess_").is_some_and(|id| {
+        id.len() >= 20
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b',' || b == b'-')
+    })
+}
+
+/// A file name with an extension PHP servers execute (trailing dots and spaces, which
+/// Windows drops when it saves the file, do not hide it).
 pub fn php_name(name: &str) -> bool {
-    let ext = name.trim().rsplit('.').next().unwrap_or("");
+    let name = name.trim().trim_end_matches(['.', ' ']);
+    let ext = name.rsplit('.').next().unwrap_or("");
     name.contains('.')
         && matches!(
             ext,
@@ -717,17 +731,21 @@ pub fn is_php(v: &str) -> bool {
     // declaration, and not a tag that ends the value (`<?php` alone runs nothing).
     for (i, _) in v.match_indices("<?") {
         let rest = &v[i + 2..];
-        let xml = rest.starts_with("xml ")
-            || rest.starts_with("xml\t") && !rest.contains(':')
-            || rest.starts_with("xpacket");
-        let code = if xml {
-            None
-        } else if let Some(r) = rest.strip_prefix("php").or(rest.strip_prefix('=')) {
+        let code = if let Some(r) = rest.strip_prefix("php").or(rest.strip_prefix('=')) {
             Some(r)
-        } else if rest.starts_with([' ', '\t', '\n', '\r'])
-            || rest.starts_with("xml:")
-            || rest.starts_with("xml\t")
-        {
+        } else if let Some(r) = rest.strip_prefix("xml") {
+            // An XML declaration goes on with a pseudo-attribute (`<?xml version=`,
+            // `encoding=` in a text declaration). To PHP with short tags, `<?xml :echo 1;`
+            // is an open tag, a goto label `xml:` and code, and so is `<?xml:echo 1;`.
+            let t = r.trim_start_matches([' ', '\t', '\n', '\r']);
+            let declaration = t.len() < r.len()
+                && (t.is_empty()
+                    || t.starts_with("version")
+                    || t.starts_with("encoding")
+                    || t.starts_with("standalone")
+                    || t.starts_with("?>"));
+            (t.starts_with(':') && !declaration).then_some(t)
+        } else if rest.starts_with([' ', '\t', '\n', '\r']) {
             Some(rest)
         } else {
             None
@@ -771,6 +789,25 @@ pub fn is_php(v: &str) -> bool {
     if contains_any(v, MARKS, &FIRST) {
         return true;
     }
+    // A PHP session file (`sess_<id>`, alone or at the end of a path): what session
+    // poisoning uploads or includes; applications name sessions by their id alone.
+    if v.contains("sess_") && php_session_file(v) {
+        return true;
+    }
+    // A PHP file name with trailing dots (`shell.php...`): Windows drops them when it
+    // saves the file, so they get a script past extension filters. Not in a sentence
+    // (`... edit config.php.`): a file name has no spaces. Only the extensions PHP
+    // runs (`libstdc++.INC.` ends a line of a changelog).
+    if v.ends_with('.')
+        && !v.contains([' ', '\t', '\n'])
+        && php_name(v)
+        && v.trim_end_matches('.')
+            .rsplit('.')
+            .next()
+            .is_some_and(|e| e.starts_with("ph"))
+    {
+        return true;
+    }
     // Variable variables: `${'a'.'b'}`, `$ {$a}`.
     if let Some(i) = v.find('$') {
         let rest = v[i + 1..].trim_start();
@@ -778,7 +815,18 @@ pub fn is_php(v: &str) -> bool {
             return true;
         }
     }
-    // Serialized objects: `O:8:"stdClass":1:{...}` (also `C:` and arrays with objects).
+    // Serialized objects: `O:8:"stdClass":1:{...}`, also with the quotes and braces as
+    // character references, as in an XML attribute (`O:8:&quot;stdClass&quot;:0:&#x7b;`).
+    if serialized_object(v)
+        || (v.contains("&quot;") || v.contains("&#")) && serialized_object(&html_entity_decode(v))
+    {
+        return true;
+    }
+    call_or_directive(v)
+}
+
+/// `O:8:"stdClass":1:{...}`: an object in PHP's serialization format.
+fn serialized_object(v: &str) -> bool {
     let b = v.as_bytes();
     for (i, _) in v.match_indices(":\"") {
         if i >= 3
@@ -800,6 +848,11 @@ pub fn is_php(v: &str) -> bool {
             }
         }
     }
+    false
+}
+
+/// Function calls and configuration directives.
+fn call_or_directive(v: &str) -> bool {
     // Calls of functions that run code or commands, with parentheses (or PHP's
     // call-without-parentheses tricks through variables).
     const CALLS: &[&str] = &[
