@@ -241,7 +241,8 @@ pub fn php_session_file(name: &str) -> bool {
 /// Windows drops when it saves the file, do not hide it).
 pub fn php_name(name: &str) -> bool {
     let name = name.trim().trim_end_matches(['.', ' ']);
-    let ext = name.rsplit('.').next().unwrap_or("");
+    // Spaces around the extension (`photo. php`) are padding too.
+    let ext = name.rsplit('.').next().unwrap_or("").trim();
     name.contains('.')
         && matches!(
             ext,
@@ -929,8 +930,17 @@ fn call_or_directive(v: &str) -> bool {
         "htmlspecialchars_decode",
     ];
     for (i, _) in v.match_indices('(') {
-        // `(system)(whoami)` and `"system"(x)` call too.
-        let head = v[..i].trim_end_matches([' ', '\t', '\r', '\n', ')', '"', '\'']);
+        // PHP allows whitespace and comments between a callee and its arguments
+        // (`exec\t(x)`, `exec #c\n (x)`, `exec/**/(x)`).
+        let (callee, gap) = strip_gap_back(&v[..i]);
+        let arg = v[i + 1..].trim_start();
+        // A parenthesised or indexed expression called: `(system)(ls);`.
+        if callee.ends_with([')', ']']) && group_call(v, i, callee) {
+            return true;
+        }
+        // `(system)(whoami)` and `"system"(x)` call too: a name in quotes or
+        // parentheses, called.
+        let head = callee.trim_end_matches([' ', '\t', ')', '"', '\'']);
         // Bytes, not chars: the byte after a non-ASCII char's last byte is a boundary.
         let start = head
             .bytes()
@@ -942,10 +952,16 @@ fn call_or_directive(v: &str) -> bool {
         if !name.is_empty() && PHP_ONLY.iter().any(|n| name.ends_with(n)) {
             return true;
         }
-        // `system ('id')` is code, `the system (of rules)` is prose.
-        let spaced = head.len() < i;
-        let arg = v[i + 1..].trim_start();
-        if spaced && !arg.starts_with(['\'', '"', '$', ')']) {
+        let unwrapped = head.len() < callee.len();
+        let wrapped =
+            unwrapped && gap.is_empty() && head[..start].trim_end().ends_with(['(', '"', '\'']);
+        // `system ('id')` is code, `the system (of rules)` and `the system\n(of rules)`
+        // are prose: a space or line break before an argument that is not a string, a
+        // variable or nothing. A tab or a comment there is code layout, not prose.
+        let comment = gap.contains(['/', '#']);
+        let prose = (!comment && gap.contains([' ', '\n'])) || (unwrapped && !wrapped);
+        let plain_arg = arg.starts_with(['\'', '"', '$', ')']);
+        if prose && !plain_arg {
             continue;
         }
         if CALLS.contains(&name) {
@@ -991,10 +1007,15 @@ fn call_or_directive(v: &str) -> bool {
                     | "getenv"
                     | "putenv"
             );
-            if strong || v.contains(';') || v.contains('$') {
+            // `FILE\r\n()`: code layout before an argument list no prose has.
+            let laid_out = (comment || gap.contains(['\t', '\r', '\n'])) && plain_arg;
+            if strong || v.contains(';') || v.contains('$') || laid_out {
                 return true;
             }
         }
+    }
+    if v.contains('$') && variable_call(v) {
+        return true;
     }
     // Configuration directives pushed through arguments.
     const DIRECTIVES: &[&str] = &[
@@ -1016,6 +1037,173 @@ fn call_or_directive(v: &str) -> bool {
     ];
     const DIRECTIVE_FIRST: [u64; 256] = first_bytes(DIRECTIVES);
     v.contains('=') && contains_any(v, DIRECTIVES, &DIRECTIVE_FIRST)
+}
+
+/// `s` without the whitespace and PHP comments (`/* */`, and `#` or `//` comments a line
+/// break ends) at its end, and what went.
+fn strip_gap_back(s: &str) -> (&str, &str) {
+    let mut t = s;
+    loop {
+        let w = t.trim_end_matches([' ', '\t', '\r', '\n', '\x0b', '\x0c']);
+        let newline = t[w.len()..].contains('\n');
+        t = w;
+        if let Some(p) = t.strip_suffix("*/").and_then(|h| h.rfind("/*")) {
+            t = &t[..p];
+            continue;
+        }
+        if newline {
+            let line = t.rfind('\n').map_or(0, |p| p + 1);
+            let hash = t[line..].find('#');
+            let slashes = t[line..].find("//");
+            if let Some(p) = hash.into_iter().chain(slashes).min() {
+                t = &t[..line + p];
+                continue;
+            }
+        }
+        return (t, &s[t.len()..]);
+    }
+}
+
+/// `s` after the whitespace and PHP comments at its start (an unterminated comment runs
+/// to the end).
+fn skip_gap(s: &str) -> &str {
+    let mut t = s;
+    loop {
+        t = t.trim_start_matches([' ', '\t', '\r', '\n', '\x0b', '\x0c']);
+        if let Some(c) = t.strip_prefix("/*") {
+            t = c.find("*/").map_or("", |p| &c[p + 2..]);
+        } else if t.starts_with('#') || t.starts_with("//") {
+            t = t.find('\n').map_or("", |p| &t[p + 1..]);
+        } else {
+            return t;
+        }
+    }
+}
+
+/// The length of the bracketed group `s` starts with (`(..)`, `[..]`, `{..}`, nested
+/// brackets of the same kind counted), if it closes.
+fn group_len(s: &str) -> Option<usize> {
+    let open = *s.as_bytes().first()?;
+    let close = match open {
+        b'(' => b')',
+        b'[' => b']',
+        b'{' => b'}',
+        _ => return None,
+    };
+    let mut depth = 0usize;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if b == open {
+            depth += 1;
+        } else if b == close {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+/// A parenthesised or indexed expression called as a statement: `('sys'.'tem')('id');`,
+/// `[system][0](ls);`, `(x)/**/('id');` (`callee` ends with the `)` or `]` before the `(`
+/// at `open`). PHP 7 calls whatever such an expression yields, so a function name can be
+/// assembled where no name is written. The call must end the statement (`;`) and pass
+/// plain arguments (literals, names, variables: not `(int)(a / b);` or prose); the
+/// statement must show PHP (a string, variable, index, concatenation or comment: a C cast
+/// `(int)(x);` shows none) and hold no function body (`(function(){..})(jQuery);` is
+/// JavaScript's module idiom).
+fn group_call(v: &str, open: usize, callee: &str) -> bool {
+    let Some(len) = group_len(&v[open..]) else {
+        return false;
+    };
+    let args = &v[open + 1..open + len - 1];
+    if !plain_args(args) || !v[open + len..].trim_start().starts_with(';') {
+        return false;
+    }
+    let statement = &callee[callee.rfind(';').map_or(0, |p| p + 1)..];
+    let php = statement.contains(['$', '\'', '"', '[', '.'])
+        || statement.contains("/*")
+        || args.contains(['$', '\'', '"']);
+    php && !statement.contains(['{', '}']) && !statement.contains("=>")
+}
+
+/// A non-empty argument list of plain values separated by commas: strings, numbers,
+/// names and variables (concatenated with `.`), comments allowed around them.
+fn plain_args(args: &str) -> bool {
+    let mut any = false;
+    for part in args.split(',') {
+        let mut p = skip_gap(part);
+        // The comments and whitespace after the value.
+        let mut end = p.len();
+        while end > 0 {
+            let (t, gap) = strip_gap_back(&p[..end]);
+            if gap.is_empty() {
+                break;
+            }
+            end = t.len();
+        }
+        p = &p[..end];
+        let quoted = p.len() >= 2
+            && (p.starts_with('\'') && p.ends_with('\'') || p.starts_with('"') && p.ends_with('"'));
+        if !(quoted
+            || !p.is_empty()
+                && p.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.' | b'\'' | b'"')
+                }))
+        {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// A variable called as a function: `$f(1)`, `$__['o'](5)`, `$$$z()`, `${_.__}(3)`,
+/// `$a[@5]/**/[@d] ()`: a name held in a variable runs without being written. The `$`
+/// starts a word (`sys$open()` and `LIB$SPAWN()` are VMS names), the variable is a PHP
+/// name (or a non-empty `{..}`), its index groups non-empty, and the arguments are a
+/// string, a number, a variable or nothing (`$env(HOME)` is a Tcl array, `$HOME (the
+/// default)` prose).
+fn variable_call(v: &str) -> bool {
+    for (i, _) in v.match_indices('$') {
+        if i > 0 && (v.as_bytes()[i - 1].is_ascii_alphanumeric() || v.as_bytes()[i - 1] == b'_') {
+            continue;
+        }
+        let mut r = v[i + 1..].trim_start_matches('$');
+        if r.starts_with('{') {
+            match group_len(r) {
+                Some(n) if !r[1..n - 1].trim().is_empty() => r = &r[n..],
+                _ => continue,
+            }
+        } else {
+            let n = r
+                .bytes()
+                .position(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80))
+                .unwrap_or(r.len());
+            if n == 0 || r.as_bytes()[0].is_ascii_digit() {
+                continue;
+            }
+            r = &r[n..];
+        }
+        // Index groups, whitespace and comments up to the argument list.
+        loop {
+            r = skip_gap(r);
+            match group_len(r) {
+                Some(n) if r.starts_with(['[', '{']) && !r[1..n - 1].trim().is_empty() => {
+                    r = &r[n..]
+                }
+                _ => break,
+            }
+        }
+        if !r.starts_with('(') || group_len(r).is_none() {
+            continue;
+        }
+        let arg = skip_gap(&r[1..]);
+        if arg.starts_with(['\'', '"', '$', ')']) || arg.starts_with(|c: char| c.is_ascii_digit()) {
+            return true;
+        }
+    }
+    false
 }
 
 /// PHP function names that are not words of any language but PHP.
@@ -1097,6 +1285,11 @@ const PHP_ONLY: &[&str] = &[
     "scandir",
     "glob",
     "chmod",
+    "strip_tags",
+    "filegroup",
+    "fileowner",
+    "fileperms",
+    "fileinode",
 ];
 
 /// User agents (and similar headers) of vulnerability scanners and attack tools.
@@ -1244,5 +1437,89 @@ mod tests {
         assert!(!is_php("<?xml version=\"1.0\"?><a/>"));
         assert!(!is_php("session <?php"));
         assert!(!is_php("is this ok<? "));
+    }
+
+    #[test]
+    fn php_open_tags_and_names() {
+        // `<?xml :` is an open tag and a goto label to PHP; a declaration is not.
+        assert!(is_php("<?xml :echo 1;"));
+        assert!(!is_php("<?xml version=\"1.0\" encoding=\"utf-8\"?>"));
+        assert!(!is_php("<?xml-stylesheet href=\"a.xsl\"?>"));
+        assert!(is_php("ssh2.exec://user:pw@host:22/usr/bin/id"));
+        assert!(is_php("/tmp/sess_d8ew88tqmabdcokhumchy8htqm"));
+        assert!(!is_php("session_report.txt"));
+        assert!(!is_php("mydata.sess"));
+        assert!(is_php("shell.php5..."));
+        assert!(!is_php("edit config.php."));
+        assert!(!is_php("libstdc++.inc."));
+        assert!(is_php("o:8:&quot;stdclass&quot;:0:&#x7b;&#x7d;"));
+        assert!(php_upload("filename=\"photo. php\""));
+        assert!(php_upload(
+            "filename=\"/tmp/sess_d8ew88tqmabdcokhumchy8htqm\""
+        ));
+    }
+
+    #[test]
+    fn php_calls() {
+        for p in [
+            "exec\t(blah)",
+            "exec #comment\r\n (blah)",
+            "exec/* x */(blah)",
+            "file\r\n()",
+            "return\"system\"(xyz).s",
+            "(system)(whoami)",
+            "filegroup  (blah)",
+            "strip_tags()",
+            // Variable functions.
+            "$_(3)",
+            "$__['o'](5)",
+            "$__[$_[1]](7)",
+            "$a[@5]/*x*/[@d] ()",
+            "@$___[@!+_](21)",
+            "$b=@$s_func(22)",
+            "$$$z(29)",
+            "${_.__}(30);",
+            "$a //x\n()",
+            // Expressions called as statements.
+            "(sy.(st).em)('uname');",
+            "define('x', 'sys'.'tem');(x)/* c */('uname');",
+            "[system][0](ls);",
+            "[ system ] [ 0 ] ( ls );",
+            "(['system'])[0]('uname');",
+        ] {
+            assert!(is_php(p), "missed {p}");
+        }
+        for p in [
+            "the system (of rules)",
+            "the system\n(of rules)",
+            "the file\n(attached)",
+            "$a//foo()",
+            "$a[]()",
+            "${}()",
+            "$home (the default)",
+            "$env(home) on windows",
+            "fix sys$open() and lib$spawn() calls",
+            "document clear_$slabname()",
+            "(int)(x);",
+            "(int)(1e9 / ((double)n));",
+            "int (*cb)(ssl *, void *arg);",
+            "refactored xsltattribute() (transform.c); better errors",
+            "matches \" -[:alpha:]\" or \\(aq-[:alpha:] (for options); use it",
+            "(function($){ run(); })(jquery);",
+            "[acme]: this is, (another) test (foo)bar or foo(bar).",
+            "(foo)/(bar)",
+        ] {
+            assert!(!is_php(p), "false positive on {p}");
+        }
+    }
+
+    #[test]
+    fn rfi_hosts() {
+        assert!(is_rfi("https://[2001:41d0:701:1100::29c8]/gecko.php"));
+        assert!(is_rfi("http://66.240.183.75/crash.php"));
+        assert!(is_rfi("http://1089054027/x"));
+        assert!(is_rfi("http://user:pw@10.0.0.1/x"));
+        assert!(!is_rfi("https://www.example.com/account"));
+        assert!(!is_rfi("https://[not-an-address]/x"));
     }
 }
