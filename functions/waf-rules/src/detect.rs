@@ -792,7 +792,7 @@ pub fn is_php(v: &str) -> bool {
     }
     // A PHP session file (`sess_<id>`, alone or at the end of a path): what session
     // poisoning uploads or includes; applications name sessions by their id alone.
-    if v.contains("sess_") && php_session_file(v) {
+    if php_session_file(v) {
         return true;
     }
     // A PHP file name with trailing dots (`shell.php...`): Windows drops them when it
@@ -819,7 +819,9 @@ pub fn is_php(v: &str) -> bool {
     // Serialized objects: `O:8:"stdClass":1:{...}`, also with the quotes and braces as
     // character references, as in an XML attribute (`O:8:&quot;stdClass&quot;:0:&#x7b;`).
     if serialized_object(v)
-        || (v.contains("&quot;") || v.contains("&#")) && serialized_object(&html_entity_decode(v))
+        || v.contains('&')
+            && (v.contains("&quot;") || v.contains("&#"))
+            && serialized_object(&html_entity_decode(v))
     {
         return true;
     }
