@@ -401,6 +401,8 @@ fn default_fields(d: Detector) -> Vec<Field> {
             Header("user-agent".into()),
             Header("x-filename".into()),
             Header("x-file-name".into()),
+            Header("x_filename".into()),
+            Header("x.filename".into()),
         ],
         Detector::Scanner => vec![Header("user-agent".into())],
         Detector::Protocol => vec![Args],
@@ -788,7 +790,19 @@ fn eval<'c, 'r>(
 }
 
 /// Runs detector `d` over `values`, those of field `f`, decoded as the detector needs.
+/// Headers that name the file an upload API stores the body under.
+fn names_an_upload(f: &Field) -> bool {
+    matches!(f, Field::Header(h) if matches!(h.as_str(), "x-filename" | "x-file-name" | "x_filename" | "x.filename"))
+}
+
 fn detect_field(d: Detector, f: &Field, values: &[Cow<'_, str>]) -> bool {
+    // There a name alone is the attack: a script PHP would run, or a session file.
+    if d == Detector::Php && names_an_upload(f) {
+        return values.iter().any(|v| {
+            let name = transform::url_decode_again(v).to_ascii_lowercase();
+            detect::php_name(&name) || detect::php_session_file(&name) || detect::is_php(&name)
+        });
+    }
     values.iter().enumerate().any(|(k, raw)| {
         // The path comes decoded and as sent: one look when they are the same.
         if raw.is_empty() || (k > 0 && values[k - 1] == *raw) {
@@ -886,5 +900,44 @@ mod tests {
         let (n, l) = parse_cidr("2001:db8::/32").unwrap();
         assert!(in_cidr("2001:db8:1::1".parse().unwrap(), n, l));
         assert!(parse_cidr("10.0.0.0/33").is_none());
+    }
+
+    struct NoRates;
+    impl Host for NoRates {
+        fn rate_hit(&mut self, _: &str, _: u32, _: u32) -> RateVerdict {
+            RateVerdict {
+                allowed: true,
+                retry_after_ms: 0,
+            }
+        }
+    }
+
+    #[test]
+    fn upload_file_name_headers_refuse_scripts_php_would_run() {
+        let settings: Settings = serde_json::from_str(r#"{"managed":"block"}"#).unwrap();
+        let acl = Acl::new(settings).unwrap();
+        let upload = |header: &str, name: &str| {
+            let headers = vec![
+                ("host".into(), "a.test".into()),
+                (header.into(), name.into()),
+            ];
+            let req = Inspect::new("PUT", "/upload", None, "a.test", headers, None, None);
+            acl.evaluate(&req, &mut NoRates).block.map(|b| b.rule)
+        };
+        for (header, name) in [
+            ("x-filename", "shell.php"),
+            ("x_filename", "fda.php7"),
+            ("x.filename", "photo. php"),
+            ("x-file-name", "sess_abcdefghijklmnopqrstuv"),
+        ] {
+            assert_eq!(
+                upload(header, name).as_deref(),
+                Some("managed-php"),
+                "{header}: {name}"
+            );
+        }
+        for name in ["photo.jpg", "report_2024.pdf", "php-manual.tar.gz"] {
+            assert_eq!(upload("x-filename", name), None, "{name}");
+        }
     }
 }
