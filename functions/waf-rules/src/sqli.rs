@@ -93,6 +93,9 @@ pub enum Kw {
     Load,
     /// `mod`, arithmetic spelled as a word.
     Mod,
+    /// `rlike`, `regexp`, `sounds [like]`: comparisons like [`Kw::Like`] that are no
+    /// English words.
+    Regexp,
     Other,
 }
 
@@ -127,7 +130,8 @@ fn keyword(w: &str) -> Option<Tok> {
         "limit" | "offset" => Limit,
         "into" => Into,
         "outfile" | "dumpfile" | "infile" => Outfile,
-        "like" | "rlike" | "regexp" | "sounds" | "glob" => Like,
+        "like" | "glob" => Like,
+        "rlike" | "regexp" | "sounds" => Regexp,
         "not" => Not,
         "null" => Null,
         "true" | "false" => True,
@@ -495,6 +499,25 @@ fn injection(
                         _ => break,
                     }
                 }
+                // `-427 union *elect 1,2,3`: a number, then the numbered column list of a
+                // union probe even when the select is mangled.
+                if i > 0
+                    && t[i - 1] == Tok::Num
+                    && t[i + 1..]
+                        .iter()
+                        .take(8)
+                        .collect::<Vec<_>>()
+                        .windows(5)
+                        .any(|w| {
+                            *w[0] == Tok::Num
+                                && *w[1] == Tok::Comma
+                                && *w[2] == Tok::Num
+                                && *w[3] == Tok::Comma
+                                && *w[4] == Tok::Num
+                        })
+                {
+                    return Some(39);
+                }
                 // `-1 union`, `1/**/union` at the end: cut off by the application's rest.
                 if i > 0
                     && matches!(t[i - 1], Tok::Num | Tok::Comment(_))
@@ -607,6 +630,28 @@ fn injection(
                     >= 3 =>
             {
                 return Some(25);
+            }
+            // `version() limit 1,1`: MySQL's offset and count closing a call or comment.
+            Tok::Kw(Kw::Limit)
+                if i > 0
+                    && matches!(t[i - 1], Tok::RParen | Tok::Comment(_))
+                    && next(1) == Some(Tok::Num)
+                    && next(2) == Some(Tok::Comma)
+                    && next(3) == Some(Tok::Num)
+                    && i + 4 == n =>
+            {
+                return Some(40);
+            }
+            // `1) from users where`: a parenthesis the value never opened, closed, and
+            // the statement continued with its table and condition.
+            Tok::RParen
+                if next(1) == Some(Tok::Kw(Kw::From))
+                    && next(2) == Some(Tok::Word)
+                    && next(3) == Some(Tok::Kw(Kw::Where))
+                    && t[..=i].iter().filter(|x| **x == Tok::RParen).count()
+                        > t[..i].iter().filter(|x| **x == Tok::LParen).count() =>
+            {
+                return Some(41);
             }
             // `@@version--`
             Tok::Var if i == 0 && matches!(next(1), Some(Tok::Comment(_))) => return Some(27),
@@ -741,6 +786,15 @@ fn injection(
                 {
                     return Some(17);
                 }
+                // `1'; anything: goto anything -- -a`: a stacked statement whose rest a
+                // comment MySQL reads cuts off.
+                Tok::Semi
+                    if !prose
+                        && !empty_break
+                        && matches!(t.last(), Some(Tok::Comment(Cmt::Dash | Cmt::Note))) =>
+                {
+                    return Some(42);
+                }
                 Tok::Semi
                     if tail.iter().any(|x| {
                         matches!(
@@ -766,13 +820,22 @@ fn injection(
                     if tail_is_expression(&tail[1..]) {
                         return Some(18);
                     }
+                    // `' or match .. against (..); -- -a`: a condition, its statement
+                    // ended and the application's rest commented out.
+                    if !prose
+                        && n > 3
+                        && t[n - 2] == Tok::Semi
+                        && matches!(t[n - 1], Tok::Comment(c) if c != Cmt::Text)
+                    {
+                        return Some(38);
+                    }
                     // `' or '`, `a' && 'b`: the literal re-opened for the application's
                     // own closing quote.
                     if break_at <= 3 && tail.len() == 2 && tail[1] == (Tok::Str { closed: false }) {
                         return Some(30);
                     }
                 }
-                Tok::Op(_) | Tok::Eq | Tok::Kw(Kw::Like)
+                Tok::Op(_) | Tok::Eq | Tok::Kw(Kw::Like | Kw::Regexp)
                     if !empty_break
                         && break_at <= 3
                         && tail.len() == 2
@@ -816,7 +879,7 @@ fn injection(
                         Kw::Into => matches!(second, Some(Tok::Kw(Kw::Outfile) | Tok::Var)),
                         Kw::Procedure => matches!(second, Some(Tok::Func(_))),
                         Kw::Limit => second == Some(Tok::Num),
-                        Kw::Like => matches!(second, Some(Tok::Str { .. } | Tok::Num)) && later_cut,
+                        Kw::Like | Kw::Regexp => matches!(second, Some(Tok::Str { .. } | Tok::Num)) && later_cut,
                         Kw::Is => {
                             matches!(second, Some(Tok::Kw(Kw::Null | Kw::Not | Kw::True)))
                                 && later_cut
@@ -853,8 +916,8 @@ fn injection(
     if !quoted && let Some(k) = unquoted_expression(t) {
         return Some(k);
     }
-    let stripped = strip_block(t);
     if !quoted && n >= 3 {
+        let stripped = strip_block(t);
         let t = &stripped[..];
         let lead = t
             .iter()
@@ -914,8 +977,11 @@ fn injection(
 
 /// `t` without the block comments between tokens (`1/**/or/**/1=1`): SQL reads them as
 /// white space. One that ends the value stays: it cuts the application's rest off.
-fn strip_block(t: &[Tok]) -> Vec<Tok> {
+fn strip_block(t: &[Tok]) -> std::borrow::Cow<'_, [Tok]> {
     let n = t.len();
+    if !t[..n.saturating_sub(1)].contains(&Tok::Comment(Cmt::Block)) {
+        return std::borrow::Cow::Borrowed(t);
+    }
     t.iter()
         .enumerate()
         .filter(|&(i, x)| *x != Tok::Comment(Cmt::Block) || i + 1 == n)
@@ -930,7 +996,8 @@ struct Expr {
     end: usize,
     /// Binary operators: arithmetic, comparison, logic, LIKE, IS, IN, BETWEEN.
     ops: usize,
-    /// Whether one of them is a symbol (`=`, `-`, `!=`, `&&`) rather than a word.
+    /// Whether one of them is a symbol (`=`, `-`, `!=`, `&&`) or a word prose does not
+    /// use (`regexp`), rather than an English word (`is`, `like`, `or`).
     symbolic: bool,
     logic: usize,
     /// Comparisons of two constants or parenthesised expressions (`8=3`, `(8)=(3)`,
@@ -1024,17 +1091,24 @@ fn expr_at(t: &[Tok], mut i: usize, depth: u8, e: &mut Expr) -> Option<usize> {
                 e.logic += 1;
                 i += 1;
             }
-            Some(Tok::Kw(Kw::Like)) => {
-                while t.get(i) == Some(&Tok::Kw(Kw::Like)) {
+            Some(Tok::Kw(Kw::Like | Kw::Regexp)) => {
+                while let Some(Tok::Kw(k @ (Kw::Like | Kw::Regexp))) = t.get(i) {
+                    e.symbolic |= *k == Kw::Regexp;
                     i += 1;
                 }
                 cmp_left = Some(constant);
             }
             Some(Tok::Kw(Kw::Not))
-                if matches!(t.get(i + 1), Some(Tok::Kw(Kw::Like | Kw::In | Kw::Between))) =>
+                if matches!(
+                    t.get(i + 1),
+                    Some(Tok::Kw(Kw::Like | Kw::Regexp | Kw::In | Kw::Between))
+                ) =>
             {
-                i += 2;
-                while t.get(i) == Some(&Tok::Kw(Kw::Like)) {
+                i += 1;
+                while let Some(Tok::Kw(k @ (Kw::Like | Kw::Regexp | Kw::In | Kw::Between))) =
+                    t.get(i)
+                {
+                    e.symbolic |= *k == Kw::Regexp;
                     i += 1;
                 }
             }
@@ -1068,11 +1142,11 @@ fn list_at(t: &[Tok], mut i: usize, depth: u8, e: &mut Expr) -> Option<usize> {
 
 /// Whole values (not in a literal) that are an SQL expression and nothing else.
 fn unquoted_expression(t: &[Tok]) -> Option<u8> {
-    let u = strip_block(t);
-    let n = u.len();
-    if n < 2 {
+    if t.len() < 2 {
         return None;
     }
+    let u = strip_block(t);
+    let n = u.len();
     // Closing parentheses (the application's), then only comments or `;`.
     let rest_is_cut = |mut k: usize| {
         while k < n && u[k] == Tok::RParen {
@@ -1097,7 +1171,8 @@ fn unquoted_expression(t: &[Tok]) -> Option<u8> {
     // A boolean test of constants, possibly appended with its own `and`:
     // `hope and -8=3`, `~9-(2) or 1 = ~1`, `and 1=(1)`.
     let start = usize::from(u[0] == Tok::Logic);
-    if let Some(e) = parse_expr(&u, start)
+    if u.contains(&Tok::Eq)
+        && let Some(e) = parse_expr(&u, start)
         && (e.logic >= 1 || start == 1)
         && e.const_cmp >= 1
         && rest_is_cut(e.end)
@@ -1122,6 +1197,8 @@ fn unquoted_expression(t: &[Tok]) -> Option<u8> {
     // `14968 order by 5`, `17,23 order by 16`, `14 or (1) group by`: a number, then the
     // column-count probe or a condition ending in a clause.
     if u[0] == Tok::Num
+        && u.iter()
+            .any(|x| matches!(x, Tok::Kw(Kw::Order | Kw::Group)))
         && let Some(e) = parse_expr(&u, 0)
     {
         let mut k = e.end;
@@ -1197,7 +1274,7 @@ fn tail_is_expression(t: &[Tok]) -> bool {
                 Some(
                     Tok::Eq
                     | Tok::Op(_)
-                    | Tok::Kw(Kw::Like | Kw::Is | Kw::In | Kw::Between | Kw::Not),
+                    | Tok::Kw(Kw::Like | Kw::Regexp | Kw::Is | Kw::In | Kw::Between | Kw::Not),
                 ) => {
                     // `1=1`, `'a'='a`, `x like 'y'`; a bare word compared to a bare word is prose.
                     !(first == Tok::Word && matches!(t.get(i + 2), Some(Tok::Word) | None))
@@ -1229,7 +1306,54 @@ pub fn is_sqli(value: &str) -> bool {
     if lower.contains("/*!") {
         return true;
     }
-    explain(&lower).is_some() || is_nosql(&lower) || is_pg_cast(&lower)
+    if explain(&lower).is_some() || is_nosql(&lower) || is_pg_cast(&lower) || system_var(&lower) {
+        return true;
+    }
+    // `\x27\x6f\x72`: C-style hex escapes, which PHP's stripcslashes and some JSON and
+    // CSV readers turn into the quote they spell.
+    lower.contains("\\x") && {
+        let unescaped = unescape_hex(&lower);
+        unescaped != lower && explain(&unescaped).is_some()
+    }
+}
+
+/// `\xHH` escapes decoded.
+fn unescape_hex(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && b.get(i + 1) == Some(&b'x')
+            && i + 3 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 2..i + 4], 16)
+            && v.is_ascii()
+        {
+            out.push(v.to_ascii_lowercase());
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `@@version`, `print @@variable`: system variables of MySQL and SQL Server, which
+/// nothing but SQL spells (`@@var@@` template placeholders and `@@ -1,2 @@` diff
+/// hunks aside).
+fn system_var(lower: &str) -> bool {
+    let b = lower.as_bytes();
+    lower.match_indices("@@").any(|(i, _)| {
+        let name = b[i + 2..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
+        name >= 3
+            && b[i + 2].is_ascii_alphabetic()
+            && (i == 0 || matches!(b[i - 1], b' ' | b'(' | b',' | b'=' | b'\t'))
+            && !matches!(b.get(i + 2 + name), Some(b'@' | b'.' | b'-'))
+    })
 }
 
 /// PostgreSQL casts (`password::int`, `'{..}'::jsonb`): error-based and JSON-operator
@@ -1363,6 +1487,14 @@ mod tests {
             "1; delete low_priority from foo",
             "1;load xml infile \"foo\"",
             "AND CONNECTION_ID()=CONNECTION_ID()",
+            "'NOT REGEXP'",
+            "PRINT @@variable",
+            "\\x27\\x6F\\x72 SELECT *",
+            "-427 UNION *ELECT 1,2,3,4",
+            "19 version() LIMIT 1,1",
+            "1) FROM USERS WHERE USERNAME=",
+            "' or MATCH username AGAINST ('a* -) -+ ' IN BOOLEAN MODE); -- -a",
+            "1'; anything: goto anything -- -a",
         ] {
             assert!(is_sqli(p), "missed {p}");
         }
@@ -1407,6 +1539,10 @@ mod tests {
             "3 BY 5 RECIPE CARDS",
             "credit limit 5,000",
             "1=1 meaning",
+            "\"LIKE\"",
+            "@@ -1,2 +1,3 @@",
+            "@@prefix@@/bin",
+            "1) from the top",
         ] {
             assert!(!is_sqli(p), "false positive on {p}");
         }
