@@ -19,8 +19,8 @@ pub enum Tok {
     Kw(Kw),
     /// `and`, `or`, `xor`, `&&`, `||`.
     Logic,
-    /// Comparison and arithmetic operators.
-    Op,
+    /// Comparison and arithmetic operators (the first byte of the operator).
+    Op(u8),
     /// `=` (kept apart: tautologies need it).
     Eq,
     /// A word immediately followed by `(`.
@@ -49,6 +49,9 @@ pub enum Cmt {
     Hash,
     /// `--` or `#` followed by text.
     Text,
+    /// `-- ` and a space before the text, or `#` and text: the comments MySQL reads
+    /// (`-- -a`, `#aa`); `--x` is two minus signs there.
+    Note,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +87,15 @@ pub enum Kw {
     Shutdown,
     Table,
     Procedure,
+    /// MySQL's `binary` cast, a prefix operator.
+    Binary,
+    /// `load data|xml ... infile`.
+    Load,
+    /// `mod`, arithmetic spelled as a word.
+    Mod,
+    /// `rlike`, `regexp`, `sounds [like]`: comparisons like [`Kw::Like`] that are no
+    /// English words.
+    Regexp,
     Other,
 }
 
@@ -117,8 +129,9 @@ fn keyword(w: &str) -> Option<Tok> {
         "having" => Having,
         "limit" | "offset" => Limit,
         "into" => Into,
-        "outfile" | "dumpfile" => Outfile,
-        "like" | "rlike" | "regexp" | "sounds" | "glob" => Like,
+        "outfile" | "dumpfile" | "infile" => Outfile,
+        "like" | "glob" => Like,
+        "rlike" | "regexp" | "sounds" => Regexp,
         "not" => Not,
         "null" => Null,
         "true" | "false" => True,
@@ -133,9 +146,13 @@ fn keyword(w: &str) -> Option<Tok> {
         "table" | "database" | "schema" => Table,
         "procedure" => Procedure,
         "all" | "distinct" | "by" | "values" | "set" | "as" | "top" | "asc" | "desc"
-        | "collate" | "escape" | "delay" | "with" | "join" | "on" | "load" | "data" | "infile"
-        | "binary" | "mod" | "when" | "then" | "else" | "end" => Other,
-        "and" | "or" | "xor" | "div" => return Some(Tok::Logic),
+        | "collate" | "escape" | "delay" | "with" | "join" | "on" | "data" | "when" | "then"
+        | "else" | "end" | "low_priority" | "high_priority" | "delayed" | "concurrent" => Other,
+        "binary" => Binary,
+        "load" => Load,
+        "mod" => Mod,
+        // `eqv` is MS Access' logical equivalence.
+        "and" | "or" | "xor" | "div" | "eqv" => return Some(Tok::Logic),
         _ => return None,
     };
     Some(Tok::Kw(k))
@@ -160,7 +177,9 @@ fn function(w: &str) -> Fun {
         | "sysdate" | "md5" | "sha1" | "isnull" | "ifnull" | "nvl" | "nullif" | "iif" | "rand"
         | "pow" | "sin" | "cos" | "elt" | "json_keys" | "json_extract" | "mid" | "unicode"
         | "quotename" | "lpad" | "rpad" | "char_to_num" | "pi" | "now" | "convert_from"
-        | "compress" | "uncompress" | "strcomp" | "eqv" => Fun::Dangerous,
+        | "compress" | "uncompress" | "strcomp" | "eqv" | "connection_id" | "last_insert_id"
+        | "found_rows" | "row_count" | "utc_date" | "utc_time" | "utc_timestamp" | "curdate"
+        | "curtime" | "localtimestamp" => Fun::Dangerous,
         // Names that are also words: a call counts when it has an argument.
         "if" | "left" | "right" | "replace" | "count" | "min" | "max" | "sum" | "avg" | "round"
         | "floor" | "abs" | "space" | "repeat" | "position" | "length" | "len" | "row" | "exp"
@@ -235,7 +254,19 @@ pub fn tokenize_quoted(s: &str, ctx: u8) -> Vec<Tok> {
                         j += 1;
                     }
                 }
-                // `1abc` is a word in most dialects; `1union` splits (MySQL reads it so).
+                // `1abc` is a word in most dialects; `1union` splits (MySQL reads it so),
+                // and so does Oracle's `1dunion` (`1d`, `1f`: binary double and float).
+                if j < b.len() && matches!(b[j], b'd' | b'f') {
+                    let k = j
+                        + 1
+                        + b[j + 1..]
+                            .iter()
+                            .take_while(|x| x.is_ascii_alphabetic())
+                            .count();
+                    if k > j + 1 && keyword(&s[j + 1..k]).is_some() {
+                        j += 1;
+                    }
+                }
                 out.push(Tok::Num);
                 i = j;
             }
@@ -256,7 +287,9 @@ pub fn tokenize_quoted(s: &str, ctx: u8) -> Vec<Tok> {
                 let cut = b[start..end]
                     .iter()
                     .all(|x| x.is_ascii_whitespace() || matches!(x, b'-' | b'+'));
+                let spaced = c == b'#' || b.get(start).is_some_and(u8::is_ascii_whitespace);
                 out.push(Tok::Comment(match (cut, c) {
+                    (false, _) if spaced => Cmt::Note,
                     (false, _) => Cmt::Text,
                     (true, b'#') => Cmt::Hash,
                     (true, _) => Cmt::Dash,
@@ -272,8 +305,11 @@ pub fn tokenize_quoted(s: &str, ctx: u8) -> Vec<Tok> {
                     }
                     continue;
                 }
-                let end = s[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
-                out.push(Tok::Comment(Cmt::Block));
+                // One never closed swallows the rest like `--`.
+                let (end, cmt) = s[i + 2..]
+                    .find("*/")
+                    .map_or((b.len(), Cmt::Dash), |p| (i + 2 + p + 2, Cmt::Block));
+                out.push(Tok::Comment(cmt));
                 i = end;
             }
             b'*' if b.get(i + 1) == Some(&b'/') => i += 2, // end of a `/*!` block
@@ -318,16 +354,25 @@ pub fn tokenize_quoted(s: &str, ctx: u8) -> Vec<Tok> {
                 }
             }
             b'<' | b'>' | b'!' => {
-                let mut j = i + 1;
-                while j < b.len() && matches!(b[j], b'<' | b'>' | b'=' | b'!') {
-                    j += 1;
-                }
-                // `!=`, `<>`, `<=>` compare like `=`.
-                out.push(if j - i >= 2 { Tok::Eq } else { Tok::Op });
-                i = j;
+                // `!=`, `<>`, `<=>`, `<=`, `>=` compare like `=`; a lone `!` (negation,
+                // `!!'0`), `<`, `>` or a shift is an operator.
+                let rest = &b[i..];
+                let (len, tok) = if rest.starts_with(b"<=>") {
+                    (3, Tok::Eq)
+                } else if rest.len() >= 2
+                    && matches!(&rest[..2], b"!=" | b"<>" | b"<=" | b">=" | b"!<" | b"!>")
+                {
+                    (2, Tok::Eq)
+                } else if rest.len() >= 2 && matches!(&rest[..2], b"<<" | b">>") {
+                    (2, Tok::Op(b'<'))
+                } else {
+                    (1, Tok::Op(c))
+                };
+                out.push(tok);
+                i += len;
             }
             b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'|' | b'&' | b'~' | b':' => {
-                out.push(Tok::Op);
+                out.push(Tok::Op(c));
                 i += 1;
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c >= 0x80 => {
@@ -339,6 +384,14 @@ pub fn tokenize_quoted(s: &str, ctx: u8) -> Vec<Tok> {
                         || b[j] == b'.'
                         || b[j] >= 0x80)
                 {
+                    // `select.2`: a keyword, then the number `.2` (no name has a keyword
+                    // as its qualifier).
+                    if b[j] == b'.'
+                        && b.get(j + 1).is_some_and(u8::is_ascii_digit)
+                        && keyword(&s[i..j]).is_some()
+                    {
+                        break;
+                    }
                     j += 1;
                 }
                 let w = &s[i..j];
@@ -421,7 +474,15 @@ fn is_value(t: Tok) -> bool {
 /// `break_at`: in the quoted contexts, how many characters the literal held before the
 /// input's own quote closed it (0: the input starts with the quote); `prose`: whether
 /// that literal held more than one word.
-fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8> {
+/// `literal_prose`: whether any of the literals the quote context reads has more than
+/// one word.
+fn injection(
+    t: &[Tok],
+    quoted: bool,
+    break_at: usize,
+    prose: bool,
+    literal_prose: bool,
+) -> Option<u8> {
     let empty_break = break_at == 0;
     let n = t.len();
     let has = |k: Kw| t.contains(&Tok::Kw(k));
@@ -437,6 +498,25 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                         Tok::Kw(Kw::Other) | Tok::LParen | Tok::Comment(_) => continue,
                         _ => break,
                     }
+                }
+                // `-427 union *elect 1,2,3`: a number, then the numbered column list of a
+                // union probe even when the select is mangled.
+                if i > 0
+                    && t[i - 1] == Tok::Num
+                    && t[i + 1..]
+                        .iter()
+                        .take(8)
+                        .collect::<Vec<_>>()
+                        .windows(5)
+                        .any(|w| {
+                            *w[0] == Tok::Num
+                                && *w[1] == Tok::Comma
+                                && *w[2] == Tok::Num
+                                && *w[3] == Tok::Comma
+                                && *w[4] == Tok::Num
+                        })
+                {
+                    return Some(39);
                 }
                 // `-1 union`, `1/**/union` at the end: cut off by the application's rest.
                 if i > 0
@@ -455,7 +535,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                 let sqlish_after = matches!(
                     after,
                     Some(Tok::Num | Tok::Var | Tok::Func(_) | Tok::Str { .. } | Tok::LParen)
-                ) || (after == Some(Tok::Op)
+                ) || (matches!(after, Some(Tok::Op(_)))
                     && matches!(
                         next(2),
                         Some(Tok::Kw(Kw::From) | Tok::Num | Tok::Str { .. })
@@ -498,7 +578,15 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                 Some(Tok::Kw(Kw::Exec)) if exec_call(&t[i + 2..]) => return Some(5),
                 Some(Tok::Kw(Kw::Declare | Kw::Shutdown | Kw::Waitfor)) => return Some(5),
                 Some(Tok::Kw(Kw::Insert)) if next(2) == Some(Tok::Kw(Kw::Into)) => return Some(6),
-                Some(Tok::Kw(Kw::Delete)) if next(2) == Some(Tok::Kw(Kw::From)) => return Some(7),
+                // `; delete [low_priority] from`
+                Some(Tok::Kw(Kw::Delete))
+                    if t[i + 2..]
+                        .iter()
+                        .find(|x| **x != Tok::Kw(Kw::Other))
+                        .is_some_and(|x| *x == Tok::Kw(Kw::From)) =>
+                {
+                    return Some(7);
+                }
                 Some(Tok::Kw(Kw::Update))
                     if t[i + 2..].iter().take(3).any(|x| *x == Tok::Kw(Kw::Other)) =>
                 {
@@ -515,6 +603,16 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                 return Some(11);
             }
             Tok::Kw(Kw::Into) if next(1) == Some(Tok::Kw(Kw::Outfile)) => return Some(12),
+            // `load data [local] infile`, `load xml concurrent infile`: reads a server file.
+            Tok::Kw(Kw::Load)
+                if matches!(next(1), Some(Tok::Kw(Kw::Other) | Tok::Word))
+                    && t[i + 2..]
+                        .iter()
+                        .take(3)
+                        .any(|x| *x == Tok::Kw(Kw::Outfile)) =>
+            {
+                return Some(12);
+            }
             // `having 1=1`, `case .. when .. then .. end`
             Tok::Kw(Kw::Having)
                 if matches!(
@@ -532,6 +630,28 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                     >= 3 =>
             {
                 return Some(25);
+            }
+            // `version() limit 1,1`: MySQL's offset and count closing a call or comment.
+            Tok::Kw(Kw::Limit)
+                if i > 0
+                    && matches!(t[i - 1], Tok::RParen | Tok::Comment(_))
+                    && next(1) == Some(Tok::Num)
+                    && next(2) == Some(Tok::Comma)
+                    && next(3) == Some(Tok::Num)
+                    && i + 4 == n =>
+            {
+                return Some(40);
+            }
+            // `1) from users where`: a parenthesis the value never opened, closed, and
+            // the statement continued with its table and condition.
+            Tok::RParen
+                if next(1) == Some(Tok::Kw(Kw::From))
+                    && next(2) == Some(Tok::Word)
+                    && next(3) == Some(Tok::Kw(Kw::Where))
+                    && t[..=i].iter().filter(|x| **x == Tok::RParen).count()
+                        > t[..i].iter().filter(|x| **x == Tok::LParen).count() =>
+            {
+                return Some(41);
             }
             // `@@version--`
             Tok::Var if i == 0 && matches!(next(1), Some(Tok::Comment(_))) => return Some(27),
@@ -582,7 +702,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                 ) && (i == 0 || !matches!(t[i - 1], Tok::Word | Tok::Junk))
                     && matches!(
                         t.get(i + 3),
-                        Some(Tok::Eq | Tok::Op | Tok::Comma | Tok::RParen)
+                        Some(Tok::Eq | Tok::Op(_) | Tok::Comma | Tok::RParen)
                     ) =>
             {
                 return Some(14);
@@ -614,6 +734,30 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
         // The application's closing quote follows the input: the statement runs only if
         // that quote ends a literal the input left open, or a comment swallows it.
         let completes = matches!(t.last(), Some(Tok::Str { closed: false } | Tok::Comment(_)));
+        // The literal continued as an expression the application's quote completes
+        // (`aa'^0+0+1-1=(0)-- -a`, `1' or '1' xor '0`, `abc' = !!'0`). A quoted single
+        // keyword after a long word (`browning "like"`) or on its own (`"is" stamp`) is
+        // how searches quote terms; quoted phrases or punctuation in prose (`ie, "&&"
+        // instead of "||".`, `"-f -" will work`) put words in a literal, or use names.
+        if !literal_prose {
+            let u = strip_block(t);
+            if let Some(e) = parse_expr(&u, 0)
+                && e.ops >= 1
+                && (e.ops >= 2 || e.symbolic || (break_at <= 3 && !empty_break))
+                && (!empty_break || e.words == 0)
+            {
+                let end = u[e.end..].iter().take_while(|x| **x == Tok::RParen).count() + e.end;
+                let cut = u[end..]
+                    .first()
+                    .is_some_and(|x| matches!(x, Tok::Comment(c) if *c != Cmt::Text))
+                    && u[end..]
+                        .iter()
+                        .all(|x| matches!(x, Tok::Comment(_) | Tok::Semi));
+                if cut || (end == u.len() && u.last() == Some(&Tok::Str { closed: false })) {
+                    return Some(33);
+                }
+            }
+        }
         if let Some(&after) = tail.first() {
             let second = tail.get(1).copied();
             match after {
@@ -621,12 +765,16 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                 // and so is `--` or `#` with words after it (`7" #2 needle`). A bare `#`
                 // after a phrase (`soap 1 '#`) is punctuation; after one word it is the
                 // MySQL login bypass `admin'#`.
+                // `'--` on its own: the quote closed and the rest cut off.
+                Tok::Comment(Cmt::Dash | Cmt::Block) if empty_break && tail.len() == 1 => {
+                    return Some(16);
+                }
                 Tok::Comment(c)
                     if !empty_break
                         && match c {
                             Cmt::Block | Cmt::Dash => true,
                             Cmt::Hash => !prose,
-                            Cmt::Text => false,
+                            Cmt::Text | Cmt::Note => false,
                         } =>
                 {
                     return Some(16);
@@ -637,6 +785,15 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                         || (tail.len() == 1 && !empty_break) =>
                 {
                     return Some(17);
+                }
+                // `1'; anything: goto anything -- -a`: a stacked statement whose rest a
+                // comment MySQL reads cuts off.
+                Tok::Semi
+                    if !prose
+                        && !empty_break
+                        && matches!(t.last(), Some(Tok::Comment(Cmt::Dash | Cmt::Note))) =>
+                {
+                    return Some(42);
                 }
                 Tok::Semi
                     if tail.iter().any(|x| {
@@ -663,13 +820,22 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                     if tail_is_expression(&tail[1..]) {
                         return Some(18);
                     }
+                    // `' or match .. against (..); -- -a`: a condition, its statement
+                    // ended and the application's rest commented out.
+                    if !prose
+                        && n > 3
+                        && t[n - 2] == Tok::Semi
+                        && matches!(t[n - 1], Tok::Comment(c) if c != Cmt::Text)
+                    {
+                        return Some(38);
+                    }
                     // `' or '`, `a' && 'b`: the literal re-opened for the application's
                     // own closing quote.
                     if break_at <= 3 && tail.len() == 2 && tail[1] == (Tok::Str { closed: false }) {
                         return Some(30);
                     }
                 }
-                Tok::Op | Tok::Eq | Tok::Kw(Kw::Like)
+                Tok::Op(_) | Tok::Eq | Tok::Kw(Kw::Like | Kw::Regexp)
                     if !empty_break
                         && break_at <= 3
                         && tail.len() == 2
@@ -677,7 +843,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                 {
                     return Some(31);
                 }
-                Tok::Op | Tok::Eq
+                Tok::Op(_) | Tok::Eq
                     // `'||'`, `'-sleep(1)-'`, `' = 'x`, `'=0--`; arithmetic on literals is
                     // only evidence in a statement that can run (`'-"8 track" player` is
                     // not one).
@@ -713,7 +879,7 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
                         Kw::Into => matches!(second, Some(Tok::Kw(Kw::Outfile) | Tok::Var)),
                         Kw::Procedure => matches!(second, Some(Tok::Func(_))),
                         Kw::Limit => second == Some(Tok::Num),
-                        Kw::Like => matches!(second, Some(Tok::Str { .. } | Tok::Num)) && later_cut,
+                        Kw::Like | Kw::Regexp => matches!(second, Some(Tok::Str { .. } | Tok::Num)) && later_cut,
                         Kw::Is => {
                             matches!(second, Some(Tok::Kw(Kw::Null | Kw::Not | Kw::True)))
                                 && later_cut
@@ -747,10 +913,15 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
     }
     // A number (or word) followed by a boolean tail: `1 and 1=1`, `1) or sleep(5)#`,
     // `x' ...` is handled above; here the value is not in a literal.
+    if !quoted && let Some(k) = unquoted_expression(t) {
+        return Some(k);
+    }
     if !quoted && n >= 3 {
+        let stripped = strip_block(t);
+        let t = &stripped[..];
         let lead = t
             .iter()
-            .take_while(|x| matches!(x, Tok::Op | Tok::LParen))
+            .take_while(|x| matches!(x, Tok::Op(_) | Tok::LParen))
             .count();
         let t = &t[lead..];
         let n = t.len();
@@ -804,6 +975,252 @@ fn injection(t: &[Tok], quoted: bool, break_at: usize, prose: bool) -> Option<u8
     None
 }
 
+/// `t` without the block comments between tokens (`1/**/or/**/1=1`): SQL reads them as
+/// white space. One that ends the value stays: it cuts the application's rest off.
+fn strip_block(t: &[Tok]) -> std::borrow::Cow<'_, [Tok]> {
+    let n = t.len();
+    if !t[..n.saturating_sub(1)].contains(&Tok::Comment(Cmt::Block)) {
+        return std::borrow::Cow::Borrowed(t);
+    }
+    t.iter()
+        .enumerate()
+        .filter(|&(i, x)| *x != Tok::Comment(Cmt::Block) || i + 1 == n)
+        .map(|(_, x)| *x)
+        .collect()
+}
+
+/// What [`parse_expr`] read.
+#[derive(Debug, Default, Clone, Copy)]
+struct Expr {
+    /// Index of the first token after the expression.
+    end: usize,
+    /// Binary operators: arithmetic, comparison, logic, LIKE, IS, IN, BETWEEN.
+    ops: usize,
+    /// Whether one of them is a symbol (`=`, `-`, `!=`, `&&`) or a word prose does not
+    /// use (`regexp`), rather than an English word (`is`, `like`, `or`).
+    symbolic: bool,
+    logic: usize,
+    /// Comparisons of two constants or parenthesised expressions (`8=3`, `(8)=(3)`,
+    /// `'a'='a'`): an application compares a column with something; an injected test
+    /// compares values it chose.
+    const_cmp: usize,
+    /// Literal operands (numbers, strings, variables, `null`, `true`).
+    values: usize,
+    /// Bare names among the operands.
+    words: usize,
+}
+
+/// Reads one SQL expression from `t[i..]` (block comments already removed): operands —
+/// literals, names, calls, parenthesised expressions or lists, sub-selects — with prefix
+/// operators (`-`, `!`, `not`, `binary`), joined by binary operators. `None` when the
+/// tokens there are not one.
+fn parse_expr(t: &[Tok], i: usize) -> Option<Expr> {
+    let mut e = Expr::default();
+    e.end = expr_at(t, i, 0, &mut e)?;
+    Some(e)
+}
+
+fn expr_at(t: &[Tok], mut i: usize, depth: u8, e: &mut Expr) -> Option<usize> {
+    if depth > 24 {
+        return None;
+    }
+    // Whether the operand before a pending comparison was a constant.
+    let mut cmp_left: Option<bool> = None;
+    loop {
+        while matches!(
+            t.get(i),
+            Some(Tok::Op(b'+' | b'-' | b'~' | b'!') | Tok::Kw(Kw::Not | Kw::Binary))
+        ) {
+            i += 1;
+        }
+        let constant = match *t.get(i)? {
+            Tok::Num | Tok::Str { .. } | Tok::Var | Tok::Kw(Kw::Null | Kw::True) => {
+                e.values += 1;
+                i += 1;
+                true
+            }
+            Tok::Word => {
+                e.words += 1;
+                i += 1;
+                false
+            }
+            Tok::Func(_) => {
+                i += 1;
+                if t.get(i) == Some(&Tok::LParen) {
+                    i = list_at(t, i + 1, depth, e)?;
+                }
+                false
+            }
+            Tok::LParen => {
+                if t.get(i + 1) == Some(&Tok::Kw(Kw::Select)) {
+                    // A sub-select: up to its closing parenthesis.
+                    let mut d = 0usize;
+                    loop {
+                        match *t.get(i)? {
+                            Tok::LParen => d += 1,
+                            Tok::RParen => d -= 1,
+                            _ => {}
+                        }
+                        i += 1;
+                        if d == 0 {
+                            break;
+                        }
+                    }
+                } else {
+                    i = list_at(t, i + 1, depth, e)?;
+                }
+                true
+            }
+            _ => return None,
+        };
+        if cmp_left.take() == Some(true) && constant {
+            e.const_cmp += 1;
+        }
+        match t.get(i) {
+            // (`:` is no SQL operator.)
+            Some(Tok::Op(c)) if *c != b':' => {
+                e.symbolic = true;
+                i += 1;
+            }
+            Some(Tok::Eq) => {
+                e.symbolic = true;
+                cmp_left = Some(constant);
+                i += 1;
+            }
+            Some(Tok::Logic) => {
+                e.logic += 1;
+                i += 1;
+            }
+            Some(Tok::Kw(Kw::Like | Kw::Regexp)) => {
+                while let Some(Tok::Kw(k @ (Kw::Like | Kw::Regexp))) = t.get(i) {
+                    e.symbolic |= *k == Kw::Regexp;
+                    i += 1;
+                }
+                cmp_left = Some(constant);
+            }
+            Some(Tok::Kw(Kw::Not))
+                if matches!(
+                    t.get(i + 1),
+                    Some(Tok::Kw(Kw::Like | Kw::Regexp | Kw::In | Kw::Between))
+                ) =>
+            {
+                i += 1;
+                while let Some(Tok::Kw(k @ (Kw::Like | Kw::Regexp | Kw::In | Kw::Between))) =
+                    t.get(i)
+                {
+                    e.symbolic |= *k == Kw::Regexp;
+                    i += 1;
+                }
+            }
+            Some(Tok::Kw(Kw::Is)) => {
+                i += 1;
+                if t.get(i) == Some(&Tok::Kw(Kw::Not)) {
+                    i += 1;
+                }
+                cmp_left = Some(constant);
+            }
+            Some(Tok::Kw(Kw::In | Kw::Between | Kw::Mod)) => i += 1,
+            _ => return Some(i),
+        }
+        e.ops += 1;
+    }
+}
+
+/// A parenthesised list after its `(`: nothing, or expressions separated by commas.
+fn list_at(t: &[Tok], mut i: usize, depth: u8, e: &mut Expr) -> Option<usize> {
+    if t.get(i) != Some(&Tok::RParen) {
+        loop {
+            i = expr_at(t, i, depth + 1, e)?;
+            if t.get(i) != Some(&Tok::Comma) {
+                break;
+            }
+            i += 1;
+        }
+    }
+    (t.get(i) == Some(&Tok::RParen)).then_some(i + 1)
+}
+
+/// Whole values (not in a literal) that are an SQL expression and nothing else.
+fn unquoted_expression(t: &[Tok]) -> Option<u8> {
+    if t.len() < 2 {
+        return None;
+    }
+    let u = strip_block(t);
+    let n = u.len();
+    // Closing parentheses (the application's), then only comments or `;`.
+    let rest_is_cut = |mut k: usize| {
+        while k < n && u[k] == Tok::RParen {
+            k += 1;
+        }
+        u[k..]
+            .iter()
+            .all(|x| matches!(x, Tok::Comment(_) | Tok::Semi))
+    };
+    // An expression cut off by a comment: `1 --`, `1*1/*`, `((1) or (1 or 1))--`,
+    // `( binary ( 'b') ) --`. It has to start as SQL operands do (a name followed by
+    // `--` is prose).
+    // `41/po/*` is a path: names need the company of a boolean operator.
+    if u[n - 1] == Tok::Comment(Cmt::Dash)
+        && matches!(u[0], Tok::Num | Tok::LParen | Tok::Kw(Kw::Binary))
+        && let Some(e) = parse_expr(&u[..n - 1], 0)
+        && rest_is_cut(e.end)
+        && (e.words == 0 || (u[0] == Tok::Num && e.logic >= 1))
+    {
+        return Some(34);
+    }
+    // A boolean test of constants, possibly appended with its own `and`:
+    // `hope and -8=3`, `~9-(2) or 1 = ~1`, `and 1=(1)`.
+    let start = usize::from(u[0] == Tok::Logic);
+    if u.contains(&Tok::Eq)
+        && let Some(e) = parse_expr(&u, start)
+        && (e.logic >= 1 || start == 1)
+        && e.const_cmp >= 1
+        && rest_is_cut(e.end)
+    {
+        return Some(35);
+    }
+    // `id having (1 or true)`, `3 where prod.id=3/*`: a condition appended to a value
+    // (the whole value before it: in a sentence, `where` follows words).
+    for i in 1..n.min(2) {
+        if matches!(u[i], Tok::Kw(Kw::Having | Kw::Where))
+            && i == 1
+            && matches!(u[0], Tok::Num | Tok::Word)
+            && let Some(e) = parse_expr(&u, i + 1)
+            && (e.symbolic || e.logic >= 1)
+            && e.values >= 1
+            && (u[0] == Tok::Num || e.words == 0)
+            && rest_is_cut(e.end)
+        {
+            return Some(36);
+        }
+    }
+    // `14968 order by 5`, `17,23 order by 16`, `14 or (1) group by`: a number, then the
+    // column-count probe or a condition ending in a clause.
+    if u[0] == Tok::Num
+        && u.iter()
+            .any(|x| matches!(x, Tok::Kw(Kw::Order | Kw::Group)))
+        && let Some(e) = parse_expr(&u, 0)
+    {
+        let mut k = e.end;
+        while k + 1 < n && u[k] == Tok::Comma && u[k + 1] == Tok::Num {
+            k += 2;
+        }
+        if k + 1 < n
+            && matches!(u[k], Tok::Kw(Kw::Order | Kw::Group))
+            && u[k + 1] == Tok::Kw(Kw::Other)
+        {
+            let by_number = u.get(k + 2) == Some(&Tok::Num)
+                && u[k + 3..]
+                    .iter()
+                    .all(|x| matches!(x, Tok::Num | Tok::Comma | Tok::Comment(_)));
+            if by_number || (e.logic >= 1 && rest_is_cut(k + 2)) {
+                return Some(37);
+            }
+        }
+    }
+    None
+}
+
 /// After `exec`: what it runs (`(@s)`, `@s`, `'sql'`, `xp_cmdshell`), or a procedure
 /// name and its arguments; `exec will create` is a sentence, not a call.
 fn exec_call(t: &[Tok]) -> bool {
@@ -831,7 +1248,7 @@ fn tail_is_expression(t: &[Tok]) -> bool {
     while i < t.len()
         && matches!(
             t[i],
-            Tok::LParen | Tok::Kw(Kw::Not) | Tok::Op | Tok::Comment(_)
+            Tok::LParen | Tok::Kw(Kw::Not) | Tok::Op(_) | Tok::Comment(_)
         )
     {
         i += 1;
@@ -847,7 +1264,7 @@ fn tail_is_expression(t: &[Tok]) -> bool {
             while k < t.len() && t[k] == Tok::RParen {
                 k += 1;
             }
-            if k > i + 1 && matches!(t.get(k), Some(Tok::Eq | Tok::Op)) && first != Tok::Word {
+            if k > i + 1 && matches!(t.get(k), Some(Tok::Eq | Tok::Op(_))) && first != Tok::Word {
                 return true;
             }
             match t.get(i + 1) {
@@ -855,7 +1272,9 @@ fn tail_is_expression(t: &[Tok]) -> bool {
                     first == Tok::Num
                 }
                 Some(
-                    Tok::Eq | Tok::Op | Tok::Kw(Kw::Like | Kw::Is | Kw::In | Kw::Between | Kw::Not),
+                    Tok::Eq
+                    | Tok::Op(_)
+                    | Tok::Kw(Kw::Like | Kw::Regexp | Kw::Is | Kw::In | Kw::Between | Kw::Not),
                 ) => {
                     // `1=1`, `'a'='a`, `x like 'y'`; a bare word compared to a bare word is prose.
                     !(first == Tok::Word && matches!(t.get(i + 2), Some(Tok::Word) | None))
@@ -887,7 +1306,54 @@ pub fn is_sqli(value: &str) -> bool {
     if lower.contains("/*!") {
         return true;
     }
-    explain(&lower).is_some() || is_nosql(&lower) || is_pg_cast(&lower)
+    if explain(&lower).is_some() || is_nosql(&lower) || is_pg_cast(&lower) || system_var(&lower) {
+        return true;
+    }
+    // `\x27\x6f\x72`: C-style hex escapes, which PHP's stripcslashes and some JSON and
+    // CSV readers turn into the quote they spell.
+    lower.contains("\\x") && {
+        let unescaped = unescape_hex(&lower);
+        unescaped != lower && explain(&unescaped).is_some()
+    }
+}
+
+/// `\xHH` escapes decoded.
+fn unescape_hex(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && b.get(i + 1) == Some(&b'x')
+            && i + 3 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 2..i + 4], 16)
+            && v.is_ascii()
+        {
+            out.push(v.to_ascii_lowercase());
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `@@version`, `print @@variable`: system variables of MySQL and SQL Server, which
+/// nothing but SQL spells (`@@var@@` template placeholders and `@@ -1,2 @@` diff
+/// hunks aside).
+fn system_var(lower: &str) -> bool {
+    let b = lower.as_bytes();
+    lower.match_indices("@@").any(|(i, _)| {
+        let name = b[i + 2..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
+        name >= 3
+            && b[i + 2].is_ascii_alphabetic()
+            && (i == 0 || matches!(b[i - 1], b' ' | b'(' | b',' | b'=' | b'\t'))
+            && !matches!(b.get(i + 2 + name), Some(b'@' | b'.' | b'-'))
+    })
 }
 
 /// PostgreSQL casts (`password::int`, `'{..}'::jsonb`): error-based and JSON-operator
@@ -941,7 +1407,7 @@ fn is_nosql(lower: &str) -> bool {
 
 /// Which check fired (a number, for debugging) and in which context (`' '`, `'`, `"`).
 pub fn explain(lower: &str) -> Option<(char, u8)> {
-    if let Some(n) = injection(&tokenize(lower), false, 0, false) {
+    if let Some(n) = injection(&tokenize(lower), false, 0, false, false) {
         return Some((' ', n));
     }
     for q in ['\'', '"'] {
@@ -951,7 +1417,18 @@ pub fn explain(lower: &str) -> Option<(char, u8)> {
             s.push_str(lower);
             let break_at = lower.find(q).unwrap_or(0);
             let prose = lower[..break_at].trim().contains(char::is_whitespace);
-            if let Some(n) = injection(&tokenize_quoted(&s, q as u8), true, break_at, prose) {
+            // The literals: before the first quote, and every other stretch after it.
+            let literal_prose = lower
+                .split(q)
+                .step_by(2)
+                .any(|x| x.trim().contains(char::is_whitespace));
+            if let Some(n) = injection(
+                &tokenize_quoted(&s, q as u8),
+                true,
+                break_at,
+                prose,
+                literal_prose,
+            ) {
                 return Some((q, n));
             }
         }
@@ -986,6 +1463,38 @@ mod tests {
             "1; exec sp_who",
             "'-'",
             "a' || 'b",
+            // Expressions the application's quote completes, MySQL operator soup.
+            "aa'like-'aa",
+            "1' OR '1' XOR '0",
+            "abc' = !!'0",
+            "aa'^0+0+1-1=(0)-- -a",
+            "4' MOD 2 like '0",
+            "' --",
+            // Unquoted: boolean tests of constants, expressions cut off, clauses.
+            "HOPE AND (8)=(3)",
+            "~9-(2) OR 1 = ~1",
+            "1 --",
+            "1*1/*",
+            " ( BINARY BINARY ( 'b') )  --",
+            "((1) OR ((1 OR 1)))--",
+            "id having (1 or true)",
+            "3 where prod.id=3/*",
+            "14968 order by 5",
+            "14/**/or(1)group by",
+            "189/**/or/**/1=@@version))----snip",
+            "1.UNION SELECT.2alias",
+            "1DUNION SELECT 2",
+            "1; delete low_priority from foo",
+            "1;load xml infile \"foo\"",
+            "AND CONNECTION_ID()=CONNECTION_ID()",
+            "'NOT REGEXP'",
+            "PRINT @@variable",
+            "\\x27\\x6F\\x72 SELECT *",
+            "-427 UNION *ELECT 1,2,3,4",
+            "19 version() LIMIT 1,1",
+            "1) FROM USERS WHERE USERNAME=",
+            "' or MATCH username AGAINST ('a* -) -+ ' IN BOOLEAN MODE); -- -a",
+            "1'; anything: goto anything -- -a",
         ] {
             assert!(is_sqli(p), "missed {p}");
         }
@@ -1016,6 +1525,24 @@ mod tests {
             "2; exec will do the rest",
             "tired? sleep (8 hours)",
             "the end. sleep (well)",
+            // Quoted terms and code in prose.
+            "\"IS\" STAMP",
+            "BROWNING \"LIKE\"",
+            "Ie, \"&&\" instead of \"||\".",
+            "\"-f -\" will work.",
+            "Support \"**\" wildcard in .gitignore",
+            "grep '[:lower:]' ...",
+            "41/po/*",
+            "1051 /* Copy stuff */",
+            "representation where MANT_DIG=106 and numbers",
+            "Accepts files where File.canRead() is true",
+            "3 BY 5 RECIPE CARDS",
+            "credit limit 5,000",
+            "1=1 meaning",
+            "\"LIKE\"",
+            "@@ -1,2 +1,3 @@",
+            "@@prefix@@/bin",
+            "1) from the top",
         ] {
             assert!(!is_sqli(p), "false positive on {p}");
         }

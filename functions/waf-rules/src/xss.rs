@@ -206,9 +206,65 @@ pub fn is_xss(value: &str) -> bool {
             return true;
         }
     }
+    // Markup with a style attribute whose CSS does more than set properties.
+    if flat.contains("style") && flat.contains('<') && has_style_attack(&decoded.to_lowercase()) {
+        return true;
+    }
     // Breaking out of an attribute: `" onfocus=alert(1) autofocus="`.
     if (flat.contains('"') || flat.contains('\'')) && has_handler(&flat) {
         return true;
+    }
+    false
+}
+
+/// A `style` attribute inside a tag whose value holds what inline declarations
+/// (`color: red; margin: 0 4px`) never need and CSS attacks do: escapes (`\\6a`), block
+/// or selector punctuation that ends the declaration list (`}`, `{`, `[`), comments,
+/// resource loads and script hooks (`url(`, `@import`, `expression(`), markup, or a
+/// line break that ends a CSS string early. Like libinjection, which treats any style
+/// attribute as script, but leaving the plain declarations rich text carries.
+fn has_style_attack(s: &str) -> bool {
+    let b = s.as_bytes();
+    for (i, _) in s.match_indices("style") {
+        let before = if i > 0 { b[i - 1] } else { b'<' };
+        if !(before.is_ascii_whitespace() || matches!(before, b'/' | b'"' | b'\'')) {
+            continue;
+        }
+        if !s[..i].contains('<') {
+            continue;
+        }
+        let mut j = i + 5;
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if b.get(j) != Some(&b'=') {
+            continue;
+        }
+        j += 1;
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        let value = match b.get(j) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let v = &s[j + 1..];
+                &v[..v.find(q as char).unwrap_or(v.len())]
+            }
+            _ => {
+                let v = &s[j..];
+                &v[..v
+                    .find(|c: char| c.is_ascii_whitespace() || c == '>')
+                    .unwrap_or(v.len())]
+            }
+        };
+        if value
+            .bytes()
+            .any(|c| matches!(c, b'\\' | b'{' | b'}' | b'[' | b'<' | b'\n' | b'\r' | 0x0c))
+            || ["url(", "@import", "expression", "/*", "behavior", "binding"]
+                .iter()
+                .any(|m| value.contains(m))
+        {
+            return true;
+        }
     }
     false
 }
@@ -401,6 +457,10 @@ mod tests {
             "<img src=x onerror=alert (1)>",
             "a=1;alert (1)",
             "<svg><script>alert(1)</script></svg>",
+            "<div style=\"font-family:foo}color=red;\">x</div>",
+            "<div style=\"font-family:'foo&#10;;color:red;';\">",
+            "<div style=content:url(//evil/x)></div>",
+            "<DIV STYLE=\"background-image:\\0075\\0072\\006C\\0028'\\006a\">",
         ] {
             assert!(is_xss(p), "missed {p}");
         }
@@ -418,6 +478,8 @@ mod tests {
             "cheval($foo)",
             "java script: the language",
             "<?xml version=\"1.0\"?><svg viewBox=\"0 0 1 1\"></svg>",
+            "<p style=\"color: red; margin: 0 4px\">hi</p>",
+            "the style = casual <b>",
         ] {
             assert!(!is_xss(p), "false positive on {p}");
         }
