@@ -381,7 +381,7 @@ fn default_fields(d: Detector) -> Vec<Field> {
             Body,
         ],
         Detector::Traversal => vec![Path, Args, Cookies, Body],
-        Detector::Rfi => vec![Args],
+        Detector::Rfi => vec![Args, Body],
         // Not argument names: `id`, `pwd` and `uname` are ordinary ones.
         // Headers where commands travel (Shellshock rides User-Agent and Referer); the
         // Accept family is syntax-heavy and never reaches a shell.
@@ -754,9 +754,18 @@ fn eval<'c, 'r>(
             }
             let hit = match d {
                 Detector::Protocol => detect_protocol(req),
+                Detector::Rfi if *f == Field::Args => {
+                    req.args()
+                        .iter()
+                        .any(|(n, v)| detect::is_rfi_parameter(n, v))
+                        || detect_field(*d, f, cache.values(req, f))
+                }
                 // A form or JSON body was parsed into `args`; detectors look at its
                 // values there, not at the raw text where `&` and `"` are syntax.
                 _ if *f == Field::Body && req.body_parsed => false,
+                Detector::Rfi if *f == Field::Body => req
+                    .body
+                    .is_some_and(|b| detect::is_rfi_in_markup(&String::from_utf8_lossy(b))),
                 _ => detect_field(*d, f, cache.values(req, f)),
             };
             cache.seen.push((*d, f, hit));
@@ -838,7 +847,8 @@ fn detect_field(d: Detector, f: &Field, values: &[Cow<'_, str>]) -> bool {
         } else {
             Cow::Borrowed(raw)
         };
-        let decoded = if decoded.contains('\0') {
+        // The SQL reader treats a NUL as the space it stands for (`1%00UNION%00SELECT`).
+        let decoded = if decoded.contains('\0') && d != Detector::Sqli {
             Cow::Owned(decoded.replace('\0', ""))
         } else {
             decoded

@@ -312,6 +312,44 @@ pub fn is_rfi(v: &str) -> bool {
     false
 }
 
+/// Remote inclusion inside markup (an XML or HTML body, where attribute values and text
+/// are the arguments): a URL whose host is a bare IP address, or a PHP stream wrapper.
+/// Ordinary links (`https://example.com/index.php`) are everywhere in markup, so the
+/// script-like-file rule of [`is_rfi`] does not apply here.
+pub fn is_rfi_in_markup(body: &str) -> bool {
+    body.split(['"', '\'', '<', '>', ' ', '\t', '\r', '\n'])
+        .filter(|t| t.contains("://"))
+        .any(|t| {
+            let t = t.to_ascii_lowercase();
+            ["http://", "https://", "ftp://", "ftps://"]
+                .iter()
+                .any(|scheme| t.strip_prefix(scheme).is_some_and(ip_host))
+                || ["php://", "expect://", "phar://", "data://"]
+                    .iter()
+                    .any(|w| t.starts_with(w))
+        })
+}
+
+/// Parameters through which known PHP applications include a file by name (the CVEs
+/// behind CRS 931110): given a URL, they fetch and run remote code.
+pub fn is_rfi_parameter(name: &str, value: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let value = value.trim_start().to_ascii_lowercase();
+    [
+        "mosconfig_absolute_path",
+        "_conf[path]",
+        "_server[document_root]",
+        "gallery_basedir",
+        "path[docroot]",
+        "appserv_root",
+        "config[root_dir]",
+    ]
+    .contains(&name.as_str())
+        && ["http://", "https://", "ftp://", "ftps://", "file://"]
+            .iter()
+            .any(|s| value.starts_with(s))
+}
+
 /// Whether the authority of a URL (`rest`, after `scheme://`) is an IP address rather
 /// than a name: dotted IPv4, a bracketed IPv6 literal (`[2001:db8::1]`), or IPv4 as one
 /// number (`http://1089054027/`, `0x40e9b74b`), which resolvers accept too. Sites link
@@ -1381,6 +1419,21 @@ pub fn is_header_injection(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_inclusion_in_markup_and_known_parameters() {
+        assert!(is_rfi_in_markup(
+            r#"<?xml version="1.0"?><a probe="http://66.240.183.75/crash.php"></a>"#
+        ));
+        assert!(is_rfi_in_markup("<x>php://filter/resource=index</x>"));
+        assert!(!is_rfi_in_markup(
+            r#"<feed><link href="https://example.com/index.php?page=2"/></feed>"#
+        ));
+        assert!(is_rfi_parameter("_CONF[path]", "https://foo.bar"));
+        assert!(is_rfi_parameter("mosConfig_absolute_path", "http://x/"));
+        assert!(!is_rfi_parameter("_CONF[path]", "/var/www"));
+        assert!(!is_rfi_parameter("next", "https://example.com/"));
+    }
 
     #[test]
     fn traversal_spellings() {

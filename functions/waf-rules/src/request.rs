@@ -117,6 +117,11 @@ impl<'a> Inspect<'a> {
     }
 
     /// The values of `field` to inspect.
+    /// Query and form arguments as (name, value), decoded.
+    pub fn args(&self) -> &[(String, String)] {
+        &self.args
+    }
+
     pub fn values(&self, field: &Field) -> Vec<Cow<'_, str>> {
         match field {
             Field::Path => vec![decoded(self.path), Cow::Borrowed(self.path)],

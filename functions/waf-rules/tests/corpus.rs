@@ -432,25 +432,34 @@ fn detection_and_false_positives() {
     // should catch), so the false-positive bound is asserted on ordinary traffic.
     let g = |k: &str| stats.get(k).copied().unwrap_or_default();
     assert!(
-        ratio(total[1], total[0]) > 0.966,
+        ratio(total[1], total[0]) > 0.98,
         "overall detection below ModSecurity's"
     );
     assert!(
-        ratio(crs[1], crs[0]) > 0.70,
-        "CRS PL1 detection below 0.70 (ModSecurity: 0.63)"
+        ratio(crs[1], crs[0]) > 0.78,
+        "CRS PL1 detection below 0.78 (ModSecurity: 0.63)"
     );
-    for (family, floor) in [
-        ("payloads:sqli", 0.98),
-        ("payloads:xss", 0.985),
-        ("payloads:traversal", 0.985),
+    // Above ModSecurity in every family (measured on the same requests by
+    // benches/waf/modsec_compare.py); CRS 913's three rows both catch.
+    for (family, modsecurity) in [
+        ("payloads:sqli", 0.995),
+        ("payloads:xss", 0.992),
+        ("payloads:traversal", 0.919),
+        ("crs:930", 0.241),
+        ("crs:931", 0.667),
+        ("crs:932", 0.646),
+        ("crs:933", 0.764),
+        ("crs:941", 0.733),
+        ("crs:942", 0.503),
     ] {
         let s = g(family);
         assert!(
-            ratio(s[1], s[0]) > floor,
-            "{family} detection {:.3} below {floor}",
+            ratio(s[1], s[0]) > modsecurity,
+            "{family} detection {:.3} not above ModSecurity's {modsecurity}",
             ratio(s[1], s[0])
         );
     }
+    assert_eq!(g("crs:913")[1], g("crs:913")[0], "a scanner row missed");
     assert!(
         g("payloads:benign-hard")[3] <= 1,
         "hard-negative false positives above 1 of 207 (ModSecurity: 16)"
