@@ -27,6 +27,8 @@ use crate::config::{Balance, HashOn, HealthCheck, OriginId, OriginPoolConfig, Ou
 pub struct PoolMember {
     pub scheme: http::uri::Scheme,
     pub authority: http::uri::Authority,
+    /// `authority` as a Host header value, for `host = "origin"` policies.
+    pub host: Option<http::HeaderValue>,
     pub weight: u32,
     pub state: Arc<MemberState>,
     pub client: OriginClient,
@@ -82,6 +84,7 @@ impl OriginPool {
             members.push(PoolMember {
                 scheme: scheme.clone(),
                 authority: authority.clone(),
+                host: http::HeaderValue::from_str(authority.as_str()).ok(),
                 weight: m.weight.max(1),
                 state,
                 client: shared.clients.client_for(config, &m.url)?,
