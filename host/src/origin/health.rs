@@ -62,7 +62,13 @@ impl MemberState {
 
     /// Whether requests may go to this member now.
     pub fn available(&self, now: Instant) -> bool {
-        self.healthy.load(Ordering::Relaxed) && !self.is_ejected(now)
+        self.available_with(|| now)
+    }
+
+    /// [`Self::available`], reading the clock only for an ejected member.
+    pub fn available_with(&self, now: impl FnOnce() -> Instant) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+            && !(self.ejected.load(Ordering::Relaxed) && self.is_ejected(now()))
     }
 
     pub fn healthy(&self) -> bool {
@@ -100,6 +106,16 @@ impl MemberState {
             .ejected_until
             .and_then(|u| u.checked_duration_since(now))
             .filter(|d| !d.is_zero())
+    }
+
+    /// Records a success on a member with no streak to reset, the usual case, with no
+    /// lock and no clock; false (nothing recorded) when [`Self::record`] must do it.
+    pub fn record_clean_success(&self) -> bool {
+        if self.streaking.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     /// Records a live request's outcome; returns true when it ejected the member.

@@ -27,6 +27,8 @@ use crate::config::{Balance, HashOn, HealthCheck, OriginId, OriginPoolConfig, Ou
 pub struct PoolMember {
     pub scheme: http::uri::Scheme,
     pub authority: http::uri::Authority,
+    /// `authority` as a Host header value, for `host = "origin"` policies.
+    pub host: Option<http::HeaderValue>,
     pub weight: u32,
     pub state: Arc<MemberState>,
     pub client: OriginClient,
@@ -82,6 +84,7 @@ impl OriginPool {
             members.push(PoolMember {
                 scheme: scheme.clone(),
                 authority: authority.clone(),
+                host: http::HeaderValue::from_str(authority.as_str()).ok(),
                 weight: m.weight.max(1),
                 state,
                 client: shared.clients.client_for(config, &m.url)?,
@@ -136,7 +139,9 @@ impl OriginPool {
     /// Picks an available member not in `exclude` and counts a request in flight on it.
     pub fn pick(&self, key: &str, exclude: &[usize]) -> Result<(usize, InFlight), Unavailable> {
         self.start_checks();
-        let now = Instant::now();
+        // The clock is read only if an ejected member needs it.
+        let now = std::cell::OnceCell::new();
+        let now = || *now.get_or_init(Instant::now);
         let max = self.config.max_requests_per_member;
         let candidate = |i: usize| {
             let m = &self.members[i];
@@ -146,7 +151,7 @@ impl OriginPool {
                 outstanding,
                 identity: m.identity,
                 // A soft limit: concurrent picks may overshoot it by a few.
-                usable: !exclude.contains(&i) && outstanding < max && m.state.available(now),
+                usable: !exclude.contains(&i) && outstanding < max && m.state.available_with(now),
             }
         };
         match self.balancer.pick(self.members.len(), candidate, key) {
@@ -165,7 +170,7 @@ impl OriginPool {
                     .members
                     .iter()
                     .enumerate()
-                    .any(|(i, m)| !exclude.contains(&i) && m.state.available(now));
+                    .any(|(i, m)| !exclude.contains(&i) && m.state.available_with(now));
                 Err(if any_available {
                     Unavailable::Busy
                 } else {
@@ -297,6 +302,9 @@ fn record_outcome(
     outcome: Outcome,
 ) {
     let m = &members[member];
+    if outcome == Outcome::Success && m.state.record_clean_success() {
+        return;
+    }
     let now = Instant::now();
     let may_eject = outcome != Outcome::Success
         && members

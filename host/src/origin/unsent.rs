@@ -18,43 +18,44 @@ use super::client::OriginBody;
 
 /// The viewer's request body, shared by the attempts to send it.
 pub struct RequestBody {
-    slot: Arc<Mutex<Option<OriginBody>>>,
+    /// `None` for an empty body (most requests): nothing to share, nothing allocated.
+    slot: Option<Arc<Mutex<Option<OriginBody>>>>,
     hint: SizeHint,
-    empty: bool,
 }
 
 impl RequestBody {
-    pub fn new(body: OriginBody) -> Self {
-        let empty = body.is_end_stream();
-        Self {
-            hint: body.size_hint(),
-            slot: Arc::new(Mutex::new(Some(body))),
-            empty,
-        }
+    pub fn new<B>(body: B) -> Self
+    where
+        B: Body<Data = Bytes, Error: Into<crate::BoxError>> + Send + 'static,
+    {
+        let hint = body.size_hint();
+        let slot = (!body.is_end_stream())
+            .then(|| Arc::new(Mutex::new(Some(body.map_err(Into::into).boxed_unsync()))));
+        Self { slot, hint }
     }
 
     /// Whether an attempt can still send the whole body: it is empty, or no attempt
     /// has started sending it.
     pub fn unsent(&self) -> bool {
-        self.empty || self.lock().is_some()
+        self.slot.as_ref().is_none_or(|slot| lock(slot).is_some())
     }
 
     /// The body for one attempt.
     pub fn attempt(&self) -> OriginBody {
-        if self.empty {
+        let Some(slot) = &self.slot else {
             return Empty::new().map_err(|e| match e {}).boxed_unsync();
-        }
+        };
         SlotBody {
-            slot: self.slot.clone(),
+            slot: slot.clone(),
             taken: None,
             hint: self.hint,
         }
         .boxed_unsync()
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<OriginBody>> {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner())
-    }
+fn lock(slot: &Mutex<Option<OriginBody>>) -> std::sync::MutexGuard<'_, Option<OriginBody>> {
+    slot.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Why an attempt had no body to send (an earlier attempt started sending it).
@@ -77,7 +78,7 @@ impl Body for SlotBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if self.taken.is_none() {
-            let body = self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let body = lock(&self.slot).take();
             match body {
                 Some(b) => self.taken = Some(b),
                 None => return Poll::Ready(Some(Err(Box::new(AlreadySent)))),

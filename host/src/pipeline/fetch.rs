@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::Response;
 use http::header::HeaderValue;
 
-use super::{Explain, run_request_hooks, run_response_hooks};
+use super::{Explain, finish_after, implemented, run_request_hooks, run_response_hooks};
 use super::{body::EdgeBody, body::ViewerBody, context::ConnectionInfo, forward, origin_policy};
 use crate::config::Behavior;
 use crate::error::RequestError;
@@ -50,8 +50,12 @@ impl Origin<'_> {
         // The behavior's origin request policy first, then the hooks.
         let mut view = view;
         origin_policy::apply(self.snapshot, self.behavior, &mut view.parts);
-        let (view, answered) =
-            run_request_hooks(runs, Hook::OriginRequest, view, self.request_id, explain).await?;
+        let (view, answered) = if implemented(runs, Hook::OriginRequest) {
+            run_request_hooks(runs, Hook::OriginRequest, view, self.request_id, explain).await?
+        } else {
+            finish_after(runs, Hook::OriginRequest);
+            (view, None)
+        };
         let wants_response = runs
             .iter()
             .any(|r| r.implements(Hook::OriginResponse) || r.implements(Hook::ViewerResponse));
@@ -75,15 +79,19 @@ impl Origin<'_> {
             hash_key,
         )
         .await?;
-        let response = run_response_hooks(
-            runs,
-            Hook::OriginResponse,
-            &mut sent,
-            resp,
-            self.request_id,
-            explain,
-        )
-        .await?;
+        let response = if implemented(runs, Hook::OriginResponse) {
+            run_response_hooks(
+                runs,
+                Hook::OriginResponse,
+                &mut sent,
+                resp,
+                self.request_id,
+                explain,
+            )
+            .await?
+        } else {
+            resp
+        };
         Ok(Fetched {
             response,
             sent,

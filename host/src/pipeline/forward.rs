@@ -18,8 +18,8 @@
 use std::sync::atomic::Ordering;
 
 use http::header::{self, HeaderValue};
+use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
-use http_body_util::BodyExt;
 
 use super::body::{EdgeBody, ViewerBody};
 use super::context::ConnectionInfo;
@@ -42,13 +42,19 @@ enum Failure {
     Status(Box<(Response<hyper::body::Incoming>, InFlight)>),
 }
 
-/// The request head, kept so that it can be sent again.
+/// The request head, kept so that it can be sent again. What does not depend on the
+/// member is worked out once here, not per attempt.
 struct Head {
     method: Method,
-    path_and_query: String,
+    path_and_query: PathAndQuery,
+    /// Cloned for attempts that may be followed by another; the last one takes them.
     headers: HeaderMap,
+    /// The Host to send (the viewer's, or the policy's fixed one), and the URI
+    /// authority that carries it (HTTP/2's `:authority`) when it parses as one.
     host: HeaderValue,
-    host_rule: HostRule,
+    authority: Option<Authority>,
+    /// Send each member its own host and port instead.
+    member_host: bool,
 }
 
 /// Sends the request to the behavior's origin pool or group.
@@ -77,19 +83,23 @@ where
     let path_and_query = parts
         .uri
         .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    let host_rule = super::origin_policy::of(snapshot, behavior)
-        .map(|p| p.host.clone())
-        .unwrap_or_default();
-    let head = Head {
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let host_rule = super::origin_policy::of(snapshot, behavior).map(|p| &p.host);
+    let host = match host_rule {
+        Some(HostRule::Fixed(v)) => v.clone(),
+        _ => host_value,
+    };
+    let authority = host.to_str().ok().and_then(|h| h.parse().ok());
+    let mut head = Head {
         method: parts.method,
         path_and_query,
         headers: parts.headers,
-        host: host_value,
-        host_rule,
+        host,
+        authority,
+        member_host: host_rule == Some(&HostRule::Origin),
     };
-    let body = RequestBody::new(body.map_err(Into::into).boxed_unsync());
+    let body = RequestBody::new(body);
 
     // The primary (with the statuses it fails over on, in a group), then the secondary.
     let stages = [
@@ -112,8 +122,15 @@ where
             );
         }
         last_pool = pool;
-        let key = pool.hash_key(&head.headers, cache_key, &head.host, &head.path_and_query);
-        let result = send_to_pool(pool, &head, &body, &key).await;
+        let key = pool.hash_key(
+            &head.headers,
+            cache_key,
+            &head.host,
+            head.path_and_query.as_str(),
+        );
+        // A secondary still to come needs the head too.
+        let head_needed_after = stage == 0 && failover_method && secondary.is_some();
+        let result = send_to_pool(pool, &mut head, &body, &key, head_needed_after).await;
         let may_fail_over = failover_method && body.unsent();
         match result {
             // A failover status is held back while a secondary may still answer.
@@ -171,11 +188,13 @@ fn resolve<'a>(snapshot: &'a Snapshot, behavior: &Behavior) -> Result<Group<'a>,
 }
 
 /// Tries the pool's members: the first attempt and the retries the rules allow.
+/// `head_needed_after`: the caller may send the head elsewhere once this returns.
 async fn send_to_pool(
     pool: &OriginPool,
-    head: &Head,
+    head: &mut Head,
     body: &RequestBody,
     key: &str,
+    head_needed_after: bool,
 ) -> Result<(Response<hyper::body::Incoming>, InFlight), Failure> {
     let policy = &pool.config.retries;
     let idempotent = matches!(
@@ -183,17 +202,25 @@ async fn send_to_pool(
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     );
     pool.budget.deposit();
-    let mut tried = Vec::new();
+    let mut tried = Tried::default();
     let mut last: Option<Failure> = None;
     loop {
-        let (index, in_flight) = match pool.pick(key, &tried) {
+        let (index, in_flight) = match pool.pick(key, tried.as_slice()) {
             Ok(picked) => picked,
             // Nothing left to retry on: the last real failure stands.
             Err(u) => return Err(last.unwrap_or(Failure::NoMember(u))),
         };
         tried.push(index);
         let member = &pool.members()[index];
-        let req = build_request(head, member, body.attempt()).map_err(Failure::Broken)?;
+        // Only an attempt that may be followed by another sends a copy of the headers.
+        let may_retry =
+            tried.len() <= policy.max_retries as usize && tried.len() < pool.members().len();
+        let headers = if may_retry || head_needed_after {
+            head.headers.clone()
+        } else {
+            std::mem::take(&mut head.headers)
+        };
+        let req = build_request(head, member, headers, body.attempt()).map_err(Failure::Broken)?;
         let sent =
             tokio::time::timeout(pool.config.timeouts.first_byte, member.client.request(req)).await;
         let (failure, retry_ok) = match sent {
@@ -245,30 +272,20 @@ async fn send_to_pool(
 fn build_request(
     head: &Head,
     member: &crate::origin::PoolMember,
+    mut headers: HeaderMap,
     body: OriginBody,
 ) -> Result<Request<OriginBody>, String> {
-    let host = match &head.host_rule {
-        HostRule::Viewer => head.host.clone(),
-        HostRule::Origin => {
-            HeaderValue::from_str(member.authority.as_str()).unwrap_or_else(|_| head.host.clone())
-        }
-        HostRule::Fixed(v) => v.clone(),
+    let (host, authority) = match &member.host {
+        Some(own) if head.member_host => (own.clone(), Some(member.authority.clone())),
+        _ => (head.host.clone(), head.authority.clone()),
     };
     // The member's client dials the member whatever the URI names, so the URI carries
     // the Host to send (HTTP/2's :authority).
-    let authority = host
-        .to_str()
-        .ok()
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .unwrap_or_else(|| member.authority.clone());
-    let uri = Uri::builder()
-        .scheme(member.scheme.clone())
-        .authority(authority)
-        .path_and_query(head.path_and_query.as_str())
-        .build()
-        .map_err(|e| format!("cannot build origin URI: {e}"))?;
-    // Kept for a possible next attempt.
-    let mut headers = head.headers.clone();
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(member.scheme.clone());
+    uri.authority = Some(authority.unwrap_or_else(|| member.authority.clone()));
+    uri.path_and_query = Some(head.path_and_query.clone());
+    let uri = Uri::from_parts(uri).map_err(|e| format!("cannot build origin URI: {e}"))?;
     headers.insert(header::HOST, host);
     let mut req = Request::new(body);
     *req.method_mut() = head.method.clone();
@@ -276,6 +293,40 @@ fn build_request(
     *req.version_mut() = Version::HTTP_11;
     *req.headers_mut() = headers;
     Ok(req)
+}
+
+/// The members one request has tried, on the stack for the usual few attempts.
+#[derive(Default)]
+struct Tried {
+    inline: [usize; 4],
+    len: usize,
+    spilled: Vec<usize>,
+}
+
+impl Tried {
+    fn push(&mut self, index: usize) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = index;
+        } else {
+            if self.spilled.is_empty() {
+                self.spilled.extend_from_slice(&self.inline);
+            }
+            self.spilled.push(index);
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
 }
 
 /// Cleans the origin's response for the viewer.
@@ -287,6 +338,8 @@ fn finish(
 ) -> Response<EdgeBody> {
     let (mut parts, body) = resp.into_parts();
     proxy_headers::strip_hop_by_hop(&mut parts.headers);
+    // Room for Via and the edge's X-Cache: the map grows at most once.
+    parts.headers.reserve(2);
     parts
         .headers
         .append(header::VIA, proxy_headers::via_value(parts.version));

@@ -49,6 +49,8 @@ use fetch::Origin;
 /// its request inspected with what arrived.
 const INSPECT_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-cache");
+
 /// Handles one request against `snapshot`. Never fails: errors become responses.
 pub async fn handle<B>(
     snapshot: Arc<Snapshot>,
@@ -75,8 +77,7 @@ where
     if explain.result == ResultType::Miss && resp.status().as_u16() >= 400 {
         explain.result = ResultType::Error;
     }
-    resp.headers_mut()
-        .insert("x-cache", explain.result.x_cache());
+    resp.headers_mut().insert(X_CACHE, explain.result.x_cache());
     explain.decorate(snapshot.config.debug, resp.headers_mut());
     (resp, explain, request_id)
 }
@@ -145,11 +146,15 @@ where
     };
 
     // viewer-request: an answer ends the request here, response hooks included.
-    let answered;
-    (view, answered) =
-        run_request_hooks(&mut runs, Hook::ViewerRequest, view, request_id, explain).await?;
-    if let Some(resp) = answered {
-        return Ok(resp);
+    if implemented(&runs, Hook::ViewerRequest) {
+        let answered;
+        (view, answered) =
+            run_request_hooks(&mut runs, Hook::ViewerRequest, view, request_id, explain).await?;
+        if let Some(resp) = answered {
+            return Ok(resp);
+        }
+    } else {
+        finish_after(&mut runs, Hook::ViewerRequest);
     }
 
     // cache-key
@@ -211,6 +216,9 @@ where
         }
     };
     // viewer-response
+    if !implemented(&runs, Hook::ViewerResponse) {
+        return Ok(resp);
+    }
     run_response_hooks(
         &mut runs,
         Hook::ViewerResponse,
@@ -220,6 +228,12 @@ where
         explain,
     )
     .await
+}
+
+/// Whether a function of the request implements `hook`. Callers skip the hook runners
+/// (and moving the request or response through them) when none does.
+fn implemented(runs: &[FunctionRun], hook: Hook) -> bool {
+    runs.iter().any(|r| r.implements(hook))
 }
 
 /// Runs a request hook on every function that implements it, in order, until one
@@ -346,6 +360,11 @@ fn viewer_host(uri: &http::Uri, headers: &http::HeaderMap) -> Result<HeaderValue
 /// Lower-case host without port; IPv6 literals keep their brackets.
 fn host_without_port(value: &HeaderValue) -> Result<String, RequestError> {
     let s = value.to_str().map_err(|_| RequestError::MissingHost)?;
+    // The usual plain name needs no authority parsing (nor its copy).
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    if !s.is_empty() && s.bytes().all(plain) {
+        return Ok(s.to_ascii_lowercase());
+    }
     let authority: http::uri::Authority = s.parse().map_err(|_| RequestError::MissingHost)?;
     Ok(authority.host().to_ascii_lowercase())
 }

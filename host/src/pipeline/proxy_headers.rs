@@ -1,36 +1,68 @@
 //! Proxy headers: hop-by-hop headers removed in both directions, and the forwarding
 //! headers origins expect (X-Forwarded-For/Proto/Host, Via) added.
 
+use std::io::Write;
+
 use http::Version;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// `Connection` first: the headers it names go too.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Removes hop-by-hop headers, including any the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    // One pass over the names finds the few present (usually none, or `Connection`),
+    // instead of a hashed lookup for every name on the list.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    if present == 0 {
+        return;
+    }
+    if present & 1 != 0 {
+        let mut named = Vec::new();
+        let tokens = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim);
+        for token in tokens {
+            // Listed names are removed below anyway (`keep-alive` is the usual token).
+            match HOP_BY_HOP
+                .iter()
+                .position(|h| h.as_str().eq_ignore_ascii_case(token))
+            {
+                Some(i) => present |= 1 << i,
+                None => named.extend(HeaderName::from_bytes(token.as_bytes()).ok()),
+            }
+        }
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
 }
 
@@ -52,16 +84,31 @@ pub fn add_forwarding(
     host: &HeaderValue,
     version: Version,
 ) {
-    let client = client_ip.to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {client}"),
-        _ => client,
+    // Room for these and the Host set per attempt: the map grows at most once.
+    headers.reserve(5);
+    // Formatted on the stack: the header value is the only allocation.
+    let mut buf = [0u8; 48];
+    let client = {
+        let mut out = &mut buf[..];
+        let _ = write!(out, "{client_ip}");
+        let len = 48 - out.len();
+        &buf[..len]
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.trim().is_empty() => {
+            let mut v = Vec::with_capacity(prior.len() + 2 + client.len());
+            v.extend_from_slice(prior.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(client);
+            HeaderValue::from_bytes(&v)
+        }
+        _ => HeaderValue::from_bytes(client),
+    };
+    if let Ok(v) = xff {
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(scheme));
-    headers.insert("x-forwarded-host", host.clone());
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
+    headers.insert(X_FORWARDED_HOST, host.clone());
     headers.append(header::VIA, via_value(version));
 }
 
