@@ -199,7 +199,7 @@ impl Edge {
             seconds,
             &explain.hooks,
         );
-        self.shared.metrics.record_result(explain.result.as_str());
+        self.shared.metrics.record_result_type(explain.result);
         if let (Some(log), Some(facts)) = (&self.shared.access_log, &explain.access) {
             let bytes = resp
                 .headers()

@@ -3,7 +3,7 @@
 //! snapshot, so counters survive reloads. Origin health and counters are read from the
 //! serving snapshot's pools at scrape time (they restart with a reload's new pools).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
@@ -19,6 +19,7 @@ use prometheus_client::registry::Registry;
 
 use crate::config::FunctionId;
 use crate::origin::OriginPool;
+use crate::pipeline::ResultType;
 use crate::wasm::HookTrace;
 
 /// A shared label value: building a label set per request clones it without allocating.
@@ -84,6 +85,9 @@ pub struct Metrics {
     parked: Gauge,
     parks: Counter,
     cache_results: Family<ResultLabels, Counter>,
+    /// `cache_results` by result type, looked up once each (on first use, so a result
+    /// never seen still has no series).
+    result_counters: [OnceLock<Counter>; ResultType::COUNT],
     nacl_denied: Family<ListenerLabels, Counter>,
     /// The behavior label of requests no behavior took.
     unrouted: Name,
@@ -153,6 +157,7 @@ impl Default for Metrics {
         Self {
             origins,
             cache_results,
+            result_counters: Default::default(),
             registry,
             nacl_denied,
             requests,
@@ -210,6 +215,19 @@ impl Metrics {
     pub fn record_result(&self, result: &'static str) {
         self.cache_results
             .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// [`Self::record_result`] without the label lookup.
+    pub(crate) fn record_result_type(&self, result: ResultType) {
+        self.result_counters[result.index()]
+            .get_or_init(|| {
+                self.cache_results
+                    .get_or_create(&ResultLabels {
+                        result: result.as_str(),
+                    })
+                    .clone()
+            })
             .inc();
     }
 

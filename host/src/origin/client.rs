@@ -34,9 +34,12 @@ pub type OriginBody = UnsyncBoxBody<Bytes, crate::BoxError>;
 /// One member's pooled client (keep-alive connections keyed by the Host sent).
 pub type OriginClient = Client<HttpsConnector<MemberConnector>, OriginBody>;
 
-/// Dials one member whatever URI it is asked for.
+/// Dials one member whatever URI it is asked for. Shared behind one `Arc`: the pooled
+/// client clones its connector for every request.
 #[derive(Clone)]
-pub struct MemberConnector {
+pub struct MemberConnector(Arc<MemberTarget>);
+
+struct MemberTarget {
     http: HttpConnector,
     target: http::Uri,
 }
@@ -47,11 +50,12 @@ impl Service<http::Uri> for MemberConnector {
     type Future = Pin<Box<dyn Future<Output = Result<TokioIo<TcpStream>, crate::BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.http.poll_ready(cx).map_err(Into::into)
+        // Connects only: the clones are cheap.
+        self.0.http.clone().poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, _: http::Uri) -> Self::Future {
-        let fut = self.http.call(self.target.clone());
+        let fut = self.0.http.clone().call(self.0.target.clone());
         Box::pin(async move { fut.await.map_err(Into::into) })
     }
 }
@@ -155,10 +159,10 @@ fn build(key: &ClientKey) -> Result<OriginClient, String> {
     };
     let name = ServerName::try_from(name).map_err(|e| e.to_string())?;
     let builder = builder.with_server_name_resolver(FixedServerNameResolver::new(name));
-    let member = MemberConnector {
+    let member = MemberConnector(Arc::new(MemberTarget {
         http,
         target: key.member.clone(),
-    };
+    }));
     let connector = if key.http2 {
         builder.enable_all_versions().wrap_connector(member)
     } else {

@@ -26,6 +26,19 @@ pub enum ResultType {
 }
 
 impl ResultType {
+    /// How many result types there are; [`Self::index`] numbers them.
+    pub(crate) const COUNT: usize = 5;
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            ResultType::Hit => 0,
+            ResultType::RefreshHit => 1,
+            ResultType::Miss => 2,
+            ResultType::FunctionGeneratedResponse => 3,
+            ResultType::Error => 4,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ResultType::Hit => "Hit",

@@ -20,6 +20,23 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
+/// The index of a lower-case `name` in [`HOP_BY_HOP`]: one string match, cheaper
+/// than comparing with each entry.
+fn hop_by_hop_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
+}
+
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -30,7 +47,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // instead of a hashed lookup for every name on the list.
     let mut present = 0u16;
     for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+        if let Some(i) = hop_by_hop_index(name.as_str()) {
             present |= 1 << i;
         }
     }
@@ -47,10 +64,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             .map(str::trim);
         for token in tokens {
             // Listed names are removed below anyway (`keep-alive` is the usual token).
-            match HOP_BY_HOP
-                .iter()
-                .position(|h| h.as_str().eq_ignore_ascii_case(token))
-            {
+            let listed = if token.bytes().any(|b| b.is_ascii_uppercase()) {
+                hop_by_hop_index(&token.to_ascii_lowercase())
+            } else {
+                hop_by_hop_index(token)
+            };
+            match listed {
                 Some(i) => present |= 1 << i,
                 None => named.extend(HeaderName::from_bytes(token.as_bytes()).ok()),
             }
@@ -94,18 +113,28 @@ pub fn add_forwarding(
         let len = 48 - out.len();
         &buf[..len]
     };
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => {
-            let mut v = Vec::with_capacity(prior.len() + 2 + client.len());
-            v.extend_from_slice(prior.as_bytes());
-            v.extend_from_slice(b", ");
-            v.extend_from_slice(client);
-            HeaderValue::from_bytes(&v)
+    // One lookup finds a prior value to append to and the slot to replace it in.
+    match headers.entry(X_FORWARDED_FOR) {
+        header::Entry::Occupied(mut e) => {
+            let value = match e.get().to_str() {
+                Ok(prior) if !prior.trim().is_empty() => {
+                    let mut v = Vec::with_capacity(prior.len() + 2 + client.len());
+                    v.extend_from_slice(prior.as_bytes());
+                    v.extend_from_slice(b", ");
+                    v.extend_from_slice(client);
+                    HeaderValue::from_bytes(&v)
+                }
+                _ => HeaderValue::from_bytes(client),
+            };
+            if let Ok(v) = value {
+                e.insert(v);
+            }
         }
-        _ => HeaderValue::from_bytes(client),
-    };
-    if let Ok(v) = xff {
-        headers.insert(X_FORWARDED_FOR, v);
+        header::Entry::Vacant(e) => {
+            if let Ok(v) = HeaderValue::from_bytes(client) {
+                e.insert(v);
+            }
+        }
     }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
     headers.insert(X_FORWARDED_HOST, host.clone());
@@ -130,6 +159,34 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn connection_tokens_are_case_insensitive() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Keep-Alive, X-Secret, , Upgrade"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+        // Nothing to strip: the map is left as it was.
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
+    }
+
+    #[test]
+    fn hop_by_hop_index_matches_the_list() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name.as_str()), Some(i));
+        }
+        assert_eq!(hop_by_hop_index("x-kept"), None);
     }
 
     #[test]
