@@ -20,7 +20,8 @@ macro_rules! header_methods {
             self.inner.header_names()
         }
 
-        /// Every header as (lower-case name, value), in order, fetched in one host call
+        /// Every header as (lower-case name, value), names grouped and each name's values
+        /// in order, fetched in one host call
         /// (cheaper than `header_names` and `header_all` per name when you need them
         /// all); non-UTF-8 values are left out.
         pub fn headers(&self) -> Vec<(String, String)> {

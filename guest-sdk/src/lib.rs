@@ -118,8 +118,9 @@ pub trait Function: Sized + 'static {
     /// loading, naming the function and your field; it then snapshots the memory of the
     /// configured instance, and every request's instance starts from a copy of that
     /// state. So do the expensive work here (parse, compile regexes, build tables): it
-    /// is paid once per load, not per request. Do not keep host handles or the time of
-    /// day from here: they belong to the load, not to a request. Leave it out for
+    /// is paid once per load, not per request. Do not keep host handles, the time of
+    /// day or random values from here: they belong to the load, and the snapshot (cached
+    /// on disk for the same module and config) keeps them, hash seeds included. Leave it out for
     /// functions without config: the attribute then uses `Default` and refuses any
     /// config.
     ///

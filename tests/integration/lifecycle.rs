@@ -56,6 +56,10 @@ functions = ["lifecycle-red"]
 [distributions.default_behavior]"#,
         );
     let edge = TestEdge::start(&two_tags).await.unwrap();
+    let (_, status) = edge.admin("GET", "/status", None).await;
+    for f in status["functions"].as_array().unwrap() {
+        assert_eq!(f["preinitialized"], true, "{f}");
+    }
     for _ in 0..3 {
         for (path, tag) in [("/echo", "blue"), ("/red/echo", "red")] {
             let resp = get(&edge, path).await;
@@ -69,8 +73,47 @@ functions = ["lifecycle-red"]
     }
 }
 
+/// With pre-initialisation switched off (an embedder's choice), the config is still
+/// checked at load and every instance is configured before its first hook.
 #[tokio::test]
-async fn headers_reads_every_header_in_one_call_in_order() {
+async fn without_preinitialisation_config_is_checked_at_load_and_per_instance() {
+    use wedge::config::{FunctionConfig, FunctionId};
+    use wedge::wasm::{EngineSettings, LoadedFunction, WasmEngine};
+    let engine = WasmEngine::new(&EngineSettings {
+        preinitialize: false,
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    let load = |config: serde_json::Value| {
+        let config = FunctionConfig {
+            config,
+            ..FunctionConfig::new(function("lifecycle"))
+        };
+        LoadedFunction::load(&engine, FunctionId::new("lifecycle").unwrap(), &config)
+    };
+    let err = load(serde_json::json!({ "tag": "" }))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("config field `tag`"), "{err}");
+    let f = load(serde_json::json!({ "tag": "green" })).unwrap();
+    assert!(f.takes_config && !f.preinitialized());
+
+    // Configured in the instance: its cache-key part carries the tag.
+    let view = wedge::wasm::RequestView::new(
+        http::Request::get("/x").body(()).unwrap().into_parts().0,
+        [127, 0, 0, 1].into(),
+        None,
+        "https",
+        "site.test".into(),
+    );
+    let mut run =
+        wedge::wasm::FunctionRun::new(std::sync::Arc::new(f), wedge::util::RequestId::next());
+    let (_, key, _) = run.cache_key(view).await;
+    assert_eq!(key.unwrap().as_deref(), Some("/x#green"));
+}
+
+#[tokio::test]
+async fn headers_reads_every_header_in_one_call_with_repeated_values_in_order() {
     let edge = TestEdge::start(LIFECYCLE).await.unwrap();
     let resp = http_get(
         edge.http_addr(),

@@ -135,6 +135,7 @@ impl AdminService {
                     "loaded_at_unix": secs(f.loaded_at),
                     "on_error": f.on_error,
                     "hooks": f.hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>(),
+                    "preinitialized": f.preinitialized(),
                     "stats": f.stats.to_json(),
                 })
             })

@@ -136,7 +136,7 @@ impl WasmEngine {
 
     /// The artifact cached under `key` (a content hash, or a name derived from one),
     /// if a compatible engine wrote one.
-    pub fn cached(&self, key: &str) -> Option<Component> {
+    pub(crate) fn cached(&self, key: &str) -> Option<Component> {
         let path = self.artifact_path(key)?;
         if !path.exists() {
             return None;
@@ -158,7 +158,7 @@ impl WasmEngine {
     }
 
     /// Compiles `bytes` and caches the artifact under `key`.
-    pub fn compile_to_cache(&self, key: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+    pub(crate) fn compile_to_cache(&self, key: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
         let component = Component::new(&self.inner.engine, bytes)?;
         if let Some(path) = self.artifact_path(key)
             && let Ok(serialized) = component.serialize()

@@ -299,23 +299,13 @@ impl LoadedFunction {
             engine: engine.clone(),
             decisions: None,
         };
-        let (info, preinitialized) = function.describe_and_configure(&bytes)?;
+        let (info, snapshot) = function.describe_and_configure(&bytes)?;
         function.takes_config = info.takes_config;
-        match preinitialized {
-            Some(Ok(component)) => {
-                function.pre =
-                    FunctionPre::new(engine.linker().instantiate_pre(&component).map_err(link)?)
-                        .map_err(link)?;
-            }
-            Some(Err(message)) => {
-                tracing::warn!(
-                    function = %function.id,
-                    "{}: cannot pre-initialise, configuring every instance instead: {message}",
-                    path.display()
-                );
-                function.configure_each_instance = true;
-            }
-            None => {}
+        function.configure_each_instance = info.takes_config && snapshot.is_none();
+        if let Some(component) = snapshot {
+            function.pre =
+                FunctionPre::new(engine.linker().instantiate_pre(&component).map_err(link)?)
+                    .map_err(link)?;
         }
         for hook in info.hooks {
             function.hooks.0 |= Hook::from(hook).bit();
@@ -343,91 +333,103 @@ impl LoadedFunction {
         Ok(function)
     }
 
-    /// Asks the function what it implements and lets it check its config, in a
-    /// throwaway instance on a thread of its own (so loading works from any context).
-    /// A function that takes config is configured in an instrumented instance whose
-    /// memory then becomes the starting state of a new component (see [`preinit`]);
-    /// that component, or why it could not be made, comes back with the description.
-    #[allow(clippy::type_complexity)]
+    /// Whether its instances start from a snapshot taken after configuring it at load
+    /// (see [`preinit`]) rather than being configured one by one.
+    pub fn preinitialized(&self) -> bool {
+        self.takes_config && !self.configure_each_instance
+    }
+
+    /// Asks the function what it implements and lets it check its config, on a thread
+    /// of its own (so loading works from any context). For a function that takes config
+    /// it also returns the pre-initialised component, when one could be made.
     fn describe_and_configure(
         &self,
         bytes: &[u8],
-    ) -> Result<(FunctionInfo, Option<Result<Component, String>>), LoadError> {
-        let describe_err = |message: String| LoadError::Describe {
-            path: self.module.clone(),
-            message,
-        };
-        let config_err = |field: String, message: String| LoadError::Config { field, message };
+    ) -> Result<(FunctionInfo, Option<Component>), LoadError> {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let rt = tokio::runtime::Builder::new_current_thread()
+                    tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
-                        .map_err(|e| describe_err(e.to_string()))?;
-                    rt.block_on(async {
-                        let mut store = new_store(self, RequestId::next());
-                        let instance = self
-                            .pre
-                            .instantiate_async(&mut store)
-                            .await
-                            .map_err(|e| describe_err(format!("{e:#}")))?;
-                        let hooks = instance.wedge_function_hooks();
-                        let info = hooks
-                            .call_describe(&mut store)
-                            .await
-                            .map_err(|e| describe_err(format!("{e:#}")))?;
-                        if info.takes_config && !self.engine.preinitializes() {
-                            return Ok((info, Some(Err("switched off".to_string()))));
-                        }
-                        if info.takes_config {
-                            // Keyed by module and config: a cached artifact exists only
-                            // if this config was accepted before.
-                            let key = crate::util::sha256_hex(
-                                format!("{}\n{}", self.content_hash, self.config_json).as_bytes(),
-                            ) + "-configured";
-                            if let Some(component) = self.engine.cached(&key) {
-                                return Ok((info, Some(Ok(component))));
-                            }
-                            let snapshot = preinit::configured_snapshot(
-                                &self.engine,
-                                bytes,
-                                &self.content_hash,
-                                &self.config_json,
-                                new_store(self, RequestId::next()),
-                            )
-                            .await;
-                            let component = match snapshot {
-                                Ok(snapshot) => self
-                                    .engine
-                                    .compile_to_cache(&key, &snapshot)
-                                    .map_err(|e| format!("{e:#}")),
-                                Err(PreinitError::Config { field, message }) => {
-                                    return Err(config_err(field, message));
-                                }
-                                Err(PreinitError::Failed(message)) => Err(message),
-                            };
-                            if component.is_err() {
-                                // Still check the config the way every instance will get it.
-                                configure(hooks, &mut store, &self.config_json)
-                                    .await
-                                    .map_err(|e| describe_err(format!("{e:#}")))?
-                                    .map_err(|(f, m)| config_err(f, m))?;
-                            }
-                            return Ok((info, Some(component)));
-                        }
-                        if self.config_json.as_ref() != "{}" {
-                            configure(hooks, &mut store, &self.config_json)
-                                .await
-                                .map_err(|e| describe_err(format!("{e:#}")))?
-                                .map_err(|(f, m)| config_err(f, m))?;
-                        }
-                        Ok((info, None))
-                    })
+                        .map_err(|e| self.describe_error(e))?
+                        .block_on(self.describe(bytes))
                 })
                 .join()
-                .map_err(|_| describe_err("the describing thread panicked".into()))?
+                .map_err(|_| self.describe_error("the describing thread panicked"))?
         })
+    }
+
+    async fn describe(&self, bytes: &[u8]) -> Result<(FunctionInfo, Option<Component>), LoadError> {
+        let failed = |e: wasmtime::Error| self.describe_error(format_args!("{e:#}"));
+        let mut store = new_store(self, RequestId::next());
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(failed)?;
+        let hooks = instance.wedge_function_hooks();
+        let info = hooks.call_describe(&mut store).await.map_err(failed)?;
+        let snapshot = if info.takes_config && self.engine.preinitializes() {
+            self.preinitialize(bytes).await?
+        } else {
+            None
+        };
+        // Without a snapshot the config is checked here, the way each instance gets it.
+        if snapshot.is_none() && (info.takes_config || self.config_json.as_ref() != "{}") {
+            hooks
+                .call_configure(&mut store, &self.config_json)
+                .await
+                .map_err(failed)??;
+        }
+        Ok((info, snapshot))
+    }
+
+    /// The component whose initial state is this function configured with its config,
+    /// from the artifact cache or made now; `None` (with a warning) when the
+    /// snapshotter cannot handle the component, which is then configured per instance.
+    async fn preinitialize(&self, bytes: &[u8]) -> Result<Option<Component>, LoadError> {
+        // Keyed by module, config and memory limit: an artifact exists only if this
+        // config was accepted before, within this limit.
+        let key = crate::util::sha256_hex(
+            format!(
+                "{}\n{}\n{}",
+                self.content_hash, self.config_json, self.limits.memory_bytes
+            )
+            .as_bytes(),
+        ) + "-configured";
+        if let Some(component) = self.engine.cached(&key) {
+            return Ok(Some(component));
+        }
+        let store = new_store(self, RequestId::next());
+        let made = preinit::configured_snapshot(
+            &self.engine,
+            bytes,
+            &self.content_hash,
+            &self.config_json,
+            store,
+        )
+        .await
+        .and_then(|snapshot| Ok(self.engine.compile_to_cache(&key, &snapshot)?));
+        match made {
+            Ok(component) => Ok(Some(component)),
+            Err(PreinitError::Config(refused)) => Err(refused.into()),
+            Err(PreinitError::Failed(message)) => {
+                tracing::warn!(
+                    function = %self.id,
+                    "{}: cannot pre-initialise, configuring every instance instead: {message}",
+                    self.module.display()
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    fn describe_error(&self, message: impl std::fmt::Display) -> LoadError {
+        LoadError::Describe {
+            path: self.module.clone(),
+            message: message.to_string(),
+        }
     }
 
     /// Checks and converts a function's synthetic response.
@@ -486,16 +488,13 @@ impl From<WitHook> for Hook {
     }
 }
 
-/// Calls `configure`: a trap, or the function's refusal as (field, message).
-async fn configure(
-    hooks: &super::bindings::exports::wedge::function::hooks::Guest,
-    store: &mut wasmtime::Store<HostState>,
-    config_json: &str,
-) -> wasmtime::Result<Result<(), (String, String)>> {
-    Ok(hooks
-        .call_configure(store, config_json)
-        .await?
-        .map_err(|e| (e.field, e.message)))
+impl From<super::bindings::wedge::function::types::ConfigError> for LoadError {
+    fn from(e: super::bindings::wedge::function::types::ConfigError) -> Self {
+        LoadError::Config {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 fn check_imports(engine: &WasmEngine, component: &Component, path: &Path) -> Result<(), LoadError> {

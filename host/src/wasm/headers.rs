@@ -46,7 +46,7 @@ pub(crate) fn names(headers: &HeaderMap) -> Vec<String> {
     headers.keys().map(|k| k.as_str().to_owned()).collect()
 }
 
-/// Every header with a UTF-8 value as (name, value), in order.
+/// Every header with a UTF-8 value as (name, value): names grouped, values in order.
 pub(crate) fn pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()

@@ -327,10 +327,10 @@ impl FunctionRun {
                     .await;
                 match configured {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
+                    Ok(Err(refused)) => {
                         return Err(FunctionError::Instantiate {
                             function: f.id.clone(),
-                            message: format!("config field `{}`: {}", e.field, e.message),
+                            message: super::LoadError::from(refused).to_string(),
                         });
                     }
                     Err(e) => return Err(self.classify(hook, e)),

@@ -8,13 +8,14 @@ use wasmtime::component::{Instance, Lift, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use super::bindings::Function as Bindings;
+use super::bindings::wedge::function::types::ConfigError;
 use super::engine::WasmEngine;
 use super::instance::HostState;
 
 /// Why a snapshot could not be made.
 pub(crate) enum PreinitError {
     /// The function refused its config.
-    Config { field: String, message: String },
+    Config(ConfigError),
     /// Instrumenting, running or snapshotting failed.
     Failed(String),
 }
@@ -36,26 +37,19 @@ pub(crate) async fn configured_snapshot(
 ) -> Result<Vec<u8>, PreinitError> {
     let wizer = Wizer::new();
     let (cx, instrumented) = wizer.instrument_component(bytes)?;
-    let key = format!("{content_hash}-instrumented");
-    let component = match engine.cached(&key) {
-        Some(component) => component,
-        None => engine.compile_to_cache(&key, &instrumented)?,
-    };
+    let component = engine.compile(&instrumented, &format!("{content_hash}-instrumented"))?;
     let instance = engine
         .linker()
         .instantiate_pre(&component)?
         .instantiate_async(&mut store)
         .await?;
     let bindings = Bindings::new(&mut store, &instance)?;
-    if let Err(e) = bindings
+    if let Err(refused) = bindings
         .wedge_function_hooks()
         .call_configure(&mut store, config_json)
         .await?
     {
-        return Err(PreinitError::Config {
-            field: e.field,
-            message: e.message,
-        });
+        return Err(PreinitError::Config(refused));
     }
     // Reading the state back runs only wizer's own accessors: no deadline for them.
     store.set_epoch_deadline(u64::MAX / 2);
@@ -72,7 +66,9 @@ pub(crate) async fn configured_snapshot(
 }
 
 /// Lets wizer read the instrumented instance's memories and globals through the
-/// accessor functions it added.
+/// accessor functions it added. (wasmtime-wizer has its own, behind a `wasmtime`
+/// feature that would switch on GC, threads and more in our engine, and it panics
+/// where this one reports a failure and falls back.)
 struct Access<'a> {
     store: &'a mut Store<HostState>,
     instance: Instance,
