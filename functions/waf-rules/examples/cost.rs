@@ -2,18 +2,8 @@
 //! `cargo run --release -p waf-rules --example cost`
 
 use std::time::Instant;
-use waf_rules::acl::{Acl, Host, RateVerdict, Settings};
+use waf_rules::acl::{Acl, NoRates, Settings};
 use waf_rules::request::Inspect;
-
-struct NoRates;
-impl Host for NoRates {
-    fn rate_hit(&mut self, _: &str, _: u32, _: u32) -> RateVerdict {
-        RateVerdict {
-            allowed: true,
-            retry_after_ms: 0,
-        }
-    }
-}
 
 fn main() {
     let headers: Vec<(String, String)> = [

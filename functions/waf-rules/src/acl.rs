@@ -247,6 +247,19 @@ pub trait Host {
     fn rate_hit(&mut self, key: &str, window_ms: u32, limit: u32) -> RateVerdict;
 }
 
+/// A host without rate counters (every hit allowed): for native evaluation, tests and
+/// benchmarks.
+pub struct NoRates;
+
+impl Host for NoRates {
+    fn rate_hit(&mut self, _: &str, _: u32, _: u32) -> RateVerdict {
+        RateVerdict {
+            allowed: true,
+            retry_after_ms: 0,
+        }
+    }
+}
+
 /// Why a config is refused: field path and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
@@ -393,17 +406,10 @@ fn default_fields(d: Detector) -> Vec<Field> {
             Header("x-forwarded-for".into()),
             Body,
         ],
-        Detector::Php => vec![
-            Args,
-            ArgNames,
-            Cookies,
-            Body,
-            Header("user-agent".into()),
-            Header("x-filename".into()),
-            Header("x-file-name".into()),
-            Header("x_filename".into()),
-            Header("x.filename".into()),
-        ],
+        Detector::Php => vec![Args, ArgNames, Cookies, Body, Header("user-agent".into())]
+            .into_iter()
+            .chain(UPLOAD_NAME_HEADERS.map(|h| Header(h.into())))
+            .collect(),
         Detector::Scanner => vec![Header("user-agent".into())],
         Detector::Protocol => vec![Args],
     }
@@ -754,18 +760,10 @@ fn eval<'c, 'r>(
             }
             let hit = match d {
                 Detector::Protocol => detect_protocol(req),
-                Detector::Rfi if *f == Field::Args => {
-                    req.args()
-                        .iter()
-                        .any(|(n, v)| detect::is_rfi_parameter(n, v))
-                        || detect_field(*d, f, cache.values(req, f))
-                }
                 // A form or JSON body was parsed into `args`; detectors look at its
                 // values there, not at the raw text where `&` and `"` are syntax.
                 _ if *f == Field::Body && req.body_parsed => false,
-                Detector::Rfi if *f == Field::Body => req
-                    .body
-                    .is_some_and(|b| detect::is_rfi_in_markup(&String::from_utf8_lossy(b))),
+                Detector::Rfi => detect_rfi(req, f, cache),
                 _ => detect_field(*d, f, cache.values(req, f)),
             };
             cache.seen.push((*d, f, hit));
@@ -798,18 +796,39 @@ fn eval<'c, 'r>(
     }
 }
 
-/// Runs detector `d` over `values`, those of field `f`, decoded as the detector needs.
 /// Headers that name the file an upload API stores the body under.
+const UPLOAD_NAME_HEADERS: [&str; 4] = ["x-filename", "x-file-name", "x_filename", "x.filename"];
+
 fn names_an_upload(f: &Field) -> bool {
-    matches!(f, Field::Header(h) if matches!(h.as_str(), "x-filename" | "x-file-name" | "x_filename" | "x.filename"))
+    matches!(f, Field::Header(h) if UPLOAD_NAME_HEADERS.contains(&h.as_str()))
 }
 
+/// Remote inclusion: argument values and the parameters known PHP applications include
+/// by name; in a markup body (one not parsed into arguments), the URLs inside it.
+fn detect_rfi<'c, 'r>(req: &'r Inspect<'_>, f: &'c Field, cache: &mut Cache<'c, 'r>) -> bool {
+    match f {
+        Field::Args => {
+            req.args()
+                .iter()
+                .any(|(n, v)| detect::is_rfi_parameter(n, v))
+                || detect_field(Detector::Rfi, f, cache.values(req, f))
+        }
+        Field::Body => cache
+            .values(req, f)
+            .iter()
+            .any(|b| detect::is_rfi_in_markup(b)),
+        _ => detect_field(Detector::Rfi, f, cache.values(req, f)),
+    }
+}
+
+/// Runs detector `d` over `values`, those of field `f`, decoded as the detector needs.
 fn detect_field(d: Detector, f: &Field, values: &[Cow<'_, str>]) -> bool {
-    // There a name alone is the attack: a script PHP would run, or a session file.
+    // There a name alone is the attack: a script PHP would run (`is_php` also knows
+    // session files).
     if d == Detector::Php && names_an_upload(f) {
         return values.iter().any(|v| {
             let name = transform::url_decode_again(v).to_ascii_lowercase();
-            detect::php_name(&name) || detect::php_session_file(&name) || detect::is_php(&name)
+            detect::php_name(&name) || detect::is_php(&name)
         });
     }
     values.iter().enumerate().any(|(k, raw)| {
@@ -861,14 +880,18 @@ fn detect_field(d: Detector, f: &Field, values: &[Cow<'_, str>]) -> bool {
                     || (f != &Field::Path
                         && detect::is_traversal(&transform::html_entity_decode(&decoded)))
             }
-            Detector::Rfi => detect::is_rfi(&decoded.to_ascii_lowercase()),
-            Detector::Rce => detect::is_rce(&decoded.to_ascii_lowercase()),
-            Detector::Php => {
-                detect::is_php(&decoded.to_ascii_lowercase())
-                    || (f == &Field::Body && detect::php_upload(&decoded.to_ascii_lowercase()))
-            }
-            Detector::Scanner => detect::is_scanner(&decoded.to_ascii_lowercase()),
             Detector::Protocol => false,
+            _ => {
+                let lower = decoded.to_ascii_lowercase();
+                match d {
+                    Detector::Rfi => detect::is_rfi(&lower),
+                    Detector::Rce => detect::is_rce(&lower),
+                    Detector::Php => {
+                        detect::is_php(&lower) || (f == &Field::Body && detect::php_upload(&lower))
+                    }
+                    _ => detect::is_scanner(&lower),
+                }
+            }
         }
     })
 }
@@ -910,16 +933,6 @@ mod tests {
         let (n, l) = parse_cidr("2001:db8::/32").unwrap();
         assert!(in_cidr("2001:db8:1::1".parse().unwrap(), n, l));
         assert!(parse_cidr("10.0.0.0/33").is_none());
-    }
-
-    struct NoRates;
-    impl Host for NoRates {
-        fn rate_hit(&mut self, _: &str, _: u32, _: u32) -> RateVerdict {
-            RateVerdict {
-                allowed: true,
-                retry_after_ms: 0,
-            }
-        }
     }
 
     #[test]

@@ -116,12 +116,12 @@ impl<'a> Inspect<'a> {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The values of `field` to inspect.
     /// Query and form arguments as (name, value), decoded.
     pub fn args(&self) -> &[(String, String)] {
         &self.args
     }
 
+    /// The values of `field` to inspect.
     pub fn values(&self, field: &Field) -> Vec<Cow<'_, str>> {
         match field {
             Field::Path => vec![decoded(self.path), Cow::Borrowed(self.path)],

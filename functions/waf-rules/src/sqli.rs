@@ -503,18 +503,9 @@ fn injection(
                 // union probe even when the select is mangled.
                 if i > 0
                     && t[i - 1] == Tok::Num
-                    && t[i + 1..]
-                        .iter()
-                        .take(8)
-                        .collect::<Vec<_>>()
+                    && t[i + 1..t.len().min(i + 9)]
                         .windows(5)
-                        .any(|w| {
-                            *w[0] == Tok::Num
-                                && *w[1] == Tok::Comma
-                                && *w[2] == Tok::Num
-                                && *w[3] == Tok::Comma
-                                && *w[4] == Tok::Num
-                        })
+                        .any(|w| w == [Tok::Num, Tok::Comma, Tok::Num, Tok::Comma, Tok::Num])
                 {
                     return Some(39);
                 }
@@ -1181,18 +1172,16 @@ fn unquoted_expression(t: &[Tok]) -> Option<u8> {
     }
     // `id having (1 or true)`, `3 where prod.id=3/*`: a condition appended to a value
     // (the whole value before it: in a sentence, `where` follows words).
-    for i in 1..n.min(2) {
-        if matches!(u[i], Tok::Kw(Kw::Having | Kw::Where))
-            && i == 1
-            && matches!(u[0], Tok::Num | Tok::Word)
-            && let Some(e) = parse_expr(&u, i + 1)
-            && (e.symbolic || e.logic >= 1)
-            && e.values >= 1
-            && (u[0] == Tok::Num || e.words == 0)
-            && rest_is_cut(e.end)
-        {
-            return Some(36);
-        }
+    if n > 1
+        && matches!(u[1], Tok::Kw(Kw::Having | Kw::Where))
+        && matches!(u[0], Tok::Num | Tok::Word)
+        && let Some(e) = parse_expr(&u, 2)
+        && (e.symbolic || e.logic >= 1)
+        && e.values >= 1
+        && (u[0] == Tok::Num || e.words == 0)
+        && rest_is_cut(e.end)
+    {
+        return Some(36);
     }
     // `14968 order by 5`, `17,23 order by 16`, `14 or (1) group by`: a number, then the
     // column-count probe or a condition ending in a clause.

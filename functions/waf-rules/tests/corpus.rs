@@ -4,7 +4,7 @@
 //! when the corpora are not there; `WEDGE_CORPORA` points elsewhere.
 //!
 //! ```sh
-//! cargo test --manifest-path functions/Cargo.toml -p waf --release --test corpus -- --nocapture
+//! cargo test --manifest-path functions/Cargo.toml -p waf-rules --release --test corpus -- --nocapture
 //! ```
 //!
 //! `WAF_EVAL_DUMP=<file>` also writes every replayed case with wedge's verdict as JSON
@@ -14,18 +14,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use waf_rules::acl::{Acl, Host, RateVerdict, Settings};
+use waf_rules::acl::{Acl, NoRates, Settings};
 use waf_rules::request::Inspect;
-
-struct NoRates;
-impl Host for NoRates {
-    fn rate_hit(&mut self, _: &str, _: u32, _: u32) -> RateVerdict {
-        RateVerdict {
-            allowed: true,
-            retry_after_ms: 0,
-        }
-    }
-}
 
 /// One request to replay.
 struct Case {
