@@ -261,7 +261,8 @@ pub struct EdgeService {
     conn: Arc<ConnectionInfo>,
 }
 
-type ServiceFuture = Pin<Box<dyn Future<Output = Result<Response<EdgeBody>, Infallible>> + Send>>;
+pub(crate) type ServiceFuture =
+    Pin<Box<dyn Future<Output = Result<Response<EdgeBody>, Infallible>> + Send>>;
 
 impl EdgeService {
     fn call_inner<B>(&self, req: Request<B>) -> ServiceFuture

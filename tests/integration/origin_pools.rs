@@ -5,14 +5,13 @@
 //! Nothing here asserts speed: timeouts are set far apart from the faults they catch,
 //! and health changes are awaited as conditions with generous upper bounds.
 
-use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use wedge::stub_origin::{StubFault, StubOrigin};
-use wedge_tests::{TestEdge, http_get, send};
+use wedge_tests::{TestEdge, http_get, send, wait_until};
 
 const HOST: &str = "www.example.test";
 
@@ -84,21 +83,6 @@ async fn member(edge: &TestEdge, url: &str) -> serde_json::Value {
         .flat_map(|o| o["members"].as_array().unwrap().clone())
         .find(|m| m["url"] == url)
         .unwrap_or_else(|| panic!("no member {url} in {s}"))
-}
-
-/// Waits until `cond` holds, polling; fails after a generous bound.
-async fn wait_until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..2000 {
-        if cond().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 #[tokio::test]

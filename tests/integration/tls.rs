@@ -1,7 +1,7 @@
 //! TLS termination: certificates chosen by SNI (exact, wildcard, default, refused),
 //! ALPN and protocol versions, with a real rustls client.
 
-use wedge_tests::{TestEdge, TlsOptions, peer_names, tls_connect, tls_connect_with};
+use wedge_tests::{TestEdge, TlsOptions, peer_names, tls_connect, tls_connect_with, wait_until};
 
 use crate::TWO_SITES;
 
@@ -164,44 +164,36 @@ async fn old_tls_versions_are_refused() {
     );
 }
 
-/// Reads one HTTP/1.1 response with a Content-Length body; returns its head and body.
-async fn read_response<S: tokio::io::AsyncRead + Unpin>(io: &mut S) -> (String, Vec<u8>) {
-    use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+/// Reads one HTTP/1.1 response with a Content-Length body; returns its head and body
+/// (bytes after it stay in the reader for the next response).
+async fn read_response<S: tokio::io::AsyncRead + Unpin>(
+    io: &mut tokio::io::BufReader<S>,
+) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut head = String::new();
+    loop {
+        let n = io.read_line(&mut head).await.unwrap();
+        assert!(n > 0, "connection closed inside a response head: {head:?}");
+        if head.ends_with("\r\n\r\n") {
+            break;
         }
-        let mut chunk = [0u8; 4096];
-        let n = io.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "connection closed before a response head");
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    }
     let length: usize = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length: "))
         .map_or(0, |v| v.trim().parse().unwrap());
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < length {
-        let mut chunk = [0u8; 4096];
-        let n = io.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "connection closed inside a body");
-        body.extend_from_slice(&chunk[..n]);
-    }
-    assert_eq!(body.len(), length, "no bytes beyond the body");
+    let mut body = vec![0; length];
+    io.read_exact(&mut body).await.unwrap();
     (head, body)
 }
 
-/// Waits (without a fixed sleep) until the metrics show `line`.
-async fn wait_for_metric(edge: &TestEdge, line: &str) {
-    for _ in 0..500 {
-        if edge.metrics().await.lines().any(|l| l == line) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("metrics never showed {line}: {}", edge.metrics().await);
+/// Connections parked so far.
+async fn parks(edge: &TestEdge) -> u64 {
+    let metrics = edge.metrics().await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wedge_connection_parks_total "))
+        .map_or(0, |v| v.parse().unwrap())
 }
 
 #[tokio::test]
@@ -209,22 +201,31 @@ async fn idle_keep_alive_connections_are_parked_and_answer_again() {
     use tokio::io::AsyncWriteExt;
     let config = format!("[server]\npark_idle_after_ms = 1\n{TWO_SITES}");
     let edge = TestEdge::start(&config).await.unwrap();
-    let mut tls = tls_connect(
+    let tls = tls_connect(
         edge.https_addr(),
         &opts(&edge, Some("www.example.test"), &[b"http/1.1"]),
     )
     .await
     .unwrap();
+    let mut tls = tokio::io::BufReader::new(tls);
     let get = b"GET /echo HTTP/1.1\r\nHost: www.example.test\r\n\r\n";
-    tls.write_all(get).await.unwrap();
+    tls.get_mut().write_all(get).await.unwrap();
     let (head, _) = read_response(&mut tls).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    wait_for_metric(&edge, "wedge_parked_connections 1").await;
+    wait_until("the connection is parked", || async {
+        edge.metrics()
+            .await
+            .lines()
+            .any(|l| l == "wedge_parked_connections 1")
+    })
+    .await;
 
     // Woken by two pipelined requests, a POST with a body and a GET: both answered, in
     // order, on the same connection.
+    let parked = parks(&edge).await;
     let post = b"POST /echo HTTP/1.1\r\nHost: www.example.test\r\nContent-Length: 5\r\n\r\nhello";
-    tls.write_all(&[&post[..], &get[..]].concat())
+    tls.get_mut()
+        .write_all(&[&post[..], &get[..]].concat())
         .await
         .unwrap();
     let (head, body) = read_response(&mut tls).await;
@@ -235,14 +236,13 @@ async fn idle_keep_alive_connections_are_parked_and_answer_again() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let echoed: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(echoed["method"], "GET", "{echoed}");
-    wait_for_metric(&edge, "wedge_parked_connections 0").await;
 
-    // A connection that only sent GETs parks again, and still answers.
-    tls.write_all(get).await.unwrap();
-    let (head, _) = read_response(&mut tls).await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    wait_for_metric(&edge, "wedge_connection_parks_total 2").await;
-    tls.write_all(get).await.unwrap();
+    // With the POST's body read to its end, the connection parks again, and answers.
+    wait_until("the connection is parked again", || async {
+        parks(&edge).await > parked
+    })
+    .await;
+    tls.get_mut().write_all(get).await.unwrap();
     let (head, _) = read_response(&mut tls).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let metrics = edge.metrics().await;
@@ -250,4 +250,28 @@ async fn idle_keep_alive_connections_are_parked_and_answer_again() {
         metrics.contains("wedge_connections_total{result=\"accepted\"} 1"),
         "one connection throughout: {metrics}"
     );
+}
+
+/// A viewer that sends half a request head and stops is closed after the header read
+/// timeout, parking or not: parking never restarts the slowloris guard.
+#[tokio::test]
+async fn a_partial_request_head_is_not_kept_alive_by_parking() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config =
+        format!("[server]\npark_idle_after_ms = 1\nheader_read_timeout_ms = 300\n{TWO_SITES}");
+    let edge = TestEdge::start(&config).await.unwrap();
+    let mut tls = tls_connect(
+        edge.https_addr(),
+        &opts(&edge, Some("www.example.test"), &[b"http/1.1"]),
+    )
+    .await
+    .unwrap();
+    tls.write_all(b"GET /echo HTTP/1.1\r\nHo").await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tls.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open");
 }

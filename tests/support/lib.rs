@@ -350,3 +350,19 @@ where
         .to_bytes();
     Ok(Response::from_parts(parts, body))
 }
+
+/// Waits until `cond` holds, polling every 10 ms; fails after a generous bound (20 s),
+/// so tests wait for events rather than for fixed times.
+pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..2000 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}

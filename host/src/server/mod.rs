@@ -109,7 +109,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             guard(acls.http.clone(), "http"),
             Some(slots.clone()),
             move |tcp, peer| {
-                let svc = edge.service(ConnectionInfo::plain(peer));
+                let svc = park::Tracked::plain(edge.service(ConnectionInfo::plain(peer)));
                 let (builder, stop) = (builder.clone(), stop.clone());
                 async move { serve(&builder.detect, stop, tcp, svc).await }
             },
@@ -163,14 +163,13 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
                     let h2 = session.alpn_protocol() == Some(b"h2");
                     let svc = edge.service(conn);
                     // Each way of serving is boxed for the same reason.
-                    match (&parking, h2) {
-                        (_, true) => Box::pin(serve(&builder.h2, stop, tls, svc)).await,
-                        (Some(parking), false) => {
-                            let served =
-                                park::serve_h1(&builder.h1_parkable, parking, stop, tls, svc);
-                            Box::pin(served).await
-                        }
-                        (None, false) => Box::pin(serve(&builder.h1, stop, tls, svc)).await,
+                    if h2 {
+                        let svc = park::Tracked::plain(svc);
+                        Box::pin(serve(&builder.h2, stop, tls, svc)).await
+                    } else {
+                        let served =
+                            park::serve_h1(&builder.h1, parking.as_deref(), stop, tls, svc);
+                        Box::pin(served).await
                     }
                 }
             },
@@ -207,22 +206,21 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
 /// connection; HTTP/1.1 with hyper's own builder, whose connections can be parked).
 struct Builders {
     detect: auto::Builder<TokioExecutor>,
-    h1: auto::Builder<TokioExecutor>,
-    h1_parkable: hyper::server::conn::http1::Builder,
+    h1: hyper::server::conn::http1::Builder,
     h2: auto::Builder<TokioExecutor>,
 }
 
 fn builders(limits: &ServerLimits) -> Builders {
     let detect = http_builder(limits);
-    let mut h1_parkable = hyper::server::conn::http1::Builder::new();
-    h1_parkable
-        .timer(TokioTimer::new())
+    // The same HTTP/1.1 limits as `http_builder` sets on the detecting builder (a
+    // different builder type, so the settings are spelled out for each).
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes)
         .max_headers(limits.max_headers);
     Builders {
-        h1: detect.clone().http1_only(),
-        h1_parkable,
+        h1,
         h2: detect.clone().http2_only(),
         detect,
     }
@@ -312,7 +310,7 @@ async fn accept_loop<F, Fut>(
 }
 
 /// Serves one connection; when shutdown begins, finishes in-flight requests and closes.
-async fn serve<I, S>(
+async fn serve<I, S, B>(
     builder: &auto::Builder<TokioExecutor>,
     mut stop: watch::Receiver<bool>,
     io: I,
@@ -321,11 +319,12 @@ async fn serve<I, S>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
-            Response = http::Response<crate::pipeline::EdgeBody>,
+            Response = http::Response<B>,
             Error = std::convert::Infallible,
         > + Send
         + 'static,
     S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes, Error = crate::BoxError> + Send + 'static,
 {
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);

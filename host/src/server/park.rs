@@ -2,7 +2,8 @@
 //! moment, hyper's connection state (its read and write buffers, ~16 KiB) is dropped and
 //! only the TLS stream is kept; a new hyper connection picks it up when the viewer
 //! sends again. Ten thousand idle viewers then cost a fraction of the memory, and busy
-//! connections never park, so the request path pays nothing.
+//! connections never park, so the request path pays nothing. Also the service wrapper
+//! every listener uses, so the pipeline is built for one request body type.
 
 use std::io;
 use std::pin::Pin;
@@ -19,9 +20,10 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 
-use crate::edge::{Edge, EdgeService};
+use crate::edge::{Edge, EdgeService, ServiceFuture};
 use crate::pipeline::EdgeBody;
 
 /// What the connection's IO and service have seen, to tell when hyper is idle.
@@ -29,6 +31,11 @@ use crate::pipeline::EdgeBody;
 struct Activity {
     /// Bumped on every read that returned data (or EOF).
     reads: AtomicU64,
+    /// `reads` when the last request was dispatched or its body read to the end: reads
+    /// beyond it are the start of a request hyper has not dispatched yet.
+    settled_reads: AtomicU64,
+    /// Requests dispatched on this hyper connection.
+    requests: AtomicU64,
     /// The last read returned `Pending`: hyper is waiting for the viewer.
     waiting: AtomicBool,
     /// Bytes written and not yet flushed.
@@ -41,12 +48,20 @@ struct Activity {
 }
 
 impl Activity {
-    /// Whether hyper has answered everything, flushed, and waits for a new request.
+    /// Whether hyper has answered everything, flushed, and waits for a request of which
+    /// it has read nothing (a partial request head keeps hyper, and its header timer).
     fn idle(&self) -> bool {
         self.waiting.load(Ordering::Relaxed)
             && !self.unflushed.load(Ordering::Relaxed)
             && self.in_flight.load(Ordering::Relaxed) == 0
             && self.open_bodies.load(Ordering::Relaxed) == 0
+            && self.reads.load(Ordering::Relaxed) == self.settled_reads.load(Ordering::Relaxed)
+    }
+
+    /// Everything read so far belongs to requests hyper has dispatched.
+    fn settle(&self) {
+        self.settled_reads
+            .store(self.reads.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }
 
@@ -55,33 +70,41 @@ pub(super) struct Parking {
     /// Idle time in hyper before parking: long enough that a viewer sending request
     /// after request never parks (each park costs a new hyper connection later).
     pub after: Duration,
-    /// How long a parked connection waits for its next request.
+    /// How long a connection may wait for its next request, parked or not.
     pub idle_limit: Duration,
     pub edge: Edge,
 }
 
-/// Serves an HTTP/1.1 TLS connection, parking it whenever it idles; ends when the viewer
-/// closes, the idle limit passes, or shutdown begins.
+/// Serves an HTTP/1.1 TLS connection, parking it whenever it idles (if `parking` is
+/// given); ends when the viewer closes, the idle limit passes, or shutdown begins.
 pub(super) async fn serve_h1(
     builder: &http1::Builder,
-    parking: &Parking,
+    parking: Option<&Parking>,
     mut stop: watch::Receiver<bool>,
     io: Box<TlsStream<TcpStream>>,
     svc: EdgeService,
 ) {
     let mut io = io;
     let mut buffered = Bytes::new();
+    // When the idle limit runs out: counted from the end of the last round that served
+    // a request, so bytes that wake a connection without a request do not extend it.
+    let mut deadline = None;
     loop {
         // Boxed, so that while parked this future holds a pointer, not hyper's state.
         let served = Box::pin(serve_until_idle(
             builder, parking, &mut stop, io, buffered, &svc,
         ));
-        (io, buffered) = match served.await {
-            Some(parked) => parked,
-            None => return,
+        let (parking, round) = match (parking, served.await) {
+            (Some(parking), Some(round)) => (parking, round),
+            _ => return,
         };
+        io = round.io;
+        buffered = round.buffered;
+        if round.requests > 0 || deadline.is_none() {
+            deadline = Some(Instant::now() + parking.idle_limit);
+        }
         if !buffered.is_empty() {
-            // A partial request hyper had read: serve it at once.
+            // Pipelined bytes read with the last request: serve them at once.
             continue;
         }
         // Parked: the TLS stream alone waits for the viewer's next bytes. rustls holds no
@@ -89,7 +112,8 @@ pub(super) async fn serve_h1(
         // readiness is the signal.
         let metrics = parking.edge.metrics();
         metrics.record_parked();
-        let readable = tokio::time::timeout(parking.idle_limit, io.get_ref().0.readable());
+        let readable =
+            tokio::time::timeout_at(deadline.expect("set above"), io.get_ref().0.readable());
         let woken = tokio::select! {
             ready = readable => match ready {
                 Ok(Ok(())) => true,
@@ -111,30 +135,41 @@ pub(super) async fn serve_h1(
     }
 }
 
-/// Serves with a new hyper connection until it has been idle for `parking.after`; then
-/// hands back the stream and any bytes read but not used. `None`: the connection ended.
+/// What a hyper connection handed back when it was parked.
+struct Round {
+    io: Box<TlsStream<TcpStream>>,
+    /// Bytes read but not used (a pipelined request).
+    buffered: Bytes,
+    /// Requests it dispatched.
+    requests: u64,
+}
+
+/// Serves with a new hyper connection until it has been idle for `parking.after`
+/// (never, without parking); `None`: the connection ended.
 async fn serve_until_idle(
     builder: &http1::Builder,
-    parking: &Parking,
+    parking: Option<&Parking>,
     stop: &mut watch::Receiver<bool>,
     io: Box<TlsStream<TcpStream>>,
     buffered: Bytes,
     svc: &EdgeService,
-) -> Option<(Box<TlsStream<TcpStream>>, Bytes)> {
+) -> Option<Round> {
     let activity = Arc::new(Activity::default());
     let watched = Watched {
         buffered,
         inner: io,
         activity: activity.clone(),
     };
-    let tracked = Tracked {
-        inner: svc.clone(),
-        activity: activity.clone(),
-    };
+    let tracked = Tracked::watching(svc.clone(), activity.clone());
     let mut conn = builder.serve_connection(TokioIo::new(watched), tracked);
     loop {
         let reads = activity.reads.load(Ordering::Relaxed);
-        let check = tokio::time::sleep(parking.after);
+        let check = async {
+            match parking {
+                Some(p) => tokio::time::sleep(p.after).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             result = &mut conn => {
                 if let Err(e) = result {
@@ -165,7 +200,11 @@ async fn serve_until_idle(
     } else {
         [parts.read_buf, watched.buffered].concat().into()
     };
-    Some((watched.inner, buffered))
+    Some(Round {
+        io: watched.inner,
+        buffered,
+        requests: activity.requests.load(Ordering::Relaxed),
+    })
 }
 
 /// The connection's IO: replays bytes taken back from an earlier hyper connection, and
@@ -237,39 +276,74 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// The edge's service, counting requests in flight until hyper drops their response
-/// body (that is, has written it).
+/// The edge's service as every listener serves it: requests reach the pipeline with
+/// one body type ([`RequestBody`]); on a parkable connection it also counts requests
+/// in flight until hyper drops their response body (that is, has written it).
 #[derive(Clone)]
-struct Tracked {
+pub(super) struct Tracked {
     inner: EdgeService,
-    activity: Arc<Activity>,
+    activity: Option<Arc<Activity>>,
+}
+
+impl Tracked {
+    /// For connections that are never parked.
+    pub(super) fn plain(inner: EdgeService) -> Self {
+        Tracked {
+            inner,
+            activity: None,
+        }
+    }
+
+    fn watching(inner: EdgeService, activity: Arc<Activity>) -> Self {
+        Tracked {
+            inner,
+            activity: Some(activity),
+        }
+    }
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for Tracked {
     type Response = http::Response<TrackedBody>;
     type Error = std::convert::Infallible;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+    type Future = TrackedFuture;
 
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         let open = !req.body().is_end_stream();
-        if open {
-            self.activity.open_bodies.fetch_add(1, Ordering::Relaxed);
+        if let Some(activity) = &self.activity {
+            activity.requests.fetch_add(1, Ordering::Relaxed);
+            activity.in_flight.fetch_add(1, Ordering::Relaxed);
+            activity.settle();
+            if open {
+                activity.open_bodies.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let req = req.map(|inner| RequestBody {
             inner,
-            activity: open.then(|| self.activity.clone()),
+            activity: self.activity.clone().filter(|_| open),
         });
-        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        let guard = InFlight(self.activity.clone());
-        let response = hyper::service::Service::call(&self.inner, req);
-        Box::pin(async move {
-            let response = response.await?;
-            Ok(response.map(|body| TrackedBody {
-                inner: body,
-                _in_flight: guard,
-            }))
-        })
+        TrackedFuture {
+            inner: hyper::service::Service::call(&self.inner, req),
+            in_flight: self.activity.clone().map(InFlight),
+        }
+    }
+}
+
+/// The edge's response future, handing its in-flight count on to the response body.
+pub(super) struct TrackedFuture {
+    inner: ServiceFuture,
+    in_flight: Option<InFlight>,
+}
+
+impl Future for TrackedFuture {
+    type Output = Result<http::Response<TrackedBody>, std::convert::Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let response = std::task::ready!(self.inner.as_mut().poll(cx))?;
+        let in_flight = self.in_flight.take();
+        Poll::Ready(Ok(response.map(|inner| TrackedBody {
+            inner,
+            _in_flight: in_flight,
+        })))
     }
 }
 
@@ -285,6 +359,7 @@ pub(super) struct RequestBody {
 impl RequestBody {
     fn ended(&mut self) {
         if let Some(activity) = self.activity.take() {
+            activity.settle();
             activity.open_bodies.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -326,7 +401,7 @@ impl Drop for InFlight {
 /// A response body that keeps its request counted in flight while hyper holds it.
 pub(super) struct TrackedBody {
     inner: EdgeBody,
-    _in_flight: InFlight,
+    _in_flight: Option<InFlight>,
 }
 
 impl Body for TrackedBody {
