@@ -211,14 +211,8 @@ impl Metrics {
         }
     }
 
-    /// Counts a request's result type (`Hit`, `Miss`, ...).
-    pub fn record_result(&self, result: &'static str) {
-        self.cache_results
-            .get_or_create(&ResultLabels { result })
-            .inc();
-    }
-
-    /// [`Self::record_result`] without the label lookup.
+    /// Counts a request's result type (`Hit`, `Miss`, ...); each type's counter is
+    /// looked up in the family once.
     pub(crate) fn record_result_type(&self, result: ResultType) {
         self.result_counters[result.index()]
             .get_or_init(|| {

@@ -272,9 +272,7 @@ async fn run_response_hooks(
     request_id: RequestId,
     explain: &mut Explain,
 ) -> Result<Response<EdgeBody>, RequestError> {
-    if !runs.iter().any(|r| r.implements(hook)) {
-        return Ok(resp);
-    }
+    // Callers skip this when no function implements `hook`.
     let Some(mut req) = sent.take() else {
         return Ok(resp);
     };
