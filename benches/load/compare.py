@@ -7,7 +7,8 @@ both with the same load generator, alternating runs. Prints per-run figures and 
 medians with wedge/nginx and wedge/ceiling ratios.
 
     python3 benches/load/compare.py [--duration 10] [--rounds 3]
-        [--scenarios proxy,ceiling,h2,handshake] [--pin split|off] [--json out.json]
+        [--scenarios proxy,ceiling,h2,handshake,cache,waf,half-h1,half-h2] [--pin split|off]
+        [--json out.json]
 
 Python 3.11 standard library only. Runs as root on Debian: installs nginx, wrk and h2load with
 apt-get when they are missing, and builds wedge and the wasm functions with cargo.
@@ -16,7 +17,6 @@ apt-get when they are missing, and builds wedge and the wasm functions with carg
 from __future__ import annotations
 
 import argparse
-import ctypes
 import http.client
 import json
 import os
@@ -24,16 +24,19 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import (CHILDREN, admin_healthy, cpu_seconds, free_port, install_missing,  # noqa: E402
+                      parse_duration_ms, parse_wrk, pinned, process_tree, render, run_tool,
+                      self_signed, status_kb, tcp_open, wait_for)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -70,8 +73,6 @@ DEVICE_HEADERS = {
 EXPECTED_DEVICE_ECHO = "mobile false true false false"
 PACKAGES = {"nginx": "nginx", "wrk": "wrk", "h2load": "nghttp2-client", "openssl": "openssl",
             "taskset": "util-linux"}
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PR_SET_PDEATHSIG = 1
 
 # Servers (contenders and origin) and the load generator under `--pin split`.
 SERVER_CPUS = "0"
@@ -96,8 +97,8 @@ class Scenario:
     # wedge caches with three functions (device-class, cache-key, security-headers); nginx
     # uses proxy_cache keyed by the mapped device class and adds the same headers
     cache: bool = False
-    # wedge runs the WAF (managed rule set, block mode) before device-class; nginx is as in
-    # `proxy` (its ModSecurity cost is measured by benches/waf/modsec_compare.py --load)
+    # wedge runs the WAF (managed rule set, block mode) before device-class, compared with
+    # its own `proxy` run; no nginx run (nginx + ModSecurity: benches/waf/modsec_compare.py)
     waf: bool = False
     skip: str | None = None  # a reason: the scenario is listed but not run
 
@@ -151,152 +152,12 @@ class RunResult:
 # --------------------------------------------------------------------------- processes
 
 
-class Children:
-    """Every child process this script started, so they all stop on exit, error or ctrl-C."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def spawn(self, argv: list[str], *, log: Path | None = None, env: dict | None = None,
-              capture: bool = False, tie: bool = True) -> subprocess.Popen:
-        """Start argv in its own process group (so ctrl-C reaches only this script, which then
-        stops it); with tie, the kernel SIGTERMs it if this script dies. Output goes to log, to
-        pipes (capture) or nowhere."""
-        if capture:
-            out = err = subprocess.PIPE
-        elif log:
-            out, err = open(log, "ab"), subprocess.STDOUT
-        else:
-            out = err = subprocess.DEVNULL
-        try:
-            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=capture,
-                                    start_new_session=True,
-                                    preexec_fn=_die_with_parent if tie else None)
-        finally:
-            if log and not capture:
-                out.close()
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen, timeout: float = 10.0) -> None:
-        """SIGTERM the child's process group, then SIGKILL it if it does not exit in time."""
-        if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if proc in self.procs:
-            self.procs.remove(proc)
-
-    def stop_all(self) -> None:
-        """Stop every child still running, newest first."""
-        for proc in reversed(list(self.procs)):
-            self.stop(proc)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask the kernel to SIGTERM it if this script is killed."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-CHILDREN = Children()
-
-
-def pinned(argv: list[str], cpus: str | None) -> list[str]:
-    """argv wrapped in taskset when cpus is given."""
-    return ["taskset", "-c", cpus, *argv] if cpus else argv
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (bind port 0 and ask the kernel)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, what: str, proc: subprocess.Popen, log: Path | None = None,
-             timeout: float = 30.0) -> None:
-    """Poll predicate() until true; fail early if proc exits (quoting the end of its log)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log else ""
-            raise RuntimeError(f"{what}: process exited with {proc.returncode}\n{tail}")
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what}: not ready after {timeout:.0f}s")
-
-
-def tcp_open(port: int) -> bool:
-    """True once something accepts TCP connections on 127.0.0.1:port."""
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-
-
-# --------------------------------------------------------------------------- /proc sampling
-
-
-def process_tree(pid: int) -> list[int]:
-    """pid and its direct children (an nginx master and its workers)."""
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        kids = []
-    return [pid, *map(int, kids)]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of the given processes (all their threads), in seconds."""
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / CLK_TCK
-
-
-def status_kb(pid: int, key: str) -> int:
-    """A `kB` value (VmHWM, VmRSS) from /proc/<pid>/status, 0 if the process is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 # --------------------------------------------------------------------------- setup
 
 
 def ensure_packages() -> None:
     """apt-get install whatever of nginx, wrk, h2load, openssl and taskset is missing."""
-    missing = sorted({pkg for tool, pkg in PACKAGES.items() if not shutil.which(tool)})
-    if not missing:
-        return
-    print(f"installing {' '.join(missing)} ...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    apt = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
-    if subprocess.run(apt, env=env).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, check=True)
-        subprocess.run(apt, env=env, check=True)
+    install_missing(sorted({pkg for tool, pkg in PACKAGES.items() if not shutil.which(tool)}))
 
 
 def build() -> None:
@@ -314,28 +175,7 @@ def build() -> None:
 
 def make_certs(workdir: Path) -> dict[str, tuple[Path, Path]]:
     """Self-signed ECDSA P-256 and RSA 2048 certificates for HOST (with a DNS SAN)."""
-    certs = {}
-    for kind, key_args in [("ecdsa", ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]),
-                           ("rsa", ["rsa", "-pkeyopt", "rsa_keygen_bits:2048"])]:
-        cert, key = workdir / f"{kind}.crt", workdir / f"{kind}.key"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", key_args[0], *key_args[1:],
-                        "-nodes", "-days", "30", "-subj", f"/CN={HOST}",
-                        "-addext", f"subjectAltName=DNS:{HOST}",
-                        "-keyout", str(key), "-out", str(cert)],
-                       check=True, capture_output=True)
-        certs[kind] = (cert, key)
-    return certs
-
-
-def render(template: str, dest: Path, **values: str) -> Path:
-    """Fill {{NAME}} placeholders of a template in this folder and write it to dest."""
-    text = (HERE / template).read_text()
-    for name, value in values.items():
-        text = text.replace("{{" + name + "}}", str(value))
-    if "{{" in text:
-        raise RuntimeError(f"{template}: unfilled placeholder near {text[text.index('{{'):][:40]!r}")
-    dest.write_text(text)
-    return dest
+    return {kind: self_signed(workdir, HOST, kind) for kind in ("ecdsa", "rsa")}
 
 
 # --------------------------------------------------------------------------- servers
@@ -392,7 +232,7 @@ def start_origin(workdir: Path, cpus: str | None) -> Server:
     (docroot / BENCH_PATH.lstrip("/")).write_bytes(
         (b"<!doctype html><title>wedge bench</title>\n" + b"x" * 1024)[:1023] + b"\n")
     port = free_port()
-    conf = render("nginx_origin.conf.tmpl", prefix / "nginx.conf",
+    conf = render(HERE / "nginx_origin.conf.tmpl", prefix / "nginx.conf",
                   PREFIX=prefix, PORT=port, DOCROOT=docroot)
     return start_nginx("origin", conf, prefix, port, cpus)
 
@@ -417,7 +257,7 @@ def start_nginx_contender(workdir: Path, scenario: Scenario, cert: tuple[Path, P
             "add_header X-Cache-Status $upstream_cache_status always;",
             *(f"add_header {h} {v} always;" for h, v in SECURITY_HEADERS.items()),
         ])
-    conf = render("nginx_proxy.conf.tmpl", prefix / "nginx.conf",
+    conf = render(HERE / "nginx_proxy.conf.tmpl", prefix / "nginx.conf",
                   PREFIX=prefix, PORT=port, ORIGIN_PORT=origin.port, CERT=cert[0], KEY=cert[1],
                   DEVICE_MAP=device_map, DEVICE_HEADERS=headers if scenario.functions else "",
                   CACHE_ZONE=cache_zone, CACHE_LOCATION=cache_location)
@@ -438,7 +278,7 @@ def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], orig
     elif scenario.functions:
         functions = '["device-class"]'
     functions_dir = args.device_class_wasm.resolve().parent
-    conf = render("wedge.toml.tmpl", prefix / "wedge.toml",
+    conf = render(HERE / "wedge.toml.tmpl", prefix / "wedge.toml",
                   PORT=port, ADMIN_PORT=admin, ORIGIN_PORT=origin.port, CERT=cert[0], KEY=cert[1],
                   DEVICE_CLASS_WASM=args.device_class_wasm.resolve(),
                   CACHE_KEY_WASM=functions_dir / CACHE_KEY_WASM.name,
@@ -451,11 +291,7 @@ def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], orig
     proc = CHILDREN.spawn(pinned(argv, args.server_cpus),
                           log=prefix / "stderr.log", env=env)
 
-    def healthy() -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/healthz", timeout=1) as r:
-            return r.status == 200
-
-    wait_for(healthy, "wedge", proc, prefix / "stderr.log")
+    wait_for(lambda: admin_healthy(admin), "wedge", proc, prefix / "stderr.log")
     return Server("wedge", proc, port, "wedge")
 
 
@@ -503,27 +339,6 @@ def verify(server: Server, scenario: Scenario) -> None:
 # --------------------------------------------------------------------------- load generation
 
 
-def run_tool(argv: list[str], timeout: float) -> str:
-    """Run a load generator as a tracked child and return its stdout."""
-    proc = CHILDREN.spawn(argv, capture=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        CHILDREN.stop(proc)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err.strip()[:500]}")
-    return out
-
-
-def parse_duration_ms(text: str) -> float:
-    """wrk's '812.00us' / '1.52ms' / '1.01s' / '1.00m' as milliseconds."""
-    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
-    if not m:
-        raise ValueError(f"cannot parse duration {text!r}")
-    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}[m.group(2)]
-    return float(m.group(1)) * scale
-
-
 def wrk(port: int, duration: int, args: argparse.Namespace, unique_ua: bool = False) -> dict:
     """wrk -t2 -c64 over HTTPS keep-alive; unique_ua makes every User-Agent a new one."""
     argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
@@ -533,19 +348,7 @@ def wrk(port: int, duration: int, args: argparse.Namespace, unique_ua: bool = Fa
     argv.append(f"https://127.0.0.1:{port}{BENCH_PATH}")
     if unique_ua:
         argv += ["--", MOBILE_UA]
-    out = run_tool(pinned(argv, args.loadgen_cpus), duration + 30)
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                              out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50_ms": parse_duration_ms(lat["50"]),
-        "p99_ms": parse_duration_ms(lat["99"]),
-        "errors": (sum(map(int, socket_errors.groups())) if socket_errors else 0)
-        + (int(non2xx.group(1)) if non2xx else 0),
-    }
+    return parse_wrk(run_tool(pinned(argv, args.loadgen_cpus), duration + 30))
 
 
 def h2load(port: int, duration: int, args: argparse.Namespace, log: Path,
@@ -830,15 +633,18 @@ def run_scenario(scenario: Scenario, origin: Server, certs: dict, args: argparse
                  workdir: Path) -> list[RunResult]:
     """Start both contenders, verify them, warm them up, then alternate measured runs."""
     cert = certs[scenario.cert]
-    servers = [start_wedge(workdir, scenario, cert, origin, args),
-               start_nginx_contender(workdir, scenario, cert, origin, args.server_cpus)]
+    servers = [start_wedge(workdir, scenario, cert, origin, args)]
+    # nginx in the waf scenario would be the proxy scenario's nginx again: its baseline
+    # is wedge's own proxy figure (nginx + ModSecurity: benches/waf/modsec_compare.py).
+    if not scenario.waf:
+        servers.append(start_nginx_contender(workdir, scenario, cert, origin, args.server_cpus))
     results = []
     try:
         print(f"\n== {scenario.name}: {scenario.description}")
         for s in servers:
             verify(s, scenario)
-        print("   verified: 200 through both"
-              + (f", origin saw '{EXPECTED_DEVICE_ECHO}' from both" if scenario.functions else "")
+        print(f"   verified: 200 through {' and '.join(s.name for s in servers)}"
+              + (f", origin saw '{EXPECTED_DEVICE_ECHO}'" if scenario.functions else "")
               + "; idle RSS " + ", ".join(f"{s.name} {s.rss_mb():.1f} MB" for s in servers))
         if args.warmup and not scenario.load.startswith("half"):
             for s in servers:

@@ -7,8 +7,9 @@ keeps them all open and idle, and reports the server's RSS growth per connection
     python3 benches/load/idle_connections.py [--connections 10000] [--nginx]
         [--wedge-bin target/release/wedge]
 
-Python 3.11 standard library only; openssl makes an ECDSA P-256 certificate; nginx (for
---nginx) comes from Debian. Raises its own open-file limit; run as root for 10k+.
+Python 3.11 standard library only (with benches/benchlib.py); openssl makes an ECDSA P-256
+certificate; nginx (for --nginx) comes from Debian. Raises its own open-file limit; run as
+root for 10k+. Server logs go to the temp dir.
 """
 
 from __future__ import annotations
@@ -27,46 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 HOST = "bench.test"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listening on {port} after {timeout}s")
-
-
-def rss_kb(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total
-
-
-def children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def make_cert(dir: Path) -> tuple[Path, Path]:
-    cert, key = dir / "cert.pem", dir / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "2", "-subj", f"/CN={HOST}", "-addext", f"subjectAltName=DNS:{HOST}",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True)
-    return cert, key
+sys.path.insert(0, str(REPO / "benches"))
+from benchlib import (CHILDREN, free_port, install_missing, process_tree,  # noqa: E402
+                      self_signed, status_kb, tcp_open, wait_for)
 
 
 def open_idle(port: int, n: int) -> list[ssl.SSLSocket]:
@@ -108,16 +72,22 @@ def read_response(tls: ssl.SSLSocket) -> None:
         body += tls.recv(65536)
 
 
-def measure(name: str, port: int, pids: callable, n: int, settle: float) -> float:
-    wait_port(port)
+def rss_kb(proc: subprocess.Popen) -> int:
+    """Resident memory of proc and its direct children (an nginx master and its worker)."""
+    return sum(status_kb(pid, "VmRSS") for pid in process_tree(proc.pid))
+
+
+def measure(name: str, port: int, proc: subprocess.Popen, log: Path, n: int,
+            settle: float) -> float:
+    wait_for(lambda: tcp_open(port), name, proc, log)
     # One connection first so lazily built state (TLS config, pools) is not counted.
     warm = open_idle(port, 1)
     time.sleep(1)
-    before = rss_kb(pids())
+    before = rss_kb(proc)
     conns = open_idle(port, n)
     # Long enough for wedge to park every connection (idle 2-4 s; see [server]).
     time.sleep(settle)
-    after = rss_kb(pids())
+    after = rss_kb(proc)
     per = (after - before) / n
     print(f"{name}: RSS {before / 1024:.1f} MB idle -> {after / 1024:.1f} MB with {n} idle "
           f"TLS connections: {per:.1f} KB per connection, "
@@ -129,8 +99,9 @@ def measure(name: str, port: int, pids: callable, n: int, settle: float) -> floa
 
 def run_wedge(args, tmp: Path, cert: Path, key: Path) -> float:
     origin_port, port = free_port(), free_port()
-    origin = subprocess.Popen([args.wedge_bin, "stub-origin", "--listen", f"127.0.0.1:{origin_port}"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    origin_log, log = tmp / "origin.log", tmp / "wedge.log"
+    origin = CHILDREN.spawn([args.wedge_bin, "stub-origin", "--listen",
+                             f"127.0.0.1:{origin_port}"], log=origin_log)
     conf = tmp / "wedge.toml"
     conf.write_text(f"""
 [listeners]
@@ -151,21 +122,16 @@ aliases = ["{HOST}"]
 [distributions.default_behavior]
 origin = "stub"
 """)
-    wedge = subprocess.Popen([args.wedge_bin, "serve", "--config", str(conf)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: tcp_open(origin_port), "stub origin", origin, origin_log)
+    wedge = CHILDREN.spawn([args.wedge_bin, "serve", "--config", str(conf)], log=log)
     try:
-        wait_port(origin_port)
-        return measure("wedge", port, lambda: [wedge.pid], args.connections, args.settle)
+        return measure("wedge", port, wedge, log, args.connections, args.settle)
     finally:
-        wedge.terminate()
-        origin.terminate()
-        wedge.wait()
-        origin.wait()
+        CHILDREN.stop_all()
 
 
 def run_nginx(args, tmp: Path, cert: Path, key: Path) -> float:
-    if not shutil.which("nginx"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "nginx"], check=True)
+    install_missing([] if shutil.which("nginx") else ["nginx"])
     port = free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(f"""
@@ -186,14 +152,13 @@ http {{
     }}
 }}
 """)
-    master = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp / "nginx.log"
+    master = CHILDREN.spawn(["nginx", "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
+                            log=log)
     try:
-        return measure("nginx (1 worker)", port, lambda: [master.pid] + children(master.pid),
-                       args.connections, args.settle)
+        return measure("nginx (1 worker)", port, master, log, args.connections, args.settle)
     finally:
-        master.terminate()
-        master.wait()
+        CHILDREN.stop_all()
 
 
 def main() -> None:
@@ -210,7 +175,7 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
     with tempfile.TemporaryDirectory(prefix="wedge-idle-") as d:
         tmp = Path(d)
-        cert, key = make_cert(tmp)
+        cert, key = self_signed(tmp, HOST)
         wedge = run_wedge(args, tmp, cert, key)
         if args.nginx:
             nginx = run_nginx(args, tmp, cert, key)

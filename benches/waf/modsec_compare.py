@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import ctypes
 import json
 import os
 import platform
@@ -42,9 +41,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import (CHILDREN, admin_healthy, cpu_seconds, free_port, install_missing,  # noqa: E402
+                      parse_wrk, pinned, process_tree, render, run_tool, tcp_open, wait_for)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -84,8 +86,6 @@ SCORE_RULES = {"949110", "959100", "980130", "980140"}
 
 SERVER_CPUS = "0"
 LOADGEN_CPUS = "1"
-PR_SET_PDEATHSIG = 1
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Table rows: (label, predicate on a case's group); attack rows then benign rows.
 ATTACK_ROWS = [
@@ -113,133 +113,13 @@ BENIGN_ROWS = [
 # --------------------------------------------------------------------------- processes
 
 
-class Children:
-    """Every child process this script started, so they all stop on exit, error or ctrl-C."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def spawn(self, argv: list[str], *, log: Path | None = None, env: dict | None = None,
-              capture: bool = False) -> subprocess.Popen:
-        """Start argv in its own process group, tied to this script's life (the kernel
-        SIGTERMs it if this script dies). Output goes to log, to pipes (capture) or nowhere."""
-        if capture:
-            out = err = subprocess.PIPE
-        elif log:
-            out, err = open(log, "ab"), subprocess.STDOUT
-        else:
-            out = err = subprocess.DEVNULL
-        try:
-            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=capture,
-                                    start_new_session=True, preexec_fn=_die_with_parent)
-        finally:
-            if log and not capture:
-                out.close()
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen, timeout: float = 10.0) -> None:
-        """SIGTERM the child's process group, then SIGKILL it if it does not exit in time."""
-        if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if proc in self.procs:
-            self.procs.remove(proc)
-
-    def stop_all(self) -> None:
-        for proc in reversed(list(self.procs)):
-            self.stop(proc)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask the kernel to SIGTERM it if this script is killed."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-CHILDREN = Children()
-
-
-def pinned(argv: list[str], cpus: str | None) -> list[str]:
-    return ["taskset", "-c", cpus, *argv] if cpus else argv
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, what: str, proc: subprocess.Popen, log: Path | None = None,
-             timeout: float = 60.0) -> None:
-    """Poll predicate() until true; fail early if proc exits (quoting the end of its log)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log else ""
-            raise RuntimeError(f"{what}: process exited with {proc.returncode}\n{tail}")
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what}: not ready after {timeout:.0f}s")
-
-
-def tcp_open(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-
-
-def process_tree(pid: int) -> list[int]:
-    """pid and its direct children (an nginx master and its workers)."""
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        kids = []
-    return [pid, *map(int, kids)]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of the given processes, in seconds."""
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
-
-
 # --------------------------------------------------------------------------- setup
 
 
 def ensure_packages(load: bool) -> None:
     """apt-get install whatever is missing of nginx, the ModSecurity module and the CRS."""
     wanted = {**PACKAGES, **(LOAD_PACKAGES if load else {})}
-    missing = sorted(pkg for pkg, path in wanted.items() if not path.exists())
-    if not missing:
-        return
-    print(f"installing {' '.join(missing)} ...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    apt = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
-    if subprocess.run(apt, env=env).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, check=True)
-        subprocess.run(apt, env=env, check=True)
+    install_missing(sorted(pkg for pkg, path in wanted.items() if not path.exists()))
 
 
 def package_version(pkg: str) -> str:
@@ -267,18 +147,6 @@ def build_wedge() -> None:
     env = {**os.environ, "CARGO_TARGET_DIR": str(FUNCTIONS_TARGET)}
     subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip2", "--manifest-path",
                     "functions/Cargo.toml", "-p", "waf"], cwd=REPO, env=env, check=True)
-
-
-def render(template: str, dest: Path, **values) -> Path:
-    """Fill {{NAME}} placeholders of a template in this folder and write it to dest."""
-    text = (HERE / template).read_text()
-    for name, value in values.items():
-        text = text.replace("{{" + name + "}}", str(value))
-    if "{{" in text:
-        near = text[text.index("{{"):][:40]
-        raise RuntimeError(f"{template}: unfilled placeholder near {near!r}")
-    dest.write_text(text)
-    return dest
 
 
 def modsec_base_conf(dest: Path, workdir: Path, response_body: str = "debian") -> Path:
@@ -340,7 +208,7 @@ def start_origin(workdir: Path, cpus: str | None) -> tuple[Nginx, int]:
     prefix = workdir / "origin"
     prefix.mkdir()
     port = free_port()
-    conf = render("nginx_origin.conf.tmpl", prefix / "nginx.conf", PREFIX=prefix, PORT=port)
+    conf = render(HERE / "nginx_origin.conf.tmpl", prefix / "nginx.conf", PREFIX=prefix, PORT=port)
     return start_nginx("origin", conf, prefix, [port], cpus), port
 
 
@@ -349,31 +217,28 @@ def start_front(workdir: Path, origin_port: int, cpus: str | None, args) -> tupl
     prefix = workdir / "front"
     prefix.mkdir()
     base = modsec_base_conf(prefix / "modsecurity.conf", prefix, args.response_body)
-    main = render("modsec_main.conf.tmpl", prefix / "modsec_main.conf", BASE_CONF=base)
+    main = render(HERE / "modsec_main.conf.tmpl", prefix / "modsec_main.conf", BASE_CONF=base)
     waf_port, plain_port = free_port(), free_port()
-    conf = render("nginx_modsec.conf.tmpl", prefix / "nginx.conf", PREFIX=prefix,
+    conf = render(HERE / "nginx_modsec.conf.tmpl", prefix / "nginx.conf", PREFIX=prefix,
                   WAF_PORT=waf_port, PLAIN_PORT=plain_port, ORIGIN_PORT=origin_port,
                   MODSEC_MAIN=main)
     return start_nginx("nginx+modsecurity", conf, prefix, [waf_port, plain_port], cpus), \
         waf_port, plain_port
 
 
-def start_wedge(workdir: Path, origin_port: int, args) -> tuple[subprocess.Popen, int]:
+def start_wedge(workdir: Path, origin_port: int, args) -> int:
+    """wedge serving the waf component in front of the origin; returns its port."""
     prefix = workdir / "wedge"
     prefix.mkdir()
     port, admin = free_port(), free_port()
-    conf = render("wedge_waf.toml.tmpl", prefix / "wedge.toml", PORT=port, ADMIN_PORT=admin,
+    conf = render(HERE / "wedge_waf.toml.tmpl", prefix / "wedge.toml", PORT=port, ADMIN_PORT=admin,
                   ORIGIN_PORT=origin_port, WAF_WASM=args.waf_wasm.resolve())
     env = {**os.environ, "WEDGE_LOG": "error"}
     proc = CHILDREN.spawn([str(args.wedge_bin.resolve()), "serve", "--config", str(conf)],
                           log=prefix / "stderr.log", env=env)
 
-    def healthy() -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/healthz", timeout=1) as r:
-            return r.status == 200
-
-    wait_for(healthy, "wedge", proc, prefix / "stderr.log", timeout=120)
-    return proc, port
+    wait_for(lambda: admin_healthy(admin), "wedge", proc, prefix / "stderr.log", timeout=120)
+    return port
 
 
 # --------------------------------------------------------------------------- replay
@@ -522,28 +387,30 @@ def figures(cases: list[dict], e2e: bool) -> tuple[str, dict]:
         return out
 
     attacks, benign = count(ATTACK_ROWS, True), count(BENIGN_ROWS, False)
-    e2e_head = " wedge e2e |" if e2e else ""
-    e2e_rule = "---|" if e2e else ""
+    e2e_col = ["wedge e2e"] if e2e else []
+    tail = ["nginx refused", "ModSec other non-200"]
     lines = ["Detection (blocked = 403; ModSecurity column counts every row, "
-             "the (seen) column only rows nginx itself accepted)", "",
-             f"| family | attack rows | ModSecurity | ModSecurity (seen) | wedge |{e2e_head} "
-             "nginx refused | ModSec other non-200 |",
-             f"|---|---|---|---|---|{e2e_rule}---|---|"]
-    for d in attacks:
-        e = f" {rate(d['wedge_e2e'], d['n'])} |" if e2e else ""
-        lines.append(f"| {d['row']} | {d['n']:,} | {rate(d['modsec'], d['n'])} | "
-                     f"{rate(d['modsec_seen'], d['modsec_seen_n'])} | {rate(d['wedge'], d['n'])} "
-                     f"|{e} {d['nginx_rejected']} | {d['modsec_other']} |")
-    lines += ["", "False positives (benign rows answered 403)", "",
-              f"| benign | requests | ModSecurity | wedge |{e2e_head} nginx refused | "
-              "ModSec other non-200 |",
-              f"|---|---|---|---|{e2e_rule}---|---|"]
-    for d in benign:
-        e = f" {d['wedge_e2e']} ({pct(d['wedge_e2e'], d['n'])}) |" if e2e else ""
-        lines.append(f"| {d['row']} | {d['n']:,} | {d['modsec']} ({pct(d['modsec'], d['n'])}) | "
-                     f"{d['wedge']} ({pct(d['wedge'], d['n'])}) |{e} {d['nginx_rejected']} | "
-                     f"{d['modsec_other']} |")
+             "the (seen) column only rows nginx itself accepted)", ""]
+    lines += md_table(
+        ["family", "attack rows", "ModSecurity", "ModSecurity (seen)", "wedge", *e2e_col, *tail],
+        [[d["row"], f"{d['n']:,}", rate(d["modsec"], d["n"]),
+          rate(d["modsec_seen"], d["modsec_seen_n"]), rate(d["wedge"], d["n"]),
+          *([rate(d["wedge_e2e"], d["n"])] if e2e else []), d["nginx_rejected"],
+          d["modsec_other"]] for d in attacks])
+    lines += ["", "False positives (benign rows answered 403)", ""]
+    count_pct = lambda k, d: f"{d[k]} ({pct(d[k], d['n'])})"  # noqa: E731
+    lines += md_table(
+        ["benign", "requests", "ModSecurity", "wedge", *e2e_col, *tail],
+        [[d["row"], f"{d['n']:,}", count_pct("modsec", d), count_pct("wedge", d),
+          *([count_pct("wedge_e2e", d)] if e2e else []), d["nginx_rejected"],
+          d["modsec_other"]] for d in benign])
     return "\n".join(lines), {"attack": attacks, "benign": benign}
+
+
+def md_table(head: list[str], rows: list[list]) -> list[str]:
+    """A Markdown table's lines."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
 
 
 def oddities(cases: list[dict], e2e: bool) -> str:
@@ -608,21 +475,7 @@ def wrk(port: int, request: str, duration: int, args) -> dict:
     for k, v in headers.items():
         argv += ["-H", f"{k}: {v}"]
     argv.append(f"http://127.0.0.1:{port}{path}")
-    proc = CHILDREN.spawn(pinned(argv, args.loadgen_cpus), capture=True)
-    try:
-        out, err = proc.communicate(timeout=duration + 30)
-    finally:
-        CHILDREN.stop(proc)
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {err.strip()[:500]}")
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))  # "1.02s " ends in a space
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-            "p50": lat.get("50", "?"), "p99": lat.get("99", "?"),
-            "errors": (int(non2xx.group(1)) if non2xx else 0)
-            + (sum(map(int, sock.groups())) if sock else 0)}
+    return parse_wrk(run_tool(pinned(argv, args.loadgen_cpus), duration + 30))
 
 
 def file_size(path: Path) -> int:
@@ -663,8 +516,8 @@ def load_test(front: Nginx, origin: Nginx, waf_port: int, plain_port: int,
                 r["load1"] = load1
                 logged += sum(file_size(log) - size for log, size in zip(logs, sizes))
                 runs[request][name].append(r)
-                print(f"{request:<9}{name:<14}{rnd:>4}{r['rps']:>10.0f}{r['p50']:>10}"
-                      f"{r['p99']:>10}{r['errors']:>8}{r['cpu_us']:>12.1f}{load1:>7.2f}",
+                print(f"{request:<9}{name:<14}{rnd:>4}{r['rps']:>10.0f}{r['p50_ms']:>8.2f}ms"
+                      f"{r['p99_ms']:>8.2f}ms{r['errors']:>8}{r['cpu_us']:>12.1f}{load1:>7.2f}",
                       flush=True)
     lines, data = [], {"runs": runs, "medians": {}, "logged_bytes": logged}
     for request in requests:
@@ -766,16 +619,17 @@ def main() -> int:
         if not args.no_replay and cases_file is None:
             cases_file = workdir / "cases.jsonl"
             dump_cases(cases_file)
-        print("\n" + header(args), flush=True)
+        machine = header(args)
+        print("\n" + machine, flush=True)
         origin, origin_port = start_origin(workdir, args.server_cpus)
         front, waf_port, plain_port = start_front(workdir, origin_port, args.server_cpus, args)
         check_probe(waf_port, "nginx+modsecurity")
-        doc: dict = {"header": header(args).splitlines()}
+        doc: dict = {"header": machine.splitlines()}
         if not args.no_replay:
             cases = [json.loads(line) for line in cases_file.read_text().splitlines() if line]
             targets = {"modsec": waf_port, "plain": plain_port}
             if args.wedge:
-                _, wedge_port = start_wedge(workdir, origin_port, args)
+                wedge_port = start_wedge(workdir, origin_port, args)
                 check_probe(wedge_port, "wedge")
                 targets["wedge"] = wedge_port
             print(f"\n== replaying {len(cases)} cases from {cases_file}", flush=True)
