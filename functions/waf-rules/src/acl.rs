@@ -831,9 +831,8 @@ fn detect_field(d: Detector, f: &Field, values: &[Cow<'_, str>]) -> bool {
             detect::php_name(&name) || detect::is_php(&name)
         });
     }
-    values.iter().enumerate().any(|(k, raw)| {
-        // The path comes decoded and as sent: one look when they are the same.
-        if raw.is_empty() || (k > 0 && values[k - 1] == *raw) {
+    values.iter().any(|raw| {
+        if raw.is_empty() {
             return false;
         }
         // The whole query is only worth a look when an entity's `&` split a payload
@@ -933,6 +932,16 @@ mod tests {
         let (n, l) = parse_cidr("2001:db8::/32").unwrap();
         assert!(in_cidr("2001:db8:1::1".parse().unwrap(), n, l));
         assert!(parse_cidr("10.0.0.0/33").is_none());
+    }
+
+    #[test]
+    fn the_path_is_measured_as_sent_and_inspected_in_both_spellings() {
+        let req = Inspect::new("GET", "/a%20b", None, "a.test", vec![], None, None);
+        assert_eq!(req.size(&Field::Path), 6);
+        assert_eq!(req.values(&Field::Path), ["/a b", "/a%20b"]);
+        let req = Inspect::new("GET", "/ab", None, "a.test", vec![], None, None);
+        assert_eq!(req.size(&Field::Path), 3);
+        assert_eq!(req.values(&Field::Path), ["/ab"]);
     }
 
     #[test]

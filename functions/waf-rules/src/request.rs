@@ -124,7 +124,11 @@ impl<'a> Inspect<'a> {
     /// The values of `field` to inspect.
     pub fn values(&self, field: &Field) -> Vec<Cow<'_, str>> {
         match field {
-            Field::Path => vec![decoded(self.path), Cow::Borrowed(self.path)],
+            // Decoded and as sent (detectors see both spellings), once when the same.
+            Field::Path if self.path.contains('%') => {
+                vec![decoded(self.path), Cow::Borrowed(self.path)]
+            }
+            Field::Path => vec![Cow::Borrowed(self.path)],
             Field::Query => self.query.map(Cow::Borrowed).into_iter().collect(),
             Field::Method => vec![Cow::Borrowed(self.method)],
             Field::Args => self
@@ -170,6 +174,7 @@ impl<'a> Inspect<'a> {
     pub fn size(&self, field: &Field) -> u64 {
         match field {
             Field::Body => self.body.map_or(0, |b| b.len() as u64),
+            Field::Path => self.path.len() as u64,
             f => self.values(f).iter().map(|v| v.len() as u64).sum(),
         }
     }
