@@ -146,10 +146,7 @@ impl FunctionRun {
         let f = self.function.clone();
         let mut view = view.allow(f.limits.write_bytes);
         let slot = Slot::new(f.decisions.as_ref(), hook, &view);
-        if let Some(outcome) = slot
-            .as_ref()
-            .and_then(|s| s.cache.replay(&s.key, &mut view))
-        {
+        if let Some(outcome) = slot.as_ref().and_then(|s| s.replay(&mut view)) {
             let result = Ok(outcome);
             let trace = self.finish_call(hook, &result, "reused", true, started);
             return (view, result, trace);
@@ -160,7 +157,10 @@ impl FunctionRun {
         if let (Some(slot), Ok(outcome), Some(recording)) = (slot, &result, recording) {
             slot.store(&f.id, recording, Returned::Decision(outcome));
         }
-        let word = outcome_word(&result);
+        let word = match &result {
+            Ok(HookOutcome::Respond(_)) => "respond",
+            _ => "continue",
+        };
         let trace = self.finish_call(hook, &result, word, false, started);
         (view, result, trace)
     }
@@ -177,7 +177,7 @@ impl FunctionRun {
         let started = Instant::now();
         let f = self.function.clone();
         let slot = Slot::new(f.decisions.as_ref(), Hook::CacheKey, &view);
-        if let Some(part) = slot.as_ref().and_then(|s| s.cache.replay_key(&s.key)) {
+        if let Some(part) = slot.as_ref().and_then(Slot::replay_key) {
             let result = Ok(part);
             let trace = self.finish_call(Hook::CacheKey, &result, "reused", true, started);
             return (view, result, trace);
@@ -227,10 +227,7 @@ impl FunctionRun {
         let f = self.function.clone();
         let slot = Slot::new(f.decisions.as_ref(), hook, &req);
         let mut resp = resp.allow(allowance);
-        if slot
-            .as_ref()
-            .is_some_and(|s| s.cache.replay_response(&s.key, &mut resp))
-        {
+        if slot.as_ref().is_some_and(|s| s.replay_response(&mut resp)) {
             let result = Ok(());
             let trace = self.finish_call(hook, &result, "reused", true, started);
             return (req, resp, result, trace);
@@ -406,12 +403,4 @@ fn take_request(store: &mut Store<HostState>) -> RequestView {
         .request
         .take()
         .expect("the request view stays in the store during a hook")
-}
-
-fn outcome_word(result: &Result<HookOutcome, FunctionError>) -> &'static str {
-    match result {
-        Ok(HookOutcome::Continue) => "continue",
-        Ok(HookOutcome::Respond(_)) => "respond",
-        Err(e) => e.kind(),
-    }
 }

@@ -254,7 +254,7 @@ impl DecisionCache {
 
     /// Replays a stored outcome onto `view`. None on a miss, or when the replay would
     /// exceed the request's write budget (the function then runs as usual).
-    pub(crate) fn replay(&self, key: &[u8], view: &mut RequestView) -> Option<HookOutcome> {
+    fn replay(&self, key: &[u8], view: &mut RequestView) -> Option<HookOutcome> {
         let outcome = self.outcomes.get(key)?;
         let cost: usize = outcome.edits.iter().map(Edit::cost).sum();
         if view.written.saturating_add(cost) > view.write_limit {
@@ -271,17 +271,13 @@ impl DecisionCache {
     }
 
     /// The stored key part of a cache-key hook: `None` on a miss.
-    pub(crate) fn replay_key(&self, key: &[u8]) -> Option<Option<String>> {
+    fn replay_key(&self, key: &[u8]) -> Option<Option<String>> {
         self.outcomes.get(key).map(|o| o.key_part.clone())
     }
 
     /// Replays stored response edits onto `resp`; false on a miss or when they would
     /// exceed the response's write budget (the function then runs as usual).
-    pub(crate) fn replay_response(
-        &self,
-        key: &[u8],
-        resp: &mut super::response::ResponseView,
-    ) -> bool {
+    fn replay_response(&self, key: &[u8], resp: &mut super::response::ResponseView) -> bool {
         let Some(outcome) = self.outcomes.get(key) else {
             return false;
         };
@@ -333,8 +329,8 @@ impl DecisionCache {
 /// One request's place in a function's decision cache for one hook: the key, and from
 /// it the replay, the decision to record (doorkeeper) and the store.
 pub(crate) struct Slot<'a> {
-    pub(crate) cache: &'a DecisionCache,
-    pub(crate) key: Vec<u8>,
+    cache: &'a DecisionCache,
+    key: Vec<u8>,
 }
 
 impl<'a> Slot<'a> {
@@ -348,6 +344,22 @@ impl<'a> Slot<'a> {
         let cache = cache.filter(|c| c.hook == hook)?;
         let key = cache.key(view)?;
         Some(Slot { cache, key })
+    }
+
+    /// The stored outcome of a request hook, replayed onto `view` (see
+    /// [`DecisionCache::replay`]).
+    pub(crate) fn replay(&self, view: &mut RequestView) -> Option<HookOutcome> {
+        self.cache.replay(&self.key, view)
+    }
+
+    /// The stored key part of a cache-key hook.
+    pub(crate) fn replay_key(&self) -> Option<Option<String>> {
+        self.cache.replay_key(&self.key)
+    }
+
+    /// The stored response edits, replayed onto `resp`.
+    pub(crate) fn replay_response(&self, resp: &mut super::response::ResponseView) -> bool {
+        self.cache.replay_response(&self.key, resp)
     }
 
     /// A recorder for this run, from the key's second sighting on.
