@@ -3,6 +3,10 @@
 //! snapshot, so counters survive reloads. Origin health and counters are read from the
 //! serving snapshot's pools at scrape time (they restart with a reload's new pools).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use prometheus_client::collector::Collector;
@@ -72,6 +76,69 @@ struct ResultLabels {
     result: &'static str,
 }
 
+/// Numbers the [`Metrics`] of a process.
+static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Most handles a thread keeps; it starts over past this.
+const HANDLES_MAX: usize = 4096;
+
+thread_local! {
+    /// The counter and histogram of each label set this thread has recorded: a request
+    /// records its behavior and hooks without hashing label sets into the families
+    /// (SipHash, a lock and string comparisons each). The handles share the families'
+    /// metrics, so `/metrics` is unchanged, series included (made on first use).
+    static HANDLES: RefCell<HashMap<HandleKey, Handle, BuildHasherDefault<AddrHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+/// A label set by identity: the metrics it belongs to, a shared name by address (the
+/// handle holds the name, so no other name can take that address while it is cached),
+/// and a status, or a hook and outcome (static strings, by address and length).
+#[derive(PartialEq, Eq, Hash)]
+struct HandleKey {
+    metrics: u64,
+    name: usize,
+    a: (usize, usize),
+    b: (usize, usize),
+}
+
+struct Handle {
+    _name: Held,
+    count: Counter,
+    time: Histogram,
+}
+
+/// The name a handle keeps alive.
+enum Held {
+    Behavior { _name: Arc<str> },
+    Function { _id: FunctionId },
+}
+
+/// Hashes [`HandleKey`]s, a few machine words: multiply-rotate, no SipHash needed
+/// for addresses nobody outside chooses.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The edge's metrics and their registry.
 pub struct Metrics {
     registry: Registry,
@@ -91,6 +158,8 @@ pub struct Metrics {
     nacl_denied: Family<ListenerLabels, Counter>,
     /// The behavior label of requests no behavior took.
     unrouted: Name,
+    /// Tells this edge's cached handles (see [`HANDLES`]) from another's.
+    id: u64,
     origins: Arc<OriginCollector>,
 }
 
@@ -169,6 +238,7 @@ impl Default for Metrics {
             parked,
             parks,
             unrouted: Name(Arc::from("-")),
+            id: NEXT_METRICS_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
@@ -183,32 +253,69 @@ impl Metrics {
         seconds: f64,
         hooks: &[HookTrace],
     ) {
-        let behavior = behavior.map_or_else(|| self.unrouted.clone(), |b| Name(b.clone()));
-        self.requests
-            .get_or_create(&RequestLabels {
-                behavior: behavior.clone(),
-                status,
-            })
-            .inc();
-        self.latency
-            .get_or_create(&BehaviorLabels { behavior })
-            .observe(seconds);
-        for h in hooks {
-            let hook = h.hook.as_str();
-            self.hooks
-                .get_or_create(&HookLabels {
-                    function: h.function.clone(),
-                    hook,
-                    outcome: h.outcome,
-                })
-                .inc();
-            self.hook_time
-                .get_or_create(&HookTimeLabels {
-                    function: h.function.clone(),
-                    hook,
-                })
-                .observe(h.micros as f64 / 1e6);
-        }
+        let behavior = behavior.unwrap_or(&self.unrouted.0);
+        HANDLES.with_borrow_mut(|handles| {
+            if handles.len() >= HANDLES_MAX {
+                handles.clear();
+            }
+            let key = HandleKey {
+                metrics: self.id,
+                name: behavior.as_ptr() as usize,
+                a: (usize::from(status), 0),
+                b: (0, 0),
+            };
+            let h = handles.entry(key).or_insert_with(|| Handle {
+                _name: Held::Behavior {
+                    _name: behavior.clone(),
+                },
+                count: self
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        behavior: Name(behavior.clone()),
+                        status,
+                    })
+                    .clone(),
+                time: self
+                    .latency
+                    .get_or_create(&BehaviorLabels {
+                        behavior: Name(behavior.clone()),
+                    })
+                    .clone(),
+            });
+            h.count.inc();
+            h.time.observe(seconds);
+            for t in hooks {
+                let hook = t.hook.as_str();
+                let key = HandleKey {
+                    metrics: self.id,
+                    name: t.function.as_str().as_ptr() as usize,
+                    a: (hook.as_ptr() as usize, hook.len()),
+                    b: (t.outcome.as_ptr() as usize, t.outcome.len()),
+                };
+                let h = handles.entry(key).or_insert_with(|| Handle {
+                    _name: Held::Function {
+                        _id: t.function.clone(),
+                    },
+                    count: self
+                        .hooks
+                        .get_or_create(&HookLabels {
+                            function: t.function.clone(),
+                            hook,
+                            outcome: t.outcome,
+                        })
+                        .clone(),
+                    time: self
+                        .hook_time
+                        .get_or_create(&HookTimeLabels {
+                            function: t.function.clone(),
+                            hook,
+                        })
+                        .clone(),
+                });
+                h.count.inc();
+                h.time.observe(t.micros as f64 / 1e6);
+            }
+        });
     }
 
     /// Counts a request's result type (`Hit`, `Miss`, ...); each type's counter is
@@ -385,5 +492,52 @@ impl Collector for OriginCollector {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_handles_count_in_their_own_metrics() {
+        let (a, b) = (Metrics::default(), Metrics::default());
+        let name: Arc<str> = Arc::from("site/*");
+        a.record_request(Some(&name), 200, 0.001, &[]);
+        a.record_request(Some(&name), 200, 0.001, &[]);
+        b.record_request(Some(&name), 200, 0.001, &[]);
+        b.record_request(Some(&name), 404, 0.001, &[]);
+        // Another name with the same text is the same series.
+        a.record_request(Some(&Arc::from("site/*")), 200, 0.001, &[]);
+        a.record_request(None, 421, 0.001, &[]);
+        let (a, b) = (a.render(), b.render());
+        assert!(a.contains(r#"wedge_requests_total{behavior="site/*",status="200"} 3"#));
+        assert!(a.contains(r#"wedge_requests_total{behavior="-",status="421"} 1"#));
+        assert!(a.contains(r#"wedge_request_duration_seconds_count{behavior="site/*"} 3"#));
+        assert!(b.contains(r#"wedge_requests_total{behavior="site/*",status="200"} 1"#));
+        assert!(b.contains(r#"wedge_requests_total{behavior="site/*",status="404"} 1"#));
+        assert!(!b.contains(r#"status="421""#));
+    }
+
+    #[test]
+    fn cached_hook_handles_keep_outcomes_apart() {
+        let m = Metrics::default();
+        let trace = |outcome| HookTrace {
+            function: FunctionId::new("device-class").unwrap(),
+            hook: crate::wasm::Hook::ViewerRequest,
+            outcome,
+            micros: 3,
+        };
+        let name: Arc<str> = Arc::from("site/*");
+        m.record_request(Some(&name), 200, 0.001, &[trace("continue")]);
+        m.record_request(Some(&name), 200, 0.001, &[trace("reused")]);
+        m.record_request(Some(&name), 200, 0.001, &[trace("reused")]);
+        let out = m.render();
+        let hooks = r#"wedge_function_hooks_total{function="device-class",hook="viewer-request""#;
+        assert!(out.contains(&format!(r#"{hooks},outcome="continue"}} 1"#)));
+        assert!(out.contains(&format!(r#"{hooks},outcome="reused"}} 2"#)));
+        assert!(out.contains(
+            r#"wedge_function_hook_duration_seconds_count{function="device-class",hook="viewer-request"} 3"#
+        ));
     }
 }
