@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,8 +78,17 @@ def rss_kb(proc: subprocess.Popen) -> int:
     return sum(status_kb(pid, "VmRSS") for pid in process_tree(proc.pid))
 
 
+def parked(admin_port: int) -> str:
+    """wedge's count of parked connections, from its /metrics."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10).read()
+    for line in body.decode().splitlines():
+        if line.startswith("wedge_parked_connections"):
+            return line.split()[-1]
+    return "?"
+
+
 def measure(name: str, port: int, proc: subprocess.Popen, log: Path, n: int,
-            settle: float) -> float:
+            settle: float, admin_port: int | None = None) -> float:
     wait_for(lambda: tcp_open(port), name, proc, log)
     # One connection first so lazily built state (TLS config, pools) is not counted.
     warm = open_idle(port, 1)
@@ -91,14 +101,15 @@ def measure(name: str, port: int, proc: subprocess.Popen, log: Path, n: int,
     per = (after - before) / n
     print(f"{name}: RSS {before / 1024:.1f} MB idle -> {after / 1024:.1f} MB with {n} idle "
           f"TLS connections: {per:.1f} KB per connection, "
-          f"{per * 10000 / 1024:.0f} MB per 10k")
+          f"{per * 10000 / 1024:.0f} MB per 10k"
+          + (f" ({parked(admin_port)} parked)" if admin_port else ""))
     for c in conns + warm:
         c.close()
     return per
 
 
 def run_wedge(args, tmp: Path, cert: Path, key: Path) -> float:
-    origin_port, port = free_port(), free_port()
+    origin_port, port, admin_port = free_port(), free_port(), free_port()
     origin_log, log = tmp / "origin.log", tmp / "wedge.log"
     origin = CHILDREN.spawn([args.wedge_bin, "stub-origin", "--listen",
                              f"127.0.0.1:{origin_port}"], log=origin_log)
@@ -106,6 +117,7 @@ def run_wedge(args, tmp: Path, cert: Path, key: Path) -> float:
     conf.write_text(f"""
 [listeners]
 https = "127.0.0.1:{port}"
+admin = "127.0.0.1:{admin_port}"
 [server]
 header_read_timeout_ms = 3600000
 max_connections = {args.connections + 100}
@@ -125,7 +137,7 @@ origin = "stub"
     wait_for(lambda: tcp_open(origin_port), "stub origin", origin, origin_log)
     wedge = CHILDREN.spawn([args.wedge_bin, "serve", "--config", str(conf)], log=log)
     try:
-        return measure("wedge", port, wedge, log, args.connections, args.settle)
+        return measure("wedge", port, wedge, log, args.connections, args.settle, admin_port)
     finally:
         CHILDREN.stop_all()
 

@@ -3,6 +3,7 @@
 //! without hyper's buffers ([`park`]).
 
 mod park;
+mod trim;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

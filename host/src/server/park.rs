@@ -112,6 +112,7 @@ pub(super) async fn serve_h1(
         // readiness is the signal.
         let metrics = parking.edge.metrics();
         metrics.record_parked();
+        super::trim::parked();
         let readable =
             tokio::time::timeout_at(deadline.expect("set above"), io.get_ref().0.readable());
         let woken = tokio::select! {
