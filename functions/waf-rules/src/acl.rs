@@ -495,7 +495,7 @@ impl Acl {
         let mut v = Verdict::default();
         let mut cache = Cache {
             seen: Vec::with_capacity(48),
-            values: Vec::with_capacity(16),
+            fields: Vec::with_capacity(16),
         };
         for rule in &self.rules {
             let mut rate_block = None;
@@ -695,23 +695,123 @@ pub fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 }
 
 /// Within one evaluation, detector results per (detector, field) and the values of each
-/// field: the managed set and custom rules often ask the same question, and several
-/// detectors read the same field. (Fields are borrowed from the rules.)
+/// field, prepared once for the detectors: the managed set and custom rules often ask the
+/// same question, and several detectors read the same field. (Fields are borrowed from
+/// the rules.)
 struct Cache<'c, 'r> {
     seen: Vec<(Detector, &'c Field, bool)>,
-    values: Vec<(&'c Field, Vec<Cow<'r, str>>)>,
+    fields: Vec<FieldValues<'c, 'r>>,
+}
+
+/// One field's values, and (once a detector has asked) each value as detectors read it.
+struct FieldValues<'c, 'r> {
+    field: &'c Field,
+    values: Vec<Cow<'r, str>>,
+    prepared: Option<Vec<Prepared>>,
+}
+
+/// A value as the detectors read it, worked out once however many detectors read it.
+struct Prepared {
+    /// Nothing any detector looks at: empty, or a whole query without an entity's `&`.
+    skip: bool,
+    /// A bare token (letters, digits, `_`, `-`: `red`, `42`, a session id) carries none of
+    /// the attacks; only the scanner detector looks at it.
+    bare: bool,
+    /// Decoded again where it holds `%` (double encoding).
+    decoded: Option<String>,
+    /// The decoded value without the NULs that would split keywords, where it has any
+    /// (the SQL reader instead reads a NUL as the space it stands for).
+    without_nuls: Option<String>,
+    /// Lower-cased `without_nuls` (or the decoded value), made on first use.
+    lower: std::cell::OnceCell<String>,
+}
+
+impl Prepared {
+    fn new(f: &Field, raw: &str) -> Prepared {
+        // The whole query is only worth a look when an entity's `&` split a payload across
+        // arguments (`<img src=&#106;...`); the arguments are checked anyway. (Looked for
+        // at each `&` rather than as seven substring searches.)
+        let skip = raw.is_empty()
+            || (*f == Field::Query
+                && !raw.match_indices('&').any(|(i, _)| {
+                    let next = &raw[i + 1..];
+                    ["#", "%23", "lt", "gt", "quot", "colon", "lpar"]
+                        .iter()
+                        .any(|e| next.starts_with(e))
+                }));
+        let bare = raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+        if skip || bare {
+            return Prepared {
+                skip,
+                bare,
+                decoded: None,
+                without_nuls: None,
+                lower: Default::default(),
+            };
+        }
+        // Values arrive decoded once (query and form parsing); decode again for double
+        // encoding. `+` stays: it was read as a space already where it meant one.
+        let decoded = raw.contains('%').then(|| transform::url_decode_again(raw));
+        let d = decoded.as_deref().unwrap_or(raw);
+        let without_nuls = d.contains('\0').then(|| d.replace('\0', ""));
+        Prepared {
+            skip,
+            bare,
+            decoded,
+            without_nuls,
+            lower: Default::default(),
+        }
+    }
+
+    /// What the SQL reader reads: decoded, NULs kept.
+    fn for_sql<'a>(&'a self, raw: &'a str) -> &'a str {
+        self.decoded.as_deref().unwrap_or(raw)
+    }
+
+    /// What the other detectors read: decoded, without NULs.
+    fn text<'a>(&'a self, raw: &'a str) -> &'a str {
+        self.without_nuls
+            .as_deref()
+            .unwrap_or_else(|| self.for_sql(raw))
+    }
+
+    /// [`Prepared::text`], lower-cased.
+    fn lower(&self, raw: &str) -> &str {
+        self.lower
+            .get_or_init(|| self.text(raw).to_ascii_lowercase())
+    }
 }
 
 impl<'c, 'r> Cache<'c, 'r> {
-    fn values(&mut self, req: &'r Inspect<'_>, f: &'c Field) -> &[Cow<'r, str>] {
-        let i = match self.values.iter().position(|(g, _)| *g == f) {
+    fn index(&mut self, req: &'r Inspect<'_>, f: &'c Field) -> usize {
+        match self.fields.iter().position(|v| v.field == f) {
             Some(i) => i,
             None => {
-                self.values.push((f, req.values(f)));
-                self.values.len() - 1
+                self.fields.push(FieldValues {
+                    field: f,
+                    values: req.values(f),
+                    prepared: None,
+                });
+                self.fields.len() - 1
             }
-        };
-        &self.values[i].1
+        }
+    }
+
+    fn values(&mut self, req: &'r Inspect<'_>, f: &'c Field) -> &[Cow<'r, str>] {
+        let i = self.index(req, f);
+        &self.fields[i].values
+    }
+
+    /// The values of `f` and, for each, how detectors read it.
+    fn prepared(&mut self, req: &'r Inspect<'_>, f: &'c Field) -> (&[Cow<'r, str>], &[Prepared]) {
+        let i = self.index(req, f);
+        let entry = &mut self.fields[i];
+        let prepared = entry
+            .prepared
+            .get_or_insert_with(|| entry.values.iter().map(|v| Prepared::new(f, v)).collect());
+        (&entry.values, prepared)
     }
 }
 
@@ -764,7 +864,7 @@ fn eval<'c, 'r>(
                 // values there, not at the raw text where `&` and `"` are syntax.
                 _ if *f == Field::Body && req.body_parsed => false,
                 Detector::Rfi => detect_rfi(req, f, cache),
-                _ => detect_field(*d, f, cache.values(req, f)),
+                _ => detect_field(*d, f, cache.prepared(req, f)),
             };
             cache.seen.push((*d, f, hit));
             hit
@@ -811,18 +911,22 @@ fn detect_rfi<'c, 'r>(req: &'r Inspect<'_>, f: &'c Field, cache: &mut Cache<'c, 
             req.args()
                 .iter()
                 .any(|(n, v)| detect::is_rfi_parameter(n, v))
-                || detect_field(Detector::Rfi, f, cache.values(req, f))
+                || detect_field(Detector::Rfi, f, cache.prepared(req, f))
         }
         Field::Body => cache
             .values(req, f)
             .iter()
             .any(|b| detect::is_rfi_in_markup(b)),
-        _ => detect_field(Detector::Rfi, f, cache.values(req, f)),
+        _ => detect_field(Detector::Rfi, f, cache.prepared(req, f)),
     }
 }
 
-/// Runs detector `d` over `values`, those of field `f`, decoded as the detector needs.
-fn detect_field(d: Detector, f: &Field, values: &[Cow<'_, str>]) -> bool {
+/// Runs detector `d` over the values of field `f`, as prepared for detectors.
+fn detect_field(
+    d: Detector,
+    f: &Field,
+    (values, prepared): (&[Cow<'_, str>], &[Prepared]),
+) -> bool {
     // There a name alone is the attack: a script PHP would run (`is_php` also knows
     // session files).
     if d == Detector::Php && names_an_upload(f) {
@@ -831,66 +935,27 @@ fn detect_field(d: Detector, f: &Field, values: &[Cow<'_, str>]) -> bool {
             detect::php_name(&name) || detect::is_php(&name)
         });
     }
-    values.iter().any(|raw| {
-        if raw.is_empty() {
+    values.iter().zip(prepared).any(|(raw, p)| {
+        if p.skip || (p.bare && d != Detector::Scanner) {
             return false;
         }
-        // The whole query is only worth a look when an entity's `&` split a payload
-        // across arguments (`<img src=&#106;...`); the arguments are checked anyway.
-        // (Looked for at each `&` rather than as seven substring searches per detector.)
-        if *f == Field::Query
-            && !raw.match_indices('&').any(|(i, _)| {
-                let next = &raw[i + 1..];
-                ["#", "%23", "lt", "gt", "quot", "colon", "lpar"]
-                    .iter()
-                    .any(|e| next.starts_with(e))
-            })
-        {
-            return false;
-        }
-        // Values arrive decoded once (query and form parsing); decode again for double
-        // encoding, and drop NULs that would split keywords.
-        // `+` stays: it was read as a space already where it meant one.
-        // A bare token (`red`, `42`, a session id) cannot carry any of the attacks:
-        // skip the detectors for it.
-        if raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-            && d != Detector::Scanner
-        {
-            return false;
-        }
-        let decoded: Cow<str> = if raw.contains('%') {
-            Cow::Owned(transform::url_decode_again(raw))
-        } else {
-            Cow::Borrowed(raw)
-        };
-        // The SQL reader treats a NUL as the space it stands for (`1%00UNION%00SELECT`).
-        let decoded = if decoded.contains('\0') && d != Detector::Sqli {
-            Cow::Owned(decoded.replace('\0', ""))
-        } else {
-            decoded
-        };
         match d {
-            Detector::Sqli => sqli::is_sqli(&decoded),
-            Detector::Xss => xss::is_xss(&decoded),
+            Detector::Sqli => sqli::is_sqli(p.for_sql(raw)),
+            Detector::Xss => xss::is_xss(p.text(raw)),
             Detector::Traversal => {
-                detect::is_traversal(&decoded)
+                let text = p.text(raw);
+                detect::is_traversal(text)
                     || (f != &Field::Path
-                        && detect::is_traversal(&transform::html_entity_decode(&decoded)))
+                        && detect::is_traversal(&transform::html_entity_decode(text)))
             }
             Detector::Protocol => false,
-            _ => {
-                let lower = decoded.to_ascii_lowercase();
-                match d {
-                    Detector::Rfi => detect::is_rfi(&lower),
-                    Detector::Rce => detect::is_rce(&lower),
-                    Detector::Php => {
-                        detect::is_php(&lower) || (f == &Field::Body && detect::php_upload(&lower))
-                    }
-                    _ => detect::is_scanner(&lower),
-                }
+            Detector::Rfi => detect::is_rfi(p.lower(raw)),
+            Detector::Rce => detect::is_rce(p.lower(raw)),
+            Detector::Php => {
+                let lower = p.lower(raw);
+                detect::is_php(lower) || (f == &Field::Body && detect::php_upload(lower))
             }
+            Detector::Scanner => detect::is_scanner(p.lower(raw)),
         }
     })
 }
