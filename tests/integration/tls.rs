@@ -252,6 +252,35 @@ async fn idle_keep_alive_connections_are_parked_and_answer_again() {
     );
 }
 
+/// A request whose body the edge answers without reading (no behavior for its host)
+/// leaves the connection free to park once hyper has discarded the body.
+#[tokio::test]
+async fn a_request_body_left_unread_does_not_keep_a_connection_from_parking() {
+    use tokio::io::AsyncWriteExt;
+    let config = format!("[server]\npark_idle_after_ms = 1\n{TWO_SITES}");
+    let edge = TestEdge::start(&config).await.unwrap();
+    let tls = tls_connect(
+        edge.https_addr(),
+        &opts(&edge, Some("www.example.test"), &[b"http/1.1"]),
+    )
+    .await
+    .unwrap();
+    let mut tls = tokio::io::BufReader::new(tls);
+    let post = b"POST /echo HTTP/1.1\r\nHost: nowhere.test\r\nContent-Length: 5\r\n\r\nhello";
+    tls.get_mut().write_all(post).await.unwrap();
+    let (head, _) = read_response(&mut tls).await;
+    assert!(head.starts_with("HTTP/1.1 4"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    wait_until("the connection is parked", || async {
+        parks(&edge).await > 0
+    })
+    .await;
+    let get = b"GET /echo HTTP/1.1\r\nHost: www.example.test\r\n\r\n";
+    tls.get_mut().write_all(get).await.unwrap();
+    let (head, _) = read_response(&mut tls).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
 /// A viewer that sends half a request head and stops is closed after the header read
 /// timeout, parking or not: parking never restarts the slowloris guard.
 #[tokio::test]

@@ -42,8 +42,8 @@ struct Activity {
     unflushed: AtomicBool,
     /// Requests whose response body has not been dropped by hyper yet.
     in_flight: AtomicUsize,
-    /// Request bodies not yet read to their end: while one is open, hyper may still be
-    /// reading or discarding it, so its state must not be dropped.
+    /// Request bodies not yet read to their end nor dropped: while one is open, the
+    /// service may still be reading it through hyper, so hyper's state must stay.
     open_bodies: AtomicUsize,
 }
 
@@ -348,9 +348,10 @@ impl Future for TrackedFuture {
     }
 }
 
-/// A request body that stops counting as open once read to its end. One dropped before
-/// its end stays open, so that connection is not parked (hyper still has to discard
-/// the rest).
+/// A request body that counts as open until read to its end or dropped. Once it is
+/// dropped unread, hyper discards the rest (from what it has buffered, or by reading on,
+/// which counts as unsettled reads until the next request) or gives up keep-alive, so
+/// either way the connection is safe to park once hyper waits again.
 pub(super) struct RequestBody {
     inner: Incoming,
     /// Set while the body is open.
@@ -363,6 +364,12 @@ impl RequestBody {
             activity.settle();
             activity.open_bodies.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        self.ended();
     }
 }
 
