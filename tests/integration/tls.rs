@@ -252,6 +252,44 @@ async fn idle_keep_alive_connections_are_parked_and_answer_again() {
     );
 }
 
+/// Plain-HTTP/1.1 connections park like TLS ones; HTTP/2 with prior knowledge, told
+/// apart by its preface, is still served on the same listener.
+#[tokio::test]
+async fn plain_http_connections_park_and_prior_knowledge_http2_still_works() {
+    use tokio::io::AsyncWriteExt;
+    let config = format!("[server]\npark_idle_after_ms = 1\n{TWO_SITES}");
+    let edge = TestEdge::start(&config).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(edge.http_addr())
+        .await
+        .unwrap();
+    let mut tcp = tokio::io::BufReader::new(tcp);
+    let get = b"GET /echo HTTP/1.1\r\nHost: www.example.test\r\n\r\n";
+    tcp.get_mut().write_all(get).await.unwrap();
+    let (head, _) = read_response(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    wait_until("the plain connection is parked", || async {
+        parks(&edge).await > 0
+    })
+    .await;
+    tcp.get_mut().write_all(get).await.unwrap();
+    let (head, body) = read_response(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let echoed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["method"], "GET", "{echoed}");
+
+    let req = http::Request::get("http://www.example.test/echo")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let resp = wedge_tests::send_h2c(edge.http_addr(), req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let metrics = edge.metrics().await;
+    assert!(
+        metrics.contains("wedge_connections_total{result=\"accepted\"} 2"),
+        "two connections: {metrics}"
+    );
+}
+
 /// A request whose body the edge answers without reading (no behavior for its host)
 /// leaves the connection free to park once hyper has discarded the body.
 #[tokio::test]

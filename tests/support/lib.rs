@@ -311,6 +311,16 @@ pub async fn send(
     }
 }
 
+/// Sends `req` (with an absolute `http://` URI) over plain TCP as HTTP/2 with prior
+/// knowledge (h2c).
+pub async fn send_h2c(
+    addr: SocketAddr,
+    req: Request<Full<Bytes>>,
+) -> anyhow::Result<Response<Bytes>> {
+    let tcp = TcpStream::connect(addr).await?;
+    send_on(TokioIo::new(tcp), Version::HTTP_2, req).await
+}
+
 async fn send_on<I>(
     io: TokioIo<I>,
     version: Version,

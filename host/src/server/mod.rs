@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
@@ -101,8 +102,22 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
     // One budget of connections shared by the viewer listeners (not the admin one).
     let slots = Arc::new(Semaphore::new(limits.max_connections));
 
+    let parking = limits.park_idle_after.map(|after| {
+        Arc::new(park::Parking {
+            after,
+            idle_limit: limits.header_read_timeout,
+            edge: edge.clone(),
+        })
+    });
+
     if let Some(l) = listeners.http {
-        let (edge, builder, stop) = (edge.clone(), builder.clone(), stop_rx.clone());
+        let (edge, builder, stop, parking) = (
+            edge.clone(),
+            builder.clone(),
+            stop_rx.clone(),
+            parking.clone(),
+        );
+        let header_read_timeout = limits.header_read_timeout;
         accept_loops.spawn(accept_loop(
             l,
             stop_rx.clone(),
@@ -110,22 +125,23 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
             guard(acls.http.clone(), "http"),
             Some(slots.clone()),
             move |tcp, peer| {
-                let svc = park::Tracked::plain(edge.service(ConnectionInfo::plain(peer)));
-                let (builder, stop) = (builder.clone(), stop.clone());
-                async move { serve(&builder.detect, stop, tcp, svc).await }
+                let svc = edge.service(ConnectionInfo::plain(peer));
+                let (builder, stop, parking) = (builder.clone(), stop.clone(), parking.clone());
+                async move {
+                    let parking = parking.as_deref();
+                    serve_plain(&builder, parking, header_read_timeout, stop, tcp, svc).await
+                }
             },
         ));
     }
     if let Some(l) = listeners.https {
         let acceptor = TlsAcceptor::from(edge.tls_config());
-        let parking = limits.park_idle_after.map(|after| {
-            Arc::new(park::Parking {
-                after,
-                idle_limit: limits.header_read_timeout,
-                edge: edge.clone(),
-            })
-        });
-        let (edge, builder, stop) = (edge.clone(), builder.clone(), stop_rx.clone());
+        let (edge, builder, stop, parking) = (
+            edge.clone(),
+            builder.clone(),
+            stop_rx.clone(),
+            parking.clone(),
+        );
         accept_loops.spawn(accept_loop(
             l,
             stop_rx.clone(),
@@ -168,8 +184,14 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
                         let svc = park::Tracked::plain(svc);
                         Box::pin(serve(&builder.h2, stop, tls, svc)).await
                     } else {
-                        let served =
-                            park::serve_h1(&builder.h1, parking.as_deref(), stop, tls, svc);
+                        let served = park::serve_h1(
+                            &builder.h1,
+                            parking.as_deref(),
+                            stop,
+                            tls,
+                            Bytes::new(),
+                            svc,
+                        );
                         Box::pin(served).await
                     }
                 }
@@ -201,10 +223,11 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
     }
 }
 
-/// The connection builders, all with the same limits: one detecting the protocol for
-/// plain HTTP (HTTP/1.1 or prior-knowledge HTTP/2), and one per protocol for TLS, where
-/// ALPN has already decided (no preface sniffing; measurably less memory per idle
-/// connection; HTTP/1.1 with hyper's own builder, whose connections can be parked).
+/// The connection builders, all with the same limits: one per protocol, for TLS where
+/// ALPN has decided and for plain HTTP/1.1 (no preface sniffing by hyper; measurably
+/// less memory per idle connection; HTTP/1.1 with hyper's own builder, whose
+/// connections can be parked), and one detecting the protocol for a plain connection
+/// whose first bytes may be the HTTP/2 preface.
 struct Builders {
     detect: auto::Builder<TokioExecutor>,
     h1: hyper::server::conn::http1::Builder,
@@ -219,6 +242,8 @@ fn builders(limits: &ServerLimits) -> Builders {
     h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes)
+        // Exact: the buffer limit alone lets a head through that arrives in one read.
+        .max_header_size(limits.max_header_bytes)
         .max_headers(limits.max_headers);
     Builders {
         h1,
@@ -308,6 +333,41 @@ async fn accept_loop<F, Fut>(
             }
         }
     }
+}
+
+/// The connection preface of HTTP/2 with prior knowledge.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves a plain-HTTP connection: HTTP/1.1 as over TLS (hyper's HTTP/1.1 builder, its
+/// exact header size limit, parking), or prior-knowledge HTTP/2, told apart by the
+/// first bytes (peeked, not consumed).
+async fn serve_plain(
+    builder: &Builders,
+    parking: Option<&park::Parking>,
+    header_read_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+    tcp: TcpStream,
+    svc: crate::edge::EdgeService,
+) {
+    let mut first = [0u8; H2_PREFACE.len()];
+    // A viewer that sends nothing gets the header read timeout, as from hyper.
+    let peeked = tokio::select! {
+        p = tokio::time::timeout(header_read_timeout, tcp.peek(&mut first)) => p,
+        _ = stop.changed() => return,
+    };
+    let n = match peeked {
+        Ok(Ok(n)) if n > 0 => n,
+        Ok(Ok(_)) => return,
+        Ok(Err(e)) => return tracing::debug!("plain connection failed: {e}"),
+        Err(_) => return tracing::debug!("no request before the header read timeout"),
+    };
+    if H2_PREFACE.starts_with(&first[..n]) {
+        // HTTP/2, or too few bytes yet to tell: the detecting builder reads on.
+        let svc = park::Tracked::plain(svc);
+        return Box::pin(serve(&builder.detect, stop, tcp, svc)).await;
+    }
+    let served = park::serve_h1(&builder.h1, parking, stop, Box::new(tcp), Bytes::new(), svc);
+    Box::pin(served).await
 }
 
 /// Serves one connection; when shutdown begins, finishes in-flight requests and closes.

@@ -65,6 +65,24 @@ impl Activity {
     }
 }
 
+/// A connection's stream that can be parked: plain TCP or TLS over it.
+pub(super) trait ParkableIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The socket underneath, whose readiness wakes a parked connection.
+    fn socket(&self) -> &TcpStream;
+}
+
+impl ParkableIo for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl ParkableIo for TlsStream<TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
 /// When to park, and where to count it.
 pub(super) struct Parking {
     /// Idle time in hyper before parking: long enough that a viewer sending request
@@ -75,17 +93,19 @@ pub(super) struct Parking {
     pub edge: Edge,
 }
 
-/// Serves an HTTP/1.1 TLS connection, parking it whenever it idles (if `parking` is
-/// given); ends when the viewer closes, the idle limit passes, or shutdown begins.
-pub(super) async fn serve_h1(
+/// Serves an HTTP/1.1 connection (over TLS or plain TCP), starting with `buffered`
+/// bytes already read from it, and parks it whenever it idles (if `parking` is given);
+/// ends when the viewer closes, the idle limit passes, or shutdown begins.
+pub(super) async fn serve_h1<I: ParkableIo>(
     builder: &http1::Builder,
     parking: Option<&Parking>,
     mut stop: watch::Receiver<bool>,
-    io: Box<TlsStream<TcpStream>>,
+    io: Box<I>,
+    buffered: Bytes,
     svc: EdgeService,
 ) {
     let mut io = io;
-    let mut buffered = Bytes::new();
+    let mut buffered = buffered;
     // When the idle limit runs out: counted from the end of the last round that served
     // a request, so bytes that wake a connection without a request do not extend it.
     let mut deadline = None;
@@ -107,14 +127,14 @@ pub(super) async fn serve_h1(
             // Pipelined bytes read with the last request: serve them at once.
             continue;
         }
-        // Parked: the TLS stream alone waits for the viewer's next bytes. rustls holds no
-        // unread plaintext here (hyper's last read came back empty-handed), so socket
-        // readiness is the signal.
+        // Parked: the stream alone waits for the viewer's next bytes. Nothing unread is
+        // buffered above the socket here (hyper's last read came back empty-handed; over
+        // TLS, rustls holds no plaintext), so socket readiness is the signal.
         let metrics = parking.edge.metrics();
         metrics.record_parked();
         super::trim::parked();
         let readable =
-            tokio::time::timeout_at(deadline.expect("set above"), io.get_ref().0.readable());
+            tokio::time::timeout_at(deadline.expect("set above"), io.socket().readable());
         let woken = tokio::select! {
             ready = readable => match ready {
                 Ok(Ok(())) => true,
@@ -137,8 +157,8 @@ pub(super) async fn serve_h1(
 }
 
 /// What a hyper connection handed back when it was parked.
-struct Round {
-    io: Box<TlsStream<TcpStream>>,
+struct Round<I> {
+    io: Box<I>,
     /// Bytes read but not used (a pipelined request).
     buffered: Bytes,
     /// Requests it dispatched.
@@ -147,14 +167,14 @@ struct Round {
 
 /// Serves with a new hyper connection until it has been idle for `parking.after`
 /// (never, without parking); `None`: the connection ended.
-async fn serve_until_idle(
+async fn serve_until_idle<I: ParkableIo>(
     builder: &http1::Builder,
     parking: Option<&Parking>,
     stop: &mut watch::Receiver<bool>,
-    io: Box<TlsStream<TcpStream>>,
+    io: Box<I>,
     buffered: Bytes,
     svc: &EdgeService,
-) -> Option<Round> {
+) -> Option<Round<I>> {
     let activity = Arc::new(Activity::default());
     let watched = Watched {
         buffered,
@@ -210,13 +230,13 @@ async fn serve_until_idle(
 
 /// The connection's IO: replays bytes taken back from an earlier hyper connection, and
 /// records reads, waits and flushes.
-struct Watched {
+struct Watched<I> {
     buffered: Bytes,
-    inner: Box<TlsStream<TcpStream>>,
+    inner: Box<I>,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl<I: ParkableIo> AsyncRead for Watched<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -241,7 +261,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<I: ParkableIo> AsyncWrite for Watched<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
