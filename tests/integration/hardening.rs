@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wedge_tests::TestEdge;
+use wedge_tests::{TestEdge, TlsOptions, tls_connect};
 
 use crate::TWO_SITES;
 
@@ -47,6 +47,43 @@ async fn oversized_headers_get_431() {
         &resp[..resp.len().min(200)]
     );
     assert!(edge.origin.received().is_empty());
+}
+
+/// `max_header_bytes` (65536 by default) is exact, over plain HTTP and TLS alike, however
+/// the head arrives: just under it is served, just over it gets 431.
+#[tokio::test]
+async fn the_header_size_limit_is_exact_over_plain_http_and_tls() {
+    let edge = TestEdge::start(TWO_SITES).await.unwrap();
+    let head = |filler: usize| {
+        let start = "GET /echo HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\nX-Big: ";
+        let pad = filler - start.len() - 4;
+        format!("{start}{}\r\n\r\n", "a".repeat(pad))
+    };
+    let opts = TlsOptions {
+        sni: Some("api.example.test".into()),
+        roots: edge.pki.roots.clone(),
+        alpn: vec![b"http/1.1".to_vec()],
+    };
+    for (size, status) in [(65_000, "HTTP/1.1 200"), (66_000, "HTTP/1.1 431")] {
+        let req = head(size);
+        assert_eq!(req.len(), size);
+        let plain = raw(edge.http_addr(), req.as_bytes()).await;
+        assert!(
+            plain.starts_with(status),
+            "plain, {size} bytes: {}",
+            &plain[..plain.len().min(100)]
+        );
+        let mut tls = tls_connect(edge.https_addr(), &opts).await.unwrap();
+        tls.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tls.read_to_end(&mut out).await;
+        let out = String::from_utf8_lossy(&out);
+        assert!(
+            out.starts_with(status),
+            "TLS, {size} bytes: {}",
+            &out[..out.len().min(100)]
+        );
+    }
 }
 
 #[tokio::test]
