@@ -196,9 +196,11 @@ async fn parks(edge: &TestEdge) -> u64 {
         .map_or(0, |v| v.parse().unwrap())
 }
 
-#[tokio::test]
-async fn idle_keep_alive_connections_are_parked_and_answer_again() {
-    use tokio::io::AsyncWriteExt;
+/// An edge that parks connections after 1 ms, and an HTTP/1.1 TLS connection to it.
+async fn parking_edge_and_connection() -> (
+    TestEdge,
+    tokio::io::BufReader<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+) {
     let config = format!("[server]\npark_idle_after_ms = 1\n{TWO_SITES}");
     let edge = TestEdge::start(&config).await.unwrap();
     let tls = tls_connect(
@@ -207,7 +209,13 @@ async fn idle_keep_alive_connections_are_parked_and_answer_again() {
     )
     .await
     .unwrap();
-    let mut tls = tokio::io::BufReader::new(tls);
+    (edge, tokio::io::BufReader::new(tls))
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_parked_and_answer_again() {
+    use tokio::io::AsyncWriteExt;
+    let (edge, mut tls) = parking_edge_and_connection().await;
     let get = b"GET /echo HTTP/1.1\r\nHost: www.example.test\r\n\r\n";
     tls.get_mut().write_all(get).await.unwrap();
     let (head, _) = read_response(&mut tls).await;
@@ -295,15 +303,7 @@ async fn plain_http_connections_park_and_prior_knowledge_http2_still_works() {
 #[tokio::test]
 async fn a_request_body_left_unread_does_not_keep_a_connection_from_parking() {
     use tokio::io::AsyncWriteExt;
-    let config = format!("[server]\npark_idle_after_ms = 1\n{TWO_SITES}");
-    let edge = TestEdge::start(&config).await.unwrap();
-    let tls = tls_connect(
-        edge.https_addr(),
-        &opts(&edge, Some("www.example.test"), &[b"http/1.1"]),
-    )
-    .await
-    .unwrap();
-    let mut tls = tokio::io::BufReader::new(tls);
+    let (edge, mut tls) = parking_edge_and_connection().await;
     let post = b"POST /echo HTTP/1.1\r\nHost: nowhere.test\r\nContent-Length: 5\r\n\r\nhello";
     tls.get_mut().write_all(post).await.unwrap();
     let (head, _) = read_response(&mut tls).await;
