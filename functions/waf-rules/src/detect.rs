@@ -1076,6 +1076,9 @@ fn call_or_directive(v: &str) -> bool {
     v.contains('=') && contains_any(v, DIRECTIVES, &DIRECTIVE_FIRST)
 }
 
+/// How far the PHP call detectors look for a bracket's match or a comment's start.
+const MAX_SCAN: usize = 1024;
+
 /// `s` without the whitespace and PHP comments (`/* */`, and `#` or `//` comments a line
 /// break ends) at its end, and what went.
 fn strip_gap_back(s: &str) -> (&str, &str) {
@@ -1084,7 +1087,13 @@ fn strip_gap_back(s: &str) -> (&str, &str) {
         let w = t.trim_end_matches([' ', '\t', '\r', '\n', '\x0b', '\x0c']);
         let newline = t[w.len()..].contains('\n');
         t = w;
-        if let Some(p) = t.strip_suffix("*/").and_then(|h| h.rfind("/*")) {
+        // The comment's start is looked for in the last MAX_SCAN bytes only: this runs
+        // at every `(`, and a whole-prefix search made `*/(` repeated quadratic.
+        if let Some(p) = t.strip_suffix("*/").and_then(|h| {
+            let from = h.len().saturating_sub(MAX_SCAN);
+            let tail = &h.as_bytes()[from..];
+            tail.windows(2).rposition(|w| w == b"/*").map(|p| from + p)
+        }) {
             t = &t[..p];
             continue;
         }
@@ -1120,7 +1129,10 @@ fn skip_gap(s: &str) -> &str {
 /// The length of the bracketed group `s` starts with (`(..)`, `[..]`, `{..}`, nested
 /// brackets of the same kind counted), if it closes.
 fn group_len(s: &str) -> Option<usize> {
-    let open = *s.as_bytes().first()?;
+    // Looked for at every `(`, `[` and `$`: bounded, so a value of unclosed brackets
+    // costs linear time, not quadratic. Call arguments and indexes are short.
+    let s = &s.as_bytes()[..s.len().min(MAX_SCAN)];
+    let open = *s.first()?;
     let close = match open {
         b'(' => b')',
         b'[' => b']',
@@ -1128,7 +1140,7 @@ fn group_len(s: &str) -> Option<usize> {
         _ => return None,
     };
     let mut depth = 0usize;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
+    for (i, &b) in s.iter().enumerate() {
         if b == open {
             depth += 1;
         } else if b == close {

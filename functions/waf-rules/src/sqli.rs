@@ -1300,32 +1300,31 @@ pub fn is_sqli(value: &str) -> bool {
     }
     // `\x27\x6f\x72`: C-style hex escapes, which PHP's stripcslashes and some JSON and
     // CSV readers turn into the quote they spell.
-    lower.contains("\\x") && {
-        let unescaped = unescape_hex(&lower);
-        unescaped != lower && explain(&unescaped).is_some()
-    }
+    lower.contains("\\x") && unescape_hex(&lower).is_some_and(|u| explain(&u).is_some())
 }
 
-/// `\xHH` escapes decoded.
-fn unescape_hex(s: &str) -> String {
+/// `\xHH` escapes of ASCII characters decoded (lower-cased); `None` when there are none.
+fn unescape_hex(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
+    let mut decoded = false;
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\'
             && b.get(i + 1) == Some(&b'x')
-            && i + 3 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 2..i + 4], 16)
-            && v.is_ascii()
+            && let Some(v) = b.get(i + 2..i + 4).and_then(crate::transform::hex_number)
+            && v < 0x80
         {
-            out.push(v.to_ascii_lowercase());
+            out.push((v as u8).to_ascii_lowercase());
+            decoded = true;
             i += 4;
             continue;
         }
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8(out).unwrap_or_default()
+    // Only ASCII bytes replaced ASCII escapes, so `out` is as valid UTF-8 as `s`.
+    decoded.then(|| String::from_utf8(out).unwrap_or_default())
 }
 
 /// `@@version`, `print @@variable`: system variables of MySQL and SQL Server, which
@@ -1428,6 +1427,13 @@ pub fn explain(lower: &str) -> Option<(char, u8)> {
 #[cfg(test)]
 mod tests {
     use super::is_sqli;
+
+    #[test]
+    fn hex_escapes_next_to_non_ascii_text_are_read_without_panicking() {
+        assert!(!is_sqli("\\xa\u{e9} caf\u{e9}"));
+        assert!(!is_sqli("\\x\u{e9}\u{e9}"));
+        assert!(is_sqli("\u{e9}\\x27 or \\x271\\x27=\\x271"));
+    }
 
     #[test]
     fn classic_injections() {

@@ -40,6 +40,13 @@ pub fn apply(input: &str, transforms: &[Transform]) -> String {
     s
 }
 
+/// The number `digits` spell, when every one is an ASCII hex digit.
+pub(crate) fn hex_number(digits: &[u8]) -> Option<u32> {
+    digits
+        .iter()
+        .try_fold(0u32, |n, &d| Some(n << 4 | u32::from(hex(d)?)))
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),

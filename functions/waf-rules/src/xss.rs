@@ -418,15 +418,15 @@ fn unescape_js(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && i + 1 < b.len() {
+            // Byte slices: the digits may not end on a character boundary.
             let (len, digits) = match b[i + 1] {
-                b'u' if i + 5 < b.len() => (6, &s[i + 2..i + 6]),
-                b'x' if i + 3 < b.len() => (4, &s[i + 2..i + 4]),
-                _ => (0, ""),
+                b'u' => (6, b.get(i + 2..i + 6)),
+                b'x' => (4, b.get(i + 2..i + 4)),
+                _ => (0, None),
             };
-            if len > 0
-                && let Some(c) = u32::from_str_radix(digits, 16)
-                    .ok()
-                    .and_then(char::from_u32)
+            if let Some(c) = digits
+                .and_then(crate::transform::hex_number)
+                .and_then(char::from_u32)
             {
                 out.extend(c.to_lowercase());
                 i += len;
@@ -443,6 +443,12 @@ fn unescape_js(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::is_xss;
+
+    #[test]
+    fn escapes_next_to_non_ascii_text_are_read_without_panicking() {
+        assert!(!is_xss("\\xa\u{e9} \\u00\u{e9}"));
+        assert!(is_xss("\u{e9}<img src=x onerror=\\x61lert(1)>"));
+    }
 
     #[test]
     fn attacks() {
