@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use wedge::stub_origin::StubFault;
-use wedge_tests::{TestEdge, TlsOptions, http_get, send};
+use wedge_tests::{TestEdge, http_get, send};
 
 const SITE: &str = r#"
 [cache]
@@ -388,11 +388,7 @@ async fn keys_include_the_device_class() {
 #[tokio::test]
 async fn hits_over_tls_and_http2() {
     let edge = TestEdge::start(SITE).await.unwrap();
-    let tls = TlsOptions {
-        sni: Some("www.example.test".into()),
-        roots: edge.pki.roots.clone(),
-        alpn: vec![b"h2".to_vec()],
-    };
+    let tls = edge.tls_options(Some("www.example.test"), &[b"h2"]);
     let path = "/cache/h2?cc=max-age=600";
     let mut bodies = Vec::new();
     for expected in ["Miss from wedge", "Hit from wedge"] {

@@ -57,7 +57,9 @@ functions = ["lifecycle-red"]
         );
     let edge = TestEdge::start(&two_tags).await.unwrap();
     let (_, status) = edge.admin("GET", "/status", None).await;
-    for f in status["functions"].as_array().unwrap() {
+    let functions = status["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 2, "{status}");
+    for f in functions {
         assert_eq!(f["preinitialized"], true, "{f}");
     }
     for _ in 0..3 {

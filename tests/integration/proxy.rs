@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use wedge_tests::{TestEdge, TlsOptions, send};
+use wedge_tests::{TestEdge, send};
 
 use crate::TWO_SITES;
 
@@ -48,11 +48,7 @@ async fn forwarding_headers_are_added_and_hop_by_hop_removed() {
 #[tokio::test]
 async fn https_over_http2_reaches_the_origin_as_http11_with_its_host() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
-    let tls = TlsOptions {
-        sni: Some("api.example.test".into()),
-        roots: edge.pki.roots.clone(),
-        alpn: vec![b"h2".to_vec()],
-    };
+    let tls = edge.tls_options(Some("api.example.test"), &[b"h2"]);
     let req = Request::get("/echo?via=h2")
         .header("host", "api.example.test")
         .body(Full::default())

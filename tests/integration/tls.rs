@@ -1,23 +1,15 @@
 //! TLS termination: certificates chosen by SNI (exact, wildcard, default, refused),
 //! ALPN and protocol versions, with a real rustls client.
 
-use wedge_tests::{TestEdge, TlsOptions, peer_names, tls_connect, tls_connect_with, wait_until};
+use wedge_tests::{TestEdge, peer_names, tls_connect, tls_connect_with, wait_until};
 
 use crate::TWO_SITES;
-
-fn opts(edge: &TestEdge, sni: Option<&str>, alpn: &[&[u8]]) -> TlsOptions {
-    TlsOptions {
-        sni: sni.map(str::to_owned),
-        roots: edge.pki.roots.clone(),
-        alpn: alpn.iter().map(|a| a.to_vec()).collect(),
-    }
-}
 
 #[tokio::test]
 async fn each_site_gets_its_own_certificate_by_sni() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
     for name in ["www.example.test", "api.example.test"] {
-        let tls = tls_connect(edge.https_addr(), &opts(&edge, Some(name), &[]))
+        let tls = tls_connect(edge.https_addr(), &edge.tls_options(Some(name), &[]))
             .await
             .unwrap();
         assert_eq!(
@@ -31,9 +23,12 @@ async fn each_site_gets_its_own_certificate_by_sni() {
 #[tokio::test]
 async fn wildcard_certificate_serves_one_label_below() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
-    let tls = tls_connect(edge.https_addr(), &opts(&edge, Some("img.wild.test"), &[]))
-        .await
-        .unwrap();
+    let tls = tls_connect(
+        edge.https_addr(),
+        &edge.tls_options(Some("img.wild.test"), &[]),
+    )
+    .await
+    .unwrap();
     assert_eq!(peer_names(&tls), vec!["*.wild.test".to_owned()]);
 }
 
@@ -41,7 +36,7 @@ async fn wildcard_certificate_serves_one_label_below() {
 async fn unknown_or_missing_sni_gets_the_default_certificate() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
     // No SNI at all: the client verifies against the default certificate's name.
-    let tls = tls_connect(edge.https_addr(), &opts(&edge, None, &[]))
+    let tls = tls_connect(edge.https_addr(), &edge.tls_options(None, &[]))
         .await
         .unwrap();
     assert_eq!(peer_names(&tls), vec!["www.example.test".to_owned()]);
@@ -50,7 +45,7 @@ async fn unknown_or_missing_sni_gets_the_default_certificate() {
     // verifying client rejects for that name: the handshake reaches certificate checks.
     let err = tls_connect(
         edge.https_addr(),
-        &opts(&edge, Some("unknown.example.test"), &[]),
+        &edge.tls_options(Some("unknown.example.test"), &[]),
     )
     .await
     .unwrap_err();
@@ -66,7 +61,7 @@ async fn unknown_sni_is_refused_when_configured() {
     let edge = TestEdge::start(&config).await.unwrap();
     let err = tls_connect(
         edge.https_addr(),
-        &opts(&edge, Some("unknown.example.test"), &[]),
+        &edge.tls_options(Some("unknown.example.test"), &[]),
     )
     .await
     .unwrap_err();
@@ -74,7 +69,7 @@ async fn unknown_sni_is_refused_when_configured() {
         format!("{err:#}").contains("alert"),
         "handshake should be refused with an alert, got {err:#}"
     );
-    let mut no_sni = opts(&edge, None, &[]);
+    let mut no_sni = edge.tls_options(None, &[]);
     no_sni.sni = None;
     assert!(
         tls_connect(edge.https_addr(), &no_sni).await.is_err(),
@@ -84,7 +79,7 @@ async fn unknown_sni_is_refused_when_configured() {
     assert!(
         tls_connect(
             edge.https_addr(),
-            &opts(&edge, Some("api.example.test"), &[])
+            &edge.tls_options(Some("api.example.test"), &[])
         )
         .await
         .is_ok()
@@ -96,14 +91,14 @@ async fn alpn_offers_h2_and_http11() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
     let tls = tls_connect(
         edge.https_addr(),
-        &opts(&edge, Some("www.example.test"), &[b"h2", b"http/1.1"]),
+        &edge.tls_options(Some("www.example.test"), &[b"h2", b"http/1.1"]),
     )
     .await
     .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let tls = tls_connect(
         edge.https_addr(),
-        &opts(&edge, Some("www.example.test"), &[b"http/1.1"]),
+        &edge.tls_options(Some("www.example.test"), &[b"http/1.1"]),
     )
     .await
     .unwrap();
@@ -113,7 +108,7 @@ async fn alpn_offers_h2_and_http11() {
 #[tokio::test]
 async fn tls12_and_tls13_are_both_accepted() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
-    let o = opts(&edge, Some("www.example.test"), &[]);
+    let o = edge.tls_options(Some("www.example.test"), &[]);
     let t12 = tls_connect_with(edge.https_addr(), &o, &[&rustls::version::TLS12])
         .await
         .unwrap();
@@ -205,7 +200,7 @@ async fn parking_edge_and_connection() -> (
     let edge = TestEdge::start(&config).await.unwrap();
     let tls = tls_connect(
         edge.https_addr(),
-        &opts(&edge, Some("www.example.test"), &[b"http/1.1"]),
+        &edge.tls_options(Some("www.example.test"), &[b"http/1.1"]),
     )
     .await
     .unwrap();
@@ -329,7 +324,7 @@ async fn a_partial_request_head_is_not_kept_alive_by_parking() {
     let edge = TestEdge::start(&config).await.unwrap();
     let mut tls = tls_connect(
         edge.https_addr(),
-        &opts(&edge, Some("www.example.test"), &[b"http/1.1"]),
+        &edge.tls_options(Some("www.example.test"), &[b"http/1.1"]),
     )
     .await
     .unwrap();

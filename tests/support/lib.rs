@@ -125,6 +125,16 @@ impl TestEdge {
         self.running.https.expect("https listener")
     }
 
+    /// Client TLS options trusting this edge's CA, with `sni` (none: no SNI) and the
+    /// ALPN protocols offered.
+    pub fn tls_options(&self, sni: Option<&str>, alpn: &[&[u8]]) -> TlsOptions {
+        TlsOptions {
+            sni: sni.map(str::to_owned),
+            roots: self.pki.roots.clone(),
+            alpn: alpn.iter().map(|a| a.to_vec()).collect(),
+        }
+    }
+
     pub fn admin_addr(&self) -> SocketAddr {
         self.running.admin.expect("admin listener")
     }

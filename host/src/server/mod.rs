@@ -1,6 +1,6 @@
 //! Listeners and connections: accept, terminate TLS, serve HTTP/1.1 and HTTP/2 with
-//! hyper, and drain gracefully on shutdown. Idle HTTP/1.1 TLS connections are parked
-//! without hyper's buffers ([`park`]).
+//! hyper, and drain gracefully on shutdown. Idle HTTP/1.1 connections are parked
+//! without hyper's buffers ([`park`]), and the memory they free is trimmed ([`trim`]).
 
 mod park;
 mod trim;
@@ -236,8 +236,9 @@ struct Builders {
 
 fn builders(limits: &ServerLimits) -> Builders {
     let detect = http_builder(limits);
-    // The same HTTP/1.1 limits as `http_builder` sets on the detecting builder (a
-    // different builder type, so the settings are spelled out for each).
+    // The HTTP/1.1 limits `http_builder` sets on the detecting builder (a different
+    // builder type, so the settings are spelled out for each), plus the exact head size
+    // limit hyper-util's builder lacks.
     let mut h1 = hyper::server::conn::http1::Builder::new();
     h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)

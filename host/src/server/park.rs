@@ -1,6 +1,6 @@
 //! Parking idle HTTP/1.1 connections: once a keep-alive connection has been idle for a
 //! moment, hyper's connection state (its read and write buffers, ~16 KiB) is dropped and
-//! only the TLS stream is kept; a new hyper connection picks it up when the viewer
+//! only the TLS or TCP stream is kept; a new hyper connection picks it up when the viewer
 //! sends again. Ten thousand idle viewers then cost a fraction of the memory, and busy
 //! connections never park, so the request path pays nothing. Also the service wrapper
 //! every listener uses, so the pipeline is built for one request body type.
