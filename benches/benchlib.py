@@ -213,8 +213,9 @@ def parse_wrk(out: str) -> dict:
     return {
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50_ms": parse_duration_ms(lat["50"]),
-        "p99_ms": parse_duration_ms(lat["99"]),
+        # NaN, not a crash, when wrk printed no latency (no request completed).
+        "p50_ms": parse_duration_ms(lat["50"]) if "50" in lat else float("nan"),
+        "p99_ms": parse_duration_ms(lat["99"]) if "99" in lat else float("nan"),
         "errors": (sum(map(int, sock.groups())) if sock else 0)
         + (int(non2xx.group(1)) if non2xx else 0),
     }

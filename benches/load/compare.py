@@ -7,10 +7,10 @@ both with the same load generator, alternating runs. Prints per-run figures and 
 medians with wedge/nginx and wedge/ceiling ratios.
 
     python3 benches/load/compare.py [--duration 10] [--rounds 3]
-        [--scenarios proxy,ceiling,h2,handshake,cache,waf,half-h1,half-h2] [--pin split|off]
-        [--json out.json]
+        [--scenarios proxy,proxy-unique-ua,ceiling,h2,handshake,cache,waf,half-h1,half-h2]
+        [--pin split|off] [--json out.json]
 
-Python 3.11 standard library only. Runs as root on Debian: installs nginx, wrk and h2load with
+Python 3.11 standard library only (with benches/benchlib.py). Runs as root on Debian: installs nginx, wrk and h2load with
 apt-get when they are missing, and builds wedge and the wasm functions with cargo.
 """
 
@@ -147,9 +147,6 @@ class RunResult:
     origin_cpu_us_per_req: float
     loadavg_1m: float
     ttfb_mean_ms: float | None = None  # handshake runs: connect + handshake + first response
-
-
-# --------------------------------------------------------------------------- processes
 
 
 # --------------------------------------------------------------------------- setup

@@ -5,7 +5,7 @@ Opens N HTTPS connections to the server, sends one request on each and reads the
 keeps them all open and idle, and reports the server's RSS growth per connection.
 
     python3 benches/load/idle_connections.py [--connections 10000] [--nginx]
-        [--wedge-bin target/release/wedge]
+        [--settle 6] [--wedge-bin target/release/wedge]
 
 Python 3.11 standard library only (with benches/benchlib.py); openssl makes an ECDSA P-256
 certificate; nginx (for --nginx) comes from Debian. Raises its own open-file limit; run as
@@ -80,7 +80,8 @@ def rss_kb(proc: subprocess.Popen) -> int:
 
 def parked(admin_port: int) -> str:
     """wedge's count of parked connections, from its /metrics."""
-    body = urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10).read()
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as r:
+        body = r.read()
     for line in body.decode().splitlines():
         if line.startswith("wedge_parked_connections"):
             return line.split()[-1]

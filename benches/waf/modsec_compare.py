@@ -110,9 +110,6 @@ BENIGN_ROWS = [
 ]
 
 
-# --------------------------------------------------------------------------- processes
-
-
 # --------------------------------------------------------------------------- setup
 
 
@@ -199,8 +196,8 @@ def start_nginx(name: str, conf: Path, prefix: Path, ports: list[int], cpus: str
         raise RuntimeError(f"{name}: nginx -t failed:\n{check.stderr}")
     proc = CHILDREN.spawn(pinned(argv, cpus), log=prefix / "stderr.log")
     for port in ports:
-        wait_for(lambda: tcp_open(port), name, proc, prefix / "stderr.log")
-    wait_for(lambda: len(process_tree(proc.pid)) > 1, f"{name} workers", proc)
+        wait_for(lambda: tcp_open(port), name, proc, prefix / "stderr.log", timeout=60)
+    wait_for(lambda: len(process_tree(proc.pid)) > 1, f"{name} workers", proc, timeout=60)
     return Nginx(proc, prefix)
 
 
