@@ -1,5 +1,6 @@
-//! Per-function cost on a realistic request: a fresh instance plus the viewer-request
-//! hook, and, for functions that declare their inputs, a reused decision.
+//! Per-function cost on a realistic request: the viewer-request hook in a fresh
+//! instance, in a reused instance (functions that declare their hooks stateless), and
+//! as a reused decision (functions that declare their inputs).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
@@ -17,14 +18,18 @@ fn functions(c: &mut Criterion) {
     let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
     let id = request_id();
     let mut group = c.benchmark_group("function");
+    // (name, module, decision cache entries, requests per instance, what is measured)
     let cases = [
-        ("device-class", "device-class", 0, "fresh-instance"),
-        ("device-class", "device-class", 10_000, "reused-decision"),
-        ("pass-through", "hostile", 0, "fresh-instance"),
+        ("device-class", "device-class", 0, 0, "fresh-instance"),
+        ("device-class", "device-class", 0, 10_000, "reused-instance"),
+        ("device-class", "device-class", 10_000, 0, "reused-decision"),
+        ("pass-through", "hostile", 0, 0, "fresh-instance"),
+        ("pass-through", "recycle", 0, u32::MAX, "reused-instance"),
     ];
-    for (name, module, cache, mode) in cases {
+    for (name, module, cache, reuse, mode) in cases {
         let config = FunctionConfig {
             decision_cache: cache,
+            max_instance_reuse: reuse,
             ..FunctionConfig::new(function(module))
         };
         let f = Arc::new(

@@ -58,9 +58,10 @@ fn function_part(c: &mut Criterion) {
             ..EngineSettings::default()
         })
         .unwrap();
-        let load = |name: &str, module: &str, config: serde_json::Value| {
+        let load = |name: &str, module: &str, config: serde_json::Value, reuse: u32| {
             let config = FunctionConfig {
                 decision_cache: 0,
+                max_instance_reuse: reuse,
                 config,
                 ..FunctionConfig::new(function(module))
             };
@@ -68,9 +69,10 @@ fn function_part(c: &mut Criterion) {
                 LoadedFunction::load(&engine, FunctionId::new(name).unwrap(), &config).unwrap(),
             )
         };
-        let pass = load("pass", "hostile", serde_json::json!({}));
-        let off = load("waf-off", "waf", serde_json::json!({}));
-        let custom = load("waf-custom", "waf", custom_rules());
+        // Rows without a prefix: a fresh instance per request.
+        let pass = load("pass", "hostile", serde_json::json!({}), 0);
+        let off = load("waf-off", "waf", serde_json::json!({}), 0);
+        let custom = load("waf-custom", "waf", custom_rules(), 0);
         // The variants measure what they say, not a silent fallback.
         assert_eq!(custom.preinitialized(), preinitialize);
         let mut cases = vec![
@@ -84,9 +86,30 @@ fn function_part(c: &mut Criterion) {
             ),
         ];
         if preinitialize {
-            let waf = load("waf", "waf", serde_json::json!({ "managed": "block" }));
+            let managed = serde_json::json!({ "managed": "block" });
+            let waf = load("waf", "waf", managed.clone(), 0);
             cases.push(("managed/benign", waf.clone(), mobile_request(), false));
             cases.push(("managed/attack", waf, attack_request(), true));
+            let reused = load("waf-reused", "waf", managed, u32::MAX);
+            let off = load("waf-off-reused", "waf", serde_json::json!({}), u32::MAX);
+            cases.push((
+                "reused-instance/no-rules/benign",
+                off,
+                mobile_request(),
+                false,
+            ));
+            cases.push((
+                "reused-instance/managed/benign",
+                reused.clone(),
+                mobile_request(),
+                false,
+            ));
+            cases.push((
+                "reused-instance/managed/attack",
+                reused,
+                attack_request(),
+                true,
+            ));
         }
         for (name, f, parts, respond) in cases {
             group.bench_function(format!("{variant}{name}"), |b| {

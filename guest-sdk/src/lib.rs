@@ -5,7 +5,9 @@
 //! reaches a behavior listing it, the host creates one fresh instance holding your type
 //! as [`Function::new`] (or `Default`) built it, calls the hooks you wrote in request
 //! order, and throws the instance away: fields of `self` carry state from one hook to
-//! the next within a request, never across requests.
+//! the next within a request, never across requests. A function whose hooks keep no
+//! state at all can let the host reuse its instances instead
+//! ([`Function::REUSE_INSTANCE`]), which saves most of a hook's cost.
 //!
 //! | hook | runs | may |
 //! |---|---|---|
@@ -112,6 +114,28 @@ pub trait Function: Sized + 'static {
     /// function that sets the same headers on everything costs almost nothing.
     /// Default: `None`.
     const VIEWER_RESPONSE_INPUTS: Option<&'static [&'static str]> = None;
+
+    /// Whether the hooks keep no state from one request to the next: `self` holds only
+    /// what [`Function::new`] built (and whatever a hook leaves behind is never read by
+    /// a later request). The host may then run a request on an instance an earlier
+    /// request used, once that request is over, instead of starting a fresh one: a
+    /// fresh instance costs several microseconds per request, a reused one almost
+    /// nothing. Never two requests at a time; an instance whose hook failed is thrown
+    /// away, and the operator can cap or turn off reuse (`max_instance_reuse`).
+    /// Default: `false` (a fresh instance for every request).
+    ///
+    /// Declare it only if it is true: with it, a field a hook sets on `self` is still
+    /// set when the next viewer's request arrives.
+    ///
+    /// ```
+    /// # #[derive(Default)] struct Stateless;
+    /// #[wedge_sdk::function]
+    /// impl wedge_sdk::Function for Stateless {
+    ///     const REUSE_INSTANCE: bool = true;
+    /// #   fn on_viewer_request(&mut self, _: &mut wedge_sdk::Request) -> wedge_sdk::Decision { wedge_sdk::Decision::Continue }
+    /// }
+    /// ```
+    const REUSE_INSTANCE: bool = false;
 
     /// Builds the function's state from its config (`[functions.<id>.config]` in the
     /// host's TOML). The host calls it at load, so an error here stops the config from
@@ -343,6 +367,7 @@ pub mod __private {
             viewer_request_inputs: lower(F::VIEWER_REQUEST_INPUTS),
             cache_key_inputs: lower(F::CACHE_KEY_INPUTS),
             viewer_response_inputs: lower(F::VIEWER_RESPONSE_INPUTS),
+            reuse_instance: F::REUSE_INSTANCE,
         }
     }
 

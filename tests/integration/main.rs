@@ -17,6 +17,7 @@ mod example_redirects;
 mod example_security_headers;
 mod functions;
 mod hardening;
+mod instance_reuse;
 mod lifecycle;
 mod observability;
 mod origin_policies;

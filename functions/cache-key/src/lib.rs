@@ -39,6 +39,9 @@ pub struct CacheKey {
 
 #[wedge_sdk::function]
 impl Function for CacheKey {
+    // Hooks keep nothing on `self` between requests, so the host may reuse instances.
+    const REUSE_INSTANCE: bool = true;
+
     fn new(config: &Config) -> Result<Self, ConfigError> {
         let settings: Settings = config.parse()?;
         for (i, name) in settings.query_allowlist.iter().enumerate() {

@@ -16,6 +16,9 @@ pub struct DeviceClass;
 
 #[wedge_sdk::function]
 impl Function for DeviceClass {
+    // Hooks keep nothing on `self` between requests, so the host may reuse instances.
+    const REUSE_INSTANCE: bool = true;
+
     // The class depends on these headers alone, so the host may reuse decisions.
     const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> =
         Some(&["user-agent", "sec-ch-ua-mobile", "sec-ch-ua-platform"]);

@@ -51,6 +51,9 @@ pub struct HeaderForwarding {
 
 #[wedge_sdk::function]
 impl Function for HeaderForwarding {
+    // Hooks keep nothing on `self` between requests, so the host may reuse instances.
+    const REUSE_INSTANCE: bool = true;
+
     fn new(config: &Config) -> Result<Self, ConfigError> {
         let settings: Settings = config.parse()?;
         let allow = match settings.allow {

@@ -64,6 +64,9 @@ pub struct Redirects {
 
 #[wedge_sdk::function]
 impl Function for Redirects {
+    // Hooks keep nothing on `self` between requests, so the host may reuse instances.
+    const REUSE_INSTANCE: bool = true;
+
     fn new(config: &Config) -> Result<Self, ConfigError> {
         let s: Settings = config.parse()?;
         if ![301, 302, 307, 308].contains(&s.status) {

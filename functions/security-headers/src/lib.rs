@@ -79,6 +79,9 @@ pub struct SecurityHeaders {
 
 #[wedge_sdk::function]
 impl Function for SecurityHeaders {
+    // Hooks keep nothing on `self` between requests, so the host may reuse instances.
+    const REUSE_INSTANCE: bool = true;
+
     fn new(config: &Config) -> Result<Self, ConfigError> {
         let s: Settings = config.parse()?;
         if s.hsts_max_age > MAX_AGE_LIMIT {

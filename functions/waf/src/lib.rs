@@ -36,6 +36,9 @@ impl Host for HostCalls {
 
 #[wedge_sdk::function]
 impl Function for Waf {
+    // Hooks keep nothing on `self` between requests, so the host may reuse instances.
+    const REUSE_INSTANCE: bool = true;
+
     fn new(config: &Config) -> Result<Self, ConfigError> {
         let settings: Settings = config.parse()?;
         let acl = Acl::new(settings).map_err(|p| ConfigError::new(p.field, p.message))?;

@@ -364,6 +364,7 @@ impl Converter<'_> {
                     on_error,
                     limits,
                     decision_cache: f.decision_cache.unwrap_or(DEFAULT_DECISION_CACHE),
+                    max_instance_reuse: f.max_instance_reuse.unwrap_or(DEFAULT_MAX_INSTANCE_REUSE),
                     inspect_body: match &f.inspect_body_kb {
                         None => 0,
                         Some(v) => {

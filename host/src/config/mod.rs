@@ -182,6 +182,9 @@ pub struct FunctionConfig {
     /// Outcomes kept for reuse when the function declares its viewer-request inputs
     /// (0 turns reuse off).
     pub decision_cache: u64,
+    /// Requests one instance may serve in turn, when the function declares its hooks
+    /// keep no state across requests (0: a fresh instance for every request).
+    pub max_instance_reuse: u32,
     /// The function's own config (`[functions.<id>.config]`), handed to it as JSON.
     pub config: serde_json::Value,
     /// Bytes of the request body buffered for the function to read (0: none).
@@ -194,6 +197,9 @@ pub const MAX_INSPECT_BODY_KB: u64 = 1024;
 /// Default size of a function's decision cache, in entries.
 pub const DEFAULT_DECISION_CACHE: u64 = 10_000;
 
+/// Default number of requests a reusable instance serves before it is replaced.
+pub const DEFAULT_MAX_INSTANCE_REUSE: u32 = 10_000;
+
 impl FunctionConfig {
     /// A function from `module` with default settings.
     pub fn new(module: impl Into<PathBuf>) -> Self {
@@ -202,6 +208,7 @@ impl FunctionConfig {
             on_error: OnError::default(),
             limits: FunctionLimits::default(),
             decision_cache: DEFAULT_DECISION_CACHE,
+            max_instance_reuse: DEFAULT_MAX_INSTANCE_REUSE,
             config: serde_json::Value::Object(Default::default()),
             inspect_body: 0,
         }

@@ -253,6 +253,9 @@ pub struct RawFunction {
     pub limits: RawLimits,
     /// Entries of reusable outcomes (for functions that declare their inputs); 0 = off.
     pub decision_cache: Option<u64>,
+    /// Requests one instance may serve when the function declares it keeps no state
+    /// across requests; 0 = a fresh instance for every request.
+    pub max_instance_reuse: Option<u32>,
     /// KiB of the request body buffered for the function to inspect (0 = none, the default).
     pub inspect_body_kb: Option<Spanned<u64>>,
     /// The function's own settings, passed to it as JSON and validated by it at load.

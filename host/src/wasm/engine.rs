@@ -49,6 +49,7 @@ struct Inner {
     preinitialize: bool,
     linker: Linker<HostState>,
     services: Arc<super::services::Services>,
+    idle: Arc<super::idle::IdleBudget>,
 }
 
 impl WasmEngine {
@@ -105,6 +106,8 @@ impl WasmEngine {
                 preinitialize: settings.preinitialize,
                 linker,
                 services: Default::default(),
+                // Idle instances of reusable functions may hold a quarter of the pool.
+                idle: super::idle::IdleBudget::new(n as usize / 4),
             }),
         })
     }
@@ -121,6 +124,11 @@ impl WasmEngine {
     /// Counters shared by all functions (rate limits, rule matches).
     pub fn services(&self) -> &Arc<super::services::Services> {
         &self.inner.services
+    }
+
+    /// The pool slots idle reusable instances may hold, shared by all functions.
+    pub(crate) fn idle_budget(&self) -> &Arc<super::idle::IdleBudget> {
+        &self.inner.idle
     }
 
     /// Compiles a component, or loads it from the artifact cache when these exact

@@ -14,6 +14,7 @@ use wasmtime::component::Component;
 use super::bindings::FunctionPre;
 use super::bindings::wedge::function::types::{FunctionInfo, Hook as WitHook, Synthetic};
 use super::engine::WasmEngine;
+use super::idle::IdleInstances;
 use super::instance::{HostState, new_store};
 use super::memo::{DecisionCache, Input};
 use super::preinit::{self, PreinitError};
@@ -181,6 +182,8 @@ pub struct FunctionStats {
     pub reused: AtomicU64,
     /// Instances created.
     pub instances: AtomicU64,
+    /// Requests served by an instance an earlier request used (reusable functions).
+    pub instances_reused: AtomicU64,
     pub traps: AtomicU64,
     pub timeouts: AtomicU64,
     /// Other failures: instantiation, config, invalid responses.
@@ -209,6 +212,7 @@ impl FunctionStats {
             "invocations": g(&self.invocations),
             "reused": g(&self.reused),
             "instances": g(&self.instances),
+            "instances_reused": g(&self.instances_reused),
             "traps": g(&self.traps),
             "timeouts": g(&self.timeouts),
             "errors": g(&self.errors),
@@ -242,6 +246,9 @@ pub struct LoadedFunction {
     pub(crate) pre: FunctionPre<HostState>,
     pub(crate) engine: WasmEngine,
     pub(crate) decisions: Option<DecisionCache>,
+    /// Instances kept between requests, when the function declares its hooks keep no
+    /// state across requests and `max_instance_reuse` allows it.
+    pub(crate) idle: Option<IdleInstances>,
 }
 
 impl std::fmt::Debug for LoadedFunction {
@@ -298,9 +305,16 @@ impl LoadedFunction {
             pre,
             engine: engine.clone(),
             decisions: None,
+            idle: None,
         };
         let (info, snapshot) = function.describe_and_configure(&bytes)?;
         function.takes_config = info.takes_config;
+        if info.reuse_instance && config.max_instance_reuse > 0 {
+            function.idle = Some(IdleInstances::new(
+                config.max_instance_reuse,
+                engine.idle_budget().clone(),
+            ));
+        }
         function.configure_each_instance = info.takes_config && snapshot.is_none();
         if let Some(component) = snapshot {
             function.pre =

@@ -1,6 +1,7 @@
 //! One function's part in one request: its instance, created lazily at the first hook
-//! it implements (already configured: see [`super::preinit`]), and reused for every
-//! later hook of that request.
+//! it implements (already configured: see [`super::preinit`]) or taken from the idle
+//! ones of a function that allows it (see [`super::idle`]), and used for every later
+//! hook of that request.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -100,9 +101,16 @@ pub struct HookTrace {
     pub micros: u64,
 }
 
-struct Live {
+/// An instance and its store.
+pub(crate) struct Live {
     store: Store<HostState>,
     bindings: Bindings,
+    /// Requests it has served, this one included.
+    pub(crate) served: u32,
+    /// Set while a call into the guest may be unfinished: a request dropped in the
+    /// middle of a hook leaves the guest's state half-updated, so the instance must
+    /// not serve another request.
+    in_call: bool,
 }
 
 /// A function's state within one request.
@@ -129,10 +137,23 @@ impl FunctionRun {
     }
 
     /// Ends the instance if the function has no hook after `hook`: its pool slot and
-    /// memory go back before the origin round trip instead of after it.
+    /// memory go back (or it goes back to the idle ones) before the origin round trip
+    /// instead of after it.
     pub fn finish_after(&mut self, hook: Hook) {
         if self.live.is_some() && !self.function.hooks.iter().any(|h| h > hook) {
-            self.live = None;
+            self.release();
+        }
+    }
+
+    /// This request is done with the instance: keep it for a later request if the
+    /// function allows reuse and nothing went wrong in it, else drop it.
+    fn release(&mut self) {
+        let Some(live) = self.live.take() else { return };
+        if let Some(idle) = &self.function.idle
+            && !self.failed
+            && !live.in_call
+        {
+            idle.give_back(live);
         }
     }
 
@@ -196,6 +217,7 @@ impl FunctionRun {
                     .wedge_function_hooks()
                     .call_cache_key(&mut live.store, Resource::new_borrow(REQUEST_REP))
                     .await;
+                live.in_call = false;
                 let view = take_request(&mut live.store);
                 let recording = live.store.data_mut().recording.take();
                 (
@@ -253,6 +275,7 @@ impl FunctionRun {
                     }
                     _ => hooks.call_on_viewer_response(&mut live.store, r, p).await,
                 };
+                live.in_call = false;
                 let req = take_request(&mut live.store);
                 let data = live.store.data_mut();
                 let recording = data.recording.take();
@@ -298,6 +321,7 @@ impl FunctionRun {
             Hook::ViewerRequest => hooks.call_on_viewer_request(&mut live.store, r).await,
             _ => hooks.call_on_origin_request(&mut live.store, r).await,
         };
+        live.in_call = false;
         let view = take_request(&mut live.store);
         let recording = live.store.data_mut().recording.take();
         let result = match call {
@@ -308,8 +332,20 @@ impl FunctionRun {
         (view, result, recording)
     }
 
-    /// The instance, created and configured on first use; the CPU deadline re-armed.
+    /// The instance, taken from the idle ones or created and configured on first use;
+    /// the CPU deadline re-armed. The caller makes one call into the guest with it.
     async fn live(&mut self, hook: Hook) -> Result<&mut Live, FunctionError> {
+        if self.live.is_none()
+            && let Some(mut live) = self.function.idle.as_ref().and_then(|i| i.take())
+        {
+            live.store.data_mut().request_id = self.request_id;
+            live.served += 1;
+            self.function
+                .stats
+                .instances_reused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.live = Some(live);
+        }
         if self.live.is_none() {
             let f = &self.function;
             let mut store = new_store(f, self.request_id);
@@ -338,11 +374,17 @@ impl FunctionRun {
             f.stats
                 .instances
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.live = Some(Live { store, bindings });
+            self.live = Some(Live {
+                store,
+                bindings,
+                served: 1,
+                in_call: false,
+            });
         }
         let live = self.live.as_mut().expect("just created");
         live.store.data_mut().ticks = 0;
         live.store.set_epoch_deadline(1);
+        live.in_call = true;
         Ok(live)
     }
 
@@ -396,6 +438,12 @@ impl FunctionRun {
         self.function
             .stats
             .record(result.as_ref().map(|_| ()), reused, trace.micros);
+    }
+}
+
+impl Drop for FunctionRun {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

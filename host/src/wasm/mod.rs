@@ -1,14 +1,17 @@
 //! The function runtime: one wasmtime engine, functions loaded as components, and a
-//! fresh, limited instance per request.
+//! fresh, limited instance per request (or an idle one, for functions that declare
+//! their hooks keep no state across requests).
 //!
 //! One file per concern: [`engine`] (engine, epochs, pooling), [`function`] (loading,
-//! import allowlist, running hooks), and one file per WIT interface the host implements
+//! import allowlist), [`instance`] (running hooks), `idle` (instances kept between
+//! requests), `memo` (decision reuse), and one file per WIT interface the host implements
 //! ([`request`] for `types`, [`log`] for `log`, [`services`] for `ratelimit` and
 //! `rule-metrics`).
 
 pub mod engine;
 pub mod function;
 mod headers;
+mod idle;
 pub mod instance;
 mod log;
 mod memo;

@@ -1,0 +1,82 @@
+//! Instances kept between requests, for functions that declare their hooks keep no
+//! state across requests (`reuse-instance`): a request takes one instead of
+//! instantiating, and gives it back when it is over.
+//!
+//! Idle instances hold pool slots, so all functions together may keep at most a quarter
+//! of the pool idle ([`IdleBudget`]); the rest is always there for fresh instances.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::instance::Live;
+
+/// How many instances may sit idle across all functions of one engine.
+pub(crate) struct IdleBudget {
+    free: AtomicUsize,
+}
+
+impl IdleBudget {
+    pub(crate) fn new(max_idle: usize) -> Arc<Self> {
+        Arc::new(Self {
+            free: AtomicUsize::new(max_idle),
+        })
+    }
+
+    fn reserve(&self) -> bool {
+        self.free
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.free.fetch_add(n, Ordering::AcqRel);
+    }
+}
+
+/// One function's idle instances, most recently used first out (its memory is the
+/// most likely to still be in cache).
+pub(crate) struct IdleInstances {
+    /// Requests one instance may serve before it is dropped.
+    max_uses: u32,
+    budget: Arc<IdleBudget>,
+    idle: Mutex<Vec<Live>>,
+}
+
+impl IdleInstances {
+    pub(crate) fn new(max_uses: u32, budget: Arc<IdleBudget>) -> Self {
+        Self {
+            max_uses,
+            budget,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An instance an earlier request finished with, if one is idle.
+    pub(crate) fn take(&self) -> Option<Live> {
+        let live = self.lock().pop()?;
+        self.budget.release(1);
+        Some(live)
+    }
+
+    /// Keeps `live` for a later request, unless it has served its share or the engine
+    /// has enough idle instances already (then it is dropped and its slot freed).
+    pub(crate) fn give_back(&self, live: Live) {
+        if live.served >= self.max_uses || !self.budget.reserve() {
+            return;
+        }
+        self.lock().push(live);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Live>> {
+        // A panic while holding the lock cannot leave the Vec inconsistent.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for IdleInstances {
+    fn drop(&mut self) {
+        let n = self.lock().len();
+        self.budget.release(n);
+    }
+}

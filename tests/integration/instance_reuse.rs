@@ -1,0 +1,126 @@
+//! Instance reuse: a function that declares its hooks keep no state across requests
+//! runs later requests on an instance an earlier request used; `max_instance_reuse`
+//! caps (or turns off) that, and an instance whose hook failed is never reused.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use wedge::config::FunctionId;
+use wedge_tests::{TestEdge, send};
+
+const RECYCLE: &str = r#"
+[origins.stub]
+members = [{ url = "{stub}" }]
+
+[functions.reused]
+module = "{functions}/recycle.wasm"
+limits = { timeout_ms = 50 }
+
+[functions.capped]
+module = "{functions}/recycle.wasm"
+max_instance_reuse = 2
+
+[functions.fresh]
+module = "{functions}/recycle.wasm"
+max_instance_reuse = 0
+
+[[distributions]]
+id = "reused"
+aliases = ["reused.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["reused"]
+
+[[distributions]]
+id = "capped"
+aliases = ["capped.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["capped"]
+
+[[distributions]]
+id = "fresh"
+aliases = ["fresh.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["fresh"]
+"#;
+
+/// Sends `GET path` to `host`; returns the status and, when the request reached the
+/// origin, how many requests the function's instance had served by then.
+async fn served(edge: &TestEdge, host: &str, path: &str) -> (u16, Option<u64>) {
+    let before = edge.origin.received().len();
+    let req = Request::get(path)
+        .header("host", host)
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let resp = send(edge.http_addr(), None, req).await.unwrap();
+    let status = resp.status().as_u16();
+    if edge.origin.received().len() == before {
+        return (status, None);
+    }
+    let seen = edge.origin.last().unwrap();
+    let n = seen
+        .header("x-instance-requests")
+        .map(|v| v.parse().unwrap());
+    (status, n)
+}
+
+async fn counts(edge: &TestEdge, host: &str, requests: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    for _ in 0..requests {
+        let (status, n) = served(edge, host, "/echo").await;
+        assert_eq!(status, 200);
+        out.push(n.expect("the request reached the origin"));
+    }
+    out
+}
+
+fn stats(edge: &TestEdge, id: &str) -> (u64, u64) {
+    let snapshot = edge.edge.snapshot();
+    let s = &snapshot.functions[&FunctionId::new(id).unwrap()].stats;
+    (s.instances.load(Relaxed), s.instances_reused.load(Relaxed))
+}
+
+#[tokio::test]
+async fn a_reusable_function_serves_later_requests_on_the_same_instance() {
+    let edge = TestEdge::start(RECYCLE).await.unwrap();
+    assert_eq!(counts(&edge, "reused.test", 4).await, [1, 2, 3, 4]);
+    assert_eq!(
+        stats(&edge, "reused"),
+        (1, 3),
+        "one instance, reused three times"
+    );
+}
+
+#[tokio::test]
+async fn max_instance_reuse_caps_the_requests_per_instance_or_turns_reuse_off() {
+    let edge = TestEdge::start(RECYCLE).await.unwrap();
+    assert_eq!(counts(&edge, "capped.test", 5).await, [1, 2, 1, 2, 1]);
+    assert_eq!(stats(&edge, "capped"), (3, 2));
+    assert_eq!(counts(&edge, "fresh.test", 3).await, [1, 1, 1]);
+    assert_eq!(stats(&edge, "fresh"), (3, 0));
+}
+
+#[tokio::test]
+async fn an_instance_whose_hook_trapped_or_timed_out_is_not_reused() {
+    let edge = TestEdge::start(RECYCLE).await.unwrap();
+    assert_eq!(counts(&edge, "reused.test", 2).await, [1, 2]);
+    assert_eq!(served(&edge, "reused.test", "/trap").await, (500, None));
+    assert_eq!(
+        counts(&edge, "reused.test", 2).await,
+        [1, 2],
+        "a fresh instance"
+    );
+    assert_eq!(served(&edge, "reused.test", "/loop").await, (500, None));
+    assert_eq!(
+        counts(&edge, "reused.test", 1).await,
+        [1],
+        "a fresh instance"
+    );
+    // The trap and the timeout each hit a reused instance (its third and second
+    // request), which was then dropped: three instances, four reuses.
+    assert_eq!(stats(&edge, "reused"), (3, 4));
+}
