@@ -86,9 +86,17 @@ impl WasmEngine {
             .max_wasm_stack(512 << 10)
             .async_stack_size(1 << 20)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
-        // Keep the virtual reservation per memory modest so the pool stays small.
-        config.memory_reservation(settings.max_memory_bytes);
-        config.memory_guard_size(64 << 10);
+        // `WEDGE_PERF_MAP=1`: name guest functions for `perf` (/tmp/perf-<pid>.map).
+        if std::env::var_os("WEDGE_PERF_MAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        // Reserve 4 GiB of address space per linear memory (plus a guard) so compiled
+        // code needs no bounds checks: any 32-bit address lands in the reservation and
+        // faults there. Only address space: memory is committed as a guest touches it,
+        // and `StoreLimits` still caps each function's size. Checked loads cost the WAF
+        // ~20 % and device-class ~11 % of a hook (criterion, reused instances).
+        config.memory_reservation(4 << 30);
+        config.memory_guard_size(32 << 20);
 
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let mut linker = Linker::new(&engine);
