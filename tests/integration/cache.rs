@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use wedge::stub_origin::StubFault;
-use wedge_tests::{TestEdge, http_get, send};
+use wedge_tests::{TestEdge, http_get, send, wait_until};
 
 const SITE: &str = r#"
 [cache]
@@ -256,12 +256,10 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() {
     assert_eq!(x_cache(&stale), "Hit from wedge");
     assert_eq!(served(&stale), served(&first));
     // The refresh happens off the request path; wait for it to reach the origin.
-    for _ in 0..500 {
-        if edge.origin.count("/cache/swr") >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_until("the background refresh reaches the origin", || async {
+        edge.origin.count("/cache/swr") >= 2
+    })
+    .await;
     assert_eq!(edge.origin.count("/cache/swr"), 2, "one background refresh");
     let refresh = edge.origin.last().unwrap();
     assert_eq!(refresh.path, "/cache/swr");

@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wedge_tests::{TestEdge, tls_connect};
+use wedge_tests::{TestEdge, tls_connect, wait_until};
 
 use crate::TWO_SITES;
 
@@ -250,12 +250,10 @@ async fn shutdown_lets_in_flight_requests_finish_and_stops_accepting() {
         wedge_tests::send(addr, None, req).await
     });
     // Wait until the slow request has reached the origin, then shut down.
-    for _ in 0..200 {
-        if !origin.received().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_until("the slow request reaches the origin", || async {
+        !origin.received().is_empty()
+    })
+    .await;
     assert_eq!(origin.received().len(), 1);
     running.shutdown().await;
     let resp = slow.await.unwrap().unwrap();

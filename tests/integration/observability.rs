@@ -1,7 +1,7 @@
 //! What operators see: Prometheus metrics and the JSON access log.
 
 use bytes::Bytes;
-use wedge_tests::{TestEdge, http_get};
+use wedge_tests::{TestEdge, http_get, wait_until};
 
 const SITE: &str = r#"
 [access_log]
@@ -63,18 +63,18 @@ async fn every_request_gets_one_json_access_log_line() {
     get(edge.http_addr(), "nobody.test", "/").await;
     let path = edge.pki.dir.path().join("access.log");
     // The log is written by its own thread; wait (bounded) for both lines.
-    let mut lines = Vec::new();
-    for _ in 0..100 {
-        lines = std::fs::read_to_string(&path)
+    let read = || {
+        std::fs::read_to_string(&path)
             .unwrap_or_default()
             .lines()
             .map(str::to_owned)
-            .collect();
-        if lines.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+            .collect::<Vec<_>>()
+    };
+    wait_until("both access log lines are written", || async {
+        read().len() >= 2
+    })
+    .await;
+    let lines = read();
     assert_eq!(lines.len(), 2, "{lines:?}");
     let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(first["cs-method"], "GET");

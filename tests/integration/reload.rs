@@ -3,7 +3,7 @@
 //! no failed requests while reloading under load; the admin token.
 
 use http::StatusCode;
-use wedge_tests::{TestEdge, http_get};
+use wedge_tests::{TestEdge, http_get, wait_until};
 
 const BASE: &str = r#"
 [origins.stub]
@@ -123,16 +123,11 @@ async fn file_changes_are_picked_up_by_the_watcher() {
             "aliases = [\"www.test\", \"watched.test\"]",
         ),
     );
-    // Wait for the watcher (bounded, so a broken watcher fails instead of hanging).
-    let mut version = 1;
-    for _ in 0..200 {
-        version = edge.edge.snapshot().version;
-        if version > 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(version > 1, "the watcher reloaded");
+    // Bounded, so a broken watcher fails instead of hanging.
+    wait_until("the watcher reloads", || async {
+        edge.edge.snapshot().version > 1
+    })
+    .await;
     assert_eq!(get(edge.http_addr(), "watched.test").await, StatusCode::OK);
 }
 

@@ -183,12 +183,14 @@ async fn read_response<S: tokio::io::AsyncRead + Unpin>(
 }
 
 /// Connections parked so far.
-async fn parks(edge: &TestEdge) -> u64 {
-    let metrics = edge.metrics().await;
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("wedge_connection_parks_total "))
-        .map_or(0, |v| v.parse().unwrap())
+async fn parks(edge: &TestEdge) -> f64 {
+    edge.metric("wedge_connection_parks_total").await
+}
+
+/// Connections accepted so far.
+async fn accepted(edge: &TestEdge) -> f64 {
+    edge.metric(r#"wedge_connections_total{result="accepted"}"#)
+        .await
 }
 
 /// An edge that parks connections after 1 ms, and an HTTP/1.1 TLS connection to it.
@@ -216,10 +218,7 @@ async fn idle_keep_alive_connections_are_parked_and_answer_again() {
     let (head, _) = read_response(&mut tls).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     wait_until("the connection is parked", || async {
-        edge.metrics()
-            .await
-            .lines()
-            .any(|l| l == "wedge_parked_connections 1")
+        edge.metric("wedge_parked_connections").await == 1.0
     })
     .await;
 
@@ -248,11 +247,7 @@ async fn idle_keep_alive_connections_are_parked_and_answer_again() {
     tls.get_mut().write_all(get).await.unwrap();
     let (head, _) = read_response(&mut tls).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let metrics = edge.metrics().await;
-    assert!(
-        metrics.contains("wedge_connections_total{result=\"accepted\"} 1"),
-        "one connection throughout: {metrics}"
-    );
+    assert_eq!(accepted(&edge).await, 1.0, "one connection throughout");
 }
 
 /// Plain-HTTP/1.1 connections park like TLS ones; HTTP/2 with prior knowledge, told
@@ -271,7 +266,7 @@ async fn plain_http_connections_park_and_prior_knowledge_http2_still_works() {
     let (head, _) = read_response(&mut tcp).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     wait_until("the plain connection is parked", || async {
-        parks(&edge).await > 0
+        parks(&edge).await > 0.0
     })
     .await;
     tcp.get_mut().write_all(get).await.unwrap();
@@ -286,11 +281,7 @@ async fn plain_http_connections_park_and_prior_knowledge_http2_still_works() {
     let resp = wedge_tests::send_h2c(edge.http_addr(), req).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.version(), http::Version::HTTP_2);
-    let metrics = edge.metrics().await;
-    assert!(
-        metrics.contains("wedge_connections_total{result=\"accepted\"} 2"),
-        "two connections: {metrics}"
-    );
+    assert_eq!(accepted(&edge).await, 2.0, "two connections");
 }
 
 /// A request whose body the edge answers without reading (no behavior for its host)
@@ -305,7 +296,7 @@ async fn a_request_body_left_unread_does_not_keep_a_connection_from_parking() {
     assert!(head.starts_with("HTTP/1.1 4"), "{head}");
     assert!(!head.contains("connection: close"), "{head}");
     wait_until("the connection is parked", || async {
-        parks(&edge).await > 0
+        parks(&edge).await > 0.0
     })
     .await;
     let get = b"GET /echo HTTP/1.1\r\nHost: www.example.test\r\n\r\n";

@@ -196,6 +196,15 @@ impl TestEdge {
         String::from_utf8_lossy(resp.body()).into_owned()
     }
 
+    /// One sample of `/metrics`: `series` is the metric name with its labels exactly
+    /// as exported (`wedge_connections_total{result="accepted"}`); 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |v| v.trim().parse().expect("a numeric sample"))
+    }
+
     /// The error an edge refuses `config` with (panics if it starts).
     pub async fn refused(config: &str) -> String {
         TestEdge::start(config)
