@@ -125,7 +125,10 @@ pub trait Function: Sized + 'static {
     /// Default: `false` (a fresh instance for every request).
     ///
     /// Declare it only if it is true: with it, a field a hook sets on `self` is still
-    /// set when the next viewer's request arrives.
+    /// set when the next viewer's request arrives, and an origin hook may run on an
+    /// instance whose viewer-request hook served another request (a background cache
+    /// refresh runs only the origin hooks), so carry no state between hooks either. An
+    /// instance whose memory grew well past its initial size is not reused.
     ///
     /// ```
     /// # #[derive(Default)] struct Stateless;

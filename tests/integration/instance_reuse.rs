@@ -120,7 +120,77 @@ async fn an_instance_whose_hook_trapped_or_timed_out_is_not_reused() {
         [1],
         "a fresh instance"
     );
-    // The trap and the timeout each hit a reused instance (its third and second
-    // request), which was then dropped: three instances, four reuses.
+    // The trap and the timeout each hit a reused instance (the third request of the
+    // first and of the second instance), which was then dropped: three instances, four
+    // reuses.
     assert_eq!(stats(&edge, "reused"), (3, 4));
+}
+
+#[tokio::test]
+async fn an_instance_whose_memory_grew_is_not_reused() {
+    let edge = TestEdge::start(RECYCLE).await.unwrap();
+    assert_eq!(counts(&edge, "reused.test", 1).await, [1]);
+    // The stub origin has no /grow (404); what matters is that the hook ran.
+    assert_eq!(served(&edge, "reused.test", "/grow").await, (404, Some(2)));
+    assert_eq!(
+        counts(&edge, "reused.test", 2).await,
+        [1, 2],
+        "a fresh instance"
+    );
+}
+
+/// A request dropped while its hook runs leaves the guest mid-call: its instance is
+/// thrown away, not given to the next request.
+#[tokio::test]
+async fn an_instance_left_mid_call_by_a_dropped_request_is_not_reused() {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+    use wedge::config::{FunctionConfig, FunctionLimits};
+    use wedge::wasm::{EngineSettings, FunctionRun, Hook, LoadedFunction, RequestView, WasmEngine};
+
+    let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
+    let config = FunctionConfig {
+        // Long enough that the loop is still running when it is dropped.
+        limits: FunctionLimits {
+            timeout: std::time::Duration::from_secs(30),
+            ..FunctionLimits::default()
+        },
+        ..FunctionConfig::new(wedge_tests::function("recycle"))
+    };
+    let id = FunctionId::new("recycle").unwrap();
+    let f = Arc::new(LoadedFunction::load(&engine, id, &config).unwrap());
+    let view = |path: &str| {
+        let parts = http::Request::get(path).body(()).unwrap().into_parts().0;
+        RequestView::new(parts, [127, 0, 0, 1].into(), None, "https", "t.test".into())
+    };
+    let served = |v: &RequestView| {
+        v.parts.headers["x-instance-requests"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let run = |path: &'static str| {
+        let f = f.clone();
+        async move {
+            let mut run = FunctionRun::new(f, wedge::util::RequestId::next());
+            let (v, outcome, _) = run.request(Hook::ViewerRequest, view(path)).await;
+            outcome.unwrap();
+            v
+        }
+    };
+    assert_eq!(served(&run("/echo").await), "1");
+    {
+        let mut run = FunctionRun::new(f.clone(), wedge::util::RequestId::next());
+        let stuck = run.request(Hook::ViewerRequest, view("/loop"));
+        let mut stuck = std::pin::pin!(stuck);
+        // One poll takes the idle instance and enters the endless loop, which yields
+        // to the executor at the next epoch tick.
+        let poll = stuck.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(matches!(poll, Poll::Pending));
+    }
+    assert_eq!(served(&run("/echo").await), "1", "a fresh instance");
+    let stats = &f.stats;
+    assert_eq!(stats.instances.load(Relaxed), 2);
+    assert_eq!(stats.instances_reused.load(Relaxed), 1);
 }

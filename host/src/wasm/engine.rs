@@ -14,7 +14,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Bytes of each linear memory restored in place rather than decommitted when an
 /// instance ends.
-const KEEP_RESIDENT: usize = 2 << 20;
+pub(crate) const KEEP_RESIDENT: usize = 2 << 20;
 
 /// Sizing of the instance pool.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl WasmEngine {
             .max_core_instances_per_component(16)
             .max_memories_per_component(4)
             .max_tables_per_component(8)
-            // A fresh instance per request makes slot reuse the hot path. Resetting a
+            // A fresh instance per request (the default) makes slot reuse the hot path. Resetting a
             // used slot with madvise means every page the next instance touches faults
             // again (page faults and TLB shootdowns were most of an instantiation's
             // cost). Instead keep the touched pages resident and restore them with

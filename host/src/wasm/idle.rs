@@ -34,6 +34,11 @@ impl IdleBudget {
     }
 }
 
+/// Idle instances one function may keep, so that after a burst one function cannot hold
+/// the whole budget (instances at the bottom of its stack would never be taken again).
+/// A viewer-request hook needs about one instance per worker thread.
+const MAX_IDLE_PER_FUNCTION: usize = 16;
+
 /// One function's idle instances, most recently used first out (its memory is the
 /// most likely to still be in cache).
 pub(crate) struct IdleInstances {
@@ -65,7 +70,13 @@ impl IdleInstances {
         if live.served >= self.max_uses || !self.budget.reserve() {
             return;
         }
-        self.lock().push(live);
+        let mut idle = self.lock();
+        if idle.len() >= MAX_IDLE_PER_FUNCTION {
+            drop(idle);
+            self.budget.release(1);
+            return;
+        }
+        idle.push(live);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Live>> {

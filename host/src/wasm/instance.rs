@@ -39,8 +39,66 @@ pub struct HostState {
     /// Built on the guest's first WASI call: most hooks make none, and building one
     /// (clocks, random sources) was 3 % of a fresh instance.
     wasi: Option<WasiCtx>,
-    limits: StoreLimits,
+    limits: Limits,
 }
+
+/// The store's memory and table limits, remembering how far memory grew beyond its
+/// initial size: an instance that grew a lot is not kept for reuse, so one large request
+/// neither leaves its pages resident nor shrinks what later requests may allocate.
+struct Limits {
+    inner: StoreLimits,
+    initial: Option<usize>,
+    grown: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            let initial = *self.initial.get_or_insert(desired);
+            self.grown = self.grown.max(desired.saturating_sub(initial));
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+/// How far an instance's memory may have grown past its initial size and still be
+/// reused (the pages a pool slot keeps resident anyway).
+const REUSE_MAX_GROWTH: usize = super::engine::KEEP_RESIDENT;
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -53,10 +111,14 @@ impl WasiView for HostState {
 
 /// A store for one instance of `f`, with its memory cap and CPU deadline armed.
 pub(crate) fn new_store(f: &LoadedFunction, request_id: RequestId) -> Store<HostState> {
-    let limits = StoreLimitsBuilder::new()
-        .memory_size(f.limits.memory_bytes as usize)
-        .trap_on_grow_failure(true)
-        .build();
+    let limits = Limits {
+        inner: StoreLimitsBuilder::new()
+            .memory_size(f.limits.memory_bytes as usize)
+            .trap_on_grow_failure(true)
+            .build(),
+        initial: None,
+        grown: 0,
+    };
     let state = HostState {
         request: None,
         response: None,
@@ -146,12 +208,14 @@ impl FunctionRun {
     }
 
     /// This request is done with the instance: keep it for a later request if the
-    /// function allows reuse and nothing went wrong in it, else drop it.
+    /// function allows reuse, nothing went wrong in it and its memory stayed near its
+    /// initial size; else drop it.
     fn release(&mut self) {
         let Some(live) = self.live.take() else { return };
         if let Some(idle) = &self.function.idle
             && !self.failed
             && !live.in_call
+            && live.store.data().limits.grown <= REUSE_MAX_GROWTH
         {
             idle.give_back(live);
         }

@@ -132,7 +132,7 @@ impl RequestView {
 
 type Res<T> = wasmtime::Result<T>;
 
-/// The request is not kept in the resource table: a store serves exactly one request,
+/// The request is not kept in the resource table: a store serves one request at a time,
 /// so the handle is always [`REQUEST_REP`] and the view lives in [`HostState`].
 pub(crate) const REQUEST_REP: u32 = 0;
 
