@@ -194,3 +194,48 @@ async fn an_instance_left_mid_call_by_a_dropped_request_is_not_reused() {
     assert_eq!(stats.instances.load(Relaxed), 2);
     assert_eq!(stats.instances_reused.load(Relaxed), 1);
 }
+
+/// The real functions that declare reuse get it: their first request must not look like
+/// growth (a component's memories are created at their initial size, which can be large).
+#[tokio::test]
+async fn the_example_functions_and_the_waf_are_reused() {
+    use std::sync::Arc;
+    use wedge::config::FunctionConfig;
+    use wedge::wasm::{EngineSettings, FunctionRun, Hook, LoadedFunction, RequestView, WasmEngine};
+
+    let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
+    for (module, config) in [
+        ("device-class", serde_json::json!({})),
+        ("waf", serde_json::json!({ "managed": "block" })),
+    ] {
+        let config = FunctionConfig {
+            decision_cache: 0,
+            config,
+            ..FunctionConfig::new(wedge_tests::function(module))
+        };
+        let id = FunctionId::new(module).unwrap();
+        let f = Arc::new(LoadedFunction::load(&engine, id, &config).unwrap());
+        for _ in 0..3 {
+            let parts = http::Request::get("/products?color=red")
+                .header(
+                    "user-agent",
+                    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
+                )
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            let view =
+                RequestView::new(parts, [127, 0, 0, 1].into(), None, "https", "t.test".into());
+            let mut run = FunctionRun::new(f.clone(), wedge::util::RequestId::next());
+            let (_, outcome, _) = run.request(Hook::ViewerRequest, view).await;
+            outcome.unwrap();
+        }
+        let reused = f.stats.instances_reused.load(Relaxed);
+        assert_eq!(
+            (f.stats.instances.load(Relaxed), reused),
+            (1, 2),
+            "{module}"
+        );
+    }
+}

@@ -47,7 +47,7 @@ pub struct HostState {
 /// neither leaves its pages resident nor shrinks what later requests may allocate.
 struct Limits {
     inner: StoreLimits,
-    initial: Option<usize>,
+    /// Bytes the instance's memories grew by after they were created.
     grown: usize,
 }
 
@@ -59,9 +59,10 @@ impl wasmtime::ResourceLimiter for Limits {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = self.inner.memory_growing(current, desired, maximum)?;
-        if allowed {
-            let initial = *self.initial.get_or_insert(desired);
-            self.grown = self.grown.max(desired.saturating_sub(initial));
+        // Creating a memory (a component may have several) asks from 0: that is its
+        // initial size, not growth.
+        if allowed && current > 0 {
+            self.grown += desired - current;
         }
         Ok(allowed)
     }
@@ -116,7 +117,6 @@ pub(crate) fn new_store(f: &LoadedFunction, request_id: RequestId) -> Store<Host
             .memory_size(f.limits.memory_bytes as usize)
             .trap_on_grow_failure(true)
             .build(),
-        initial: None,
         grown: 0,
     };
     let state = HostState {
