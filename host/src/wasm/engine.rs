@@ -68,11 +68,11 @@ impl WasmEngine {
             .max_core_instances_per_component(16)
             .max_memories_per_component(4)
             .max_tables_per_component(8)
-            // A fresh instance per request (the default) makes slot reuse the hot path. Resetting a
-            // used slot with madvise means every page the next instance touches faults
-            // again (page faults and TLB shootdowns were most of an instantiation's
-            // cost). Instead keep the touched pages resident and restore them with
-            // memset: with PAGEMAP_SCAN (Linux 6.7+) only the pages actually touched.
+            // A fresh instance per request (the default) makes slot reuse the hot path.
+            // Resetting a used slot with madvise means every page the next instance
+            // touches faults again (page faults and TLB shootdowns were most of an
+            // instantiation's cost). Instead keep the touched pages resident and restore
+            // them with memset: with PAGEMAP_SCAN (Linux 6.7+) only the pages touched.
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(64 << 10)
             .async_stack_keep_resident(64 << 10)

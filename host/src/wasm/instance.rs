@@ -14,6 +14,7 @@ use super::bindings::Function as Bindings;
 use super::bindings::wedge::function::types::Decision;
 use super::engine::EPOCH_TICK;
 use super::function::{FunctionError, Hook, HookOutcome, LoadedFunction};
+use super::idle::IdleInstances;
 use super::memo::{Recording, Returned, Slot};
 use super::request::{REQUEST_REP, RequestView};
 use super::response::{RESPONSE_REP, ResponseView};
@@ -169,10 +170,6 @@ pub(crate) struct Live {
     bindings: Bindings,
     /// Requests it has served, this one included.
     pub(crate) served: u32,
-    /// Set while a call into the guest may be unfinished: a request dropped in the
-    /// middle of a hook leaves the guest's state half-updated, so the instance must
-    /// not serve another request.
-    in_call: bool,
 }
 
 /// A function's state within one request.
@@ -214,7 +211,6 @@ impl FunctionRun {
         let Some(live) = self.live.take() else { return };
         if let Some(idle) = &self.function.idle
             && !self.failed
-            && !live.in_call
             && live.store.data().limits.grown <= REUSE_MAX_GROWTH
         {
             idle.give_back(live);
@@ -270,9 +266,9 @@ impl FunctionRun {
             return (view, result, trace);
         }
         let recording = slot.as_ref().and_then(Slot::recording);
-        let (view, result, recording) = match self.live(Hook::CacheKey).await {
+        let (view, result, recording) = match self.check_out(Hook::CacheKey).await {
             Err(e) => (view, Err(e), None),
-            Ok(live) => {
+            Ok(mut live) => {
                 let data = live.store.data_mut();
                 data.request = Some(view.read_only());
                 data.recording = recording;
@@ -281,12 +277,12 @@ impl FunctionRun {
                     .wedge_function_hooks()
                     .call_cache_key(&mut live.store, Resource::new_borrow(REQUEST_REP))
                     .await;
-                live.in_call = false;
                 let view = take_request(&mut live.store);
                 let recording = live.store.data_mut().recording.take();
+                self.live = Some(live);
                 (
                     view,
-                    call.map_err(|e| self.classify(Hook::CacheKey, e)),
+                    call.map_err(|e| classify(&self.function, Hook::CacheKey, e)),
                     recording,
                 )
             }
@@ -321,9 +317,9 @@ impl FunctionRun {
             return (req, resp, result, trace);
         }
         let recording = slot.as_ref().and_then(Slot::recording);
-        let (req, resp, result, recording) = match self.live(hook).await {
+        let (req, resp, result, recording) = match self.check_out(hook).await {
             Err(e) => (req, resp, Err(e), None),
-            Ok(live) => {
+            Ok(mut live) => {
                 let data = live.store.data_mut();
                 data.request = Some(req.read_only());
                 data.response = Some(resp);
@@ -339,7 +335,6 @@ impl FunctionRun {
                     }
                     _ => hooks.call_on_viewer_response(&mut live.store, r, p).await,
                 };
-                live.in_call = false;
                 let req = take_request(&mut live.store);
                 let data = live.store.data_mut();
                 let recording = data.recording.take();
@@ -347,10 +342,11 @@ impl FunctionRun {
                     .response
                     .take()
                     .expect("the response stays in the store during a hook");
+                self.live = Some(live);
                 (
                     req,
                     resp,
-                    call.map_err(|e| self.classify(hook, e)),
+                    call.map_err(|e| classify(&self.function, hook, e)),
                     recording,
                 )
             }
@@ -372,7 +368,7 @@ impl FunctionRun {
         Result<HookOutcome, FunctionError>,
         Option<Recording>,
     ) {
-        let live = match self.live(hook).await {
+        let mut live = match self.check_out(hook).await {
             Ok(live) => live,
             Err(e) => return (view, Err(e), None),
         };
@@ -385,87 +381,44 @@ impl FunctionRun {
             Hook::ViewerRequest => hooks.call_on_viewer_request(&mut live.store, r).await,
             _ => hooks.call_on_origin_request(&mut live.store, r).await,
         };
-        live.in_call = false;
         let view = take_request(&mut live.store);
         let recording = live.store.data_mut().recording.take();
+        self.live = Some(live);
         let result = match call {
-            Err(e) => Err(self.classify(hook, e)),
+            Err(e) => Err(classify(&self.function, hook, e)),
             Ok(Decision::Continue) => Ok(HookOutcome::Continue),
             Ok(Decision::Respond(r)) => self.function.synthetic(hook, r).map(HookOutcome::Respond),
         };
         (view, result, recording)
     }
 
-    /// The instance, taken from the idle ones or created and configured on first use;
-    /// the CPU deadline re-armed. The caller makes one call into the guest with it.
-    async fn live(&mut self, hook: Hook) -> Result<&mut Live, FunctionError> {
-        if self.live.is_none()
-            && let Some(mut live) = self.function.idle.as_ref().and_then(|i| i.take())
-        {
-            live.store.data_mut().request_id = self.request_id;
-            live.served += 1;
-            self.function
-                .stats
-                .instances_reused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.live = Some(live);
-        }
-        if self.live.is_none() {
-            let f = &self.function;
-            let mut store = new_store(f, self.request_id);
-            store.set_epoch_deadline(1);
-            let bindings = f
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| self.classify(hook, e))?;
-            if f.configure_each_instance {
-                let configured = bindings
-                    .wedge_function_hooks()
-                    .call_configure(&mut store, &f.config_json)
-                    .await;
-                match configured {
-                    Ok(Ok(())) => {}
-                    Ok(Err(refused)) => {
-                        return Err(FunctionError::Instantiate {
-                            function: f.id.clone(),
-                            message: super::LoadError::from(refused).to_string(),
-                        });
-                    }
-                    Err(e) => return Err(self.classify(hook, e)),
-                }
-            }
-            f.stats
-                .instances
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.live = Some(Live {
-                store,
-                bindings,
-                served: 1,
-                in_call: false,
-            });
-        }
-        let live = self.live.as_mut().expect("just created");
+    /// The instance for one call into the guest, with its CPU deadline re-armed: this
+    /// request's, else an idle one, else a new one (configured if need be). The caller
+    /// puts it back in `self.live` when the call has returned, so a request dropped in
+    /// the middle of a hook drops the instance with it: its half-updated state is never
+    /// reused.
+    async fn check_out(&mut self, hook: Hook) -> Result<Live, FunctionError> {
+        let mut live = match self.live.take() {
+            Some(live) => live,
+            None => match self.function.idle.as_ref().and_then(IdleInstances::take) {
+                Some(live) => self.reuse(live),
+                None => instantiate(&self.function, self.request_id, hook).await?,
+            },
+        };
         live.store.data_mut().ticks = 0;
         live.store.set_epoch_deadline(1);
-        live.in_call = true;
         Ok(live)
     }
 
-    fn classify(&self, hook: Hook, e: wasmtime::Error) -> FunctionError {
-        let function = self.function.id.clone();
-        if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-            return FunctionError::Timeout {
-                function,
-                hook: hook.as_str(),
-                limit: self.function.limits.timeout,
-            };
-        }
-        FunctionError::Trap {
-            function,
-            hook: hook.as_str(),
-            message: format!("{e:#}"),
-        }
+    /// An idle instance, taken on by this request.
+    fn reuse(&self, mut live: Live) -> Live {
+        live.store.data_mut().request_id = self.request_id;
+        live.served += 1;
+        self.function
+            .stats
+            .instances_reused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        live
     }
 
     /// The end of a hook call: a failure marks the instance untrusted; the call is traced
@@ -517,4 +470,61 @@ fn take_request(store: &mut Store<HostState>) -> RequestView {
         .request
         .take()
         .expect("the request view stays in the store during a hook")
+}
+
+/// A new instance of `f`, configured unless it starts from a snapshot. (Not a method:
+/// the future must not hold a `&FunctionRun`, which is not `Sync`.)
+async fn instantiate(
+    f: &LoadedFunction,
+    request_id: RequestId,
+    hook: Hook,
+) -> Result<Live, FunctionError> {
+    let mut store = new_store(f, request_id);
+    store.set_epoch_deadline(1);
+    let bindings = f
+        .pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| classify(f, hook, e))?;
+    if f.configure_each_instance {
+        let configured = bindings
+            .wedge_function_hooks()
+            .call_configure(&mut store, &f.config_json)
+            .await;
+        match configured {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => {
+                return Err(FunctionError::Instantiate {
+                    function: f.id.clone(),
+                    message: super::LoadError::from(refused).to_string(),
+                });
+            }
+            Err(e) => return Err(classify(f, hook, e)),
+        }
+    }
+    f.stats
+        .instances
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(Live {
+        store,
+        bindings,
+        served: 1,
+    })
+}
+
+/// A failed call into the guest: a timeout if its deadline interrupted it, else a trap.
+fn classify(f: &LoadedFunction, hook: Hook, e: wasmtime::Error) -> FunctionError {
+    let function = f.id.clone();
+    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+        return FunctionError::Timeout {
+            function,
+            hook: hook.as_str(),
+            limit: f.limits.timeout,
+        };
+    }
+    FunctionError::Trap {
+        function,
+        hook: hook.as_str(),
+        message: format!("{e:#}"),
+    }
 }
