@@ -128,9 +128,6 @@ impl MemberState {
         now: Instant,
         may_eject: bool,
     ) -> bool {
-        if outcome == Outcome::Success && self.record_clean_success() {
-            return false;
-        }
         self.requests.fetch_add(1, Ordering::Relaxed);
         if outcome != Outcome::Success {
             self.failures.fetch_add(1, Ordering::Relaxed);

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -184,14 +184,8 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
                         let svc = park::Tracked::plain(svc);
                         Box::pin(serve(&builder.h2, stop, tls, svc)).await
                     } else {
-                        let served = park::serve_h1(
-                            &builder.h1,
-                            parking.as_deref(),
-                            stop,
-                            tls,
-                            Bytes::new(),
-                            svc,
-                        );
+                        let served =
+                            park::serve_h1(&builder.h1, parking.as_deref(), stop, tls, svc);
                         Box::pin(served).await
                     }
                 }
@@ -367,14 +361,14 @@ async fn serve_plain(
         let svc = park::Tracked::plain(svc);
         return Box::pin(serve(&builder.detect, stop, tcp, svc)).await;
     }
-    let served = park::serve_h1(&builder.h1, parking, stop, Box::new(tcp), Bytes::new(), svc);
+    let served = park::serve_h1(&builder.h1, parking, stop, Box::new(tcp), svc);
     Box::pin(served).await
 }
 
 /// Serves one connection; when shutdown begins, finishes in-flight requests and closes.
 async fn serve<I, S, B>(
     builder: &auto::Builder<TokioExecutor>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     io: I,
     svc: S,
 ) where
@@ -388,7 +382,16 @@ async fn serve<I, S, B>(
     S::Future: Send + 'static,
     B: http_body::Body<Data = bytes::Bytes, Error = crate::BoxError> + Send + 'static,
 {
-    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    until_shutdown(builder.serve_connection(TokioIo::new(io), svc), stop).await;
+}
+
+/// Runs a hyper connection to its end; when shutdown begins, lets in-flight requests
+/// finish and closes.
+async fn until_shutdown<C>(conn: C, mut stop: watch::Receiver<bool>)
+where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

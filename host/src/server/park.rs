@@ -93,19 +93,21 @@ pub(super) struct Parking {
     pub edge: Edge,
 }
 
-/// Serves an HTTP/1.1 connection (over TLS or plain TCP), starting with `buffered`
-/// bytes already read from it, and parks it whenever it idles (if `parking` is given);
-/// ends when the viewer closes, the idle limit passes, or shutdown begins.
+/// Serves an HTTP/1.1 connection (over TLS or plain TCP) and parks it whenever it
+/// idles (if `parking` is given); ends when the viewer closes, the idle limit passes,
+/// or shutdown begins.
 pub(super) async fn serve_h1<I: ParkableIo>(
     builder: &http1::Builder,
     parking: Option<&Parking>,
     mut stop: watch::Receiver<bool>,
-    io: Box<I>,
-    buffered: Bytes,
+    mut io: Box<I>,
     svc: EdgeService,
 ) {
-    let mut io = io;
-    let mut buffered = buffered;
+    let Some(parking) = parking else {
+        let conn = builder.serve_connection(TokioIo::new(io), Tracked::plain(svc));
+        return super::until_shutdown(conn, stop).await;
+    };
+    let mut buffered = Bytes::new();
     // When the idle limit runs out: counted from the end of the last round that served
     // a request, so bytes that wake a connection without a request do not extend it.
     let mut deadline = None;
@@ -114,15 +116,13 @@ pub(super) async fn serve_h1<I: ParkableIo>(
         let served = Box::pin(serve_until_idle(
             builder, parking, &mut stop, io, buffered, &svc,
         ));
-        let (parking, round) = match (parking, served.await) {
-            (Some(parking), Some(round)) => (parking, round),
-            _ => return,
-        };
+        let Some(round) = served.await else { return };
         io = round.io;
         buffered = round.buffered;
-        if round.requests > 0 || deadline.is_none() {
-            deadline = Some(Instant::now() + parking.idle_limit);
-        }
+        let deadline = match deadline {
+            Some(d) if round.requests == 0 => d,
+            _ => *deadline.insert(Instant::now() + parking.idle_limit),
+        };
         if !buffered.is_empty() {
             // Pipelined bytes read with the last request: serve them at once.
             continue;
@@ -133,8 +133,7 @@ pub(super) async fn serve_h1<I: ParkableIo>(
         let metrics = parking.edge.metrics();
         metrics.record_parked();
         super::trim::parked();
-        let readable =
-            tokio::time::timeout_at(deadline.expect("set above"), io.socket().readable());
+        let readable = tokio::time::timeout_at(deadline, io.socket().readable());
         let woken = tokio::select! {
             ready = readable => match ready {
                 Ok(Ok(())) => true,
@@ -143,7 +142,7 @@ pub(super) async fn serve_h1<I: ParkableIo>(
                     false
                 }
                 Err(_) => {
-                    tracing::debug!("idle connection closed after {:?}", parking.idle_limit);
+                    tracing::debug!("idle connection closed (idle limit {:?})", parking.idle_limit);
                     false
                 }
             },
@@ -165,11 +164,11 @@ struct Round<I> {
     requests: u64,
 }
 
-/// Serves with a new hyper connection until it has been idle for `parking.after`
-/// (never, without parking); `None`: the connection ended.
+/// Serves with a new hyper connection until it has been idle for `parking.after`;
+/// `None`: the connection ended.
 async fn serve_until_idle<I: ParkableIo>(
     builder: &http1::Builder,
-    parking: Option<&Parking>,
+    parking: &Parking,
     stop: &mut watch::Receiver<bool>,
     io: Box<I>,
     buffered: Bytes,
@@ -185,12 +184,7 @@ async fn serve_until_idle<I: ParkableIo>(
     let mut conn = builder.serve_connection(TokioIo::new(watched), tracked);
     loop {
         let reads = activity.reads.load(Ordering::Relaxed);
-        let check = async {
-            match parking {
-                Some(p) => tokio::time::sleep(p.after).await,
-                None => std::future::pending().await,
-            }
-        };
+        let check = tokio::time::sleep(parking.after);
         tokio::select! {
             result = &mut conn => {
                 if let Err(e) = result {
@@ -340,7 +334,7 @@ impl hyper::service::Service<http::Request<Incoming>> for Tracked {
         }
         let req = req.map(|inner| RequestBody {
             inner,
-            activity: self.activity.clone().filter(|_| open),
+            activity: self.activity.as_ref().filter(|_| open).cloned(),
         });
         TrackedFuture {
             inner: hyper::service::Service::call(&self.inner, req),
