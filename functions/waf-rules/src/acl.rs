@@ -715,7 +715,8 @@ struct Prepared {
     /// Nothing any detector looks at: empty, or a whole query without an entity's `&`.
     skip: bool,
     /// A bare token (letters, digits, `_`, `-`: `red`, `42`, a session id) carries none of
-    /// the attacks; only the scanner detector looks at it.
+    /// the attacks; only the scanner detector looks at it, and the PHP one where it names
+    /// an uploaded file (a PHP session file, `sess_…`).
     bare: bool,
     /// Decoded again where it holds `%` (double encoding).
     decoded: Option<String>,
@@ -742,20 +743,12 @@ impl Prepared {
         let bare = raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
-        if skip || bare {
-            return Prepared {
-                skip,
-                bare,
-                decoded: None,
-                without_nuls: None,
-                lower: Default::default(),
-            };
-        }
         // Values arrive decoded once (query and form parsing); decode again for double
-        // encoding. `+` stays: it was read as a space already where it meant one.
-        let decoded = raw.contains('%').then(|| transform::url_decode_again(raw));
+        // encoding. `+` stays: it was read as a space already where it meant one. (A bare
+        // token has neither `%` nor NULs.)
+        let decoded = (!skip && raw.contains('%')).then(|| transform::url_decode_again(raw));
         let d = decoded.as_deref().unwrap_or(raw);
-        let without_nuls = d.contains('\0').then(|| d.replace('\0', ""));
+        let without_nuls = (!skip && d.contains('\0')).then(|| d.replace('\0', ""));
         Prepared {
             skip,
             bare,
@@ -808,9 +801,18 @@ impl<'c, 'r> Cache<'c, 'r> {
     fn prepared(&mut self, req: &'r Inspect<'_>, f: &'c Field) -> (&[Cow<'r, str>], &[Prepared]) {
         let i = self.index(req, f);
         let entry = &mut self.fields[i];
-        let prepared = entry
-            .prepared
-            .get_or_insert_with(|| entry.values.iter().map(|v| Prepared::new(f, v)).collect());
+        let prepared = entry.prepared.get_or_insert_with(|| {
+            let mut prepared: Vec<Prepared> =
+                entry.values.iter().map(|v| Prepared::new(f, v)).collect();
+            // The path decoded and as sent usually read the same once decoded again:
+            // detectors then inspect that text once.
+            if let ([first, second], [p0, p1]) = (&entry.values[..], &mut prepared[..])
+                && p0.for_sql(first) == p1.for_sql(second)
+            {
+                p1.skip = true;
+            }
+            prepared
+        });
         (&entry.values, prepared)
     }
 }
@@ -927,16 +929,11 @@ fn detect_field(
     f: &Field,
     (values, prepared): (&[Cow<'_, str>], &[Prepared]),
 ) -> bool {
-    // There a name alone is the attack: a script PHP would run (`is_php` also knows
-    // session files).
-    if d == Detector::Php && names_an_upload(f) {
-        return values.iter().any(|v| {
-            let name = transform::url_decode_again(v).to_ascii_lowercase();
-            detect::php_name(&name) || detect::is_php(&name)
-        });
-    }
+    // There a name alone is the attack: a script PHP would run, or a session file
+    // (`is_php` knows those), which is a bare token.
+    let upload_name = d == Detector::Php && names_an_upload(f);
     values.iter().zip(prepared).any(|(raw, p)| {
-        if p.skip || (p.bare && d != Detector::Scanner) {
+        if p.skip || (p.bare && d != Detector::Scanner && !upload_name) {
             return false;
         }
         match d {
@@ -946,6 +943,7 @@ fn detect_field(
                 let text = p.text(raw);
                 detect::is_traversal(text)
                     || (f != &Field::Path
+                        && text.contains('&')
                         && detect::is_traversal(&transform::html_entity_decode(text)))
             }
             Detector::Protocol => false,
@@ -953,7 +951,9 @@ fn detect_field(
             Detector::Rce => detect::is_rce(p.lower(raw)),
             Detector::Php => {
                 let lower = p.lower(raw);
-                detect::is_php(lower) || (f == &Field::Body && detect::php_upload(lower))
+                detect::is_php(lower)
+                    || (upload_name && detect::php_name(lower))
+                    || (f == &Field::Body && detect::php_upload(lower))
             }
             Detector::Scanner => detect::is_scanner(p.lower(raw)),
         }
@@ -1036,5 +1036,14 @@ mod tests {
         for name in ["photo.jpg", "report_2024.pdf", "php-manual.tar.gz"] {
             assert_eq!(upload("x-filename", name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn json_unicode_escapes_next_to_non_ascii_text_are_read_without_panicking() {
+        let headers = vec![("content-type".into(), "application/json".into())];
+        let body = "{\"a\":\"\\u000\u{e9}\", \"b\":\"\\u0041\"}".as_bytes();
+        let req = Inspect::new("POST", "/", None, "a.test", headers, None, Some(body));
+        let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_str()).collect();
+        assert!(args.contains(&"A"), "{args:?}");
     }
 }

@@ -227,7 +227,7 @@ pub fn php_upload(v: &str) -> bool {
 
 /// A PHP session file name: `sess_` and an id of at least 20 characters of PHP's
 /// session id alphabet (`[0-9a-z,-]`; ids are 22 to 256 characters), alone or ending a path.
-pub fn php_session_file(name: &str) -> bool {
+fn php_session_file(name: &str) -> bool {
     let name = name.trim().rsplit(['/', '\\']).next().unwrap_or("");
     name.strip_prefix("sess_").is_some_and(|id| {
         id.len() >= 20

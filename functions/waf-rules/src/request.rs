@@ -124,7 +124,8 @@ impl<'a> Inspect<'a> {
     /// The values of `field` to inspect.
     pub fn values(&self, field: &Field) -> Vec<Cow<'_, str>> {
         match field {
-            // Decoded and as sent (detectors see both spellings), once when the same.
+            // Decoded and as sent (custom match rules see both spellings; detectors decode
+            // again anyway), once when the same.
             Field::Path if self.path.contains('%') => {
                 vec![decoded(self.path), Cow::Borrowed(self.path)]
             }
@@ -223,9 +224,9 @@ fn json_strings(s: &str, out: &mut Vec<(String, String)>) {
                     match b[j] {
                         b'n' => v.push('\n'),
                         b't' => v.push('\t'),
-                        b'u' if j + 4 < b.len() => {
-                            if let Some(c) = u32::from_str_radix(&s[j + 1..j + 5], 16)
-                                .ok()
+                        // Four ASCII bytes, or the skip would land inside a character.
+                        b'u' if b.get(j + 1..j + 5).is_some_and(|d| d.is_ascii()) => {
+                            if let Some(c) = crate::transform::hex_number(&b[j + 1..j + 5])
                                 .and_then(char::from_u32)
                             {
                                 v.push(c);

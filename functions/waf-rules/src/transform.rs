@@ -90,10 +90,8 @@ pub fn url_decode_once(input: &str, plus_as_space: bool) -> String {
                 i += 1;
             }
             b'%' if i + 5 < b.len() && (b[i + 1] == b'u' || b[i + 1] == b'U') => {
-                let digits: Option<Vec<u8>> = b[i + 2..i + 6].iter().map(|&c| hex(c)).collect();
-                match digits {
-                    Some(d) => {
-                        let cp = d.iter().fold(0u32, |a, &x| a * 16 + x as u32);
+                match hex_number(&b[i + 2..i + 6]) {
+                    Some(cp) => {
                         // Fullwidth forms (U+FF01..) are how `%uff0e` spelled `.`.
                         let cp = if (0xff01..=0xff5e).contains(&cp) {
                             cp - 0xfee0

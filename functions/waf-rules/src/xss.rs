@@ -447,7 +447,7 @@ mod tests {
     #[test]
     fn escapes_next_to_non_ascii_text_are_read_without_panicking() {
         assert!(!is_xss("\\xa\u{e9} \\u00\u{e9}"));
-        assert!(is_xss("\u{e9}<img src=x onerror=\\x61lert(1)>"));
+        assert!(is_xss("\u{e9} \\x61lert(1)"));
     }
 
     #[test]
