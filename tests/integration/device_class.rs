@@ -2,11 +2,10 @@
 //! and its accuracy on the labelled corpus (skipped when the corpus is absent).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use wedge::config::{FunctionConfig, FunctionId};
-use wedge::wasm::{EngineSettings, FunctionRun, LoadedFunction, RequestView, WasmEngine};
-use wedge_tests::{TestEdge, corpora, function};
+use wedge::config::FunctionConfig;
+use wedge::wasm::{EngineSettings, WasmEngine};
+use wedge_tests::{TestEdge, corpora, function, load_function, request_view, viewer_request};
 
 use crate::TWO_SITES;
 
@@ -148,9 +147,7 @@ async fn accuracy_on_the_labelled_corpus() {
         decision_cache: 0,
         ..FunctionConfig::new(function("device-class"))
     };
-    let f = Arc::new(
-        LoadedFunction::load(&engine, FunctionId::new("device-class").unwrap(), &config).unwrap(),
-    );
+    let f = load_function(&engine, "device-class", &config);
     let mut per_class: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut right, mut total) = (0, 0);
     for line in text.lines() {
@@ -159,17 +156,8 @@ async fn accuracy_on_the_labelled_corpus() {
         let Ok(req) = http::Request::get("/").header("user-agent", ua).body(()) else {
             continue;
         };
-        let view = RequestView::new(
-            req.into_parts().0,
-            [127, 0, 0, 1].into(),
-            None,
-            "https",
-            "www.example.test".into(),
-        );
-        let (view, outcome, _) = FunctionRun::new(f.clone(), wedge::util::RequestId::next())
-            .request(wedge::wasm::Hook::ViewerRequest, view)
-            .await;
-        outcome.unwrap();
+        let view = request_view(req, "www.example.test");
+        let view = viewer_request(&f, view).await;
         let got = view
             .parts
             .headers

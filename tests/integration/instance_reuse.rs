@@ -4,11 +4,9 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
-use wedge::config::FunctionId;
-use wedge_tests::{TestEdge, send};
+use wedge::config::{FunctionConfig, FunctionLimits};
+use wedge::wasm::{EngineSettings, RequestView, WasmEngine};
+use wedge_tests::{TestEdge, function, load_function, request_view, viewer_request};
 
 const RECYCLE: &str = r#"
 [origins.stub]
@@ -52,12 +50,7 @@ functions = ["fresh"]
 /// origin, how many requests the function's instance had served by then.
 async fn served(edge: &TestEdge, host: &str, path: &str) -> (u16, Option<u64>) {
     let before = edge.origin.received().len();
-    let req = Request::get(path)
-        .header("host", host)
-        .body(Full::<Bytes>::default())
-        .unwrap();
-    let resp = send(edge.http_addr(), None, req).await.unwrap();
-    let status = resp.status().as_u16();
+    let status = edge.http(host, path, &[]).await.status().as_u16();
     if edge.origin.received().len() == before {
         return (status, None);
     }
@@ -78,10 +71,21 @@ async fn counts(edge: &TestEdge, host: &str, requests: usize) -> Vec<u64> {
     out
 }
 
-fn stats(edge: &TestEdge, id: &str) -> (u64, u64) {
-    let snapshot = edge.edge.snapshot();
-    let s = &snapshot.functions[&FunctionId::new(id).unwrap()].stats;
-    (s.instances.load(Relaxed), s.instances_reused.load(Relaxed))
+/// Instances created and reused for function `id`, as `/status` reports them.
+async fn stats(edge: &TestEdge, id: &str) -> (u64, u64) {
+    let (_, status) = edge.admin("GET", "/status", None).await;
+    let functions = status["functions"].as_array().expect("functions listed");
+    let f = functions
+        .iter()
+        .find(|f| f["id"] == id)
+        .expect("the function is listed");
+    let count = |name: &str| f["stats"][name].as_u64().expect("a counter");
+    (count("instances"), count("instances_reused"))
+}
+
+/// The instance count the `recycle` fixture stamped on a request.
+fn stamped(view: &RequestView) -> &str {
+    view.parts.headers["x-instance-requests"].to_str().unwrap()
 }
 
 #[tokio::test]
@@ -89,7 +93,7 @@ async fn a_reusable_function_serves_later_requests_on_the_same_instance() {
     let edge = TestEdge::start(RECYCLE).await.unwrap();
     assert_eq!(counts(&edge, "reused.test", 4).await, [1, 2, 3, 4]);
     assert_eq!(
-        stats(&edge, "reused"),
+        stats(&edge, "reused").await,
         (1, 3),
         "one instance, reused three times"
     );
@@ -99,9 +103,9 @@ async fn a_reusable_function_serves_later_requests_on_the_same_instance() {
 async fn max_instance_reuse_caps_the_requests_per_instance_or_turns_reuse_off() {
     let edge = TestEdge::start(RECYCLE).await.unwrap();
     assert_eq!(counts(&edge, "capped.test", 5).await, [1, 2, 1, 2, 1]);
-    assert_eq!(stats(&edge, "capped"), (3, 2));
+    assert_eq!(stats(&edge, "capped").await, (3, 2));
     assert_eq!(counts(&edge, "fresh.test", 3).await, [1, 1, 1]);
-    assert_eq!(stats(&edge, "fresh"), (3, 0));
+    assert_eq!(stats(&edge, "fresh").await, (3, 0));
 }
 
 #[tokio::test]
@@ -123,7 +127,7 @@ async fn an_instance_whose_hook_trapped_or_timed_out_is_not_reused() {
     // The trap and the timeout each hit a reused instance (the third request of the
     // first and of the second instance), which was then dropped: three instances, four
     // reuses.
-    assert_eq!(stats(&edge, "reused"), (3, 4));
+    assert_eq!(stats(&edge, "reused").await, (3, 4));
 }
 
 #[tokio::test]
@@ -144,10 +148,7 @@ async fn an_instance_whose_memory_grew_is_not_reused() {
 #[tokio::test]
 async fn an_instance_left_mid_call_by_a_dropped_request_is_not_reused() {
     use std::future::Future;
-    use std::sync::Arc;
     use std::task::{Context, Poll, Waker};
-    use wedge::config::{FunctionConfig, FunctionLimits};
-    use wedge::wasm::{EngineSettings, FunctionRun, Hook, LoadedFunction, RequestView, WasmEngine};
 
     let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
     let config = FunctionConfig {
@@ -156,53 +157,30 @@ async fn an_instance_left_mid_call_by_a_dropped_request_is_not_reused() {
             timeout: std::time::Duration::from_secs(30),
             ..FunctionLimits::default()
         },
-        ..FunctionConfig::new(wedge_tests::function("recycle"))
+        ..FunctionConfig::new(function("recycle"))
     };
-    let id = FunctionId::new("recycle").unwrap();
-    let f = Arc::new(LoadedFunction::load(&engine, id, &config).unwrap());
-    let view = |path: &str| {
-        let parts = http::Request::get(path).body(()).unwrap().into_parts().0;
-        RequestView::new(parts, [127, 0, 0, 1].into(), None, "https", "t.test".into())
-    };
-    let served = |v: &RequestView| {
-        v.parts.headers["x-instance-requests"]
-            .to_str()
-            .unwrap()
-            .to_owned()
-    };
-    let run = |path: &'static str| {
-        let f = f.clone();
-        async move {
-            let mut run = FunctionRun::new(f, wedge::util::RequestId::next());
-            let (v, outcome, _) = run.request(Hook::ViewerRequest, view(path)).await;
-            outcome.unwrap();
-            v
-        }
-    };
-    assert_eq!(served(&run("/echo").await), "1");
+    let f = load_function(&engine, "recycle", &config);
+    let get = |path: &str| request_view(http::Request::get(path).body(()).unwrap(), "t.test");
+    assert_eq!(stamped(&viewer_request(&f, get("/echo")).await), "1");
     {
-        let mut run = FunctionRun::new(f.clone(), wedge::util::RequestId::next());
-        let stuck = run.request(Hook::ViewerRequest, view("/loop"));
+        let mut run = wedge::wasm::FunctionRun::new(f.clone(), wedge::util::RequestId::next());
+        let stuck = run.request(wedge::wasm::Hook::ViewerRequest, get("/loop"));
         let mut stuck = std::pin::pin!(stuck);
         // One poll takes the idle instance and enters the endless loop, which yields
         // to the executor at the next epoch tick.
         let poll = stuck.as_mut().poll(&mut Context::from_waker(Waker::noop()));
         assert!(matches!(poll, Poll::Pending));
     }
-    assert_eq!(served(&run("/echo").await), "1", "a fresh instance");
-    let stats = &f.stats;
-    assert_eq!(stats.instances.load(Relaxed), 2);
-    assert_eq!(stats.instances_reused.load(Relaxed), 1);
+    let next = viewer_request(&f, get("/echo")).await;
+    assert_eq!(stamped(&next), "1", "a fresh instance");
+    assert_eq!(f.stats.instances.load(Relaxed), 2);
+    assert_eq!(f.stats.instances_reused.load(Relaxed), 1);
 }
 
 /// The real functions that declare reuse get it: their first request must not look like
 /// growth (a component's memories are created at their initial size, which can be large).
 #[tokio::test]
 async fn the_example_functions_and_the_waf_are_reused() {
-    use std::sync::Arc;
-    use wedge::config::FunctionConfig;
-    use wedge::wasm::{EngineSettings, FunctionRun, Hook, LoadedFunction, RequestView, WasmEngine};
-
     let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
     for (module, config) in [
         ("device-class", serde_json::json!({})),
@@ -211,31 +189,23 @@ async fn the_example_functions_and_the_waf_are_reused() {
         let config = FunctionConfig {
             decision_cache: 0,
             config,
-            ..FunctionConfig::new(wedge_tests::function(module))
+            ..FunctionConfig::new(function(module))
         };
-        let id = FunctionId::new(module).unwrap();
-        let f = Arc::new(LoadedFunction::load(&engine, id, &config).unwrap());
+        let f = load_function(&engine, module, &config);
         for _ in 0..3 {
-            let parts = http::Request::get("/products?color=red")
+            let req = http::Request::get("/products?color=red")
                 .header(
                     "user-agent",
                     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
                 )
                 .body(())
-                .unwrap()
-                .into_parts()
-                .0;
-            let view =
-                RequestView::new(parts, [127, 0, 0, 1].into(), None, "https", "t.test".into());
-            let mut run = FunctionRun::new(f.clone(), wedge::util::RequestId::next());
-            let (_, outcome, _) = run.request(Hook::ViewerRequest, view).await;
-            outcome.unwrap();
+                .unwrap();
+            viewer_request(&f, request_view(req, "t.test")).await;
         }
-        let reused = f.stats.instances_reused.load(Relaxed);
-        assert_eq!(
-            (f.stats.instances.load(Relaxed), reused),
-            (1, 2),
-            "{module}"
+        let counts = (
+            f.stats.instances.load(Relaxed),
+            f.stats.instances_reused.load(Relaxed),
         );
+        assert_eq!(counts, (1, 2), "{module}");
     }
 }

@@ -101,13 +101,7 @@ async fn without_preinitialisation_config_is_checked_at_load_and_per_instance() 
     assert!(f.takes_config && !f.preinitialized());
 
     // Configured in the instance: its cache-key part carries the tag.
-    let view = wedge::wasm::RequestView::new(
-        http::Request::get("/x").body(()).unwrap().into_parts().0,
-        [127, 0, 0, 1].into(),
-        None,
-        "https",
-        "site.test".into(),
-    );
+    let view = wedge_tests::request_view(http::Request::get("/x").body(()).unwrap(), "site.test");
     let mut run =
         wedge::wasm::FunctionRun::new(std::sync::Arc::new(f), wedge::util::RequestId::next());
     let (_, key, _) = run.cache_key(view).await;

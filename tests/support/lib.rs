@@ -24,6 +24,34 @@ pub fn function(name: &str) -> PathBuf {
     Path::new(env!("WEDGE_FUNCTIONS_DIR")).join(format!("{}.wasm", name.replace('-', "_")))
 }
 
+/// Function `id` loaded from `config` into `engine`, ready to run outside an edge.
+pub fn load_function(
+    engine: &wedge::wasm::WasmEngine,
+    id: &str,
+    config: &wedge::config::FunctionConfig,
+) -> Arc<wedge::wasm::LoadedFunction> {
+    let id = wedge::config::FunctionId::new(id).expect("a valid function id");
+    Arc::new(wedge::wasm::LoadedFunction::load(engine, id, config).expect("the function loads"))
+}
+
+/// `req` as a function sees it: from 127.0.0.1, over HTTPS, for `host`.
+pub fn request_view(req: Request<()>, host: &str) -> wedge::wasm::RequestView {
+    let parts = req.into_parts().0;
+    wedge::wasm::RequestView::new(parts, [127, 0, 0, 1].into(), None, "https", host.into())
+}
+
+/// Runs `f`'s viewer-request hook on `view` as a request of its own; the request as the
+/// hook left it (panics if the hook failed).
+pub async fn viewer_request(
+    f: &Arc<wedge::wasm::LoadedFunction>,
+    view: wedge::wasm::RequestView,
+) -> wedge::wasm::RequestView {
+    let mut run = wedge::wasm::FunctionRun::new(f.clone(), wedge::util::RequestId::next());
+    let (view, outcome, _) = run.request(wedge::wasm::Hook::ViewerRequest, view).await;
+    outcome.expect("viewer-request ran");
+    view
+}
+
 /// The corpora folder beside the repository, if present.
 pub fn corpora() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora");
@@ -150,11 +178,7 @@ impl TestEdge {
         for (n, v) in headers {
             req = req.header(*n, *v);
         }
-        let tls = TlsOptions {
-            sni: Some(host.to_owned()),
-            roots: self.pki.roots.clone(),
-            alpn: vec![b"http/1.1".to_vec()],
-        };
+        let tls = self.tls_options(Some(host), &[b"http/1.1"]);
         send(self.https_addr(), Some(&tls), req.body(Full::default())?).await
     }
 
