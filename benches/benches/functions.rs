@@ -3,18 +3,14 @@
 //! as a reused decision (functions that declare their inputs).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::sync::Arc;
-use wedge::config::{FunctionConfig, FunctionId};
+use wedge::config::FunctionConfig;
 
-use wedge::wasm::{EngineSettings, FunctionRun, LoadedFunction, WasmEngine};
+use wedge::wasm::{EngineSettings, FunctionRun, WasmEngine};
 use wedge_benches::{mobile_request, request_id, view};
 use wedge_tests::function;
 
 fn functions(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = wedge_benches::runtime();
     let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
     let id = request_id();
     let mut group = c.benchmark_group("function");
@@ -32,9 +28,7 @@ fn functions(c: &mut Criterion) {
             max_instance_reuse: reuse,
             ..FunctionConfig::new(function(module))
         };
-        let f = Arc::new(
-            LoadedFunction::load(&engine, FunctionId::new(name).unwrap(), &config).unwrap(),
-        );
+        let f = wedge_tests::load_function(&engine, name, &config);
         let parts = mobile_request();
         group.bench_function(format!("{name}/{mode}"), |b| {
             b.iter(|| {

@@ -9,9 +9,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::Full;
 use wedge::Edge;
 use wedge::config::Config;
-use wedge::pipeline::ConnectionInfo;
 use wedge::router::Router;
-use wedge_benches::{client, mobile_request};
+use wedge_benches::mobile_request;
 use wedge_tests::function;
 
 fn config(stub: &str, tiny: &str) -> Config {
@@ -63,10 +62,7 @@ cache_policy = "all"
 }
 
 fn pipeline(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = wedge_benches::runtime();
     let stub = rt
         .block_on(wedge::stub_origin::StubOrigin::start(
             "127.0.0.1:0".parse().unwrap(),
@@ -76,13 +72,7 @@ fn pipeline(c: &mut Criterion) {
     let config = config(&stub.url(), &tiny);
     let router = Router::new(&config);
     let edge = rt.block_on(Edge::new(config)).unwrap();
-    let conn = ConnectionInfo {
-        client_addr: client(),
-        scheme: "https",
-        sni: Some("www.example.test".into()),
-        tls_version: None,
-        tls_cipher: None,
-    };
+    let conn = wedge_benches::connection();
 
     let mut group = c.benchmark_group("pipeline");
     group.bench_function("route/last-site-default", |b| {
@@ -188,15 +178,13 @@ async fn tiny_origin() -> String {
     format!("http://{addr}")
 }
 
-/// Each example function's whole part in one request (fresh instance, all its hooks),
+/// Each example function's whole part in one request (all its hooks, in a reused
+/// instance: every example declares `REUSE_INSTANCE`),
 /// through the harness, against the answer-at-origin-request fixture so no network is
 /// involved: the cost a behavior pays per function.
 fn examples(c: &mut Criterion) {
     use wedge::testing::Harness;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = wedge_benches::runtime();
     let mut group = c.benchmark_group("example");
     let examples = [
         ("baseline", None, serde_json::json!({})),

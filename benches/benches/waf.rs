@@ -1,17 +1,15 @@
-//! What the WAF costs per request: the function's part alone (fresh instance,
-//! viewer-request with the managed rule set, and with custom regex rules) on an
+//! What the WAF costs per request: the function's part alone (viewer-request with the
+//! managed rule set, and with custom regex rules, in a fresh or a reused instance) on an
 //! ordinary and on an attack request, pre-initialised and configured per instance; and
 //! whole requests in-process through `Edge::handle` with and without it.
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::Full;
-use std::sync::Arc;
 use wedge::Edge;
-use wedge::config::{Config, FunctionConfig, FunctionId};
-use wedge::pipeline::ConnectionInfo;
-use wedge::wasm::{EngineSettings, FunctionRun, Hook, HookOutcome, LoadedFunction, WasmEngine};
-use wedge_benches::{client, mobile_request, request_id, view};
+use wedge::config::{Config, FunctionConfig};
+use wedge::wasm::{EngineSettings, FunctionRun, Hook, HookOutcome, WasmEngine};
+use wedge_benches::{mobile_request, request_id, view};
 use wedge_tests::function;
 
 /// The benign request with an SQL injection in its query.
@@ -44,10 +42,7 @@ fn custom_rules() -> serde_json::Value {
 }
 
 fn function_part(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = wedge_benches::runtime();
     let id = request_id();
     let mut group = c.benchmark_group("waf");
     // The same functions loaded twice: configured once at load and snapshotted (the
@@ -65,9 +60,7 @@ fn function_part(c: &mut Criterion) {
                 config,
                 ..FunctionConfig::new(function(module))
             };
-            Arc::new(
-                LoadedFunction::load(&engine, FunctionId::new(name).unwrap(), &config).unwrap(),
-            )
+            wedge_tests::load_function(&engine, name, &config)
         };
         // Rows without a prefix: a fresh instance per request.
         let pass = load("pass", "hostile", serde_json::json!({}), 0);
@@ -126,10 +119,7 @@ fn function_part(c: &mut Criterion) {
 }
 
 fn whole_request(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = wedge_benches::runtime();
     let text = format!(
         r#"
 [origins.app]
@@ -155,13 +145,7 @@ functions = ["answer"]
     );
     let config = Config::from_toml(&text, "bench.toml".as_ref(), ".".as_ref()).unwrap();
     let edge = rt.block_on(Edge::new(config)).unwrap();
-    let conn = ConnectionInfo {
-        client_addr: client(),
-        scheme: "https",
-        sni: Some("www.example.test".into()),
-        tls_version: None,
-        tls_cipher: None,
-    };
+    let conn = wedge_benches::connection();
     let mut group = c.benchmark_group("waf-pipeline");
     for (name, path, status) in [
         ("handle/respond-only", "/respond?color=red&size=42", 418),

@@ -41,6 +41,25 @@ pub fn request_id() -> wedge::util::RequestId {
     wedge::util::RequestId::next()
 }
 
+/// The single-threaded runtime the benches drive the edge with.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// An HTTPS connection from [`client`] for `www.example.test`.
+pub fn connection() -> wedge::pipeline::ConnectionInfo {
+    wedge::pipeline::ConnectionInfo {
+        client_addr: client(),
+        scheme: "https",
+        sni: Some("www.example.test".into()),
+        tls_version: None,
+        tls_cipher: None,
+    }
+}
+
 /// A loopback client address.
 pub fn client() -> SocketAddr {
     SocketAddr::from(([198, 51, 100, 7], 40000))
