@@ -231,3 +231,37 @@ def run_tool(argv: list[str], timeout: float) -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err.strip()[:500]}")
     return out
+
+
+REPO = Path(__file__).resolve().parents[1]
+FUNCTIONS_TARGET = REPO / "target/functions"
+
+
+def cargo_build(functions: list[str] | None = None) -> None:
+    """Release builds of wedge and of the wasm functions (`functions`: only these packages),
+    into the target directories the tests and `wedge dev` use."""
+    print("building wedge (release) ...", flush=True)
+    subprocess.run(["cargo", "build", "--release", "-p", "wedge"], cwd=REPO, check=True)
+    print("building functions (wasm32-wasip2, release) ...", flush=True)
+    packages = [arg for name in functions or [] for arg in ("-p", name)]
+    env = {**os.environ, "CARGO_TARGET_DIR": str(FUNCTIONS_TARGET)}
+    subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip2",
+                    "--manifest-path", "functions/Cargo.toml", *packages],
+                   cwd=REPO, env=env, check=True)
+
+
+def spawn_nginx(name: str, conf: Path, prefix: Path, ports: list[int], cpus: str | None,
+                timeout: float = 30.0) -> subprocess.Popen:
+    """Start an nginx master (in the foreground) on a rendered config, after `nginx -t`;
+    wait until it listens on every port and has forked its workers."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (prefix / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    argv = ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    check = subprocess.run([*argv, "-t"], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"{name}: nginx -t failed:\n{check.stderr}")
+    proc = CHILDREN.spawn(pinned(argv, cpus), log=prefix / "stderr.log")
+    for port in ports:
+        wait_for(lambda: tcp_open(port), name, proc, prefix / "stderr.log", timeout=timeout)
+    wait_for(lambda: len(process_tree(proc.pid)) > 1, f"{name} workers", proc, timeout=timeout)
+    return proc

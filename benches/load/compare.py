@@ -34,14 +34,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchlib import (CHILDREN, admin_healthy, cpu_seconds, free_port, install_missing,  # noqa: E402
-                      parse_duration_ms, parse_wrk, pinned, process_tree, render, run_tool,
-                      self_signed, status_kb, tcp_open, wait_for)
+from benchlib import (CHILDREN, FUNCTIONS_TARGET, admin_healthy, cargo_build,  # noqa: E402
+                      cpu_seconds, free_port, install_missing, parse_duration_ms, parse_wrk,
+                      pinned, process_tree, render, run_tool, self_signed, spawn_nginx,
+                      status_kb, wait_for)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WEDGE_BIN = REPO / "target/release/wedge"
-FUNCTIONS_TARGET = REPO / "target/functions"
 DEVICE_CLASS_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/device_class.wasm"
 CACHE_KEY_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/cache_key.wasm"
 SECURITY_HEADERS_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/security_headers.wasm"
@@ -159,12 +159,7 @@ def ensure_packages() -> None:
 
 def build() -> None:
     """Release builds of wedge and of the wasm functions."""
-    print("building wedge (release) ...", flush=True)
-    subprocess.run(["cargo", "build", "--release", "-p", "wedge"], cwd=REPO, check=True)
-    print("building functions (wasm32-wasip2, release) ...", flush=True)
-    env = {**os.environ, "CARGO_TARGET_DIR": str(FUNCTIONS_TARGET)}
-    subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip2",
-                    "--manifest-path", "functions/Cargo.toml"], cwd=REPO, env=env, check=True)
+    cargo_build()
     for artifact in (WEDGE_BIN, DEVICE_CLASS_WASM, CACHE_KEY_WASM, SECURITY_HEADERS_WASM, WAF_WASM):  # the defaults --wedge-bin etc. point at
         if not artifact.exists():
             raise RuntimeError(f"build did not produce {artifact}")
@@ -194,31 +189,22 @@ class Server:
     def cpu(self) -> float:
         return cpu_seconds(self.pids())
 
+    def _memory_pids(self) -> list[int]:
+        """wedge's process, or nginx's workers (the master holds no connections)."""
+        pids = self.pids()
+        return pids[1:] if self.kind == "nginx" and len(pids) > 1 else pids
+
     def peak_rss_mb(self) -> float:
         """VmHWM: wedge's process, or the sum over nginx's workers."""
-        pids = self.pids()
-        counted = pids[1:] if self.kind == "nginx" and len(pids) > 1 else pids
-        return sum(status_kb(p, "VmHWM") for p in counted) / 1024
+        return sum(status_kb(p, "VmHWM") for p in self._memory_pids()) / 1024
 
     def rss_mb(self) -> float:
-        pids = self.pids()
-        counted = pids[1:] if self.kind == "nginx" and len(pids) > 1 else pids
-        return sum(status_kb(p, "VmRSS") for p in counted) / 1024
+        return sum(status_kb(p, "VmRSS") for p in self._memory_pids()) / 1024
 
 
 def start_nginx(name: str, conf: Path, prefix: Path, port: int, cpus: str | None) -> Server:
     """Start an nginx master (in the foreground) on a rendered config; wait until it listens."""
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / "tmp" / sub).mkdir(parents=True, exist_ok=True)
-    argv = ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
-    check = subprocess.run([*argv, "-t"], capture_output=True, text=True)
-    if check.returncode != 0:
-        raise RuntimeError(f"{name}: nginx -t failed:\n{check.stderr}")
-    proc = CHILDREN.spawn(pinned(argv, cpus), log=prefix / "stderr.log")
-    wait_for(lambda: tcp_open(port), name, proc, prefix / "stderr.log")
-    server = Server(name, proc, port, "nginx")
-    wait_for(lambda: len(server.pids()) > 1, f"{name} workers", proc)
-    return server
+    return Server(name, spawn_nginx(name, conf, prefix, [port], cpus), port, "nginx")
 
 
 def start_origin(workdir: Path, cpus: str | None) -> Server:

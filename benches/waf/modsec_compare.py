@@ -45,13 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchlib import (CHILDREN, admin_healthy, cpu_seconds, free_port, install_missing,  # noqa: E402
-                      parse_wrk, pinned, process_tree, render, run_tool, tcp_open, wait_for)
+from benchlib import (CHILDREN, FUNCTIONS_TARGET, admin_healthy, cargo_build,  # noqa: E402
+                      cpu_seconds, free_port, install_missing, parse_wrk, pinned, process_tree,
+                      render, run_tool, spawn_nginx, wait_for)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WEDGE_BIN = REPO / "target/release/wedge"
-FUNCTIONS_TARGET = REPO / "target/functions"
 WAF_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/waf.wasm"
 
 MODSEC_MODULE = Path("/usr/lib/nginx/modules/ngx_http_modsecurity_module.so")
@@ -138,12 +138,8 @@ def dump_cases(dest: Path) -> None:
 
 
 def build_wedge() -> None:
-    """Release builds of wedge and of the waf component, as benches/load/compare.py does."""
-    print("building wedge and the waf component (release) ...", flush=True)
-    subprocess.run(["cargo", "build", "--release", "-p", "wedge"], cwd=REPO, check=True)
-    env = {**os.environ, "CARGO_TARGET_DIR": str(FUNCTIONS_TARGET)}
-    subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip2", "--manifest-path",
-                    "functions/Cargo.toml", "-p", "waf"], cwd=REPO, env=env, check=True)
+    """Release builds of wedge and of the waf component."""
+    cargo_build(["waf"])
 
 
 def modsec_base_conf(dest: Path, workdir: Path, response_body: str = "debian") -> Path:
@@ -188,17 +184,8 @@ class Nginx:
 
 
 def start_nginx(name: str, conf: Path, prefix: Path, ports: list[int], cpus: str | None) -> Nginx:
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / "tmp" / sub).mkdir(parents=True, exist_ok=True)
-    argv = ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
-    check = subprocess.run([*argv, "-t"], capture_output=True, text=True)
-    if check.returncode != 0:
-        raise RuntimeError(f"{name}: nginx -t failed:\n{check.stderr}")
-    proc = CHILDREN.spawn(pinned(argv, cpus), log=prefix / "stderr.log")
-    for port in ports:
-        wait_for(lambda: tcp_open(port), name, proc, prefix / "stderr.log", timeout=60)
-    wait_for(lambda: len(process_tree(proc.pid)) > 1, f"{name} workers", proc, timeout=60)
-    return Nginx(proc, prefix)
+    # ModSecurity loads the CRS at start-up: give it longer than a bare nginx.
+    return Nginx(spawn_nginx(name, conf, prefix, ports, cpus, timeout=60), prefix)
 
 
 def start_origin(workdir: Path, cpus: str | None) -> tuple[Nginx, int]:
