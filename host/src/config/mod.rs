@@ -63,7 +63,7 @@ pub struct ServerLimits {
     /// Time a viewer has to send a request head; for HTTP/1.1 it also bounds how long an
     /// idle keep-alive connection waits for its next request (slowloris guard).
     pub header_read_timeout: Duration,
-    /// Idle time after which an HTTP/1.1 TLS connection is parked (its HTTP buffers
+    /// Idle time after which an HTTP/1.1 connection (TLS or plain) is parked (its HTTP buffers
     /// freed until the viewer sends again); `None`: never.
     pub park_idle_after: Option<Duration>,
     /// Largest request head (HTTP/1.1 buffer, HTTP/2 header list); larger gets 431.

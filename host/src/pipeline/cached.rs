@@ -272,7 +272,8 @@ where
 }
 
 /// Refreshes `entry` off the request path (stale-while-revalidate). The refresh is a
-/// request of its own: fresh function instances run its origin hooks.
+/// request of its own: function instances of its own (fresh, or idle ones of functions
+/// that declare reuse) run its origin hooks.
 fn refresh_in_background(
     origin: &Origin<'_>,
     policy: &CachePolicy,

@@ -217,7 +217,8 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
     }
 }
 
-/// The connection builders, all with the same limits: one per protocol, for TLS where
+/// The connection builders, with the same limits (the detecting one without the exact
+/// head-size limit, which hyper-util's builder lacks): one per protocol, for TLS where
 /// ALPN has decided and for plain HTTP/1.1 (no preface sniffing by hyper; measurably
 /// less memory per idle connection; HTTP/1.1 with hyper's own builder, whose
 /// connections can be parked), and one detecting the protocol for a plain connection
