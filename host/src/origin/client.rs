@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
@@ -45,9 +45,9 @@ struct MemberTarget {
 }
 
 impl Service<http::Uri> for MemberConnector {
-    type Response = TokioIo<TcpStream>;
+    type Response = MemberStream;
     type Error = crate::BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<TokioIo<TcpStream>, crate::BoxError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<MemberStream, crate::BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // Connects only: the clones are cheap.
@@ -56,7 +56,58 @@ impl Service<http::Uri> for MemberConnector {
 
     fn call(&mut self, _: http::Uri) -> Self::Future {
         let fut = self.0.http.clone().call(self.0.target.clone());
-        Box::pin(async move { fut.await.map_err(Into::into) })
+        Box::pin(async move { fut.await.map(MemberStream).map_err(Into::into) })
+    }
+}
+
+/// A TCP connection to a member. It reports no connection info: hyper-util would
+/// otherwise copy the socket addresses (`HttpInfo`) into the extensions of every
+/// response, three allocations a request that nothing here reads.
+pub struct MemberStream(TokioIo<TcpStream>);
+
+impl Connection for MemberStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl hyper::rt::Read for MemberStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for MemberStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
