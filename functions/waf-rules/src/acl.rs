@@ -418,6 +418,7 @@ fn default_fields(d: Detector) -> Vec<Field> {
 impl Acl {
     /// Compiles settings; errors name the config field.
     pub fn new(s: Settings) -> Result<Acl, ConfigProblem> {
+        crate::xss::prepare();
         let mut rules = Vec::new();
         let mut reads_body = false;
         for (i, r) in s.rules.into_iter().enumerate() {

@@ -4,6 +4,10 @@
 //! loads content, an event-handler attribute (also after a quote breaks out of one), and
 //! a script URL or script call. Plain markup (`<b>`, `a < b`) passes.
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
 use crate::transform::html_entity_decode;
 
 /// Tags that run script, load documents or change how the page is parsed: suspicious
@@ -112,6 +116,25 @@ const SCRIPT_SINKS: &[&str] = &[
     "(![]",
 ];
 
+/// All of [`SCRIPT_SINKS`] in one automaton: a value is scanned once, not once a sink.
+fn sinks() -> &'static AhoCorasick {
+    static SINKS: OnceLock<AhoCorasick> = OnceLock::new();
+    SINKS.get_or_init(|| AhoCorasick::new(SCRIPT_SINKS).expect("the sink list is valid"))
+}
+
+/// Builds the detector's tables now, at configuration time, so that they are part of
+/// the function's snapshot instead of being built by each instance's first request.
+pub(crate) fn prepare() {
+    sinks();
+}
+
+/// Whether `hay` calls or reads a script sink (see [`word_starts_at`] for the boundary).
+fn has_sink(hay: &str) -> bool {
+    sinks()
+        .find_overlapping_iter(hay)
+        .any(|m| word_starts_at(hay, SCRIPT_SINKS[m.pattern().as_usize()], m.start()))
+}
+
 /// True when `value` (already URL-decoded) looks like an XSS attack.
 pub fn is_xss(value: &str) -> bool {
     // Every check below needs markup, a call, a scheme, an attribute, an index, an
@@ -143,7 +166,7 @@ pub fn is_xss(value: &str) -> bool {
         }
     }
     let flat = unescape_js(&flat);
-    if SCRIPT_SINKS.iter().any(|s| contains_word(&flat, s)) {
+    if has_sink(&flat) {
         return true;
     }
     // Script ignores white space between tokens (`alert (1)`, `document . cookie`), not
@@ -161,7 +184,7 @@ pub fn is_xss(value: &str) -> bool {
         gap = false;
         squeezed.push(c);
     }
-    if SCRIPT_SINKS.iter().any(|s| contains_word(&squeezed, s))
+    if has_sink(&squeezed)
         && (squeezed.contains("script:") || squeezed.contains('(') || squeezed.contains('`'))
     {
         return true;
@@ -269,16 +292,15 @@ fn has_style_attack(s: &str) -> bool {
     false
 }
 
-/// Whether `needle` occurs in `hay` not glued to a preceding name character, for
-/// needles that start with a letter: `cheval(`, `1alert(`, `_alert(` and `оalert(`
-/// (Cyrillic o) name other functions, or none.
-fn contains_word(hay: &str, needle: &str) -> bool {
+/// Whether `needle`, found in `hay` at `at`, is not glued to a preceding name character
+/// (for needles that start with a letter): `cheval(`, `1alert(`, `_alert(` and
+/// `оalert(` (Cyrillic o) name other functions, or none.
+fn word_starts_at(hay: &str, needle: &str, at: usize) -> bool {
     let starts_alpha = needle
         .as_bytes()
         .first()
         .is_some_and(|b| b.is_ascii_alphabetic());
-    hay.match_indices(needle)
-        .any(|(i, _)| !starts_alpha || !hay[..i].chars().next_back().is_some_and(is_name_char))
+    !starts_alpha || !hay[..at].chars().next_back().is_some_and(is_name_char)
 }
 
 /// A character script reads as part of a name: a letter of any script, a digit, `_`, `$`.
