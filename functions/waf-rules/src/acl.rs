@@ -419,6 +419,7 @@ impl Acl {
     /// Compiles settings; errors name the config field.
     pub fn new(s: Settings) -> Result<Acl, ConfigProblem> {
         crate::xss::prepare();
+        crate::detect::prepare();
         let mut rules = Vec::new();
         let mut reads_body = false;
         for (i, r) in s.rules.into_iter().enumerate() {
@@ -964,7 +965,7 @@ fn detect_field(
 /// Protocol anomalies: CR/LF header injection in arguments, NULs in the path, a
 /// request without a Host, a malformed Content-Length.
 fn detect_protocol(req: &Inspect<'_>) -> bool {
-    if req.path.contains("%00") || req.path.contains('\0') {
+    if crate::text::has(req.path, "%00") || req.path.contains('\0') {
         return true;
     }
     if let Some(cl) = req.header("content-length")

@@ -5,53 +5,20 @@
 
 use std::borrow::Cow;
 
+use crate::text::{Needles, has, positions};
 use crate::transform::{html_entity_decode, normalise_path};
 
-/// Which of up to 64 needles start with each byte, built at compile time: one pass over
-/// a value then tries only the needles that can match where it is, instead of building
-/// a substring searcher per needle per value (which cost more than everything else the
-/// WAF does on an ordinary request).
-const fn first_bytes(list: &[&str]) -> [u64; 256] {
-    assert!(list.len() <= 64);
-    let mut table = [0u64; 256];
-    let mut i = 0;
-    while i < list.len() {
-        table[list[i].as_bytes()[0] as usize] |= 1 << i;
-        i += 1;
+/// Builds the detectors' automata now (see [`Needles`]).
+pub(crate) fn prepare() {
+    for set in [
+        &SENSITIVE_FILES,
+        &RCE_MARKS,
+        &PHP_MARKS,
+        &PHP_DIRECTIVES,
+        &SCANNER_TOOLS,
+    ] {
+        set.prepare();
     }
-    table
-}
-
-/// Whether a needle of `list` (indexed by `first`, from [`first_bytes`]) occurs in `hay`
-/// at a position `accept(position, needle)` agrees to.
-fn find_needle(
-    hay: &[u8],
-    list: &[&str],
-    first: &[u64; 256],
-    mut accept: impl FnMut(usize, &str) -> bool,
-) -> bool {
-    for p in 0..hay.len() {
-        let mut m = first[hay[p] as usize];
-        while m != 0 {
-            let i = m.trailing_zeros() as usize;
-            m &= m - 1;
-            // Byte by byte: most candidates fail at the second byte, sooner than a
-            // call to memcmp returns.
-            let n = list[i].as_bytes();
-            if hay.len() - p >= n.len()
-                && n.iter().zip(&hay[p..]).all(|(a, b)| a == b)
-                && accept(p, list[i])
-            {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-/// Whether any needle of `list` occurs in `hay`.
-fn contains_any(hay: &str, list: &[&str], first: &[u64; 256]) -> bool {
-    find_needle(hay.as_bytes(), list, first, |_, _| true)
 }
 
 /// `../` in any spelling (`..\`, `..;/`, `%2e%2e/` once decoded, `....//`), or a
@@ -69,7 +36,7 @@ pub fn is_traversal(v: &str) -> bool {
     // forms), and bytes that did not decode (`%c0%5c` leaves a stray byte).
     let mut s = String::with_capacity(v.len());
     let mut lower = v.to_ascii_lowercase();
-    if lower.contains("0x") {
+    if has(&lower, "0x") {
         lower = lower
             .replace("0x2e", ".")
             .replace("0x2f", "/")
@@ -85,10 +52,10 @@ pub fn is_traversal(v: &str) -> bool {
         }
     }
     // `.\/\.\.\/` is `./../` with escapes; `./././` padding is an evasion too.
-    if s.matches("./").count() >= 3 && s.contains("/./") {
+    if positions(&s, "./").count() >= 3 && has(&s, "/./") {
         return true;
     }
-    if s.contains("//") {
+    if has(&s, "//") {
         s = s.replace("//", "/");
     }
     let b = s.as_bytes();
@@ -125,81 +92,82 @@ pub fn is_traversal(v: &str) -> bool {
     is_sensitive_file(&s)
 }
 
+/// Well-known files and directories (see [`is_sensitive_file`]).
+static SENSITIVE_FILES: Needles = Needles::new(&[
+    "etc/passwd",
+    "etc/shadow",
+    "etc/group",
+    "etc/hosts",
+    "etc/issue",
+    "etc/motd",
+    "etc/master.passwd",
+    "etc/security/",
+    "etc/httpd/",
+    "etc/apache",
+    "etc/nginx/",
+    "etc/mysql/",
+    "etc/ssh/",
+    "etc/sudoers",
+    "etc/crontab",
+    "etc/profile",
+    "etc/resolv.conf",
+    "etc/inetd.conf",
+    "etc/fstab",
+    "proc/self/",
+    "proc/version",
+    "proc/cmdline",
+    "proc/1/",
+    "var/log/",
+    "var/www/",
+    "root/.",
+    "home/",
+    "usr/local/apache",
+    ".bash_history",
+    ".bashrc",
+    ".ssh/",
+    ".htpasswd",
+    ".htaccess",
+    ".git/",
+    ".svn/",
+    ".env",
+    "web.config",
+    "wp-config.php",
+    "boot.ini",
+    "win.ini",
+    "system.ini",
+    "windows/system32",
+    "winnt/system32",
+    "windows/win.ini",
+    "inetpub/",
+    "autoexec.bat",
+    "system32/config/sam",
+    "repair/sam",
+    "/sam",
+    "php.ini",
+    "my.cnf",
+    "httpd.conf",
+    "id_rsa",
+    "authorized_keys",
+    "known_hosts",
+    ".aws/credentials",
+    ".docker/",
+    "etc/pwd.db",
+    "etc/spwd.db",
+    "applicationhost.config",
+    ".mysql_history",
+]);
+
 /// Well-known files and directories an attacker reads or probes for.
 pub fn is_sensitive_file(v: &str) -> bool {
     // Resolved as a file system would (`/etc/./x/../passwd`), when there is anything to
     // resolve.
-    let n = if v.contains('\\') || v.contains("//") || v.contains("/.") || v.starts_with('.') {
+    let n = if v.contains('\\') || has(v, "//") || has(v, "/.") || v.starts_with('.') {
         Cow::Owned(normalise_path(&v.replace('\\', "/")))
     } else {
         Cow::Borrowed(v)
     };
-    const FILES: &[&str] = &[
-        "etc/passwd",
-        "etc/shadow",
-        "etc/group",
-        "etc/hosts",
-        "etc/issue",
-        "etc/motd",
-        "etc/master.passwd",
-        "etc/security/",
-        "etc/httpd/",
-        "etc/apache",
-        "etc/nginx/",
-        "etc/mysql/",
-        "etc/ssh/",
-        "etc/sudoers",
-        "etc/crontab",
-        "etc/profile",
-        "etc/resolv.conf",
-        "etc/inetd.conf",
-        "etc/fstab",
-        "proc/self/",
-        "proc/version",
-        "proc/cmdline",
-        "proc/1/",
-        "var/log/",
-        "var/www/",
-        "root/.",
-        "home/",
-        "usr/local/apache",
-        ".bash_history",
-        ".bashrc",
-        ".ssh/",
-        ".htpasswd",
-        ".htaccess",
-        ".git/",
-        ".svn/",
-        ".env",
-        "web.config",
-        "wp-config.php",
-        "boot.ini",
-        "win.ini",
-        "system.ini",
-        "windows/system32",
-        "winnt/system32",
-        "windows/win.ini",
-        "inetpub/",
-        "autoexec.bat",
-        "system32/config/sam",
-        "repair/sam",
-        "/sam",
-        "php.ini",
-        "my.cnf",
-        "httpd.conf",
-        "id_rsa",
-        "authorized_keys",
-        "known_hosts",
-        ".aws/credentials",
-        ".docker/",
-        "etc/pwd.db",
-        "etc/spwd.db",
-        "applicationhost.config",
-        ".mysql_history",
-    ];
-    const FIRST: [u64; 256] = first_bytes(FILES);
     let b = n.as_bytes();
-    find_needle(b, FILES, &FIRST, |p, f| {
+    SENSITIVE_FILES.find(&n, |p, f| {
         // The name must start a path segment (`/etc/passwd`, `etc/passwd`, `c:/boot.ini`)
         // and end one (`.env`, not `.environment`).
         let starts = p == 0
@@ -369,46 +337,47 @@ fn ip_host(rest: &str) -> bool {
             .is_some_and(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Marks of a command line wherever they are (see [`is_rce`]).
+static RCE_MARKS: Needles = Needles::new(&[
+    "${ifs}",
+    "$ifs",
+    "${path:",
+    "${jndi:",
+    "{${",
+    "{jndi:",
+    "cmd.exe",
+    "cmd /c",
+    "powershell",
+    "invoke-webrequest",
+    "invoke-expression",
+    "iex(",
+    "iex (",
+    "iwr ",
+    "net user",
+    "certutil",
+    "bitsadmin",
+    "/bin/sh",
+    "/bin/bash",
+    "/bin/nc",
+    "/usr/bin/",
+    "nc -e",
+    "bash -i",
+    "/dev/tcp/",
+    "wget http",
+    "curl http",
+    "sh -c",
+    "$shell",
+]);
+
 /// Commands after a shell separator or inside a substitution: `;cat /etc/passwd`,
 /// `| nc -e`, `$(id)`, `` `whoami` ``, `${IFS}`, PowerShell's `iex`/`Invoke-WebRequest`.
 pub fn is_rce(v: &str) -> bool {
     // Marks of a command line wherever they are: `${IFS}` and JNDI lookups, Windows and
     // PowerShell forms, shells and download-and-run pipes.
-    const MARKS: &[&str] = &[
-        "${ifs}",
-        "$ifs",
-        "${path:",
-        "${jndi:",
-        "{${",
-        "{jndi:",
-        "cmd.exe",
-        "cmd /c",
-        "powershell",
-        "invoke-webrequest",
-        "invoke-expression",
-        "iex(",
-        "iex (",
-        "iwr ",
-        "net user",
-        "certutil",
-        "bitsadmin",
-        "/bin/sh",
-        "/bin/bash",
-        "/bin/nc",
-        "/usr/bin/",
-        "nc -e",
-        "bash -i",
-        "/dev/tcp/",
-        "wget http",
-        "curl http",
-        "sh -c",
-        "$shell",
-    ];
-    const FIRST: [u64; 256] = first_bytes(MARKS);
-    if contains_any(v, MARKS, &FIRST) {
+    if RCE_MARKS.contains(v) {
         return true;
     }
-    if v.contains("() {") && (v.contains("};") || v.contains(":;")) {
+    if has(v, "() {") && (has(v, "};") || has(v, ":;")) {
         return true; // Shellshock
     }
     // Shell globbing in well-known paths: `/etc/[p]asswd`, `/bi?/sh`, `/usr/[a-z]in/bash`.
@@ -761,11 +730,43 @@ fn is_command(w: &str) -> bool {
     )
 }
 
+/// Template tags, stream wrappers and superglobals (see [`is_php`]).
+static PHP_MARKS: Needles = Needles::new(&[
+    "[php]",
+    "[/php]",
+    "{php}",
+    "{/php}",
+    "php://",
+    "phar://",
+    "zlib://",
+    "glob://",
+    "expect://",
+    "data://text/plain;base64",
+    // PHP's other stream wrappers (the ssh2 and rar extensions', compression).
+    "ssh2.shell://",
+    "ssh2.exec://",
+    "ssh2.tunnel://",
+    "ssh2.sftp://",
+    "ssh2.scp://",
+    "rar://",
+    "compress.bzip2://",
+    "$_get",
+    "$_post",
+    "$_request",
+    "$_server",
+    "$_cookie",
+    "$_files",
+    "$_env",
+    "$_session",
+    "$globals",
+    "$http_raw_post_data",
+]);
+
 /// PHP code, PHP wrappers, superglobals, serialized objects and dangerous calls.
 pub fn is_php(v: &str) -> bool {
     // An opening tag with code after it: `<?php x`, `<?=x`, `<? echo`, but not an XML
     // declaration, and not a tag that ends the value (`<?php` alone runs nothing).
-    for (i, _) in v.match_indices("<?") {
+    for i in positions(v, "<?") {
         let rest = &v[i + 2..];
         let code = if let Some(r) = rest.strip_prefix("php").or(rest.strip_prefix('=')) {
             Some(r)
@@ -791,38 +792,7 @@ pub fn is_php(v: &str) -> bool {
         }
     }
     // Template tags, stream wrappers and superglobals.
-    const MARKS: &[&str] = &[
-        "[php]",
-        "[/php]",
-        "{php}",
-        "{/php}",
-        "php://",
-        "phar://",
-        "zlib://",
-        "glob://",
-        "expect://",
-        "data://text/plain;base64",
-        // PHP's other stream wrappers (the ssh2 and rar extensions', compression).
-        "ssh2.shell://",
-        "ssh2.exec://",
-        "ssh2.tunnel://",
-        "ssh2.sftp://",
-        "ssh2.scp://",
-        "rar://",
-        "compress.bzip2://",
-        "$_get",
-        "$_post",
-        "$_request",
-        "$_server",
-        "$_cookie",
-        "$_files",
-        "$_env",
-        "$_session",
-        "$globals",
-        "$http_raw_post_data",
-    ];
-    const FIRST: [u64; 256] = first_bytes(MARKS);
-    if contains_any(v, MARKS, &FIRST) {
+    if PHP_MARKS.contains(v) {
         return true;
     }
     // A PHP session file (`sess_<id>`, alone or at the end of a path): what session
@@ -866,7 +836,7 @@ pub fn is_php(v: &str) -> bool {
 /// `O:8:"stdClass":1:{...}`: an object in PHP's serialization format.
 fn serialized_object(v: &str) -> bool {
     let b = v.as_bytes();
-    for (i, _) in v.match_indices(":\"") {
+    for i in positions(v, ":\"") {
         if i >= 3
             && (b[..i].ends_with(b"o:")
                 || b[..i]
@@ -880,7 +850,7 @@ fn serialized_object(v: &str) -> bool {
             if let Some(p) = head.rfind(|c: char| !c.is_ascii_digit())
                 && p >= 1
                 && &head[p - 1..=p] == "o:"
-                && v[i..].contains(":{")
+                && has(&v[i..], ":{")
             {
                 return true;
             }
@@ -888,6 +858,25 @@ fn serialized_object(v: &str) -> bool {
     }
     false
 }
+
+/// Configuration directives pushed through arguments (see [`call_or_directive`]).
+static PHP_DIRECTIVES: Needles = Needles::new(&[
+    "opcache.",
+    "mbstring.",
+    "unserialize_max_depth",
+    "allow_url_fopen",
+    "display_errors",
+    "include_path",
+    "register_globals",
+    "suhosin.",
+    "error_log",
+    "allow_url_include",
+    "auto_prepend_file",
+    "auto_append_file",
+    "disable_functions",
+    "open_basedir",
+    "safe_mode",
+]);
 
 /// Function calls and configuration directives.
 fn call_or_directive(v: &str) -> bool {
@@ -1055,25 +1044,7 @@ fn call_or_directive(v: &str) -> bool {
         return true;
     }
     // Configuration directives pushed through arguments.
-    const DIRECTIVES: &[&str] = &[
-        "opcache.",
-        "mbstring.",
-        "unserialize_max_depth",
-        "allow_url_fopen",
-        "display_errors",
-        "include_path",
-        "register_globals",
-        "suhosin.",
-        "error_log",
-        "allow_url_include",
-        "auto_prepend_file",
-        "auto_append_file",
-        "disable_functions",
-        "open_basedir",
-        "safe_mode",
-    ];
-    const DIRECTIVE_FIRST: [u64; 256] = first_bytes(DIRECTIVES);
-    v.contains('=') && contains_any(v, DIRECTIVES, &DIRECTIVE_FIRST)
+    v.contains('=') && PHP_DIRECTIVES.contains(v)
 }
 
 /// How far the PHP call detectors look for a bracket's match or a comment's start.
@@ -1341,70 +1312,71 @@ const PHP_ONLY: &[&str] = &[
     "fileinode",
 ];
 
+/// Vulnerability scanners and attack tools (see [`is_scanner`]).
+static SCANNER_TOOLS: Needles = Needles::new(&[
+    "nikto",
+    "sqlmap",
+    "nmap",
+    "masscan",
+    "zgrab",
+    "acunetix",
+    "netsparker",
+    "nessus",
+    "openvas",
+    "w3af",
+    "wpscan",
+    "dirbuster",
+    "gobuster",
+    "dirb",
+    "wfuzz",
+    "ffuf",
+    "nuclei",
+    "arachni",
+    "skipfish",
+    "whatweb",
+    "havij",
+    "jaascois",
+    "burpcollaborator",
+    "commix",
+    "fimap",
+    "grabber",
+    "morfeus",
+    "zmeu",
+    "brutus",
+    "hydra",
+    "paros",
+    "webinspect",
+    "appscan",
+    "qualys",
+    "metasploit",
+    "bsqlbf",
+    "pangolin",
+    "absinthe",
+    "sql power injector",
+    "webshag",
+    "uniscan",
+    "vega/",
+    "xsser",
+    "jbrofuzz",
+    "zap/",
+    "owasp zap",
+    "nsauditor",
+    "cgichk",
+    "n-stealth",
+    "mysqloit",
+    "blackwidow",
+    "floodgate",
+    "netlab360",
+    "fuzz faster",
+    "feroxbuster",
+    "(hydra)",
+    "sf/",
+    "crimscanner",
+]);
+
 /// User agents (and similar headers) of vulnerability scanners and attack tools.
 pub fn is_scanner(ua: &str) -> bool {
-    const TOOLS: &[&str] = &[
-        "nikto",
-        "sqlmap",
-        "nmap",
-        "masscan",
-        "zgrab",
-        "acunetix",
-        "netsparker",
-        "nessus",
-        "openvas",
-        "w3af",
-        "wpscan",
-        "dirbuster",
-        "gobuster",
-        "dirb",
-        "wfuzz",
-        "ffuf",
-        "nuclei",
-        "arachni",
-        "skipfish",
-        "whatweb",
-        "havij",
-        "jaascois",
-        "burpcollaborator",
-        "commix",
-        "fimap",
-        "grabber",
-        "morfeus",
-        "zmeu",
-        "brutus",
-        "hydra",
-        "paros",
-        "webinspect",
-        "appscan",
-        "qualys",
-        "metasploit",
-        "bsqlbf",
-        "pangolin",
-        "absinthe",
-        "sql power injector",
-        "webshag",
-        "uniscan",
-        "vega/",
-        "xsser",
-        "jbrofuzz",
-        "zap/",
-        "owasp zap",
-        "nsauditor",
-        "cgichk",
-        "n-stealth",
-        "mysqloit",
-        "blackwidow",
-        "floodgate",
-        "netlab360",
-        "fuzz faster",
-        "feroxbuster",
-        "(hydra)",
-        "sf/",
-        "crimscanner",
-    ];
-    const FIRST: [u64; 256] = first_bytes(TOOLS);
-    contains_any(ua, TOOLS, &FIRST)
+    SCANNER_TOOLS.contains(ua)
 }
 
 /// Header injection in argument values: CR/LF followed by a header-like line

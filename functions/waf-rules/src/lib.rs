@@ -8,5 +8,6 @@ pub mod acl;
 pub mod detect;
 pub mod request;
 pub mod sqli;
+pub mod text;
 pub mod transform;
 pub mod xss;

@@ -5,6 +5,8 @@
 //! statements, time and file functions). Looking at tokens rather than words is what
 //! lets "select your size from the list" through while `1'/**/oR/**/1=1#` is caught.
 
+use crate::text::{has, positions};
+
 /// Token classes, in the spirit of libinjection's fingerprints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tok {
@@ -1292,7 +1294,7 @@ pub fn is_sqli(value: &str) -> bool {
         })
         .collect();
     // MySQL's executable comments exist only to smuggle SQL.
-    if lower.contains("/*!") {
+    if has(&lower, "/*!") {
         return true;
     }
     if explain(&lower).is_some() || is_nosql(&lower) || is_pg_cast(&lower) || system_var(&lower) {
@@ -1300,7 +1302,7 @@ pub fn is_sqli(value: &str) -> bool {
     }
     // `\x27\x6f\x72`: C-style hex escapes, which PHP's stripcslashes and some JSON and
     // CSV readers turn into the quote they spell.
-    lower.contains("\\x") && unescape_hex(&lower).is_some_and(|u| explain(&u).is_some())
+    has(&lower, "\\x") && unescape_hex(&lower).is_some_and(|u| explain(&u).is_some())
 }
 
 /// `\xHH` escapes of ASCII characters decoded (lower-cased); `None` when there are none.
@@ -1332,7 +1334,7 @@ fn unescape_hex(s: &str) -> Option<String> {
 /// hunks aside).
 fn system_var(lower: &str) -> bool {
     let b = lower.as_bytes();
-    lower.match_indices("@@").any(|(i, _)| {
+    positions(lower, "@@").any(|i| {
         let name = b[i + 2..]
             .iter()
             .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
@@ -1351,7 +1353,7 @@ fn is_pg_cast(lower: &str) -> bool {
         "int", "integer", "bigint", "smallint", "text", "json", "jsonb", "varchar", "double",
         "numeric", "bool", "boolean", "regclass", "oid", "bytea", "char", "float",
     ];
-    lower.match_indices("::").any(|(i, _)| {
+    positions(lower, "::").any(|i| {
         let rest = &lower[i + 2..];
         let end = rest
             .find(|c: char| !c.is_ascii_alphanumeric())

@@ -4,10 +4,7 @@
 //! loads content, an event-handler attribute (also after a quote breaks out of one), and
 //! a script URL or script call. Plain markup (`<b>`, `a < b`) passes.
 
-use std::sync::OnceLock;
-
-use aho_corasick::AhoCorasick;
-
+use crate::text::Needles;
 use crate::transform::html_entity_decode;
 
 /// Tags that run script, load documents or change how the page is parsed: suspicious
@@ -117,22 +114,17 @@ const SCRIPT_SINKS: &[&str] = &[
 ];
 
 /// All of [`SCRIPT_SINKS`] in one automaton: a value is scanned once, not once a sink.
-fn sinks() -> &'static AhoCorasick {
-    static SINKS: OnceLock<AhoCorasick> = OnceLock::new();
-    SINKS.get_or_init(|| AhoCorasick::new(SCRIPT_SINKS).expect("the sink list is valid"))
-}
+static SINKS: Needles = Needles::new(SCRIPT_SINKS);
 
-/// Builds the detector's tables now, at configuration time, so that they are part of
+/// Builds the detector's automaton now, at configuration time, so that it is part of
 /// the function's snapshot instead of being built by each instance's first request.
 pub(crate) fn prepare() {
-    sinks();
+    SINKS.prepare();
 }
 
 /// Whether `hay` calls or reads a script sink (see [`word_starts_at`] for the boundary).
 fn has_sink(hay: &str) -> bool {
-    sinks()
-        .find_overlapping_iter(hay)
-        .any(|m| word_starts_at(hay, SCRIPT_SINKS[m.pattern().as_usize()], m.start()))
+    SINKS.find(hay, |at, needle| word_starts_at(hay, needle, at))
 }
 
 /// True when `value` (already URL-decoded) looks like an XSS attack.
