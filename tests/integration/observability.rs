@@ -7,6 +7,10 @@ const SITE: &str = r#"
 [access_log]
 path = "{certs}/access.log"
 
+[certificates.www]
+cert = "{certs}/www.pem"
+key = "{certs}/www.key"
+
 [origins.stub]
 members = [{ url = "{stub}" }]
 
@@ -15,7 +19,7 @@ module = "{functions}/device_class.wasm"
 
 [[distributions]]
 id = "www"
-aliases = ["www.test"]
+aliases = ["www.test", "www.example.test"]
 [distributions.default_behavior]
 origin = "stub"
 functions = ["device-class"]
@@ -95,4 +99,18 @@ async fn every_request_gets_one_json_access_log_line() {
     let second: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
     assert_eq!(second["sc-status"], 421);
     assert_eq!(second["x-edge-result-type"], "Error");
+    assert!(first["ssl-protocol"].is_null() && first["ssl-cipher"].is_null());
+
+    // Over TLS, the negotiated version and cipher suite are logged too.
+    let resp = edge.get("www.example.test", "/echo", &[]).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    wait_until("the TLS request's line is written", || async {
+        read().len() >= 3
+    })
+    .await;
+    let third: serde_json::Value = serde_json::from_str(&read()[2]).unwrap();
+    assert_eq!(third["cs-protocol"], "https");
+    assert_eq!(third["ssl-protocol"], "TLSv1_3");
+    let cipher = third["ssl-cipher"].as_str().unwrap();
+    assert!(cipher.starts_with("TLS13_"), "{cipher}");
 }

@@ -12,8 +12,8 @@ pub struct ConnectionInfo {
     pub sni: Option<std::sync::Arc<str>>,
     /// Negotiated TLS version (`TLSv1.3`), if TLS.
     pub tls_version: Option<&'static str>,
-    /// Negotiated cipher suite, if TLS.
-    pub tls_cipher: Option<String>,
+    /// Negotiated cipher suite (`TLS13_AES_128_GCM_SHA256`), if TLS.
+    pub tls_cipher: Option<&'static str>,
 }
 
 impl ConnectionInfo {

@@ -173,7 +173,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
                         tls_version: session.protocol_version().and_then(|v| v.as_str()),
                         tls_cipher: session
                             .negotiated_cipher_suite()
-                            .map(|s| format!("{:?}", s.suite())),
+                            .and_then(|s| s.suite().as_str()),
                     };
                     // ALPN already chose the protocol: serve it directly, with no
                     // preface sniffing and a smaller per-connection state.

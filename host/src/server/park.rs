@@ -105,7 +105,9 @@ pub(super) async fn serve_h1<I: ParkableIo>(
 ) {
     let Some(parking) = parking else {
         let conn = builder.serve_connection(TokioIo::new(io), Tracked::plain(svc));
-        return super::until_shutdown(conn, stop).await;
+        // Boxed: inline, hyper's connection state would size this future, and so every
+        // parked connection's task, too.
+        return Box::pin(super::until_shutdown(conn, stop)).await;
     };
     let mut buffered = Bytes::new();
     // When the idle limit runs out: counted from the end of the last round that served
