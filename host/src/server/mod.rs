@@ -156,39 +156,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
                     stop.clone(),
                     parking.clone(),
                 );
-                async move {
-                    // Boxed: the handshake's state is large and would otherwise
-                    // stay reserved in this future for the connection's lifetime.
-                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
-                    let tls = match Box::pin(handshake).await {
-                        Ok(Ok(tls)) => Box::new(tls),
-                        Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                    };
-                    let session = tls.get_ref().1;
-                    let conn = ConnectionInfo {
-                        client_addr: peer,
-                        scheme: "https",
-                        sni: session.server_name().map(|n| n.to_ascii_lowercase().into()),
-                        tls_version: session.protocol_version().and_then(|v| v.as_str()),
-                        tls_cipher: session
-                            .negotiated_cipher_suite()
-                            .and_then(|s| s.suite().as_str()),
-                    };
-                    // ALPN already chose the protocol: serve it directly, with no
-                    // preface sniffing and a smaller per-connection state.
-                    let h2 = session.alpn_protocol() == Some(b"h2");
-                    let svc = edge.service(conn);
-                    // Each way of serving is boxed for the same reason.
-                    if h2 {
-                        let svc = park::Tracked::plain(svc);
-                        Box::pin(serve(&builder.h2, stop, tls, svc)).await
-                    } else {
-                        let served =
-                            park::serve_h1(&builder.h1, parking.as_deref(), stop, tls, svc);
-                        Box::pin(served).await
-                    }
-                }
+                serve_tls(edge, acceptor, builder, stop, parking, tcp, peer)
             },
         ));
     }
@@ -328,6 +296,57 @@ async fn accept_loop<F, Fut>(
                 }
             }
         }
+    }
+}
+
+/// Serves one TLS connection: the handshake, then HTTP/1.1 or HTTP/2 as ALPN chose.
+async fn serve_tls(
+    edge: Edge,
+    acceptor: TlsAcceptor,
+    builder: Arc<Builders>,
+    stop: watch::Receiver<bool>,
+    parking: Option<Arc<park::Parking>>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) {
+    // Each step is boxed: their states are large (the handshake's over 1 KB), and
+    // inline they would size this future, which a connection keeps all its life.
+    let tls = match Box::pin(accept_tls(&acceptor, tcp)).await {
+        Ok(tls) => tls,
+        Err(e) => return tracing::debug!(%peer, "{e}"),
+    };
+    let session = tls.get_ref().1;
+    let conn = ConnectionInfo {
+        client_addr: peer,
+        scheme: "https",
+        sni: session.server_name().map(|n| n.to_ascii_lowercase().into()),
+        tls_version: session.protocol_version().and_then(|v| v.as_str()),
+        tls_cipher: session
+            .negotiated_cipher_suite()
+            .and_then(|s| s.suite().as_str()),
+    };
+    // ALPN already chose the protocol: serve it directly, with no preface sniffing and
+    // a smaller per-connection state.
+    let h2 = session.alpn_protocol() == Some(b"h2");
+    let svc = edge.service(conn);
+    if h2 {
+        let svc = park::Tracked::plain(svc);
+        Box::pin(serve(&builder.h2, stop, tls, svc)).await
+    } else {
+        let served = park::serve_h1(&builder.h1, parking.as_deref(), stop, tls, svc);
+        Box::pin(served).await
+    }
+}
+
+/// The TLS handshake, within [`HANDSHAKE_TIMEOUT`].
+async fn accept_tls(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+) -> Result<Box<tokio_rustls::server::TlsStream<TcpStream>>, String> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => Ok(Box::new(tls)),
+        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+        Err(_) => Err("TLS handshake timed out".into()),
     }
 }
 
