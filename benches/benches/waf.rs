@@ -1,6 +1,6 @@
 //! What the WAF costs per request: the function's part alone (viewer-request with the
 //! managed rule set, and with custom regex rules, in a fresh or a reused instance) on an
-//! ordinary and on an attack request, pre-initialised and configured per instance; and
+//! ordinary and on an attack request (and, reused, with a User-Agent never seen before), pre-initialised and configured per instance; and
 //! whole requests in-process through `Edge::handle` with and without it.
 
 use bytes::Bytes;
@@ -103,6 +103,28 @@ fn function_part(c: &mut Criterion) {
                 attack_request(),
                 true,
             ));
+        }
+        if preinitialize {
+            // Detector verdicts on a repeated User-Agent are remembered by the instance:
+            // here every request brings a User-Agent it has not seen (the worst case).
+            let reused = load(
+                "waf-reused-new-ua",
+                "waf",
+                serde_json::json!({ "managed": "block" }),
+                u32::MAX,
+            );
+            let mut n = 0u64;
+            group.bench_function("reused-instance/managed/benign-new-user-agent", |b| {
+                b.iter(|| {
+                    n += 1;
+                    let mut parts = mobile_request();
+                    let ua = format!("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.{n}.0 Mobile Safari/537.36");
+                    parts.headers.insert("user-agent", ua.parse().unwrap());
+                    let mut run = FunctionRun::new(reused.clone(), id);
+                    let (_, outcome, _) = rt.block_on(run.request(Hook::ViewerRequest, view(parts)));
+                    assert!(matches!(outcome.unwrap(), HookOutcome::Continue));
+                })
+            });
         }
         for (name, f, parts, respond) in cases {
             group.bench_function(format!("{variant}{name}"), |b| {

@@ -322,6 +322,8 @@ pub struct Acl {
     pub forward_labels: bool,
     /// Whether any rule reads the body (so the host need not be asked for it).
     pub reads_body: bool,
+    /// Detector verdicts on header values seen before.
+    header_verdicts: crate::memo::HeaderVerdicts,
 }
 
 /// One rule that matched.
@@ -489,6 +491,7 @@ impl Acl {
             body_limit: s.body_limit as usize,
             forward_labels: s.forward_labels,
             reads_body,
+            header_verdicts: Default::default(),
         })
     }
 
@@ -498,6 +501,7 @@ impl Acl {
         let mut cache = Cache {
             seen: Vec::with_capacity(48),
             fields: Vec::with_capacity(16),
+            header_verdicts: &self.header_verdicts,
         };
         for rule in &self.rules {
             let mut rate_block = None;
@@ -703,6 +707,7 @@ pub fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 struct Cache<'c, 'r> {
     seen: Vec<(Detector, &'c Field, bool)>,
     fields: Vec<FieldValues<'c, 'r>>,
+    header_verdicts: &'c crate::memo::HeaderVerdicts,
 }
 
 /// One field's values, and (once a detector has asked) each value as detectors read it.
@@ -710,6 +715,8 @@ struct FieldValues<'c, 'r> {
     field: &'c Field,
     values: Vec<Cow<'r, str>>,
     prepared: Option<Vec<Prepared>>,
+    /// For a single header value: how the remembered verdicts know it.
+    sighting: Option<crate::memo::Sighting>,
 }
 
 /// A value as the detectors read it, worked out once however many detectors read it.
@@ -788,6 +795,7 @@ impl<'c, 'r> Cache<'c, 'r> {
                     field: f,
                     values: req.values(f),
                     prepared: None,
+                    sighting: None,
                 });
                 self.fields.len() - 1
             }
@@ -868,7 +876,10 @@ fn eval<'c, 'r>(
                 // values there, not at the raw text where `&` and `"` are syntax.
                 _ if *f == Field::Body && req.body_parsed => false,
                 Detector::Rfi => detect_rfi(req, f, cache),
-                _ => detect_field(*d, f, cache.prepared(req, f)),
+                _ => match f {
+                    Field::Header(name) => detect_header(*d, f, name, req, cache),
+                    _ => detect_field(*d, f, cache.prepared(req, f)),
+                },
             };
             cache.seen.push((*d, f, hit));
             hit
@@ -923,6 +934,33 @@ fn detect_rfi<'c, 'r>(req: &'r Inspect<'_>, f: &'c Field, cache: &mut Cache<'c, 
             .any(|b| detect::is_rfi_in_markup(b)),
         _ => detect_field(Detector::Rfi, f, cache.prepared(req, f)),
     }
+}
+
+/// [`detect_field`] for one header, through the verdicts remembered for its value.
+fn detect_header<'c, 'r>(
+    d: Detector,
+    f: &'c Field,
+    name: &str,
+    req: &'r Inspect<'_>,
+    cache: &mut Cache<'c, 'r>,
+) -> bool {
+    let verdicts = cache.header_verdicts;
+    let i = cache.index(req, f);
+    let entry = &mut cache.fields[i];
+    let [value] = &entry.values[..] else {
+        return detect_field(d, f, cache.prepared(req, f));
+    };
+    // Borrowed from the request: copying it is copying a pointer.
+    let value = value.clone();
+    let sighting = *entry
+        .sighting
+        .get_or_insert_with(|| verdicts.sight(name, &value));
+    if let Some(hit) = verdicts.get(sighting, name, &value, d) {
+        return hit;
+    }
+    let hit = detect_field(d, f, cache.prepared(req, f));
+    verdicts.put(sighting, name, &value, d, hit);
+    hit
 }
 
 /// Runs detector `d` over the values of field `f`, as prepared for detectors.
@@ -1037,6 +1075,40 @@ mod tests {
         }
         for name in ["photo.jpg", "report_2024.pdf", "php-manual.tar.gz"] {
             assert_eq!(upload("x-filename", name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn remembered_header_verdicts_decide_as_the_detectors_do() {
+        let settings: Settings = serde_json::from_str(r#"{"managed":"block"}"#).unwrap();
+        let acl = Acl::new(settings).unwrap();
+        let with = |header: &str, value: &str| {
+            let headers = vec![
+                ("host".into(), "a.test".into()),
+                (header.into(), value.into()),
+            ];
+            let req = Inspect::new("GET", "/", None, "a.test", headers, None, None);
+            acl.evaluate(&req, &mut NoRates).block.map(|b| b.rule)
+        };
+        let browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        let shellshock = "() { :; }; /bin/bash -c 'cat /etc/passwd'";
+        // Asked twice each (the second answer remembered), interleaved, and the same
+        // value in a header where another verdict applies.
+        for _ in 0..2 {
+            assert_eq!(with("user-agent", browser), None);
+            assert_eq!(
+                with("user-agent", "sqlmap/1.7").as_deref(),
+                Some("managed-scanner")
+            );
+            assert_eq!(
+                with("user-agent", shellshock).as_deref(),
+                Some("managed-rce")
+            );
+            assert_eq!(
+                with("x-filename", "shell.php").as_deref(),
+                Some("managed-php")
+            );
+            assert_eq!(with("referer", "shell.php"), None);
         }
     }
 

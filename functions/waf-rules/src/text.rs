@@ -1,5 +1,5 @@
 //! Substring search for what detectors look for in every value: needle lists in one
-//! pass ([`Needles`]), and single short needles without a searcher's set-up cost
+//! pass (`Needles`), and single short needles without a searcher's set-up cost
 //! ([`has`], [`positions`]: `str::contains(&str)` builds a two-way searcher per call,
 //! which natively hides behind a SIMD fast path but in the wasm guest cost more than the
 //! scan itself).

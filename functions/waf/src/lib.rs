@@ -36,7 +36,9 @@ impl Host for HostCalls {
 
 #[wedge_sdk::function]
 impl Function for Waf {
-    // Hooks keep nothing on `self` between requests, so the host may reuse instances.
+    // Between requests the ACL keeps only detector verdicts on header values it has
+    // seen (see `waf_rules::memo`): the same answers it would work out again, so the
+    // host may reuse instances.
     const REUSE_INSTANCE: bool = true;
 
     fn new(config: &Config) -> Result<Self, ConfigError> {
