@@ -1049,18 +1049,31 @@ mod tests {
         assert_eq!(req.values(&Field::Path), ["/ab"]);
     }
 
+    fn managed_acl() -> Acl {
+        let settings: Settings = serde_json::from_str(r#"{"managed":"block"}"#).unwrap();
+        Acl::new(settings).unwrap()
+    }
+
+    /// The rule that blocks a request with one header besides Host, if any.
+    fn blocked_by(
+        acl: &Acl,
+        method: &str,
+        path: &str,
+        header: &str,
+        value: &str,
+    ) -> Option<String> {
+        let headers = vec![
+            ("host".into(), "a.test".into()),
+            (header.into(), value.into()),
+        ];
+        let req = Inspect::new(method, path, None, "a.test", headers, None, None);
+        acl.evaluate(&req, &mut NoRates).block.map(|b| b.rule)
+    }
+
     #[test]
     fn upload_file_name_headers_refuse_scripts_php_would_run() {
-        let settings: Settings = serde_json::from_str(r#"{"managed":"block"}"#).unwrap();
-        let acl = Acl::new(settings).unwrap();
-        let upload = |header: &str, name: &str| {
-            let headers = vec![
-                ("host".into(), "a.test".into()),
-                (header.into(), name.into()),
-            ];
-            let req = Inspect::new("PUT", "/upload", None, "a.test", headers, None, None);
-            acl.evaluate(&req, &mut NoRates).block.map(|b| b.rule)
-        };
+        let acl = managed_acl();
+        let upload = |header: &str, name: &str| blocked_by(&acl, "PUT", "/upload", header, name);
         for (header, name) in [
             ("x-filename", "shell.php"),
             ("x_filename", "fda.php7"),
@@ -1080,16 +1093,8 @@ mod tests {
 
     #[test]
     fn remembered_header_verdicts_decide_as_the_detectors_do() {
-        let settings: Settings = serde_json::from_str(r#"{"managed":"block"}"#).unwrap();
-        let acl = Acl::new(settings).unwrap();
-        let with = |header: &str, value: &str| {
-            let headers = vec![
-                ("host".into(), "a.test".into()),
-                (header.into(), value.into()),
-            ];
-            let req = Inspect::new("GET", "/", None, "a.test", headers, None, None);
-            acl.evaluate(&req, &mut NoRates).block.map(|b| b.rule)
-        };
+        let acl = managed_acl();
+        let with = |header: &str, value: &str| blocked_by(&acl, "GET", "/", header, value);
         let browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
         let shellshock = "() { :; }; /bin/bash -c 'cat /etc/passwd'";
         // Asked twice each (the second answer remembered), interleaved, and the same
