@@ -420,8 +420,6 @@ fn default_fields(d: Detector) -> Vec<Field> {
 impl Acl {
     /// Compiles settings; errors name the config field.
     pub fn new(s: Settings) -> Result<Acl, ConfigProblem> {
-        crate::xss::prepare();
-        crate::detect::prepare();
         let mut rules = Vec::new();
         let mut reads_body = false;
         for (i, r) in s.rules.into_iter().enumerate() {
@@ -481,6 +479,12 @@ impl Acl {
         }
         // Stable: equal priorities keep config order (managed rules after yours).
         rules.sort_by_key(|r| r.priority);
+        // The detectors' automata are built now, so that they are in the function's
+        // snapshot, but only when some rule will use them.
+        if rules.iter().any(|r| r.cond.detects()) {
+            crate::xss::prepare();
+            crate::detect::prepare();
+        }
         check_response(&s.block_response, "block_response")?;
         if s.body_limit > 1 << 20 {
             return Err(problem("body_limit", "at most 1048576 bytes"));
@@ -552,6 +556,18 @@ impl Acl {
             }
         }
         v
+    }
+}
+
+impl Cond {
+    /// Whether a detector runs anywhere in this statement.
+    fn detects(&self) -> bool {
+        match self {
+            Cond::Detect(..) => true,
+            Cond::And(v) | Cond::Or(v) => v.iter().any(Cond::detects),
+            Cond::Not(c) => c.detects(),
+            _ => false,
+        }
     }
 }
 
