@@ -234,6 +234,7 @@ def run_tool(argv: list[str], timeout: float) -> str:
 
 
 REPO = Path(__file__).resolve().parents[1]
+WEDGE_BIN = REPO / "target/release/wedge"
 FUNCTIONS_TARGET = REPO / "target/functions"
 
 

@@ -34,14 +34,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchlib import (CHILDREN, FUNCTIONS_TARGET, admin_healthy, cargo_build,  # noqa: E402
+from benchlib import (CHILDREN, FUNCTIONS_TARGET, REPO, WEDGE_BIN,  # noqa: E402
+                      admin_healthy, cargo_build,
                       cpu_seconds, free_port, install_missing, parse_duration_ms, parse_wrk,
                       pinned, process_tree, render, run_tool, self_signed, spawn_nginx,
                       status_kb, wait_for)
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-WEDGE_BIN = REPO / "target/release/wedge"
 DEVICE_CLASS_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/device_class.wasm"
 CACHE_KEY_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/cache_key.wasm"
 SECURITY_HEADERS_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/security_headers.wasm"

@@ -45,13 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchlib import (CHILDREN, FUNCTIONS_TARGET, admin_healthy, cargo_build,  # noqa: E402
+from benchlib import (CHILDREN, FUNCTIONS_TARGET, REPO, WEDGE_BIN,  # noqa: E402
+                      admin_healthy, cargo_build,
                       cpu_seconds, free_port, install_missing, parse_wrk, pinned, process_tree,
                       render, run_tool, spawn_nginx, wait_for)
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-WEDGE_BIN = REPO / "target/release/wedge"
 WAF_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/waf.wasm"
 
 MODSEC_MODULE = Path("/usr/lib/nginx/modules/ngx_http_modsecurity_module.so")

@@ -14,7 +14,7 @@ members = [{ url = "{stub}" }]
 
 [functions.reused]
 module = "{functions}/recycle.wasm"
-limits = { timeout_ms = 50 }
+limits = { timeout_ms = 500 }
 
 [functions.capped]
 module = "{functions}/recycle.wasm"
@@ -177,10 +177,10 @@ async fn an_instance_left_mid_call_by_a_dropped_request_is_not_reused() {
     assert_eq!(f.stats.instances_reused.load(Relaxed), 1);
 }
 
-/// The real functions that declare reuse get it: their first request must not look like
+/// Real functions that declare reuse get it: their first request must not look like
 /// growth (a component's memories are created at their initial size, which can be large).
 #[tokio::test]
-async fn the_example_functions_and_the_waf_are_reused() {
+async fn device_class_and_the_waf_are_reused() {
     let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
     for (module, config) in [
         ("device-class", serde_json::json!({})),

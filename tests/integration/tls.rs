@@ -335,5 +335,5 @@ async fn a_partial_request_head_is_not_kept_alive_by_parking() {
     )
     .await;
     assert!(closed.is_ok(), "the connection stayed open");
-    assert_eq!(parks(&edge).await, 1.0, "parked again with half a head");
+    assert_eq!(parks(&edge).await, 1.0, "not parked again with half a head");
 }

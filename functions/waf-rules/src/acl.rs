@@ -832,7 +832,8 @@ impl<'c, 'r> Cache<'c, 'r> {
                 entry.values.iter().map(|v| Prepared::new(f, v)).collect();
             // The path decoded and as sent usually read the same once decoded again:
             // detectors then inspect that text once.
-            if let ([first, second], [p0, p1]) = (&entry.values[..], &mut prepared[..])
+            if *f == Field::Path
+                && let ([first, second], [p0, p1]) = (&entry.values[..], &mut prepared[..])
                 && p0.for_sql(first) == p1.for_sql(second)
             {
                 p1.skip = true;
@@ -971,7 +972,7 @@ fn detect_header<'c, 'r>(
     let sighting = *entry
         .sighting
         .get_or_insert_with(|| verdicts.sight(name, &value));
-    if let Some(hit) = verdicts.get(sighting, name, &value, d) {
+    if let Some(hit) = verdicts.get(sighting, d) {
         return hit;
     }
     let hit = detect_field(d, f, cache.prepared(req, f));
@@ -1113,9 +1114,10 @@ mod tests {
         let with = |header: &str, value: &str| blocked_by(&acl, "GET", "/", header, value);
         let browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
         let shellshock = "() { :; }; /bin/bash -c 'cat /etc/passwd'";
-        // Asked twice each (the second answer remembered), interleaved, and the same
-        // value in a header where another verdict applies.
-        for _ in 0..2 {
+        // Asked three times each (the first request only sighted, the second's answers
+        // remembered, the third's read back), interleaved, and the same value in a
+        // header where another verdict applies.
+        for _ in 0..3 {
             assert_eq!(with("user-agent", browser), None);
             assert_eq!(
                 with("user-agent", "sqlmap/1.7").as_deref(),
@@ -1140,5 +1142,11 @@ mod tests {
         let req = Inspect::new("POST", "/", None, "a.test", headers, None, Some(body));
         let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_str()).collect();
         assert!(args.contains(&"A"), "{args:?}");
+        // Any escaped character, ASCII or not, is read whole.
+        let body = "{\"a\":\"\\\u{e9}t\u{e9}\", \"b\":\"x\\\"y\"}".as_bytes();
+        let headers = vec![("content-type".into(), "application/json".into())];
+        let req = Inspect::new("POST", "/", None, "a.test", headers, None, Some(body));
+        let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(args, ["a", "\u{e9}t\u{e9}", "b", "x\"y"]);
     }
 }

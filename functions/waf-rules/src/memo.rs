@@ -24,7 +24,7 @@ const MAX_SEEN_ONCE: usize = 4096;
 const MAX_VALUE: usize = 1024;
 
 #[derive(Default)]
-pub struct HeaderVerdicts {
+pub(crate) struct HeaderVerdicts {
     tables: Mutex<Tables>,
 }
 
@@ -45,6 +45,7 @@ impl Hasher for PassThrough {
         self.0
     }
 
+    // Only `u64` keys are hashed; this is the trait's required fallback.
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(b);
@@ -62,11 +63,14 @@ impl std::fmt::Debug for HeaderVerdicts {
     }
 }
 
-/// A header value as the table knows it: its hash, and whether it is remembered.
+/// A header value as the table knew it when the request first asked: its hash, whether
+/// it is remembered, and the verdicts remembered by then (read without the lock).
 #[derive(Debug, Clone, Copy)]
-pub struct Sighting {
+pub(crate) struct Sighting {
     key: u64,
     remembered: bool,
+    known: u16,
+    hits: u16,
 }
 
 struct Entry {
@@ -90,57 +94,44 @@ impl HeaderVerdicts {
     /// Notes one request's `value` of `header`: remembered from the second request that
     /// brings it on. Called once per request and header.
     pub(crate) fn sight(&self, header: &str, value: &str) -> Sighting {
-        let key = hash(header, value);
-        if value.len() > MAX_VALUE {
-            return Sighting {
-                key,
-                remembered: false,
-            };
-        }
-        let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
-        let known = t.entries.get(&key).is_some_and(|e| e.is(header, value));
-        let remembered = match known {
-            true => true,
-            false if t.seen_once.remove(&key) => {
-                if t.entries.len() >= MAX_ENTRIES {
-                    t.entries.clear();
-                }
-                let entry = Entry {
-                    name_value: format!("{header}\n{value}").into(),
-                    known: 0,
-                    hits: 0,
-                };
-                t.entries.insert(key, entry);
-                true
-            }
-            false => {
-                if t.seen_once.len() >= MAX_SEEN_ONCE {
-                    t.seen_once.clear();
-                }
-                t.seen_once.insert(key);
-                false
-            }
+        let mut sighting = Sighting {
+            key: hash(header, value),
+            remembered: false,
+            known: 0,
+            hits: 0,
         };
-        Sighting { key, remembered }
+        if value.len() > MAX_VALUE {
+            return sighting;
+        }
+        let key = sighting.key;
+        let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = t.entries.get(&key).filter(|e| e.is(header, value)) {
+            (sighting.known, sighting.hits) = (e.known, e.hits);
+        } else if t.seen_once.remove(&key) {
+            if t.entries.len() >= MAX_ENTRIES {
+                t.entries.clear();
+            }
+            let entry = Entry {
+                name_value: format!("{header}\n{value}").into(),
+                known: 0,
+                hits: 0,
+            };
+            t.entries.insert(key, entry);
+        } else {
+            if t.seen_once.len() >= MAX_SEEN_ONCE {
+                t.seen_once.clear();
+            }
+            t.seen_once.insert(key);
+            return sighting;
+        }
+        sighting.remembered = true;
+        sighting
     }
 
-    /// What `detector` said about `value` of `header` (as sighted) before, if it has
-    /// looked. The entry is checked again: another value with the same hash may have
-    /// taken its place since the sighting.
-    pub(crate) fn get(
-        &self,
-        s: Sighting,
-        header: &str,
-        value: &str,
-        detector: Detector,
-    ) -> Option<bool> {
-        if !s.remembered {
-            return None;
-        }
-        let t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
-        let e = t.entries.get(&s.key).filter(|e| e.is(header, value))?;
+    /// What `detector` had said about the sighted value by the time of the sighting.
+    pub(crate) fn get(&self, s: Sighting, detector: Detector) -> Option<bool> {
         let bit = bit(detector);
-        (e.known & bit != 0).then_some(e.hits & bit != 0)
+        (s.known & bit != 0).then_some(s.hits & bit != 0)
     }
 
     /// Remembers what `detector` said about `value` of `header` (as sighted).
@@ -197,24 +188,25 @@ mod tests {
         let ua = "user-agent";
         let first = m.sight(ua, "x");
         m.put(first, ua, "x", Detector::Rce, true);
-        let got = m.get(first, ua, "x", Detector::Rce);
+        let got = m.get(first, Detector::Rce);
         assert_eq!(got, None, "not on its first sighting");
         let second = m.sight(ua, "x");
-        assert_eq!(m.get(second, ua, "x", Detector::Rce), None);
+        assert_eq!(m.get(second, Detector::Rce), None);
         m.put(second, ua, "x", Detector::Rce, true);
         m.put(second, ua, "x", Detector::Php, false);
         let third = m.sight(ua, "x");
-        assert_eq!(m.get(third, ua, "x", Detector::Rce), Some(true));
-        assert_eq!(m.get(third, ua, "x", Detector::Php), Some(false));
-        assert_eq!(m.get(third, ua, "x", Detector::Xss), None);
-        // A sighting read back with another value (as if its entry had been replaced
-        // by a colliding one) finds nothing.
-        assert_eq!(m.get(third, ua, "y", Detector::Rce), None);
+        assert_eq!(m.get(third, Detector::Rce), Some(true));
+        assert_eq!(m.get(third, Detector::Php), Some(false));
+        assert_eq!(m.get(third, Detector::Xss), None);
+        // An entry taken over by another value (as by a colliding one) takes no
+        // verdicts meant for the value it replaced.
+        m.put(third, ua, "y", Detector::Xss, true);
+        assert_eq!(m.get(m.sight(ua, "x"), Detector::Xss), None);
         for _ in 0..2 {
             let s = m.sight("referer", "x");
-            assert_eq!(m.get(s, "referer", "x", Detector::Rce), None);
+            assert_eq!(m.get(s, Detector::Rce), None);
             let s = m.sight(ua, "y");
-            assert_eq!(m.get(s, ua, "y", Detector::Rce), None);
+            assert_eq!(m.get(s, Detector::Rce), None);
         }
     }
 
@@ -233,7 +225,7 @@ mod tests {
         for _ in 0..3 {
             let s = m.sight("user-agent", &long);
             m.put(s, "user-agent", &long, Detector::Scanner, true);
-            assert_eq!(m.get(s, "user-agent", &long, Detector::Scanner), None);
+            assert_eq!(m.get(s, Detector::Scanner), None);
         }
     }
 }

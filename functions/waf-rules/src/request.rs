@@ -233,7 +233,13 @@ fn json_strings(s: &str, out: &mut Vec<(String, String)>) {
                             }
                             j += 4;
                         }
-                        c => v.push(c as char),
+                        // Any other escaped character as itself, whole (a non-ASCII
+                        // one is several bytes long).
+                        _ => {
+                            let c = s[j..].chars().next().unwrap_or(' ');
+                            v.push(c);
+                            j += c.len_utf8() - 1;
+                        }
                     }
                     j += 1;
                     continue;

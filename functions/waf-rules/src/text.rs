@@ -11,8 +11,7 @@ use aho_corasick::AhoCorasick;
 /// A list of needles found in one pass over a value: an Aho-Corasick automaton, built
 /// on first use (at configuration: see `detect::prepare`, so that it is in the function's
 /// snapshot). One pass instead of a substring searcher per needle per value (which cost
-/// more than everything else the WAF does on an ordinary request), and in a wasm guest
-/// also cheaper than trying each needle whose first byte matches.
+/// more than everything else the WAF does on an ordinary request).
 pub(crate) struct Needles {
     list: &'static [&'static str],
     automaton: OnceLock<AhoCorasick>,
@@ -52,7 +51,7 @@ impl Needles {
 
 /// Where `needle` (non-empty) starts in `hay`, left to right, overlapping occurrences
 /// included.
-pub fn positions<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+pub(crate) fn positions<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
     let first = n[0];
     h.iter()
@@ -62,7 +61,7 @@ pub fn positions<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usiz
 }
 
 /// Whether `needle` (non-empty) occurs in `hay`.
-pub fn has(hay: &str, needle: &str) -> bool {
+pub(crate) fn has(hay: &str, needle: &str) -> bool {
     positions(hay, needle).next().is_some()
 }
 

@@ -4,7 +4,7 @@
 //! loads content, an event-handler attribute (also after a quote breaks out of one), and
 //! a script URL or script call. Plain markup (`<b>`, `a < b`) passes.
 
-use crate::text::Needles;
+use crate::text::{Needles, has};
 use crate::transform::html_entity_decode;
 
 /// Tags that run script, load documents or change how the page is parsed: suspicious
@@ -177,7 +177,7 @@ pub fn is_xss(value: &str) -> bool {
         squeezed.push(c);
     }
     if has_sink(&squeezed)
-        && (squeezed.contains("script:") || squeezed.contains('(') || squeezed.contains('`'))
+        && (has(&squeezed, "script:") || squeezed.contains('(') || squeezed.contains('`'))
     {
         return true;
     }
