@@ -54,6 +54,15 @@ fn function_part(c: &mut Criterion) {
             ..EngineSettings::default()
         })
         .unwrap();
+        let load_with = |name: &str, config: serde_json::Value, reuse: u32, decisions: u64| {
+            let config = FunctionConfig {
+                decision_cache: decisions,
+                max_instance_reuse: reuse,
+                config,
+                ..FunctionConfig::new(function("waf"))
+            };
+            wedge_tests::load_function(&engine, name, &config)
+        };
         let load = |name: &str, module: &str, config: serde_json::Value, reuse: u32| {
             let config = FunctionConfig {
                 decision_cache: 0,
@@ -101,6 +110,21 @@ fn function_part(c: &mut Criterion) {
             cases.push((
                 "reused-instance/managed/attack",
                 reused,
+                attack_request(),
+                true,
+            ));
+            // The same request again: the host replays the recorded verdict (its log
+            // line and rule count included) without running the function.
+            let replayed = load_with("waf-replayed", managed.clone(), u32::MAX, 10_000);
+            cases.push((
+                "reused-decision/managed/benign",
+                replayed.clone(),
+                mobile_request(),
+                false,
+            ));
+            cases.push((
+                "reused-decision/managed/attack",
+                replayed,
                 attack_request(),
                 true,
             ));
@@ -153,6 +177,10 @@ module = "{answer}"
 [functions.waf]
 module = "{waf}"
 config = {{ managed = "block" }}
+decision_cache = 0
+[functions.waf-replayed]
+module = "{waf}"
+config = {{ managed = "block" }}
 [[distributions]]
 id = "www"
 aliases = ["www.example.test"]
@@ -160,6 +188,10 @@ aliases = ["www.example.test"]
 path_pattern = "/respond/waf*"
 origin = "app"
 functions = ["waf", "answer"]
+[[distributions.behaviors]]
+path_pattern = "/respond/replayed*"
+origin = "app"
+functions = ["waf-replayed", "answer"]
 [distributions.default_behavior]
 origin = "app"
 functions = ["answer"]
@@ -178,6 +210,11 @@ functions = ["answer"]
             "handle/waf-blocks",
             "/respond/waf?color=red%27%20OR%20%271%27%3D%271",
             403,
+        ),
+        (
+            "handle/waf-replayed+respond",
+            "/respond/replayed?color=red&size=42",
+            418,
         ),
     ] {
         let parts = mobile_request();

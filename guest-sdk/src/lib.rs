@@ -83,13 +83,15 @@ pub trait Function: Sized + 'static {
     /// Filled in by `#[wedge_sdk::function]`: whether the impl block defines `new`.
     const TAKES_CONFIG: bool = false;
 
-    /// The request headers [`Function::on_viewer_request`] depends on, if it depends on
-    /// nothing else: not the path, query, method, host, client address or any other
-    /// header, and no state beyond the request. When viewer-request is the function's
-    /// only hook, the host then reuses the hook's outcome (its header edits and decision)
-    /// for requests with the same values of these headers without instantiating the
-    /// function, which makes it nearly free. If the hook reads anything else anyway, the
-    /// host notices, logs it, and does not reuse that outcome. Default: `None`.
+    /// The request headers and parts [`Function::on_viewer_request`] depends on, if it
+    /// depends on nothing else (no state beyond the request): header names, and
+    /// `:method`, `:path`, `:query`, `:host`, `:scheme`, `:client-ip`, `:sni`, `:body`
+    /// and `:headers` (every header) for those parts. When viewer-request is the
+    /// function's only hook, the host then reuses the hook's outcome (its header edits,
+    /// decision, log lines and rule counts) for requests with the same values without
+    /// instantiating the function, which makes it nearly free. If the hook reads
+    /// anything else anyway, the host notices, logs it, and does not reuse that
+    /// outcome; a run that asks a rate-limit counter is never reused. Default: `None`.
     ///
     /// ```
     /// # #[derive(Default)] struct DeviceClass;

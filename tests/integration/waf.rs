@@ -110,6 +110,49 @@ async fn managed_rules_block_an_sqli_in_the_query_with_403_and_the_rule_id() {
     );
 }
 
+#[tokio::test]
+async fn a_repeated_request_gets_the_recorded_verdict_and_is_counted_each_time() {
+    let edge = TestEdge::start(CONFIG).await.unwrap();
+    let sqli = "/echo?id=1%27%20OR%20%271%27%3D%271";
+    let hooks = r#"wedge_function_hooks_total{function="waf",hook="viewer-request""#;
+    // First sighting and recorded run, then replays: every one blocked and counted.
+    for i in 0..4 {
+        let resp = get(&edge, "block.test", sqli, &[("x-try", "same")]).await;
+        assert_eq!(resp.status(), 403, "request {i}");
+        assert_eq!(resp.headers()["x-wedge-waf-rule"], "managed-sqli");
+    }
+    let blocks =
+        r#"wedge_function_rule_matches_total{function="waf",rule="managed-sqli",action="block"}"#;
+    assert_eq!(edge.metric(blocks).await, 4.0, "replays count the rule");
+    assert_eq!(
+        edge.metric(&format!(r#"{hooks},outcome="respond"}}"#))
+            .await,
+        2.0
+    );
+    assert_eq!(
+        edge.metric(&format!(r#"{hooks},outcome="reused"}}"#)).await,
+        2.0
+    );
+    // Any other header value is another request: the function runs again.
+    let resp = get(&edge, "block.test", sqli, &[("x-try", "other")]).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        edge.metric(&format!(r#"{hooks},outcome="respond"}}"#))
+            .await,
+        3.0
+    );
+    // Ordinary requests are replayed too, and still reach the origin.
+    for _ in 0..3 {
+        let resp = get(&edge, "block.test", "/echo?q=shoes", &[]).await;
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(
+        edge.metric(&format!(r#"{hooks},outcome="reused"}}"#)).await,
+        3.0
+    );
+    assert_eq!(edge.origin.received().len(), 3);
+}
+
 async fn post(
     edge: &TestEdge,
     host: &str,

@@ -41,6 +41,19 @@ impl Function for Waf {
     // host may reuse instances.
     const REUSE_INSTANCE: bool = true;
 
+    // The verdict depends on these alone (and on rate counters, whose runs the host
+    // never reuses), so the host replays it, with its log line and rule counts, for a
+    // request it has seen before.
+    const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> = Some(&[
+        ":method",
+        ":path",
+        ":query",
+        ":host",
+        ":client-ip",
+        ":headers",
+        ":body",
+    ]);
+
     fn new(config: &Config) -> Result<Self, ConfigError> {
         let settings: Settings = config.parse()?;
         let acl = Acl::new(settings).map_err(|p| ConfigError::new(p.field, p.message))?;

@@ -341,7 +341,12 @@ impl LoadedFunction {
                 })?;
             // Reuse is only sound when nothing else in the instance depends on the run.
             if config.decision_cache > 0 && function.hooks.only(hook) {
-                function.decisions = Some(DecisionCache::new(hook, inputs, config.decision_cache));
+                function.decisions = Some(DecisionCache::new(
+                    hook,
+                    inputs,
+                    config.decision_cache,
+                    config.inspect_body,
+                ));
             }
         }
         Ok(function)

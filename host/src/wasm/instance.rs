@@ -15,7 +15,7 @@ use super::bindings::wedge::function::types::Decision;
 use super::engine::EPOCH_TICK;
 use super::function::{FunctionError, Hook, HookOutcome, LoadedFunction};
 use super::idle::IdleInstances;
-use super::memo::{Recording, Returned, Slot};
+use super::memo::{Effect, Outcome, Recording, Returned, Slot};
 use super::request::{REQUEST_REP, RequestView};
 use super::response::{RESPONSE_REP, ResponseView};
 use crate::config::FunctionId;
@@ -229,7 +229,8 @@ impl FunctionRun {
         let f = self.function.clone();
         let mut view = view.allow(f.limits.write_bytes);
         let slot = Slot::new(f.decisions.as_ref(), hook, &view);
-        if let Some(outcome) = slot.as_ref().and_then(|s| s.replay(&mut view)) {
+        if let Some((outcome, recorded)) = slot.as_ref().and_then(|s| s.replay(&mut view)) {
+            self.replay_effects(&recorded);
             let result = Ok(outcome);
             let trace = self.finish_call(hook, &result, "reused", true, started);
             return (view, result, trace);
@@ -260,7 +261,8 @@ impl FunctionRun {
         let started = Instant::now();
         let f = self.function.clone();
         let slot = Slot::new(f.decisions.as_ref(), Hook::CacheKey, &view);
-        if let Some(part) = slot.as_ref().and_then(Slot::replay_key) {
+        if let Some((part, recorded)) = slot.as_ref().and_then(Slot::replay_key) {
+            self.replay_effects(&recorded);
             let result = Ok(part);
             let trace = self.finish_call(Hook::CacheKey, &result, "reused", true, started);
             return (view, result, trace);
@@ -311,7 +313,8 @@ impl FunctionRun {
         let f = self.function.clone();
         let slot = Slot::new(f.decisions.as_ref(), hook, &req);
         let mut resp = resp.allow(allowance);
-        if slot.as_ref().is_some_and(|s| s.replay_response(&mut resp)) {
+        if let Some(recorded) = slot.as_ref().and_then(|s| s.replay_response(&mut resp)) {
+            self.replay_effects(&recorded);
             let result = Ok(());
             let trace = self.finish_call(hook, &result, "reused", true, started);
             return (req, resp, result, trace);
@@ -419,6 +422,23 @@ impl FunctionRun {
             .instances_reused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         live
+    }
+
+    /// Does again, for this request, what the run whose outcome is being replayed did
+    /// besides its edits: its log lines (with this request's id) and rule counts.
+    fn replay_effects(&self, recorded: &Outcome) {
+        for effect in &recorded.effects {
+            match effect {
+                Effect::Log(level, message) => {
+                    super::log::emit(&self.function.id, self.request_id, *level, message)
+                }
+                Effect::RuleMatched { rule, action } => self
+                    .function
+                    .engine
+                    .services()
+                    .rule_matched(self.function.id.as_str(), rule, action),
+            }
+        }
     }
 
     /// The end of a hook call: a failure marks the instance untrusted; the call is traced

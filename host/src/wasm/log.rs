@@ -3,6 +3,9 @@
 
 use super::bindings::wedge::function::log::{Host, Level};
 use super::instance::HostState;
+use super::memo::Effect;
+use crate::config::FunctionId;
+use crate::util::RequestId;
 
 /// Longest message kept from one log call; the rest is cut so a chatty guest cannot
 /// flood the host log.
@@ -18,15 +21,23 @@ impl Host for HostState {
             }
             message.truncate(cut);
         }
-        let function = self.function.as_str();
-        let request_id = tracing::field::display(self.request_id);
-        match level {
-            Level::Trace => tracing::trace!(function, request_id, "{message}"),
-            Level::Debug => tracing::debug!(function, request_id, "{message}"),
-            Level::Info => tracing::info!(function, request_id, "{message}"),
-            Level::Warn => tracing::warn!(function, request_id, "{message}"),
-            Level::Error => tracing::error!(function, request_id, "{message}"),
+        emit(&self.function, self.request_id, level, &message);
+        if let Some(rec) = &mut self.recording {
+            rec.effect(Effect::Log(level, message));
         }
         Ok(())
+    }
+}
+
+/// Writes one function log line (a live call's, or a replayed outcome's).
+pub(crate) fn emit(function: &FunctionId, request_id: RequestId, level: Level, message: &str) {
+    let function = function.as_str();
+    let request_id = tracing::field::display(request_id);
+    match level {
+        Level::Trace => tracing::trace!(function, request_id, "{message}"),
+        Level::Debug => tracing::debug!(function, request_id, "{message}"),
+        Level::Info => tracing::info!(function, request_id, "{message}"),
+        Level::Warn => tracing::warn!(function, request_id, "{message}"),
+        Level::Error => tracing::error!(function, request_id, "{message}"),
     }
 }

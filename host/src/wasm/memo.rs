@@ -1,22 +1,35 @@
 //! Reusing hook outcomes: a function with one hook that declares what that hook depends
 //! on (`viewer-request-inputs`, `cache-key-inputs`, `viewer-response-inputs`: header
-//! names and `:path`-style request parts) is run once per distinct set of values; later
-//! requests with the same values get the recorded outcome replayed without an
-//! instance — request edits and decision, key part, or response edits. While
-//! recording, any read outside the declared inputs (or a refused edit) taints the
-//! outcome, which is then neither stored nor reused.
+//! names and `:path`-style request parts, up to the whole request) is run once per
+//! distinct set of values; later requests with the same values get the recorded outcome
+//! replayed without an instance — request edits and decision, key part, or response
+//! edits, and the log lines and rule counts the run produced. While recording, any read
+//! outside the declared inputs (or a refused edit) taints the outcome, which is then
+//! neither stored nor reused; so does a shared rate-limit counter, whose answer changes
+//! from one request to the next.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::bindings::wedge::function::log::Level;
 use super::function::{HookOutcome, SyntheticResponse};
 use super::request::RequestView;
 use crate::config::FunctionId;
 
-/// Keys longer than this (very long User-Agents, say) are not cached.
+/// Keys longer than this (very long User-Agents, a whole request with a large body) are
+/// not cached.
 const MAX_KEY_BYTES: usize = 4096;
+
+/// The most bytes of log lines and rule names one outcome keeps for replay; a run that
+/// produces more is not stored.
+const MAX_EFFECT_BYTES: usize = 4096;
+
+/// Bytes of key, edits and effects one unit of `decision_cache` capacity stands for: a
+/// larger outcome (a whole request's key) counts once per started block, so the cache's
+/// memory stays bounded by its entry count times this, whatever functions declare.
+const BYTES_PER_ENTRY: usize = 512;
 
 /// One edit made by a function: a header edit, or a response status.
 #[derive(Debug, Clone)]
@@ -55,11 +68,29 @@ impl Edit {
     }
 }
 
+/// An effect of a run beyond its edits, replayed with its outcome.
+#[derive(Debug, Clone)]
+pub(crate) enum Effect {
+    /// A line the function logged (already cut to the longest kept message).
+    Log(Level, String),
+    /// A rule the function counted (`rule-metrics.matched`).
+    RuleMatched { rule: String, action: String },
+}
+
+impl Effect {
+    fn cost(&self) -> usize {
+        match self {
+            Effect::Log(_, message) => message.len(),
+            Effect::RuleMatched { rule, action } => rule.len() + action.len(),
+        }
+    }
+}
+
 /// Something a hook's outcome may depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Input {
     Header(HeaderName),
-    /// `:method`, `:path`, `:query`, `:host` or `:scheme`.
+    /// One of [`PARTS`]: `:method`, `:path`, ..., `:headers` (every header), `:body`.
     Part(&'static str),
 }
 
@@ -71,11 +102,7 @@ impl Input {
                 .iter()
                 .find(|p| **p == part)
                 .map(|p| Input::Part(p))
-                .ok_or_else(|| {
-                    format!(
-                        "unknown input `{name}` (known: :method, :path, :query, :host, :scheme)"
-                    )
-                });
+                .ok_or_else(|| format!("unknown input `{name}` (known: :{})", PARTS.join(", :")));
         }
         HeaderName::from_bytes(name.as_bytes())
             .map(Input::Header)
@@ -84,15 +111,32 @@ impl Input {
 }
 
 /// The request parts an input may name (as the request resource's reads call them).
-const PARTS: [&str; 5] = ["method", "path", "query", "host", "scheme"];
+/// `headers` is every header, names and values: it covers reading any one of them.
+const PARTS: [&str; 9] = [
+    "method",
+    "path",
+    "query",
+    "host",
+    "scheme",
+    "headers",
+    "client-ip",
+    "sni",
+    "body",
+];
 
 /// What a hook did, observed while it ran.
 #[derive(Debug)]
 pub(crate) struct Recording {
     inputs: Arc<[Input]>,
     pub(crate) edits: Vec<Edit>,
+    effects: Vec<Effect>,
+    effect_bytes: usize,
     /// The first thing read outside the declared inputs, if any.
     pub(crate) tainted: Option<String>,
+    /// Whether the run asked something whose answer changes between requests with the
+    /// same inputs (a rate-limit counter): not a mistake in the declaration, but the
+    /// outcome cannot be reused.
+    pub(crate) volatile: bool,
 }
 
 impl Recording {
@@ -100,7 +144,10 @@ impl Recording {
         Self {
             inputs,
             edits: Vec::new(),
+            effects: Vec::new(),
+            effect_bytes: 0,
             tainted: None,
+            volatile: false,
         }
     }
 
@@ -120,11 +167,23 @@ impl Recording {
         self.tainted = Some(what.to_owned());
     }
 
+    /// Keeps an effect of the run for replay; one with too much to keep cannot be
+    /// replayed.
+    pub(crate) fn effect(&mut self, effect: Effect) {
+        self.effect_bytes += effect.cost();
+        if self.effect_bytes > MAX_EFFECT_BYTES {
+            self.volatile = true;
+            self.effects.clear();
+            return;
+        }
+        self.effects.push(effect);
+    }
+
     /// Notes a read of header `name`.
     pub(crate) fn read_header(&mut self, name: &str) {
         let declared = self.inputs.iter().any(|i| match i {
             Input::Header(h) => h.as_str().eq_ignore_ascii_case(name),
-            Input::Part(_) => false,
+            Input::Part(p) => *p == "headers",
         });
         if !declared && self.tainted.is_none() {
             self.tainted = Some(format!("header `{name}`"));
@@ -134,8 +193,9 @@ impl Recording {
 
 /// The outcome of one recorded run.
 #[derive(Debug)]
-struct Outcome {
+pub(crate) struct Outcome {
     edits: Vec<Edit>,
+    pub(crate) effects: Vec<Effect>,
     respond: Option<SyntheticResponse>,
     /// The part a cache-key hook returned.
     key_part: Option<String>,
@@ -190,6 +250,14 @@ impl Doorkeeper {
     }
 }
 
+/// An outcome's share of its cache's capacity (see [`BYTES_PER_ENTRY`]).
+#[allow(clippy::borrowed_box)] // moka hands the weigher its key type by reference
+fn weight(key: &Box<[u8]>, outcome: &Arc<Outcome>) -> u32 {
+    let edits: usize = outcome.edits.iter().map(Edit::cost).sum();
+    let effects: usize = outcome.effects.iter().map(Effect::cost).sum();
+    ((key.len() + edits + effects) / BYTES_PER_ENTRY + 1) as u32
+}
+
 /// A bounded cache of outcomes for one function's one hook.
 pub(crate) struct DecisionCache {
     /// The hook whose outcomes are kept.
@@ -198,16 +266,28 @@ pub(crate) struct DecisionCache {
     outcomes: moka::sync::Cache<Box<[u8]>, Arc<Outcome>>,
     doorkeeper: Doorkeeper,
     warned: AtomicBool,
+    /// Bytes of the buffered body the function may read (`:body` keys on those only).
+    inspect_body: usize,
 }
 
 impl DecisionCache {
-    pub(crate) fn new(hook: super::Hook, inputs: Vec<Input>, entries: u64) -> Self {
+    /// A cache of about `entries` outcomes (see [`BYTES_PER_ENTRY`]) for `hook`.
+    pub(crate) fn new(
+        hook: super::Hook,
+        inputs: Vec<Input>,
+        entries: u64,
+        inspect_body: usize,
+    ) -> Self {
         Self {
             hook,
             inputs: inputs.into(),
-            outcomes: moka::sync::Cache::new(entries),
+            outcomes: moka::sync::Cache::builder()
+                .max_capacity(entries)
+                .weigher(weight)
+                .build(),
             doorkeeper: Doorkeeper::new(),
             warned: AtomicBool::new(false),
+            inspect_body,
         }
     }
 
@@ -222,6 +302,37 @@ impl DecisionCache {
                         key.push(1);
                         key.extend_from_slice(value.as_bytes());
                     }
+                }
+                Input::Part("headers") => {
+                    // Names and values in the map's order (insertion order by name):
+                    // the same headers sent in another order make another key, which
+                    // costs a run, never a wrong answer.
+                    for (name, value) in view.parts.headers.iter() {
+                        key.extend_from_slice(name.as_str().as_bytes());
+                        key.push(b':');
+                        key.extend_from_slice(value.as_bytes());
+                        key.push(1);
+                    }
+                }
+                Input::Part("client-ip") => match view.client_ip {
+                    std::net::IpAddr::V4(ip) => key.extend_from_slice(&ip.octets()),
+                    std::net::IpAddr::V6(ip) => key.extend_from_slice(&ip.octets()),
+                },
+                Input::Part("sni") => {
+                    if let Some(sni) = &view.sni {
+                        key.push(1);
+                        key.extend_from_slice(sni.as_bytes());
+                    }
+                }
+                Input::Part("body") => {
+                    // Only the part the function may read; checked for length before
+                    // copying, as a body may be large.
+                    let body = view.body_prefix.as_deref().unwrap_or_default();
+                    let body = &body[..body.len().min(self.inspect_body)];
+                    if key.len() + body.len() > MAX_KEY_BYTES {
+                        return None;
+                    }
+                    key.extend_from_slice(body);
                 }
                 Input::Part(part) => {
                     let value: &str = match *part {
@@ -252,9 +363,10 @@ impl DecisionCache {
         self.doorkeeper.seen_before(key)
     }
 
-    /// Replays a stored outcome onto `view`. None on a miss, or when the replay would
-    /// exceed the request's write budget (the function then runs as usual).
-    fn replay(&self, key: &[u8], view: &mut RequestView) -> Option<HookOutcome> {
+    /// Replays a stored outcome onto `view`, with the effects the caller replays. None
+    /// on a miss, or when the replay would exceed the request's write budget (the
+    /// function then runs as usual).
+    fn replay(&self, key: &[u8], view: &mut RequestView) -> Option<(HookOutcome, Arc<Outcome>)> {
         let outcome = self.outcomes.get(key)?;
         let cost: usize = outcome.edits.iter().map(Edit::cost).sum();
         if view.written.saturating_add(cost) > view.write_limit {
@@ -264,35 +376,40 @@ impl DecisionCache {
         for edit in &outcome.edits {
             edit.apply(&mut view.parts.headers, None);
         }
-        Some(match &outcome.respond {
+        let decision = match &outcome.respond {
             None => HookOutcome::Continue,
             Some(r) => HookOutcome::Respond(r.clone()),
-        })
+        };
+        Some((decision, outcome))
     }
 
     /// The stored key part of a cache-key hook: `None` on a miss.
-    fn replay_key(&self, key: &[u8]) -> Option<Option<String>> {
-        self.outcomes.get(key).map(|o| o.key_part.clone())
+    fn replay_key(&self, key: &[u8]) -> Option<(Option<String>, Arc<Outcome>)> {
+        self.outcomes.get(key).map(|o| (o.key_part.clone(), o))
     }
 
-    /// Replays stored response edits onto `resp`; false on a miss or when they would
-    /// exceed the response's write budget (the function then runs as usual).
-    fn replay_response(&self, key: &[u8], resp: &mut super::response::ResponseView) -> bool {
-        let Some(outcome) = self.outcomes.get(key) else {
-            return false;
-        };
+    /// Replays stored response edits onto `resp` (the caller replays the outcome's
+    /// effects); None on a miss or when they would exceed the response's write budget
+    /// (the function then runs as usual).
+    fn replay_response(
+        &self,
+        key: &[u8],
+        resp: &mut super::response::ResponseView,
+    ) -> Option<Arc<Outcome>> {
+        let outcome = self.outcomes.get(key)?;
         let cost: usize = outcome.edits.iter().map(Edit::cost).sum();
         if resp.written.saturating_add(cost) > resp.write_limit {
-            return false;
+            return None;
         }
         resp.written += cost;
         for edit in &outcome.edits {
             edit.apply(&mut resp.parts.headers, Some(&mut resp.parts.status));
         }
-        true
+        Some(outcome)
     }
 
-    /// Stores what a run did, unless it read outside its declared inputs.
+    /// Stores what a run did, unless it read outside its declared inputs or asked a
+    /// shared counter.
     pub(crate) fn store(
         &self,
         function: &FunctionId,
@@ -300,6 +417,9 @@ impl DecisionCache {
         recording: Recording,
         returned: Returned<'_>,
     ) {
+        if recording.volatile {
+            return;
+        }
         if let Some(what) = recording.tainted {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
@@ -319,6 +439,7 @@ impl DecisionCache {
             key.into_boxed_slice(),
             Arc::new(Outcome {
                 edits: recording.edits,
+                effects: recording.effects,
                 respond,
                 key_part,
             }),
@@ -347,18 +468,21 @@ impl<'a> Slot<'a> {
     }
 
     /// The stored outcome of a request hook, replayed onto `view` (see
-    /// [`DecisionCache::replay`]).
-    pub(crate) fn replay(&self, view: &mut RequestView) -> Option<HookOutcome> {
+    /// [`DecisionCache::replay`]); the caller replays its effects.
+    pub(crate) fn replay(&self, view: &mut RequestView) -> Option<(HookOutcome, Arc<Outcome>)> {
         self.cache.replay(&self.key, view)
     }
 
     /// The stored key part of a cache-key hook.
-    pub(crate) fn replay_key(&self) -> Option<Option<String>> {
+    pub(crate) fn replay_key(&self) -> Option<(Option<String>, Arc<Outcome>)> {
         self.cache.replay_key(&self.key)
     }
 
     /// The stored response edits, replayed onto `resp`.
-    pub(crate) fn replay_response(&self, resp: &mut super::response::ResponseView) -> bool {
+    pub(crate) fn replay_response(
+        &self,
+        resp: &mut super::response::ResponseView,
+    ) -> Option<Arc<Outcome>> {
         self.cache.replay_response(&self.key, resp)
     }
 
@@ -372,5 +496,71 @@ impl<'a> Slot<'a> {
     /// Stores what a recorded run did.
     pub(crate) fn store(self, function: &FunctionId, recording: Recording, returned: Returned<'_>) {
         self.cache.store(function, self.key, recording, returned);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(headers: &[(&str, &str)], body: &[u8]) -> RequestView {
+        let mut req = http::Request::post("/p?q=1");
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        let (parts, ()) = req.body(()).unwrap().into_parts();
+        let ip = "192.0.2.7".parse().unwrap();
+        let mut view = RequestView::new(parts, ip, None, "https", "site.test".into());
+        view.body_prefix = Some(bytes::Bytes::copy_from_slice(body));
+        view
+    }
+
+    fn whole_request_cache(inspect_body: usize) -> DecisionCache {
+        let inputs = [
+            ":method",
+            ":path",
+            ":query",
+            ":client-ip",
+            ":headers",
+            ":body",
+        ]
+        .iter()
+        .map(|n| Input::parse(n).unwrap())
+        .collect();
+        DecisionCache::new(super::super::Hook::ViewerRequest, inputs, 100, inspect_body)
+    }
+
+    #[test]
+    fn a_whole_request_key_tells_apart_every_header_and_the_readable_body() {
+        let cache = whole_request_cache(4);
+        let key = |h: &[(&str, &str)], b: &[u8]| cache.key(&view(h, b)).unwrap();
+        let base = key(&[("a", "1"), ("b", "2")], b"body");
+        assert_eq!(base, key(&[("a", "1"), ("b", "2")], b"body"));
+        assert_ne!(base, key(&[("a", "1"), ("b", "3")], b"body"));
+        assert_ne!(base, key(&[("a", "1"), ("c", "2")], b"body"));
+        assert_ne!(base, key(&[("a", "1")], b"body"));
+        assert_ne!(base, key(&[("a", "1"), ("b", "2")], b"bod"));
+        // Past what the function may read, the body makes no difference.
+        assert_eq!(base, key(&[("a", "1"), ("b", "2")], b"body and more"));
+        // A body too large to key on makes the request uncacheable.
+        let big = whole_request_cache(1 << 20);
+        assert!(big.key(&view(&[], &[b'x'; MAX_KEY_BYTES])).is_none());
+    }
+
+    #[test]
+    fn reading_any_header_is_declared_by_headers_and_too_many_effects_stop_a_store() {
+        let inputs: Arc<[Input]> = vec![Input::parse(":headers").unwrap()].into();
+        let mut rec = Recording::new(inputs);
+        rec.read_header("x-anything");
+        rec.read("headers");
+        assert_eq!(rec.tainted, None);
+        rec.read("path");
+        assert_eq!(rec.tainted.as_deref(), Some("path"));
+        // Effects past the cap are not kept, and the run is not stored.
+        let mut rec = Recording::new(Arc::from(vec![]));
+        rec.effect(Effect::Log(Level::Info, "x".repeat(MAX_EFFECT_BYTES)));
+        assert!(!rec.volatile);
+        rec.effect(Effect::Log(Level::Info, "one more".into()));
+        assert!(rec.volatile && rec.effects.is_empty());
     }
 }

@@ -244,7 +244,7 @@ impl HostRequest for HostState {
     }
 
     fn header_names(&mut self, r: Resource<RequestView>) -> Res<Vec<String>> {
-        self.read("header-names");
+        self.read("headers");
         Ok(headers::names(&self.view(&r)?.parts.headers))
     }
 

@@ -15,6 +15,7 @@ use prometheus_client::metrics::family::Family;
 
 use super::bindings::wedge::function::{ratelimit, rule_metrics};
 use super::instance::HostState;
+use super::memo::Effect;
 
 /// Shards of the rate table: requests for different keys rarely wait on one lock.
 const SHARDS: usize = 16;
@@ -161,8 +162,10 @@ impl ratelimit::Host for HostState {
         window_ms: u32,
         limit: u32,
     ) -> wasmtime::Result<ratelimit::Verdict> {
-        // A shared counter is an effect beyond header edits: never replay it.
-        self.read("a rate-limit counter");
+        // A shared counter's answer changes from request to request: never replay it.
+        if let Some(rec) = &mut self.recording {
+            rec.volatile = true;
+        }
         let namespaced = format!("{}\0{}", self.function.as_str(), cut(&key, MAX_KEY));
         let hit = self.services.hit(&namespaced, window_ms, limit);
         Ok(ratelimit::Verdict {
@@ -175,10 +178,12 @@ impl ratelimit::Host for HostState {
 
 impl rule_metrics::Host for HostState {
     fn matched(&mut self, rule: String, action: String) -> wasmtime::Result<()> {
-        // Counted per run: a replayed outcome would skip the count, so never replay it.
-        self.read("rule metrics");
         self.services
             .rule_matched(self.function.as_str(), &rule, &action);
+        // A replayed outcome counts again.
+        if let Some(rec) = &mut self.recording {
+            rec.effect(Effect::RuleMatched { rule, action });
+        }
         Ok(())
     }
 }
