@@ -409,7 +409,7 @@ def oddities(cases: list[dict], e2e: bool) -> str:
     if seen:
         lines.append("statuses other than 200/403 (target, group, attack, status: count):")
         for (target, group, attack, status), n in sorted(seen.items(), key=str):
-            lines.append(f"   {target:<7}{group:<22}{'attack' if attack else 'benign':<8}"
+            lines.append(f"   {target:<15}{group:<22}{'attack' if attack else 'benign':<8}"
                          f"{status}: {n}")
         examples = [c for c in cases if c["status"]["plain"] != 200][:5]
         for c in examples:
@@ -437,7 +437,17 @@ def oddities(cases: list[dict], e2e: bool) -> str:
             native = "block" if c["wedge_blocked"] else "pass"
             lines.append(f"   differs: {c['group']} native={native} e2e={c['status']['wedge']}"
                          f" :: {c['label'][:100]}")
+        again = [c for c in cases if len({c["status"][t] for t in WEDGE_TARGETS}) > 1]
+        lines.append(f"wedge sent each case three times (run, recorded, replayed): "
+                     f"{len(cases) - len(again)} of {len(cases)} answered the same each time")
+        for c in again[:10]:
+            answers = "/".join(str(c["status"][t]) for t in WEDGE_TARGETS)
+            lines.append(f"   differs: {c['group']} {answers} :: {c['label'][:100]}")
     return "\n".join(lines)
+
+
+# The three sendings of each case to wedge (see main).
+WEDGE_TARGETS = ("wedge", "wedge-recorded", "wedge-replayed")
 
 
 def top(items, n: int = 8) -> str:
@@ -614,7 +624,11 @@ def main() -> int:
             if args.wedge:
                 wedge_port = start_wedge(workdir, origin_port, args)
                 check_probe(wedge_port, "wedge")
+                # Each case twice more, right after: the second sighting is recorded and the
+                # third replayed from wedge's decision cache, which must give the same answer.
                 targets["wedge"] = wedge_port
+                targets["wedge-recorded"] = wedge_port
+                targets["wedge-replayed"] = wedge_port
             print(f"\n== replaying {len(cases)} cases from {cases_file}", flush=True)
             replay(cases, targets, args.jobs, args.timeout)
             audit_rules(front.prefix / AUDIT_LOG, cases)

@@ -5,8 +5,8 @@
 //! replayed without an instance — request edits and decision, key part, or response
 //! edits, and the log lines and rule counts the run produced. While recording, any read
 //! outside the declared inputs (or a refused edit) taints the outcome, which is then
-//! neither stored nor reused; so does a shared rate-limit counter, whose answer changes
-//! from one request to the next.
+//! neither stored nor reused (and logged once). A run that asks a shared rate-limit
+//! counter is not stored either, quietly: its answer changes from one request to the next.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
