@@ -7,8 +7,8 @@ both with the same load generator, alternating runs. Prints per-run figures and 
 medians with wedge/nginx and wedge/ceiling ratios.
 
     python3 benches/load/compare.py [--duration 10] [--rounds 3]
-        [--scenarios proxy,proxy-unique-ua,ceiling,h2,handshake,cache,waf,waf-unique-ua,
-                     half-h1,half-h2]
+        [--scenarios proxy,proxy-unique-ua,proxy-unique-query,ceiling,h2,handshake,cache,
+                     waf,waf-unique-ua,waf-unique-query,half-h1,half-h2]
         [--pin split|off] [--json out.json]
 
 Python 3.11 standard library only (with benches/benchlib.py). Runs as root on Debian: installs nginx, wrk and h2load with
@@ -93,7 +93,9 @@ class Scenario:
     load: str = "wrk"
     duration: int | None = None  # overrides --duration
     rounds: int | None = None  # overrides --rounds
-    unique_ua: bool = False  # every request a never-seen User-Agent (defeats decision reuse)
+    # "user-agent": every request a never-seen User-Agent (defeats decision reuse); "query":
+    # every request a never-sent query string, the headers those of one browser
+    unique: str = ""
     # wedge caches with three functions (device-class, cache-key, security-headers); nginx
     # uses proxy_cache keyed by the mapped device class and adds the same headers
     cache: bool = False
@@ -109,7 +111,9 @@ SCENARIOS = {
         Scenario("proxy", "HTTPS keep-alive proxy, device classification on every request",
                  functions=True),
         Scenario("proxy-unique-ua", "as proxy, but every request has a new User-Agent",
-                 functions=True, unique_ua=True),
+                 functions=True, unique="user-agent"),
+        Scenario("proxy-unique-query", "as proxy, but every request has a new query string",
+                 functions=True, unique="query"),
         Scenario("ceiling", "HTTPS keep-alive proxy, no functions (wedge's ceiling)"),
         Scenario("h2", "HTTP/2 proxy, no functions (h2load -m10)", load="h2load"),
         Scenario("half-h1", "HTTPS keep-alive + device-class at half of each one's peak, 60 s",
@@ -124,12 +128,15 @@ SCENARIOS = {
         Scenario("waf", "as proxy, with the WAF's managed rule set before device-class",
                  functions=True, waf=True),
         Scenario("waf-unique-ua", "as waf, but every request has a new User-Agent (no "
-                 "verdict or decision to reuse)", functions=True, waf=True, unique_ua=True),
+                 "verdict or decision to reuse)", functions=True, waf=True, unique="user-agent"),
+        Scenario("waf-unique-query", "as waf, but every request has a new query string (no "
+                 "verdict to reuse; the browser's headers repeat)", functions=True, waf=True,
+                 unique="query"),
     ]
 }
 ALIASES = {"handshake": ["handshake-ecdsa", "handshake-rsa"]}
-DEFAULT_SCENARIOS = ("proxy,proxy-unique-ua,ceiling,h2,handshake,cache,waf,waf-unique-ua,"
-                     "half-h1,half-h2")
+DEFAULT_SCENARIOS = ("proxy,proxy-unique-ua,proxy-unique-query,ceiling,h2,handshake,cache,"
+                     "waf,waf-unique-ua,waf-unique-query,half-h1,half-h2")
 
 
 @dataclass
@@ -325,14 +332,17 @@ def verify(server: Server, scenario: Scenario) -> None:
 # --------------------------------------------------------------------------- load generation
 
 
-def wrk(port: int, duration: int, args: argparse.Namespace, unique_ua: bool = False) -> dict:
-    """wrk -t2 -c64 over HTTPS keep-alive; unique_ua makes every User-Agent a new one."""
+def wrk(port: int, duration: int, args: argparse.Namespace, unique: str = "") -> dict:
+    """wrk -t2 -c64 over HTTPS keep-alive; `unique` makes every User-Agent ("user-agent") or
+    query string ("query") a new one."""
     argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
             "-H", f"Host: {HOST}", "-H", f"User-Agent: {MOBILE_UA}"]
-    if unique_ua:
+    if unique == "user-agent":
         argv += ["-s", str(HERE / "unique_ua.lua")]
+    elif unique == "query":
+        argv += ["-s", str(HERE / "unique_query.lua")]
     argv.append(f"https://127.0.0.1:{port}{BENCH_PATH}")
-    if unique_ua:
+    if unique == "user-agent":
         argv += ["--", MOBILE_UA]
     return parse_wrk(run_tool(pinned(argv, args.loadgen_cpus), duration + 30))
 
@@ -442,7 +452,7 @@ def drive(server: Server, scenario: Scenario, duration: int, args: argparse.Name
         return fresh_handshakes(server.port, duration, args)
     if scenario.load in ("half-h1", "half-h2"):
         return half_load(server, scenario, duration, args, workdir, peak or 0.0)
-    return wrk(server.port, duration, args, scenario.unique_ua)
+    return wrk(server.port, duration, args, scenario.unique)
 
 
 def measure(server: Server, origin: Server, scenario: Scenario, rnd: int,
@@ -465,7 +475,7 @@ def measure(server: Server, origin: Server, scenario: Scenario, rnd: int,
 # --------------------------------------------------------------------------- reporting
 
 
-RUN_HEADER = (f"{'scenario':<16}{'contender':<8}{'rnd':>4}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+RUN_HEADER = (f"{'scenario':<19}{'contender':<8}{'rnd':>4}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
               f"{'errors':>8}{'CPU s':>8}{'CPU µs/req':>11}{'peak RSS MB':>12}{'origin µs/req':>14}"
               f"{'load1':>6}")
 
@@ -475,7 +485,7 @@ def fmt_ms(x: float | None) -> str:
 
 
 def format_run(r: RunResult) -> str:
-    return (f"{r.scenario:<16}{r.contender:<8}{r.round:>4}{r.rps:>10.0f}{fmt_ms(r.p50_ms):>8}"
+    return (f"{r.scenario:<19}{r.contender:<8}{r.round:>4}{r.rps:>10.0f}{fmt_ms(r.p50_ms):>8}"
             f"{fmt_ms(r.p99_ms):>8}{r.errors:>8}{r.cpu_s:>8.2f}{r.cpu_us_per_req:>11.1f}"
             f"{r.peak_rss_mb:>12.1f}{r.origin_cpu_us_per_req:>14.1f}{r.loadavg_1m:>6.2f}")
 
@@ -511,7 +521,7 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
     """The summary table (medians, wedge/nginx per scenario, wedge proxy/ceiling) and its data."""
     med = medians(runs)
     scenarios = list(dict.fromkeys(r.scenario for r in runs))
-    lines = [f"{'scenario':<16}{'contender':<8}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+    lines = [f"{'scenario':<19}{'contender':<8}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
              f"{'errors':>8}{'CPU µs/req':>11}{'peak RSS MB':>12}   wedge/nginx: req/s  CPU/req"]
     data: dict = {"medians": {}, "ratios": {}}
     for name in scenarios:
@@ -520,7 +530,7 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
             if not m:
                 continue
             data["medians"].setdefault(name, {})[who] = m
-            line = (f"{name:<16}{who:<8}{m['rps']:>10.0f}{fmt_ms(m['p50_ms']):>8}"
+            line = (f"{name:<19}{who:<8}{m['rps']:>10.0f}{fmt_ms(m['p50_ms']):>8}"
                     f"{fmt_ms(m['p99_ms']):>8}"
                     f"{m['errors']:>8}{m['cpu_us_per_req']:>11.1f}{m['peak_rss_mb']:>12.1f}")
             if who == "nginx" and (name, "wedge") in med:
@@ -533,9 +543,10 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
     # What functions add against the ceiling, and what the WAF adds against the same load
     # without it: repeated requests (its verdict replayed) and every request new (it runs).
     pairs = [(who, name, "ceiling", "functions add", "")
-             for name in ("proxy", "proxy-unique-ua", "cache") for who in ("wedge", "nginx")]
-    pairs += [("wedge", waf, base, "the WAF adds", " (goal ≥ 0.90)")
-              for waf, base in (("waf", "proxy"), ("waf-unique-ua", "proxy-unique-ua"))]
+             for name in ("proxy", "proxy-unique-ua", "proxy-unique-query", "cache")
+             for who in ("wedge", "nginx")]
+    pairs += [("wedge", f"waf{u}", f"proxy{u}", "the WAF adds", " (goal ≥ 0.90)")
+              for u in ("", "-unique-ua", "-unique-query")]
     for who, name, base, what, goal in pairs:
         m, b = med.get((name, who)), med.get((base, who))
         if m and b:
@@ -552,7 +563,7 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
                 data["ratios"][f"{who} {name} p99/p50"] = r
                 lines.append(f"{who} {name}: p99/p50 {r:.2f} (budget ≤ 3), errors {m['errors']}")
     for name, why in skipped.items():
-        lines.append(f"{name:<16}skipped ({why})")
+        lines.append(f"{name:<19}skipped ({why})")
     return "\n".join(lines), data
 
 
