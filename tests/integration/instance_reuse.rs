@@ -209,3 +209,63 @@ async fn device_class_and_the_waf_are_reused() {
         assert_eq!(counts, (1, 2), "{module}");
     }
 }
+
+const EXAMPLES: &str = r#"
+[origins.stub]
+members = [{ url = "{stub}" }]
+
+[functions.redirects]
+module = "{functions}/redirects.wasm"
+decision_cache = 0
+config = { https = false, canonical_host = "examples.test" }
+
+[functions.cache-key]
+module = "{functions}/cache_key.wasm"
+decision_cache = 0
+
+[functions.header-forwarding]
+module = "{functions}/header_forwarding.wasm"
+decision_cache = 0
+config = { allow = ["accept"], add = { x-edge = "wedge" } }
+
+[functions.security-headers]
+module = "{functions}/security_headers.wasm"
+decision_cache = 0
+
+[[distributions]]
+id = "examples"
+aliases = ["examples.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["redirects", "cache-key", "header-forwarding", "security-headers"]
+"#;
+
+/// The other example functions declare reuse too, for hooks other than viewer-request
+/// (cache-key, origin-request, viewer-response): with decision reuse off, each runs every
+/// request, on its one instance from the second request on, and still does its work.
+#[tokio::test]
+async fn the_example_functions_are_reused_at_every_hook() {
+    let edge = TestEdge::start(EXAMPLES).await.unwrap();
+    for i in 0..3 {
+        let resp = edge
+            .http(
+                "examples.test",
+                "/echo",
+                &[("accept", "text/html"), ("x-drop", "1")],
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "request {i}");
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+        let seen = edge.origin.last().unwrap();
+        assert_eq!(seen.header("x-edge"), Some("wedge"), "request {i}");
+        assert_eq!(seen.header("x-drop"), None, "request {i}");
+    }
+    for id in [
+        "redirects",
+        "cache-key",
+        "header-forwarding",
+        "security-headers",
+    ] {
+        assert_eq!(stats(&edge, id).await, (1, 2), "{id}");
+    }
+}

@@ -113,13 +113,16 @@ base_ejection_ms = 600000
     assert_eq!(m["available"], false);
     assert_eq!(m["ejections"], 1);
     assert!(m["ejected_for_ms"].as_u64().unwrap() > 0);
-    let text = e.metrics().await;
-    let line = format!(
-        "wedge_origin_member_ejections_total{{origin=\"pool\",member=\"{}\"}} 1",
+    let ejections = format!(
+        "wedge_origin_member_ejections_total{{origin=\"pool\",member=\"{}\"}}",
         a.url()
     );
-    assert!(text.contains(&line), "{line} in\n{text}");
-    assert!(text.contains("wedge_origin_retries_total{origin=\"pool\"} 2"));
+    assert_eq!(e.metric(&ejections).await, 1.0);
+    assert_eq!(
+        e.metric(r#"wedge_origin_retries_total{origin="pool"}"#)
+            .await,
+        2.0
+    );
 }
 
 #[tokio::test]
@@ -278,15 +281,14 @@ unhealthy_threshold = 2
         .unwrap();
     assert_eq!(check.header("host"), Some("health.internal"));
     assert_eq!(check.header("user-agent"), Some("wedge-health-check"));
-    let text = e.metrics().await;
-    assert!(text.contains(&format!(
-        "wedge_origin_member_healthy{{origin=\"pool\",member=\"{}\"}} 0",
-        a.url()
-    )));
-    assert!(text.contains(&format!(
-        "wedge_origin_member_healthy{{origin=\"pool\",member=\"{}\"}} 1",
-        b.url()
-    )));
+    let healthy = |m: &StubOrigin| {
+        format!(
+            "wedge_origin_member_healthy{{origin=\"pool\",member=\"{}\"}}",
+            m.url()
+        )
+    };
+    assert_eq!(e.metric(&healthy(&a)).await, 0.0);
+    assert_eq!(e.metric(&healthy(&b)).await, 1.0);
     let before = traffic(&a);
     for _ in 0..6 {
         let resp = get(&e, "/echo").await;
