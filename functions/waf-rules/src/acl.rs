@@ -291,7 +291,7 @@ enum Cond {
         op: SizeOp,
         size: u64,
     },
-    Detect(Detector, Vec<Field>),
+    Detect(Detector, Vec<Detected>),
     Label(String),
     Rate {
         key: RateKey,
@@ -302,6 +302,28 @@ enum Cond {
     Or(Vec<Cond>),
     Not(Box<Cond>),
 }
+
+/// A field a detector reads, and its slot: its index among the ACL's distinct detected
+/// fields, by which an evaluation keeps the field's values and the verdicts on it (the
+/// same field in several rules shares one slot).
+#[derive(Debug)]
+struct Detected {
+    field: Field,
+    slot: usize,
+}
+
+impl Detected {
+    fn list(fields: Vec<Field>) -> Vec<Detected> {
+        fields
+            .into_iter()
+            .map(|field| Detected { field, slot: 0 })
+            .collect()
+    }
+}
+
+/// How many detectors there are (the per-evaluation verdict table's width).
+const DETECTORS: usize = 8;
+const _: () = assert!(Detector::Protocol as usize + 1 == DETECTORS);
 
 #[derive(Debug)]
 struct Rule {
@@ -322,6 +344,8 @@ pub struct Acl {
     pub forward_labels: bool,
     /// Whether any rule reads the body (so the host need not be asked for it).
     pub reads_body: bool,
+    /// How many distinct fields detectors read (see [`Detected`]).
+    detected_fields: usize,
     /// Detector verdicts on header values seen before.
     header_verdicts: crate::memo::HeaderVerdicts,
 }
@@ -471,7 +495,7 @@ impl Acl {
                     id: (*id).to_owned(),
                     priority: s.managed_priority,
                     action: s.overrides.get(*id).copied().unwrap_or(action),
-                    cond: Cond::Detect(*d, fields),
+                    cond: Cond::Detect(*d, Detected::list(fields)),
                     labels: vec![(*label).to_owned()],
                     response: None,
                 });
@@ -479,6 +503,10 @@ impl Acl {
         }
         // Stable: equal priorities keep config order (managed rules after yours).
         rules.sort_by_key(|r| r.priority);
+        let mut detected = Vec::new();
+        for r in &mut rules {
+            r.cond.assign_slots(&mut detected);
+        }
         // The detectors' automata are built now, so that they are in the function's
         // snapshot, but only when some rule will use them.
         if rules.iter().any(|r| r.cond.detects()) {
@@ -495,6 +523,7 @@ impl Acl {
             body_limit: s.body_limit as usize,
             forward_labels: s.forward_labels,
             reads_body,
+            detected_fields: detected.len(),
             header_verdicts: Default::default(),
         })
     }
@@ -503,8 +532,10 @@ impl Acl {
     pub fn evaluate(&self, req: &Inspect<'_>, host: &mut dyn Host) -> Verdict {
         let mut v = Verdict::default();
         let mut cache = Cache {
-            seen: Vec::with_capacity(48),
-            fields: Vec::with_capacity(16),
+            seen: vec![Seen::NotYet; self.detected_fields * DETECTORS],
+            fields: std::iter::repeat_with(|| None)
+                .take(self.detected_fields)
+                .collect(),
             header_verdicts: &self.header_verdicts,
         };
         for rule in &self.rules {
@@ -567,6 +598,26 @@ impl Cond {
             Cond::And(v) | Cond::Or(v) => v.iter().any(Cond::detects),
             Cond::Not(c) => c.detects(),
             _ => false,
+        }
+    }
+
+    /// Gives each detected field its slot among `distinct`, adding the new ones.
+    fn assign_slots(&mut self, distinct: &mut Vec<Field>) {
+        match self {
+            Cond::Detect(_, fields) => {
+                for d in fields {
+                    d.slot = match distinct.iter().position(|f| *f == d.field) {
+                        Some(i) => i,
+                        None => {
+                            distinct.push(d.field.clone());
+                            distinct.len() - 1
+                        }
+                    };
+                }
+            }
+            Cond::And(v) | Cond::Or(v) => v.iter_mut().for_each(|c| c.assign_slots(distinct)),
+            Cond::Not(c) => c.assign_slots(distinct),
+            _ => {}
         }
     }
 }
@@ -647,7 +698,7 @@ fn compile(s: Statement, at: &str, reads_body: &mut bool) -> Result<Cond, Config
         Statement::Detect(d) => {
             let fields = d.fields.unwrap_or_else(|| default_fields(d.detector));
             *reads_body |= fields.contains(&Field::Body);
-            Cond::Detect(d.detector, fields)
+            Cond::Detect(d.detector, Detected::list(fields))
         }
         Statement::Label(l) => Cond::Label(l),
         Statement::Rate(r) => {
@@ -721,9 +772,19 @@ pub fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 /// same question, and several detectors read the same field. (Fields are borrowed from
 /// the rules.)
 struct Cache<'c, 'r> {
-    seen: Vec<(Detector, &'c Field, bool)>,
-    fields: Vec<FieldValues<'c, 'r>>,
+    /// By slot and detector.
+    seen: Vec<Seen>,
+    /// By slot, once a detector has asked.
+    fields: Vec<Option<FieldValues<'c, 'r>>>,
     header_verdicts: &'c crate::memo::HeaderVerdicts,
+}
+
+/// A detector's verdict on a field within one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    NotYet,
+    Clean,
+    Hit,
 }
 
 /// One field's values, and (once a detector has asked) each value as detectors read it.
@@ -803,30 +864,28 @@ impl Prepared {
 }
 
 impl<'c, 'r> Cache<'c, 'r> {
-    fn index(&mut self, req: &'r Inspect<'_>, f: &'c Field) -> usize {
-        match self.fields.iter().position(|v| v.field == f) {
-            Some(i) => i,
-            None => {
-                self.fields.push(FieldValues {
-                    field: f,
-                    values: req.values(f),
-                    prepared: None,
-                    sighting: None,
-                });
-                self.fields.len() - 1
-            }
-        }
+    /// The values of `d`'s field, read from the request the first time.
+    fn entry(&mut self, req: &'r Inspect<'_>, d: &'c Detected) -> &mut FieldValues<'c, 'r> {
+        self.fields[d.slot].get_or_insert_with(|| FieldValues {
+            field: &d.field,
+            values: req.values(&d.field),
+            prepared: None,
+            sighting: None,
+        })
     }
 
-    fn values(&mut self, req: &'r Inspect<'_>, f: &'c Field) -> &[Cow<'r, str>] {
-        let i = self.index(req, f);
-        &self.fields[i].values
+    fn values(&mut self, req: &'r Inspect<'_>, d: &'c Detected) -> &[Cow<'r, str>] {
+        &self.entry(req, d).values
     }
 
-    /// The values of `f` and, for each, how detectors read it.
-    fn prepared(&mut self, req: &'r Inspect<'_>, f: &'c Field) -> (&[Cow<'r, str>], &[Prepared]) {
-        let i = self.index(req, f);
-        let entry = &mut self.fields[i];
+    /// The values of `d`'s field and, for each, how detectors read it.
+    fn prepared(
+        &mut self,
+        req: &'r Inspect<'_>,
+        d: &'c Detected,
+    ) -> (&[Cow<'r, str>], &[Prepared]) {
+        let entry = self.entry(req, d);
+        let f = entry.field;
         let prepared = entry.prepared.get_or_insert_with(|| {
             let mut prepared: Vec<Prepared> =
                 entry.values.iter().map(|v| Prepared::new(f, v)).collect();
@@ -884,21 +943,24 @@ fn eval<'c, 'r>(
             }
         }
         Cond::Detect(d, fields) => fields.iter().any(|f| {
-            if let Some((_, _, hit)) = cache.seen.iter().find(|(cd, cf, _)| cd == d && *cf == f) {
-                return *hit;
+            let seen = f.slot * DETECTORS + *d as usize;
+            match cache.seen[seen] {
+                Seen::Hit => return true,
+                Seen::Clean => return false,
+                Seen::NotYet => {}
             }
             let hit = match d {
                 Detector::Protocol => detect_protocol(req),
                 // A form or JSON body was parsed into `args`; detectors look at its
                 // values there, not at the raw text where `&` and `"` are syntax.
-                _ if *f == Field::Body && req.body_parsed => false,
+                _ if f.field == Field::Body && req.body_parsed => false,
                 Detector::Rfi => detect_rfi(req, f, cache),
-                _ => match f {
+                _ => match &f.field {
                     Field::Header(name) => detect_header(*d, f, name, req, cache),
-                    _ => detect_field(*d, f, cache.prepared(req, f)),
+                    _ => detect_field(*d, &f.field, cache.prepared(req, f)),
                 },
             };
-            cache.seen.push((*d, f, hit));
+            cache.seen[seen] = if hit { Seen::Hit } else { Seen::Clean };
             hit
         }),
         Cond::Label(l) => labels.iter().any(|x| x == l),
@@ -937,35 +999,34 @@ fn names_an_upload(f: &Field) -> bool {
 
 /// Remote inclusion: argument values and the parameters known PHP applications include
 /// by name; in a markup body (one not parsed into arguments), the URLs inside it.
-fn detect_rfi<'c, 'r>(req: &'r Inspect<'_>, f: &'c Field, cache: &mut Cache<'c, 'r>) -> bool {
-    match f {
+fn detect_rfi<'c, 'r>(req: &'r Inspect<'_>, f: &'c Detected, cache: &mut Cache<'c, 'r>) -> bool {
+    match f.field {
         Field::Args => {
             req.args()
                 .iter()
                 .any(|(n, v)| detect::is_rfi_parameter(n, v))
-                || detect_field(Detector::Rfi, f, cache.prepared(req, f))
+                || detect_field(Detector::Rfi, &f.field, cache.prepared(req, f))
         }
         Field::Body => cache
             .values(req, f)
             .iter()
             .any(|b| detect::is_rfi_in_markup(b)),
-        _ => detect_field(Detector::Rfi, f, cache.prepared(req, f)),
+        _ => detect_field(Detector::Rfi, &f.field, cache.prepared(req, f)),
     }
 }
 
 /// [`detect_field`] for one header, through the verdicts remembered for its value.
 fn detect_header<'c, 'r>(
     d: Detector,
-    f: &'c Field,
+    f: &'c Detected,
     name: &str,
     req: &'r Inspect<'_>,
     cache: &mut Cache<'c, 'r>,
 ) -> bool {
     let verdicts = cache.header_verdicts;
-    let i = cache.index(req, f);
-    let entry = &mut cache.fields[i];
+    let entry = cache.entry(req, f);
     let [value] = &entry.values[..] else {
-        return detect_field(d, f, cache.prepared(req, f));
+        return detect_field(d, &f.field, cache.prepared(req, f));
     };
     // Borrowed from the request: copying it is copying a pointer.
     let value = value.clone();
@@ -975,7 +1036,7 @@ fn detect_header<'c, 'r>(
     if let Some(hit) = verdicts.get(sighting, d) {
         return hit;
     }
-    let hit = detect_field(d, f, cache.prepared(req, f));
+    let hit = detect_field(d, &f.field, cache.prepared(req, f));
     verdicts.put(sighting, name, &value, d, hit);
     hit
 }
@@ -1140,13 +1201,13 @@ mod tests {
         let headers = vec![("content-type".into(), "application/json".into())];
         let body = "{\"a\":\"\\u000\u{e9}\", \"b\":\"\\u0041\"}".as_bytes();
         let req = Inspect::new("POST", "/", None, "a.test", headers, None, Some(body));
-        let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_str()).collect();
+        let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_ref()).collect();
         assert!(args.contains(&"A"), "{args:?}");
         // Any escaped character, ASCII or not, is read whole.
         let body = "{\"a\":\"\\\u{e9}t\u{e9}\", \"b\":\"x\\\"y\"}".as_bytes();
         let headers = vec![("content-type".into(), "application/json".into())];
         let req = Inspect::new("POST", "/", None, "a.test", headers, None, Some(body));
-        let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_str()).collect();
+        let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_ref()).collect();
         assert_eq!(args, ["a", "\u{e9}t\u{e9}", "b", "x\"y"]);
     }
 }

@@ -65,8 +65,12 @@ pub struct Inspect<'a> {
     /// Whether the body was parsed into arguments (a form or JSON).
     pub body_parsed: bool,
     /// Parsed arguments (query, then form body), decoded once.
-    args: Vec<(String, String)>,
+    args: Vec<Arg<'a>>,
 }
+
+/// An argument's name and value, decoded: borrowed from the request when there was
+/// nothing to decode (most are), so parsing allocates little.
+pub type Arg<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 impl<'a> Inspect<'a> {
     /// Builds the view and parses arguments once.
@@ -98,7 +102,17 @@ impl<'a> Inspect<'a> {
             let ctype = me.header("content-type").unwrap_or("").to_ascii_lowercase();
             let text = String::from_utf8_lossy(b);
             if ctype.is_empty() || ctype.starts_with("application/x-www-form-urlencoded") {
-                parse_pairs(&text, &mut me.args);
+                match text {
+                    Cow::Borrowed(text) => parse_pairs(text, &mut me.args),
+                    // Not UTF-8: the pairs of the repaired text are owned.
+                    Cow::Owned(text) => {
+                        let mut pairs = Vec::new();
+                        parse_pairs(&text, &mut pairs);
+                        me.args.extend(pairs.into_iter().map(|(k, v)| {
+                            (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned()))
+                        }));
+                    }
+                }
                 me.body_parsed = true;
             } else if ctype.contains("json") {
                 json_strings(&text, &mut me.args);
@@ -117,7 +131,7 @@ impl<'a> Inspect<'a> {
     }
 
     /// Query and form arguments as (name, value), decoded.
-    pub fn args(&self) -> &[(String, String)] {
+    pub fn args(&self) -> &[Arg<'a>] {
         &self.args
     }
 
@@ -135,12 +149,12 @@ impl<'a> Inspect<'a> {
             Field::Args => self
                 .args
                 .iter()
-                .map(|(_, v)| Cow::Borrowed(v.as_str()))
+                .map(|(_, v)| Cow::Borrowed(v.as_ref()))
                 .collect(),
             Field::ArgNames => self
                 .args
                 .iter()
-                .map(|(k, _)| Cow::Borrowed(k.as_str()))
+                .map(|(k, _)| Cow::Borrowed(k.as_ref()))
                 .collect(),
             Field::Cookies => self
                 .headers
@@ -190,16 +204,26 @@ fn decoded(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// A form-encoded name or value decoded once (`+` as a space), borrowed when there is
+/// nothing to decode.
+fn decoded_arg(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b == b'%' || b == b'+') {
+        Cow::Owned(url_decode_once(s, true))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 /// `a=1&b=2` into decoded pairs (a name without `=` is a value too, for `?<script>`).
-fn parse_pairs(s: &str, out: &mut Vec<(String, String)>) {
+fn parse_pairs<'s>(s: &'s str, out: &mut Vec<Arg<'s>>) {
     for part in s.split('&') {
         if part.is_empty() {
             continue;
         }
         match part.split_once('=') {
-            Some((k, v)) => out.push((url_decode_once(k, true), url_decode_once(v, true))),
+            Some((k, v)) => out.push((decoded_arg(k), decoded_arg(v))),
             None => {
-                let d = url_decode_once(part, true);
+                let d = decoded_arg(part);
                 out.push((d.clone(), d));
             }
         }
@@ -211,7 +235,7 @@ fn parse_pairs(s: &str, out: &mut Vec<(String, String)>) {
 
 /// String values of a JSON document, found by scanning (no full parse: the body may be
 /// cut at the inspection cap).
-fn json_strings(s: &str, out: &mut Vec<(String, String)>) {
+fn json_strings(s: &str, out: &mut Vec<Arg<'_>>) {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() && out.len() < 256 {
@@ -248,7 +272,7 @@ fn json_strings(s: &str, out: &mut Vec<(String, String)>) {
                 v.push(c);
                 j += c.len_utf8();
             }
-            out.push((String::new(), v));
+            out.push((Cow::Borrowed(""), Cow::Owned(v)));
             i = j + 1;
         } else {
             i += 1;
