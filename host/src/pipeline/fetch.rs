@@ -51,7 +51,14 @@ impl Origin<'_> {
         let mut view = view;
         origin_policy::apply(self.snapshot, self.behavior, &mut view.parts);
         let (view, answered) = if implemented(runs, Hook::OriginRequest) {
-            run_request_hooks(runs, Hook::OriginRequest, view, self.request_id, explain).await?
+            Box::pin(run_request_hooks(
+                runs,
+                Hook::OriginRequest,
+                view,
+                self.request_id,
+                explain,
+            ))
+            .await?
         } else {
             finish_after(runs, Hook::OriginRequest);
             (view, None)
@@ -80,14 +87,14 @@ impl Origin<'_> {
         )
         .await?;
         let response = if implemented(runs, Hook::OriginResponse) {
-            run_response_hooks(
+            Box::pin(run_response_hooks(
                 runs,
                 Hook::OriginResponse,
                 &mut sent,
                 resp,
                 self.request_id,
                 explain,
-            )
+            ))
             .await?
         } else {
             resp

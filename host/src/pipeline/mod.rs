@@ -138,18 +138,29 @@ where
         .max()
         .unwrap_or(0);
     let body = if inspect > 0 && !body.is_end_stream() {
-        let (prefix, body) = body::InspectedBody::read(body, inspect, INSPECT_BODY_WAIT).await;
+        let (prefix, body) =
+            Box::pin(body::InspectedBody::read(body, inspect, INSPECT_BODY_WAIT)).await;
         view.body_prefix = Some(prefix);
         http_body_util::Either::Right(body)
     } else {
         http_body_util::Either::Left(body)
     };
 
+    // The hook runners and the cache path are boxed where they are awaited: an async fn's
+    // future holds every sub-future it awaits, and the whole request's future (allocated
+    // and moved for every request) was 12.2 KB with them inline, 6.4 KB without; a path
+    // that runs them pays for its own allocation only.
     // viewer-request: an answer ends the request here, response hooks included.
     if implemented(&runs, Hook::ViewerRequest) {
         let answered;
-        (view, answered) =
-            run_request_hooks(&mut runs, Hook::ViewerRequest, view, request_id, explain).await?;
+        (view, answered) = Box::pin(run_request_hooks(
+            &mut runs,
+            Hook::ViewerRequest,
+            view,
+            request_id,
+            explain,
+        ))
+        .await?;
         if let Some(resp) = answered {
             return Ok(resp);
         }
@@ -160,7 +171,7 @@ where
     // cache-key
     let mut key_parts = Vec::new();
     for run in runs.iter_mut().filter(|r| r.implements(Hook::CacheKey)) {
-        let (v, result, trace) = run.cache_key(view).await;
+        let (v, result, trace) = Box::pin(run.cache_key(view)).await;
         view = v;
         explain.hooks.push(trace);
         match result {
@@ -187,7 +198,7 @@ where
     // cache, then origin-request, forward and origin-response as needed.
     let (resp, mut sent) = match policy {
         Some(policy) if cacheable_method => {
-            cached::respond(
+            Box::pin(cached::respond(
                 &origin,
                 policy,
                 &mut runs,
@@ -195,7 +206,7 @@ where
                 body,
                 function_part,
                 explain,
-            )
+            ))
             .await?
         }
         _ => {
@@ -219,14 +230,14 @@ where
     if !implemented(&runs, Hook::ViewerResponse) {
         return Ok(resp);
     }
-    run_response_hooks(
+    Box::pin(run_response_hooks(
         &mut runs,
         Hook::ViewerResponse,
         &mut sent,
         resp,
         request_id,
         explain,
-    )
+    ))
     .await
 }
 
