@@ -5,7 +5,8 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use wedge::config::{FunctionConfig, FunctionLimits};
-use wedge::wasm::{EngineSettings, RequestView, WasmEngine};
+use wedge::util::RequestId;
+use wedge::wasm::{EngineSettings, FunctionRun, Hook, RequestView, WasmEngine};
 use wedge_tests::{TestEdge, function, load_function, request_view, viewer_request};
 
 const RECYCLE: &str = r#"
@@ -268,4 +269,41 @@ async fn the_example_functions_are_reused_at_every_hook() {
     ] {
         assert_eq!(stats(&edge, id).await, (1, 2), "{id}");
     }
+}
+
+/// A full pool makes room: instances kept idle for reuse are dropped so that a request
+/// needing a fresh instance gets one (here the pool has four slots, one of them idle
+/// and three held by requests in flight).
+#[tokio::test]
+async fn a_full_pool_drops_idle_instances_for_requests_that_need_one() {
+    let engine = WasmEngine::new(&EngineSettings {
+        max_instances: 4,
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    let reusable = load_function(
+        &engine,
+        "reusable",
+        &FunctionConfig::new(function("recycle")),
+    );
+    let fresh = FunctionConfig {
+        max_instance_reuse: 0,
+        ..FunctionConfig::new(function("recycle"))
+    };
+    let fresh = load_function(&engine, "fresh", &fresh);
+    let get = || request_view(http::Request::get("/").body(()).unwrap(), "t.test");
+    viewer_request(&reusable, get()).await;
+    let mut in_flight = Vec::new();
+    for _ in 0..4 {
+        // A run keeps its instance until it is dropped (the request's end).
+        let mut run = FunctionRun::new(fresh.clone(), RequestId::next());
+        let (_, outcome, _) = run.request(Hook::ViewerRequest, get()).await;
+        outcome.expect("an instance, the idle one dropped for the last");
+        in_flight.push(run);
+    }
+    assert_eq!(fresh.stats.instances.load(Relaxed), 4);
+    // The pool is full of live requests now; the next one cannot have an instance.
+    let mut run = FunctionRun::new(reusable.clone(), RequestId::next());
+    let (_, outcome, _) = run.request(Hook::ViewerRequest, get()).await;
+    assert!(outcome.is_err(), "no slot left and nothing idle to drop");
 }

@@ -3,24 +3,50 @@
 //! instantiating, and gives it back when it is over.
 //!
 //! Idle instances hold pool slots, so all functions together may keep at most a quarter
-//! of the pool idle ([`IdleBudget`]); the rest is always there for fresh instances.
+//! of the pool idle ([`IdleBudget`]); the rest is always there for fresh instances, and
+//! when the pool is full anyway the idle ones are dropped to make room.
 
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use super::instance::Live;
 
-/// How many instances may sit idle across all functions of one engine.
+/// One function's idle instances, most recently used last.
+type IdleList = Mutex<Vec<Live>>;
+
+/// How many instances may sit idle across all functions of one engine, and where they
+/// are.
 pub(crate) struct IdleBudget {
     free: AtomicUsize,
+    /// Every function's idle list (dropped functions' lists go away on their own).
+    lists: Mutex<Vec<Weak<IdleList>>>,
 }
 
 impl IdleBudget {
     pub(crate) fn new(max_idle: usize) -> Arc<Self> {
         Arc::new(Self {
             free: AtomicUsize::new(max_idle),
+            lists: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Drops every idle instance of every function, freeing their pool slots for fresh
+    /// instances; returns how many there were.
+    pub(crate) fn evict_all(&self) -> usize {
+        let lists: Vec<Arc<IdleList>> = {
+            let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+            lists.retain(|l| l.strong_count() > 0);
+            lists.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut evicted = 0;
+        for list in lists {
+            // Dropped outside the lock: tearing down a store is not free.
+            let dropped = std::mem::take(&mut *lock(&list));
+            evicted += dropped.len();
+            self.release(dropped.len());
+        }
+        evicted
     }
 
     fn reserve(&self) -> bool {
@@ -45,15 +71,21 @@ pub(crate) struct IdleInstances {
     /// Requests one instance may serve before it is dropped.
     max_uses: u32,
     budget: Arc<IdleBudget>,
-    idle: Mutex<Vec<Live>>,
+    idle: Arc<IdleList>,
 }
 
 impl IdleInstances {
     pub(crate) fn new(max_uses: u32, budget: Arc<IdleBudget>) -> Self {
+        let idle = Arc::new(Mutex::new(Vec::new()));
+        budget
+            .lists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::downgrade(&idle));
         Self {
             max_uses,
             budget,
-            idle: Mutex::new(Vec::new()),
+            idle,
         }
     }
 
@@ -80,9 +112,13 @@ impl IdleInstances {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Live>> {
-        // A panic while holding the lock cannot leave the Vec inconsistent.
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.idle)
     }
+}
+
+fn lock(list: &IdleList) -> std::sync::MutexGuard<'_, Vec<Live>> {
+    // A panic while holding the lock cannot leave the Vec inconsistent.
+    list.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Drop for IdleInstances {

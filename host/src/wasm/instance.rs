@@ -501,11 +501,23 @@ async fn instantiate(
 ) -> Result<Live, FunctionError> {
     let mut store = new_store(f, request_id);
     store.set_epoch_deadline(1);
-    let bindings = f
-        .pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(|e| classify(f, hook, e))?;
+    let bindings = match f.pre.instantiate_async(&mut store).await {
+        Ok(bindings) => bindings,
+        // The pool is full: idle instances kept for reuse give way to live requests.
+        Err(e)
+            if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                .is_some()
+                && f.engine.idle_budget().evict_all() > 0 =>
+        {
+            store = new_store(f, request_id);
+            store.set_epoch_deadline(1);
+            f.pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| classify(f, hook, e))?
+        }
+        Err(e) => return Err(classify(f, hook, e)),
+    };
     if f.configure_each_instance {
         let configured = bindings
             .wedge_function_hooks()
