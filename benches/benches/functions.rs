@@ -3,11 +3,8 @@
 //! as a reused decision (functions that declare their inputs).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wedge::config::FunctionConfig;
-
 use wedge::wasm::{EngineSettings, FunctionRun, WasmEngine};
-use wedge_benches::{mobile_request, request_id, view};
-use wedge_tests::function;
+use wedge_benches::{Load, mobile_request, request_id, view};
 
 fn functions(c: &mut Criterion) {
     let rt = wedge_benches::runtime();
@@ -23,12 +20,13 @@ fn functions(c: &mut Criterion) {
         ("pass-through", "recycle", 0, u32::MAX, "reused-instance"),
     ];
     for (name, module, cache, reuse, mode) in cases {
-        let config = FunctionConfig {
-            decision_cache: cache,
-            max_instance_reuse: reuse,
-            ..FunctionConfig::new(function(module))
-        };
-        let f = wedge_tests::load_function(&engine, name, &config);
+        let f = Load {
+            module,
+            config: serde_json::json!({}),
+            reuse,
+            decisions: cache,
+        }
+        .load_into(&engine, name);
         let parts = mobile_request();
         group.bench_function(format!("{name}/{mode}"), |b| {
             b.iter(|| {

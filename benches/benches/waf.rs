@@ -8,9 +8,9 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http_body_util::Full;
 use wedge::Edge;
-use wedge::config::{Config, FunctionConfig};
+use wedge::config::Config;
 use wedge::wasm::{EngineSettings, FunctionRun, Hook, HookOutcome, WasmEngine};
-use wedge_benches::{mobile_request, request_id, view};
+use wedge_benches::{Load, mobile_request, request_id, view};
 use wedge_tests::function;
 
 /// The benign request with an SQL injection in its query.
@@ -54,23 +54,15 @@ fn function_part(c: &mut Criterion) {
             ..EngineSettings::default()
         })
         .unwrap();
-        let load_with = |name: &str, config: serde_json::Value, reuse: u32, decisions: u64| {
-            let config = FunctionConfig {
-                decision_cache: decisions,
-                max_instance_reuse: reuse,
-                config,
-                ..FunctionConfig::new(function("waf"))
-            };
-            wedge_tests::load_function(&engine, name, &config)
-        };
+        // Decision reuse off: these rows measure the function itself running.
         let load = |name: &str, module: &str, config: serde_json::Value, reuse: u32| {
-            let config = FunctionConfig {
-                decision_cache: 0,
-                max_instance_reuse: reuse,
+            Load {
+                module,
                 config,
-                ..FunctionConfig::new(function(module))
-            };
-            wedge_tests::load_function(&engine, name, &config)
+                reuse,
+                decisions: 0,
+            }
+            .load_into(&engine, name)
         };
         // Rows without a prefix: a fresh instance per request.
         let pass = load("pass", "hostile", serde_json::json!({}), 0);
@@ -115,7 +107,13 @@ fn function_part(c: &mut Criterion) {
             ));
             // The same request again: the host replays the recorded verdict (its log
             // line and rule count included) without running the function.
-            let replayed = load_with("waf-replayed", managed.clone(), u32::MAX, 10_000);
+            let replayed = Load {
+                module: "waf",
+                config: managed.clone(),
+                reuse: u32::MAX,
+                decisions: 10_000,
+            }
+            .load_into(&engine, "waf-replayed");
             cases.push((
                 "reused-decision/managed/benign",
                 replayed.clone(),

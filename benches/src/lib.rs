@@ -36,6 +36,33 @@ pub fn view(parts: http::request::Parts) -> RequestView {
     )
 }
 
+/// How a bench loads a function: which module, its config, and the reuse it may make.
+pub struct Load<'a> {
+    pub module: &'a str,
+    pub config: serde_json::Value,
+    /// Requests per instance (`max_instance_reuse`; 0: a fresh instance every time).
+    pub reuse: u32,
+    /// Decision cache entries (0: off).
+    pub decisions: u64,
+}
+
+impl Load<'_> {
+    /// The function, loaded into `engine` as `name`.
+    pub fn load_into(
+        self,
+        engine: &wedge::wasm::WasmEngine,
+        name: &str,
+    ) -> std::sync::Arc<wedge::wasm::LoadedFunction> {
+        let config = wedge::config::FunctionConfig {
+            decision_cache: self.decisions,
+            max_instance_reuse: self.reuse,
+            config: self.config,
+            ..wedge::config::FunctionConfig::new(wedge_tests::function(self.module))
+        };
+        wedge_tests::load_function(engine, name, &config)
+    }
+}
+
 /// A request id for benches.
 pub fn request_id() -> wedge::util::RequestId {
     wedge::util::RequestId::next()
