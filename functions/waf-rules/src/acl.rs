@@ -344,6 +344,8 @@ pub struct Acl {
     pub forward_labels: bool,
     /// Whether any rule reads the body (so the host need not be asked for it).
     pub reads_body: bool,
+    /// Whether any rule looks at the client's address (likewise).
+    pub reads_client_ip: bool,
     /// How many distinct fields detectors read (see [`Detected`]).
     detected_fields: usize,
     /// Detector verdicts on header values seen before.
@@ -517,12 +519,14 @@ impl Acl {
         if s.body_limit > 1 << 20 {
             return Err(problem("body_limit", "at most 1048576 bytes"));
         }
+        let reads_client_ip = rules.iter().any(|r| r.cond.reads_client_ip());
         Ok(Acl {
             rules,
             block: s.block_response,
             body_limit: s.body_limit as usize,
             forward_labels: s.forward_labels,
             reads_body,
+            reads_client_ip,
             detected_fields: detected.len(),
             header_verdicts: Default::default(),
         })
@@ -591,14 +595,32 @@ impl Acl {
 }
 
 impl Cond {
+    /// Whether anything in this statement satisfies `leaf`.
+    fn any(&self, leaf: &dyn Fn(&Cond) -> bool) -> bool {
+        match self {
+            Cond::And(v) | Cond::Or(v) => v.iter().any(|c| c.any(leaf)),
+            Cond::Not(c) => c.any(leaf),
+            c => leaf(c),
+        }
+    }
+
     /// Whether a detector runs anywhere in this statement.
     fn detects(&self) -> bool {
-        match self {
-            Cond::Detect(..) => true,
-            Cond::And(v) | Cond::Or(v) => v.iter().any(Cond::detects),
-            Cond::Not(c) => c.detects(),
-            _ => false,
-        }
+        self.any(&|c| matches!(c, Cond::Detect(..)))
+    }
+
+    /// Whether this statement looks at the client's address.
+    fn reads_client_ip(&self) -> bool {
+        self.any(&|c| {
+            matches!(
+                c,
+                Cond::Ip(_)
+                    | Cond::Rate {
+                        key: RateKey::Ip,
+                        ..
+                    }
+            )
+        })
     }
 
     /// Gives each detected field its slot among `distinct`, adding the new ones.
@@ -1125,6 +1147,18 @@ mod tests {
         let req = Inspect::new("GET", "/ab", None, "a.test", vec![], None, None);
         assert_eq!(req.size(&Field::Path), 3);
         assert_eq!(req.values(&Field::Path), ["/ab"]);
+    }
+
+    #[test]
+    fn the_client_address_is_asked_for_only_when_a_rule_looks_at_it() {
+        let acl = |json: &str| Acl::new(serde_json::from_str(json).unwrap()).unwrap();
+        assert!(!managed_acl().reads_client_ip);
+        let ip_set = r#"{"rules":[{"id":"a","action":"allow","statement":{"not":{"ip_set":["192.0.2.0/24"]}}}]}"#;
+        assert!(acl(ip_set).reads_client_ip);
+        let per_address = r#"{"rules":[{"id":"r","action":"block","statement":{"and":[{"match":{"field":"path","op":"exact","value":"/login"}},{"rate":{"key":"ip","window_ms":1000,"limit":5}}]}}]}"#;
+        assert!(acl(per_address).reads_client_ip);
+        let per_path = per_address.replace(r#""key":"ip""#, r#""key":"path""#);
+        assert!(!acl(&per_path).reads_client_ip);
     }
 
     fn managed_acl() -> Acl {

@@ -65,7 +65,12 @@ impl Function for Waf {
         let path = req.path();
         let query = req.query();
         let host = req.host();
-        let ip = req.client_ip().parse().ok();
+        // Asked of the host only when a rule looks at it (IP sets, per-address rates).
+        let ip = if self.acl.reads_client_ip {
+            req.client_ip().parse().ok()
+        } else {
+            None
+        };
         let headers = req.headers();
         // The host buffers the body's start only when `inspect_body_kb` is set for this
         // function; rules see at most `body_limit` bytes of it.
