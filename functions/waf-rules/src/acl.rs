@@ -1244,4 +1244,32 @@ mod tests {
         let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_ref()).collect();
         assert_eq!(args, ["a", "\u{e9}t\u{e9}", "b", "x\"y"]);
     }
+
+    #[test]
+    fn arguments_are_capped_across_the_query_and_a_form_body_utf8_or_not() {
+        let query: Vec<String> = (0..200).map(|i| format!("q{i}=1")).collect();
+        let query = query.join("&");
+        let mut body: Vec<u8> = (0..200)
+            .flat_map(|i| format!("b{i}=2&").into_bytes())
+            .collect();
+        let form = vec![(
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        )];
+        let args = |body: &[u8]| {
+            let req = Inspect::new(
+                "POST",
+                "/",
+                Some(&query),
+                "a.test",
+                form.clone(),
+                None,
+                Some(body),
+            );
+            req.args().len()
+        };
+        assert_eq!(args(&body), 256);
+        body.extend_from_slice(b"c=\xff");
+        assert_eq!(args(&body), 256, "the same cap when the body is not UTF-8");
+    }
 }

@@ -104,13 +104,18 @@ impl<'a> Inspect<'a> {
             if ctype.is_empty() || ctype.starts_with("application/x-www-form-urlencoded") {
                 match text {
                     Cow::Borrowed(text) => parse_pairs(text, &mut me.args),
-                    // Not UTF-8: the pairs of the repaired text are owned.
+                    // Not UTF-8: the pairs of the repaired text are owned (parsed after
+                    // the query's, so the cap on arguments counts both).
                     Cow::Owned(text) => {
-                        let mut pairs = Vec::new();
+                        let mut pairs = std::mem::take(&mut me.args)
+                            .into_iter()
+                            .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+                            .collect();
                         parse_pairs(&text, &mut pairs);
-                        me.args.extend(pairs.into_iter().map(|(k, v)| {
-                            (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned()))
-                        }));
+                        me.args = pairs
+                            .into_iter()
+                            .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+                            .collect();
                     }
                 }
                 me.body_parsed = true;

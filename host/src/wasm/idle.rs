@@ -77,11 +77,11 @@ pub(crate) struct IdleInstances {
 impl IdleInstances {
     pub(crate) fn new(max_uses: u32, budget: Arc<IdleBudget>) -> Self {
         let idle = Arc::new(Mutex::new(Vec::new()));
-        budget
-            .lists
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::downgrade(&idle));
+        let mut lists = budget.lists.lock().unwrap_or_else(|e| e.into_inner());
+        // Functions unloaded since (reloads) leave dead entries behind.
+        lists.retain(|l| l.strong_count() > 0);
+        lists.push(Arc::downgrade(&idle));
+        drop(lists);
         Self {
             max_uses,
             budget,
@@ -123,7 +123,9 @@ fn lock(list: &IdleList) -> std::sync::MutexGuard<'_, Vec<Live>> {
 
 impl Drop for IdleInstances {
     fn drop(&mut self) {
-        let n = self.lock().len();
-        self.budget.release(n);
+        // Taken, not only counted: an eviction that already holds this list must not
+        // release the same instances' share again.
+        let dropped = std::mem::take(&mut *self.lock());
+        self.budget.release(dropped.len());
     }
 }

@@ -26,9 +26,10 @@ const MAX_KEY_BYTES: usize = 4096;
 /// produces more is not stored.
 const MAX_EFFECT_BYTES: usize = 4096;
 
-/// Bytes of key, edits and effects one unit of `decision_cache` capacity stands for: a
-/// larger outcome (a whole request's key) counts once per started block, so the cache's
-/// memory stays bounded by its entry count times this, whatever functions declare.
+/// Bytes of key, edits, effects and answer one unit of `decision_cache` capacity stands
+/// for: a larger outcome (a whole request's key, a synthetic answer's body) counts once
+/// per started block, so the cache's memory stays bounded by its entry count times this,
+/// whatever functions declare and answer.
 const BYTES_PER_ENTRY: usize = 512;
 
 /// One edit made by a function: a header edit, or a response status.
@@ -255,7 +256,16 @@ impl Doorkeeper {
 fn weight(key: &Box<[u8]>, outcome: &Arc<Outcome>) -> u32 {
     let edits: usize = outcome.edits.iter().map(Edit::cost).sum();
     let effects: usize = outcome.effects.iter().map(Effect::cost).sum();
-    ((key.len() + edits + effects) / BYTES_PER_ENTRY + 1) as u32
+    let answer = outcome.respond.as_ref().map_or(0, |r| {
+        r.body.len()
+            + r.headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len())
+                .sum::<usize>()
+    });
+    let key_part = outcome.key_part.as_ref().map_or(0, String::len);
+    let bytes = key.len() + edits + effects + answer + key_part;
+    u32::try_from(bytes / BYTES_PER_ENTRY + 1).unwrap_or(u32::MAX)
 }
 
 /// A bounded cache of outcomes for one function's one hook.
@@ -314,9 +324,16 @@ impl DecisionCache {
                         key.push(1);
                     }
                 }
+                // Tagged with its family, so a v4 and a v6 address never share bytes.
                 Input::Part("client-ip") => match view.client_ip {
-                    std::net::IpAddr::V4(ip) => key.extend_from_slice(&ip.octets()),
-                    std::net::IpAddr::V6(ip) => key.extend_from_slice(&ip.octets()),
+                    std::net::IpAddr::V4(ip) => {
+                        key.push(4);
+                        key.extend_from_slice(&ip.octets());
+                    }
+                    std::net::IpAddr::V6(ip) => {
+                        key.push(6);
+                        key.extend_from_slice(&ip.octets());
+                    }
                 },
                 Input::Part("sni") => {
                     if let Some(sni) = &view.sni {
@@ -332,6 +349,8 @@ impl DecisionCache {
                     if key.len() + body.len() > MAX_KEY_BYTES {
                         return None;
                     }
+                    // Length first: the body's bytes are arbitrary.
+                    key.extend_from_slice(&(body.len() as u32).to_le_bytes());
                     key.extend_from_slice(body);
                 }
                 Input::Part(part) => {
@@ -545,6 +564,26 @@ mod tests {
         // A body too large to key on makes the request uncacheable.
         let big = whole_request_cache(1 << 20);
         assert!(big.key(&view(&[], &[b'x'; MAX_KEY_BYTES])).is_none());
+    }
+
+    #[test]
+    fn an_outcome_weighs_its_key_and_its_answer() {
+        let outcome = |respond| {
+            Arc::new(Outcome {
+                edits: Vec::new(),
+                effects: Vec::new(),
+                respond,
+                key_part: None,
+            })
+        };
+        let key: Box<[u8]> = vec![0u8; 100].into();
+        assert_eq!(weight(&key, &outcome(None)), 1);
+        let blocked = SyntheticResponse {
+            status: http::StatusCode::FORBIDDEN,
+            headers: HeaderMap::new(),
+            body: bytes::Bytes::from(vec![b'x'; 100 * 1024]),
+        };
+        assert_eq!(weight(&key, &outcome(Some(blocked))), 201);
     }
 
     #[test]
