@@ -337,13 +337,11 @@ def wrk(port: int, duration: int, args: argparse.Namespace, unique: str = "") ->
     query string ("query") a new one."""
     argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
             "-H", f"Host: {HOST}", "-H", f"User-Agent: {MOBILE_UA}"]
-    if unique == "user-agent":
-        argv += ["-s", str(HERE / "unique_ua.lua")]
-    elif unique == "query":
-        argv += ["-s", str(HERE / "unique_query.lua")]
+    if unique:
+        argv += ["-s", str(HERE / "unique.lua")]
     argv.append(f"https://127.0.0.1:{port}{BENCH_PATH}")
-    if unique == "user-agent":
-        argv += ["--", MOBILE_UA]
+    if unique:
+        argv += ["--", unique, MOBILE_UA]
     return parse_wrk(run_tool(pinned(argv, args.loadgen_cpus), duration + 30))
 
 

@@ -447,7 +447,6 @@ impl Acl {
     /// Compiles settings; errors name the config field.
     pub fn new(s: Settings) -> Result<Acl, ConfigProblem> {
         let mut rules = Vec::new();
-        let mut reads_body = false;
         for (i, r) in s.rules.into_iter().enumerate() {
             let at = format!("rules[{i}]");
             if r.id.is_empty() || r.id.starts_with("managed-") {
@@ -465,7 +464,7 @@ impl Acl {
             if let Some(resp) = &r.response {
                 check_response(resp, &format!("{at}.response"))?;
             }
-            let cond = compile(r.statement, &format!("{at}.statement"), &mut reads_body)?;
+            let cond = compile(r.statement, &format!("{at}.statement"))?;
             rules.push(Rule {
                 id: r.id,
                 priority: r.priority,
@@ -492,7 +491,6 @@ impl Acl {
             };
             for (id, d, label) in MANAGED {
                 let fields = default_fields(*d);
-                reads_body |= fields.contains(&Field::Body);
                 rules.push(Rule {
                     id: (*id).to_owned(),
                     priority: s.managed_priority,
@@ -519,6 +517,7 @@ impl Acl {
         if s.body_limit > 1 << 20 {
             return Err(problem("body_limit", "at most 1048576 bytes"));
         }
+        let reads_body = rules.iter().any(|r| r.cond.reads_body());
         let reads_client_ip = rules.iter().any(|r| r.cond.reads_client_ip());
         Ok(Acl {
             rules,
@@ -609,6 +608,15 @@ impl Cond {
         self.any(&|c| matches!(c, Cond::Detect(..)))
     }
 
+    /// Whether this statement looks at the body.
+    fn reads_body(&self) -> bool {
+        self.any(&|c| match c {
+            Cond::Match { field, .. } | Cond::Size { field, .. } => *field == Field::Body,
+            Cond::Detect(_, fields) => fields.iter().any(|d| d.field == Field::Body),
+            _ => false,
+        })
+    }
+
     /// Whether this statement looks at the client's address.
     fn reads_client_ip(&self) -> bool {
         self.any(&|c| {
@@ -673,7 +681,7 @@ fn check_response(r: &ResponseConfig, at: &str) -> Result<(), ConfigProblem> {
     Ok(())
 }
 
-fn compile(s: Statement, at: &str, reads_body: &mut bool) -> Result<Cond, ConfigProblem> {
+fn compile(s: Statement, at: &str) -> Result<Cond, ConfigProblem> {
     Ok(match s {
         Statement::IpSet(list) => {
             let mut nets = Vec::new();
@@ -688,7 +696,6 @@ fn compile(s: Statement, at: &str, reads_body: &mut bool) -> Result<Cond, Config
             Cond::Ip(nets)
         }
         Statement::Match(m) => {
-            *reads_body |= m.field == Field::Body;
             let regex = if m.op == MatchOp::Regex {
                 Some(
                     regex::RegexBuilder::new(&m.value)
@@ -709,17 +716,13 @@ fn compile(s: Statement, at: &str, reads_body: &mut bool) -> Result<Cond, Config
                 regex,
             }
         }
-        Statement::Size(z) => {
-            *reads_body |= z.field == Field::Body;
-            Cond::Size {
-                field: z.field,
-                op: z.op,
-                size: z.size,
-            }
-        }
+        Statement::Size(z) => Cond::Size {
+            field: z.field,
+            op: z.op,
+            size: z.size,
+        },
         Statement::Detect(d) => {
             let fields = d.fields.unwrap_or_else(|| default_fields(d.detector));
-            *reads_body |= fields.contains(&Field::Body);
             Cond::Detect(d.detector, Detected::list(fields))
         }
         Statement::Label(l) => Cond::Label(l),
@@ -742,16 +745,16 @@ fn compile(s: Statement, at: &str, reads_body: &mut bool) -> Result<Cond, Config
         Statement::And(v) => Cond::And(
             v.into_iter()
                 .enumerate()
-                .map(|(i, s)| compile(s, &format!("{at}.and[{i}]"), reads_body))
+                .map(|(i, s)| compile(s, &format!("{at}.and[{i}]")))
                 .collect::<Result<_, _>>()?,
         ),
         Statement::Or(v) => Cond::Or(
             v.into_iter()
                 .enumerate()
-                .map(|(i, s)| compile(s, &format!("{at}.or[{i}]"), reads_body))
+                .map(|(i, s)| compile(s, &format!("{at}.or[{i}]")))
                 .collect::<Result<_, _>>()?,
         ),
-        Statement::Not(s) => Cond::Not(Box::new(compile(*s, &format!("{at}.not"), reads_body)?)),
+        Statement::Not(s) => Cond::Not(Box::new(compile(*s, &format!("{at}.not"))?)),
     })
 }
 
@@ -1055,7 +1058,7 @@ fn detect_header<'c, 'r>(
     let sighting = *entry
         .sighting
         .get_or_insert_with(|| verdicts.sight(name, &value));
-    if let Some(hit) = verdicts.get(sighting, d) {
+    if let Some(hit) = sighting.verdict(d) {
         return hit;
     }
     let hit = detect_field(d, &f.field, cache.prepared(req, f));
@@ -1150,9 +1153,12 @@ mod tests {
     }
 
     #[test]
-    fn the_client_address_is_asked_for_only_when_a_rule_looks_at_it() {
+    fn the_body_and_the_client_address_are_asked_for_only_when_a_rule_looks_at_them() {
         let acl = |json: &str| Acl::new(serde_json::from_str(json).unwrap()).unwrap();
-        assert!(!managed_acl().reads_client_ip);
+        assert!(managed_acl().reads_body && !managed_acl().reads_client_ip);
+        let size = r#"{"rules":[{"id":"s","action":"block","statement":{"not":{"size":{"field":"body","op":"gt","size":10}}}}]}"#;
+        assert!(acl(size).reads_body);
+        assert!(!acl(&size.replace(r#""body""#, r#""path""#)).reads_body);
         let ip_set = r#"{"rules":[{"id":"a","action":"allow","statement":{"not":{"ip_set":["192.0.2.0/24"]}}}]}"#;
         assert!(acl(ip_set).reads_client_ip);
         let per_address = r#"{"rules":[{"id":"r","action":"block","statement":{"and":[{"match":{"field":"path","op":"exact","value":"/login"}},{"rate":{"key":"ip","window_ms":1000,"limit":5}}]}}]}"#;

@@ -73,6 +73,14 @@ pub(crate) struct Sighting {
     hits: u16,
 }
 
+impl Sighting {
+    /// What `detector` had said about the value by the time of the sighting.
+    pub(crate) fn verdict(self, detector: Detector) -> Option<bool> {
+        let bit = bit(detector);
+        (self.known & bit != 0).then_some(self.hits & bit != 0)
+    }
+}
+
 struct Entry {
     /// `header`, a newline (never part of a header name or value), the value.
     name_value: Box<str>,
@@ -126,12 +134,6 @@ impl HeaderVerdicts {
         }
         sighting.remembered = true;
         sighting
-    }
-
-    /// What `detector` had said about the sighted value by the time of the sighting.
-    pub(crate) fn get(&self, s: Sighting, detector: Detector) -> Option<bool> {
-        let bit = bit(detector);
-        (s.known & bit != 0).then_some(s.hits & bit != 0)
     }
 
     /// Remembers what `detector` said about `value` of `header` (as sighted).
@@ -203,25 +205,25 @@ mod tests {
         let ua = "user-agent";
         let first = m.sight(ua, "x");
         m.put(first, ua, "x", Detector::Rce, true);
-        let got = m.get(first, Detector::Rce);
+        let got = first.verdict(Detector::Rce);
         assert_eq!(got, None, "not on its first sighting");
         let second = m.sight(ua, "x");
-        assert_eq!(m.get(second, Detector::Rce), None);
+        assert_eq!(second.verdict(Detector::Rce), None);
         m.put(second, ua, "x", Detector::Rce, true);
         m.put(second, ua, "x", Detector::Php, false);
         let third = m.sight(ua, "x");
-        assert_eq!(m.get(third, Detector::Rce), Some(true));
-        assert_eq!(m.get(third, Detector::Php), Some(false));
-        assert_eq!(m.get(third, Detector::Xss), None);
+        assert_eq!(third.verdict(Detector::Rce), Some(true));
+        assert_eq!(third.verdict(Detector::Php), Some(false));
+        assert_eq!(third.verdict(Detector::Xss), None);
         // An entry taken over by another value (as by a colliding one) takes no
         // verdicts meant for the value it replaced.
         m.put(third, ua, "y", Detector::Xss, true);
-        assert_eq!(m.get(m.sight(ua, "x"), Detector::Xss), None);
+        assert_eq!(m.sight(ua, "x").verdict(Detector::Xss), None);
         for _ in 0..2 {
             let s = m.sight("referer", "x");
-            assert_eq!(m.get(s, Detector::Rce), None);
+            assert_eq!(s.verdict(Detector::Rce), None);
             let s = m.sight(ua, "y");
-            assert_eq!(m.get(s, Detector::Rce), None);
+            assert_eq!(s.verdict(Detector::Rce), None);
         }
     }
 
@@ -240,7 +242,7 @@ mod tests {
         for _ in 0..3 {
             let s = m.sight("user-agent", &long);
             m.put(s, "user-agent", &long, Detector::Scanner, true);
-            assert_eq!(m.get(s, Detector::Scanner), None);
+            assert_eq!(s.verdict(Detector::Scanner), None);
         }
     }
 }

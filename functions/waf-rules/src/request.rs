@@ -68,6 +68,9 @@ pub struct Inspect<'a> {
     args: Vec<Arg<'a>>,
 }
 
+/// The most arguments (query, form or JSON body together) a request is read for.
+const MAX_ARGS: usize = 256;
+
 /// An argument's name and value, decoded: borrowed from the request when there was
 /// nothing to decode (most are), so parsing allocates little.
 pub type Arg<'a> = (Cow<'a, str>, Cow<'a, str>);
@@ -104,18 +107,15 @@ impl<'a> Inspect<'a> {
             if ctype.is_empty() || ctype.starts_with("application/x-www-form-urlencoded") {
                 match text {
                     Cow::Borrowed(text) => parse_pairs(text, &mut me.args),
-                    // Not UTF-8: the pairs of the repaired text are owned (parsed after
-                    // the query's, so the cap on arguments counts both).
+                    // Not UTF-8: the pairs of the repaired text are owned, as many as
+                    // the cap leaves after the query's.
                     Cow::Owned(text) => {
-                        let mut pairs = std::mem::take(&mut me.args)
-                            .into_iter()
-                            .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
-                            .collect();
+                        let mut pairs = Vec::new();
                         parse_pairs(&text, &mut pairs);
-                        me.args = pairs
-                            .into_iter()
-                            .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
-                            .collect();
+                        let room = MAX_ARGS.saturating_sub(me.args.len());
+                        me.args.extend(pairs.into_iter().take(room).map(|(k, v)| {
+                            (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned()))
+                        }));
                     }
                 }
                 me.body_parsed = true;
@@ -232,7 +232,7 @@ fn parse_pairs<'s>(s: &'s str, out: &mut Vec<Arg<'s>>) {
                 out.push((d.clone(), d));
             }
         }
-        if out.len() >= 256 {
+        if out.len() >= MAX_ARGS {
             break;
         }
     }
@@ -243,7 +243,7 @@ fn parse_pairs<'s>(s: &'s str, out: &mut Vec<Arg<'s>>) {
 fn json_strings(s: &str, out: &mut Vec<Arg<'_>>) {
     let b = s.as_bytes();
     let mut i = 0;
-    while i < b.len() && out.len() < 256 {
+    while i < b.len() && out.len() < MAX_ARGS {
         if b[i] == b'"' {
             let mut j = i + 1;
             let mut v = String::new();

@@ -91,39 +91,73 @@ impl Effect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Input {
     Header(HeaderName),
-    /// One of [`PARTS`]: `:method`, `:path`, ..., `:headers` (every header), `:body`.
-    Part(&'static str),
+    Part(Part),
+}
+
+/// A request part an input may name (`:path`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Method,
+    Path,
+    Query,
+    Host,
+    Scheme,
+    /// Every header, names and values: declaring it covers reading any one of them.
+    Headers,
+    ClientIp,
+    Sni,
+    /// The part of the body the function may read.
+    Body,
+}
+
+impl Part {
+    const ALL: [Part; 9] = [
+        Part::Method,
+        Part::Path,
+        Part::Query,
+        Part::Host,
+        Part::Scheme,
+        Part::Headers,
+        Part::ClientIp,
+        Part::Sni,
+        Part::Body,
+    ];
+
+    /// The part's name, as declared (after the `:`) and as the request resource's reads
+    /// report it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Part::Method => "method",
+            Part::Path => "path",
+            Part::Query => "query",
+            Part::Host => "host",
+            Part::Scheme => "scheme",
+            Part::Headers => "headers",
+            Part::ClientIp => "client-ip",
+            Part::Sni => "sni",
+            Part::Body => "body",
+        }
+    }
 }
 
 impl Input {
     /// Parses a declared input: a header name, or one of the `:part` names.
     pub(crate) fn parse(name: &str) -> Result<Input, String> {
         if let Some(part) = name.strip_prefix(':') {
-            return PARTS
-                .iter()
-                .find(|p| **p == part)
-                .map(|p| Input::Part(p))
-                .ok_or_else(|| format!("unknown input `{name}` (known: :{})", PARTS.join(", :")));
+            return Part::ALL
+                .into_iter()
+                .find(|p| p.name() == part)
+                .map(Input::Part)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Part::ALL.iter().map(|p| p.name()).collect();
+                    format!("unknown input `{name}` (known: :{})", known.join(", :"))
+                });
         }
         HeaderName::from_bytes(name.as_bytes())
             .map(Input::Header)
             .map_err(|_| format!("invalid header name `{name}`"))
     }
 }
-
-/// The request parts an input may name (as the request resource's reads call them).
-/// `headers` is every header, names and values: it covers reading any one of them.
-const PARTS: [&str; 9] = [
-    "method",
-    "path",
-    "query",
-    "host",
-    "scheme",
-    "headers",
-    "client-ip",
-    "sni",
-    "body",
-];
 
 /// What a hook did, observed while it ran.
 #[derive(Debug)]
@@ -161,7 +195,7 @@ impl Recording {
         if self
             .inputs
             .iter()
-            .any(|i| matches!(i, Input::Part(p) if *p == what))
+            .any(|i| matches!(i, Input::Part(p) if p.name() == what))
         {
             return;
         }
@@ -184,7 +218,7 @@ impl Recording {
     pub(crate) fn read_header(&mut self, name: &str) {
         let declared = self.inputs.iter().any(|i| match i {
             Input::Header(h) => h.as_str().eq_ignore_ascii_case(name),
-            Input::Part(p) => *p == "headers",
+            Input::Part(p) => *p == Part::Headers,
         });
         if !declared && self.tainted.is_none() {
             self.tainted = Some(format!("header `{name}`"));
@@ -251,6 +285,13 @@ impl Doorkeeper {
     }
 }
 
+/// Appends one value to a key: a 1 byte, then the value (header values, paths, hosts and
+/// the like hold neither the 1 nor the 0 that ends each input).
+fn value(key: &mut Vec<u8>, value: impl AsRef<[u8]>) {
+    key.push(1);
+    key.extend_from_slice(value.as_ref());
+}
+
 /// An outcome's share of its cache's capacity (see [`BYTES_PER_ENTRY`]).
 #[allow(clippy::borrowed_box)] // moka hands the weigher its key type by reference
 fn weight(key: &Box<[u8]>, outcome: &Arc<Outcome>) -> u32 {
@@ -308,24 +349,23 @@ impl DecisionCache {
         for input in self.inputs.iter() {
             match input {
                 Input::Header(name) => {
-                    for value in view.parts.headers.get_all(name) {
-                        key.push(1);
-                        key.extend_from_slice(value.as_bytes());
+                    for v in view.parts.headers.get_all(name) {
+                        value(&mut key, v.as_bytes());
                     }
                 }
-                Input::Part("headers") => {
+                Input::Part(Part::Headers) => {
                     // Names and values in the map's order (insertion order by name):
                     // the same headers sent in another order make another key, which
                     // costs a run, never a wrong answer.
-                    for (name, value) in view.parts.headers.iter() {
+                    for (name, v) in view.parts.headers.iter() {
                         key.extend_from_slice(name.as_str().as_bytes());
                         key.push(b':');
-                        key.extend_from_slice(value.as_bytes());
+                        key.extend_from_slice(v.as_bytes());
                         key.push(1);
                     }
                 }
                 // Tagged with its family, so a v4 and a v6 address never share bytes.
-                Input::Part("client-ip") => match view.client_ip {
+                Input::Part(Part::ClientIp) => match view.client_ip {
                     std::net::IpAddr::V4(ip) => {
                         key.push(4);
                         key.extend_from_slice(&ip.octets());
@@ -335,13 +375,12 @@ impl DecisionCache {
                         key.extend_from_slice(&ip.octets());
                     }
                 },
-                Input::Part("sni") => {
+                Input::Part(Part::Sni) => {
                     if let Some(sni) = &view.sni {
-                        key.push(1);
-                        key.extend_from_slice(sni.as_bytes());
+                        value(&mut key, sni.as_bytes());
                     }
                 }
-                Input::Part("body") => {
+                Input::Part(Part::Body) => {
                     // Only the part the function may read; checked for length before
                     // copying, as a body may be large.
                     let body = view.body_prefix.as_deref().unwrap_or_default();
@@ -353,23 +392,16 @@ impl DecisionCache {
                     key.extend_from_slice(&(body.len() as u32).to_le_bytes());
                     key.extend_from_slice(body);
                 }
-                Input::Part(part) => {
-                    let value: &str = match *part {
-                        "method" => view.parts.method.as_str(),
-                        "path" => view.parts.uri.path(),
-                        "query" => match view.parts.uri.query() {
-                            Some(q) => {
-                                key.push(1);
-                                q
-                            }
-                            None => "",
-                        },
-                        "host" => &view.host,
-                        _ => view.scheme,
-                    };
-                    key.push(1);
-                    key.extend_from_slice(value.as_bytes());
+                Input::Part(Part::Query) => {
+                    // Absent and empty told apart.
+                    if let Some(q) = view.parts.uri.query() {
+                        value(&mut key, q);
+                    }
                 }
+                Input::Part(Part::Method) => value(&mut key, view.parts.method.as_str()),
+                Input::Part(Part::Path) => value(&mut key, view.parts.uri.path()),
+                Input::Part(Part::Host) => value(&mut key, &view.host),
+                Input::Part(Part::Scheme) => value(&mut key, view.scheme),
             }
             key.push(0);
         }
