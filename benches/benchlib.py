@@ -235,6 +235,7 @@ def run_tool(argv: list[str], timeout: float) -> str:
 
 REPO = Path(__file__).resolve().parents[1]
 WEDGE_BIN = REPO / "target/release/wedge"
+FLOOR_BIN = REPO / "target/release/floor-proxy"
 FUNCTIONS_TARGET = REPO / "target/functions"
 
 

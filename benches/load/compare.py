@@ -8,7 +8,7 @@ medians with wedge/nginx and wedge/ceiling ratios.
 
     python3 benches/load/compare.py [--duration 10] [--rounds 3]
         [--scenarios proxy,proxy-unique-ua,proxy-unique-query,ceiling,h2,handshake,cache,
-                     waf,waf-unique-ua,waf-unique-query,half-h1,half-h2]
+                     waf,waf-unique-ua,waf-unique-query,half-h1,half-h2,floor]
         [--pin split|off] [--json out.json]
 
 Python 3.11 standard library only (with benches/benchlib.py). Runs as root on Debian: installs nginx, wrk and h2load with
@@ -25,6 +25,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import ssl
 import statistics
 import subprocess
@@ -35,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchlib import (CHILDREN, FUNCTIONS_TARGET, REPO, WEDGE_BIN,  # noqa: E402
+from benchlib import (CHILDREN, FLOOR_BIN, FUNCTIONS_TARGET, REPO, WEDGE_BIN,  # noqa: E402
                       admin_healthy, cargo_build,
                       cpu_seconds, free_port, install_missing, parse_duration_ms, parse_wrk,
                       pinned, process_tree, render, run_tool, self_signed, spawn_nginx,
@@ -102,6 +103,9 @@ class Scenario:
     # wedge runs the WAF (managed rule set, block mode) before device-class, compared with
     # its own `proxy` run; no nginx run (nginx + ModSecurity: benches/waf/modsec_compare.py)
     waf: bool = False
+    # Who wedge is compared with: "nginx", or "floor" (benches' floor-proxy: hyper, hyper-util's
+    # client and rustls with nothing of wedge's, so the gap is wedge's own proxy path)
+    peer: str = "nginx"
     skip: str | None = None  # a reason: the scenario is listed but not run
 
 
@@ -132,6 +136,8 @@ SCENARIOS = {
         Scenario("waf-unique-query", "as waf, but every request has a new query string (no "
                  "verdict to reuse; the browser's headers repeat)", functions=True, waf=True,
                  unique="query"),
+        Scenario("floor", "as ceiling, against the bare stack (hyper + rustls floor-proxy) "
+                 "instead of nginx", peer="floor"),
     ]
 }
 ALIASES = {"handshake": ["handshake-ecdsa", "handshake-rsa"]}
@@ -168,9 +174,11 @@ def ensure_packages() -> None:
 
 
 def build() -> None:
-    """Release builds of wedge and of the wasm functions."""
+    """Release builds of wedge, of the wasm functions and of the floor scenario's bare proxy."""
     cargo_build()
-    for artifact in (WEDGE_BIN, DEVICE_CLASS_WASM, CACHE_KEY_WASM, SECURITY_HEADERS_WASM, WAF_WASM):  # the defaults --wedge-bin etc. point at
+    subprocess.run(["cargo", "build", "--release", "-p", "wedge-benches", "--bin", "floor-proxy"],
+                   cwd=REPO, check=True)
+    for artifact in (WEDGE_BIN, FLOOR_BIN, DEVICE_CLASS_WASM, CACHE_KEY_WASM, SECURITY_HEADERS_WASM, WAF_WASM):  # the defaults --wedge-bin etc. point at
         if not artifact.exists():
             raise RuntimeError(f"build did not produce {artifact}")
 
@@ -190,7 +198,7 @@ class Server:
     name: str
     proc: subprocess.Popen
     port: int
-    kind: str  # "wedge" or "nginx"
+    kind: str  # "wedge", "nginx" or "floor"
 
     def pids(self) -> list[int]:
         """The processes whose CPU counts: wedge's one process, nginx's master + workers."""
@@ -286,6 +294,23 @@ def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], orig
 
     wait_for(lambda: admin_healthy(admin), "wedge", proc, prefix / "stderr.log")
     return Server("wedge", proc, port, "wedge")
+
+
+def start_floor(workdir: Path, cert: tuple[Path, Path], origin: Server,
+                cpus: str | None) -> Server:
+    """The bare-stack proxy (benches/src/bin/floor-proxy.rs) in front of the same origin."""
+    port = free_port()
+    log = workdir / "floor.log"
+    argv = [str(FLOOR_BIN), f"127.0.0.1:{port}", str(cert[0]), str(cert[1]),
+            f"127.0.0.1:{origin.port}"]
+    proc = CHILDREN.spawn(pinned(argv, cpus), log=log)
+
+    def listening() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+
+    wait_for(listening, "floor-proxy", proc, log)
+    return Server("floor", proc, port, "floor")
 
 
 # --------------------------------------------------------------------------- checks
@@ -527,7 +552,7 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
              f"{'errors':>8}{'CPU µs/req':>11}{'peak RSS MB':>12}   wedge/nginx: req/s  CPU/req"]
     data: dict = {"medians": {}, "ratios": {}}
     for name in scenarios:
-        for who in ("wedge", "nginx"):
+        for who in ("wedge", "nginx", "floor"):
             m = med.get((name, who))
             if not m:
                 continue
@@ -541,6 +566,13 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
                                                                 m["cpu_us_per_req"])
                 data["ratios"][f"{name} wedge/nginx"] = {"rps": rps_r, "cpu_per_req": cpu_r}
                 line += f"   {fmt_ratio(rps_r):>18} {fmt_ratio(cpu_r):>8}"
+            if who == "floor" and (name, "wedge") in med:
+                w = med[(name, "wedge")]
+                rps_r = ratio(w["rps"], m["rps"])
+                extra = w["cpu_us_per_req"] - m["cpu_us_per_req"]
+                data["ratios"][f"{name} wedge/floor"] = {"rps": rps_r,
+                                                        "cpu_us_per_req_added": extra}
+                line += f"   wedge/floor {fmt_ratio(rps_r)}, wedge adds {extra:.1f} µs CPU/req"
             lines.append(line)
     # What functions add against the ceiling, and what the WAF adds against the same load
     # without it: repeated requests (its verdict replayed) and every request new (it runs).
@@ -633,7 +665,9 @@ def run_scenario(scenario: Scenario, origin: Server, certs: dict, args: argparse
     servers = [start_wedge(workdir, scenario, cert, origin, args)]
     # nginx in the waf scenario would be the proxy scenario's nginx again: its baseline
     # is wedge's own proxy figure (nginx + ModSecurity: benches/waf/modsec_compare.py).
-    if not scenario.waf:
+    if scenario.peer == "floor":
+        servers.append(start_floor(workdir, cert, origin, args.server_cpus))
+    elif not scenario.waf:
         servers.append(start_nginx_contender(workdir, scenario, cert, origin, args.server_cpus))
     results = []
     try:
