@@ -1,6 +1,26 @@
 //! Header methods shared by [`crate::Request`] and [`crate::ResponseHead`]: their WIT
 //! resources offer the same header calls, so one definition serves both.
 
+/// Every header of a request or response, fetched in one host call as one string
+/// ([`Request::header_block`](crate::Request::header_block)); [`iter`](HeaderBlock::iter)
+/// reads (name, value) pairs out of it without copying.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderBlock(String);
+
+impl HeaderBlock {
+    pub(crate) fn new(text: String) -> Self {
+        HeaderBlock(text)
+    }
+
+    /// Every header as (lower-case name, value): names grouped, each name's values in
+    /// order; values that are not visible ASCII are left out, as in `headers`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        // The host writes `name:value\n` per header; a name holds no colon and neither
+        // part a newline.
+        self.0.lines().filter_map(|line| line.split_once(':'))
+    }
+}
+
 /// Expands, inside an `impl` of a type with an `inner` WIT resource, to the header
 /// reads and edits.
 macro_rules! header_methods {
@@ -23,9 +43,20 @@ macro_rules! header_methods {
         /// Every header as (lower-case name, value), names grouped and each name's values
         /// in order, fetched in one host call
         /// (cheaper than `header_names` and `header_all` per name when you need them
-        /// all); non-UTF-8 values are left out.
+        /// all); values that are not visible ASCII are left out. To read them without a
+        /// copy each, use [`header_block`](Self::header_block).
         pub fn headers(&self) -> Vec<(String, String)> {
-            self.inner.headers()
+            self.header_block()
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect()
+        }
+
+        /// Every header in one string crossing from the host (the `headers` call lowers
+        /// two strings per header into the function's memory; this lowers one in all);
+        /// read the pairs with [`HeaderBlock::iter`](crate::HeaderBlock::iter).
+        pub fn header_block(&self) -> $crate::HeaderBlock {
+            $crate::HeaderBlock::new(self.inner.header_block())
         }
 
         /// Sets a header, replacing any values. A refused edit is logged to the host
@@ -53,4 +84,26 @@ macro_rules! header_methods {
             self.inner.remove_header(name)
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeaderBlock;
+
+    #[test]
+    fn a_header_block_reads_back_as_pairs_values_with_colons_and_empty_ones_kept() {
+        let block =
+            HeaderBlock::new("accept:a\naccept:b\nreferer:https://x.test/a:b\nx-empty:\n".into());
+        let pairs: Vec<(&str, &str)> = block.iter().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("accept", "a"),
+                ("accept", "b"),
+                ("referer", "https://x.test/a:b"),
+                ("x-empty", "")
+            ]
+        );
+        assert_eq!(HeaderBlock::default().iter().count(), 0);
+    }
 }

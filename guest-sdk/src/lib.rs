@@ -43,6 +43,7 @@ mod request;
 mod response;
 
 pub use config::{Config, ConfigError};
+pub use headers::HeaderBlock;
 pub use request::{EditError, Request};
 pub use response::{Decision, Response, ResponseHead};
 pub use wedge_sdk_macros::function;

@@ -6,17 +6,14 @@ use waf_rules::acl::{Acl, NoRates, Settings};
 use waf_rules::request::Inspect;
 
 fn main() {
-    let headers: Vec<(String, String)> = [
+    let headers: Vec<(&str, &str)> = vec![
         ("host", "www.example.test"),
         ("user-agent", "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36"),
         ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
         ("accept-language", "en-GB,en;q=0.9"),
         ("accept-encoding", "gzip, deflate, br"),
         ("cookie", "session=4f6b2c1e9a; theme=dark"),
-    ]
-    .iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
-    .collect();
+    ];
     let n = 20_000;
     let t = Instant::now();
     for _ in 0..n {

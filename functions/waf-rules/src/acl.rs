@@ -1180,10 +1180,7 @@ mod tests {
         header: &str,
         value: &str,
     ) -> Option<String> {
-        let headers = vec![
-            ("host".into(), "a.test".into()),
-            (header.into(), value.into()),
-        ];
+        let headers = vec![("host", "a.test"), (header, value)];
         let req = Inspect::new(method, path, None, "a.test", headers, None, None);
         acl.evaluate(&req, &mut NoRates).block.map(|b| b.rule)
     }
@@ -1238,14 +1235,14 @@ mod tests {
 
     #[test]
     fn json_unicode_escapes_next_to_non_ascii_text_are_read_without_panicking() {
-        let headers = vec![("content-type".into(), "application/json".into())];
+        let headers = vec![("content-type", "application/json")];
         let body = "{\"a\":\"\\u000\u{e9}\", \"b\":\"\\u0041\"}".as_bytes();
         let req = Inspect::new("POST", "/", None, "a.test", headers, None, Some(body));
         let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_ref()).collect();
         assert!(args.contains(&"A"), "{args:?}");
         // Any escaped character, ASCII or not, is read whole.
         let body = "{\"a\":\"\\\u{e9}t\u{e9}\", \"b\":\"x\\\"y\"}".as_bytes();
-        let headers = vec![("content-type".into(), "application/json".into())];
+        let headers = vec![("content-type", "application/json")];
         let req = Inspect::new("POST", "/", None, "a.test", headers, None, Some(body));
         let args: Vec<&str> = req.args().iter().map(|(_, v)| v.as_ref()).collect();
         assert_eq!(args, ["a", "\u{e9}t\u{e9}", "b", "x\"y"]);
@@ -1258,10 +1255,7 @@ mod tests {
         let mut body: Vec<u8> = (0..200)
             .flat_map(|i| format!("b{i}=2&").into_bytes())
             .collect();
-        let form = vec![(
-            "content-type".to_owned(),
-            "application/x-www-form-urlencoded".to_owned(),
-        )];
+        let form = vec![("content-type", "application/x-www-form-urlencoded")];
         let args = |body: &[u8]| {
             let req = Inspect::new(
                 "POST",

@@ -58,7 +58,7 @@ pub struct Inspect<'a> {
     pub query: Option<&'a str>,
     pub host: &'a str,
     /// Header names lower-case.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(&'a str, &'a str)>,
     pub client_ip: Option<IpAddr>,
     /// The body, up to the inspection cap.
     pub body: Option<&'a [u8]>,
@@ -82,7 +82,7 @@ impl<'a> Inspect<'a> {
         path: &'a str,
         query: Option<&'a str>,
         host: &'a str,
-        headers: Vec<(String, String)>,
+        headers: Vec<(&'a str, &'a str)>,
         client_ip: Option<IpAddr>,
         body: Option<&'a [u8]>,
     ) -> Self {
@@ -131,8 +131,8 @@ impl<'a> Inspect<'a> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     /// Query and form arguments as (name, value), decoded.
@@ -164,7 +164,7 @@ impl<'a> Inspect<'a> {
             Field::Cookies => self
                 .headers
                 .iter()
-                .filter(|(n, _)| n == "cookie")
+                .filter(|(n, _)| *n == "cookie")
                 .flat_map(|(_, v)| v.split(';'))
                 .map(|c| {
                     let v = c.split_once('=').map_or(c, |(_, v)| v);
@@ -174,13 +174,13 @@ impl<'a> Inspect<'a> {
             Field::Headers => self
                 .headers
                 .iter()
-                .map(|(_, v)| Cow::Borrowed(v.as_str()))
+                .map(|(_, v)| Cow::Borrowed(*v))
                 .collect(),
             Field::Header(h) => self
                 .headers
                 .iter()
                 .filter(|(n, _)| n == h)
-                .map(|(_, v)| Cow::Borrowed(v.as_str()))
+                .map(|(_, v)| Cow::Borrowed(*v))
                 .collect(),
             Field::Body => self
                 .body

@@ -314,7 +314,7 @@ fn run(acl: &Acl, c: &Case, limit: usize) -> Option<String> {
         path,
         query,
         "localhost",
-        c.headers.clone(),
+        c.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect(),
         "192.0.2.10".parse().ok(),
         body,
     );

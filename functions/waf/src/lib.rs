@@ -71,7 +71,8 @@ impl Function for Waf {
         } else {
             None
         };
-        let headers = req.headers();
+        // One string from the host for every header, read in place.
+        let headers = req.header_block();
         // The host buffers the body's start only when `inspect_body_kb` is set for this
         // function; rules see at most `body_limit` bytes of it.
         let body = if self.acl.reads_body {
@@ -87,7 +88,7 @@ impl Function for Waf {
             &path,
             query.as_deref(),
             &host,
-            headers,
+            headers.iter().collect(),
             ip,
             body,
         );

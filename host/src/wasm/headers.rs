@@ -54,6 +54,21 @@ pub(crate) fn pairs(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// [`pairs`] as one string, `name:value\n` per header (`header-block`): one string to
+/// lower into the guest instead of two per header.
+pub(crate) fn block(headers: &HeaderMap) -> String {
+    let mut out = String::with_capacity(headers.len() * 32);
+    for (n, v) in headers {
+        if let Ok(v) = v.to_str() {
+            out.push_str(n.as_str());
+            out.push(':');
+            out.push_str(v);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// A header a function may remove, if `name` is valid and not host-managed.
 pub(crate) fn removable(name: &str, request: bool) -> Option<HeaderName> {
     HeaderName::from_bytes(name.as_bytes())
@@ -86,4 +101,30 @@ pub(crate) fn checked_edit(
     let value = HeaderValue::from_str(value).map_err(|_| EditError::InvalidValue)?;
     charge(written, limit, name.as_str().len() + value.len())?;
     Ok((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_block_holds_what_pairs_returns_one_line_each() {
+        let mut h = HeaderMap::new();
+        h.append("accept", HeaderValue::from_static("text/html"));
+        h.append("cookie", HeaderValue::from_static("a=1"));
+        h.append("accept", HeaderValue::from_static("*/*;q=0.8"));
+        h.append("x-raw", HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap());
+        h.append("x-empty", HeaderValue::from_static(""));
+        let block = block(&h);
+        assert_eq!(
+            block,
+            "accept:text/html\naccept:*/*;q=0.8\ncookie:a=1\nx-empty:\n"
+        );
+        let lines: Vec<(String, String)> = block
+            .lines()
+            .map(|l| l.split_once(':').unwrap())
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(lines, pairs(&h));
+    }
 }

@@ -253,6 +253,11 @@ impl HostRequest for HostState {
         Ok(headers::pairs(&self.view(&r)?.parts.headers))
     }
 
+    fn header_block(&mut self, r: Resource<RequestView>) -> Res<String> {
+        self.read("headers");
+        Ok(headers::block(&self.view(&r)?.parts.headers))
+    }
+
     fn set_header(
         &mut self,
         r: Resource<RequestView>,

@@ -98,6 +98,11 @@ impl HostResponse for HostState {
         Ok(headers::pairs(&self.resp(&r)?.parts.headers))
     }
 
+    fn header_block(&mut self, r: Resource<ResponseView>) -> Res<String> {
+        self.read("the response headers");
+        Ok(headers::block(&self.resp(&r)?.parts.headers))
+    }
+
     fn set_header(
         &mut self,
         r: Resource<ResponseView>,
