@@ -89,7 +89,7 @@ pub(crate) fn charge(written: &mut usize, limit: usize, bytes: usize) -> Result<
 /// Validates a header edit and charges it to the budget.
 pub(crate) fn checked_edit(
     name: &str,
-    value: &str,
+    value: String,
     request: bool,
     written: &mut usize,
     limit: usize,
@@ -98,7 +98,10 @@ pub(crate) fn checked_edit(
     if managed(&name, request) {
         return Err(EditError::Forbidden);
     }
-    let value = HeaderValue::from_str(value).map_err(|_| EditError::InvalidValue)?;
+    // The value lifted out of the guest becomes the header's bytes without a copy (the
+    // same validation as `from_str`).
+    let value = HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
+        .map_err(|_| EditError::InvalidValue)?;
     charge(written, limit, name.as_str().len() + value.len())?;
     Ok((name, value))
 }

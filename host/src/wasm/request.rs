@@ -123,7 +123,7 @@ impl RequestView {
     fn header_edit(
         &mut self,
         name: &str,
-        value: &str,
+        value: String,
     ) -> Result<(HeaderName, HeaderValue), EditError> {
         self.check_editable()?;
         headers::checked_edit(name, value, true, &mut self.written, self.write_limit)
@@ -179,6 +179,20 @@ impl HostState {
             match result {
                 Ok(edit) => rec.edits.push(edit.clone()),
                 // A refused edit depends on the write budget spent so far.
+                Err(_) => rec.read("a refused edit"),
+            }
+        }
+    }
+
+    /// [`HostState::edited`] for a header edit, copied (as `edit`) only when a run records.
+    pub(super) fn edited_header(
+        &mut self,
+        result: &Result<(HeaderName, HeaderValue), EditError>,
+        edit: fn(HeaderName, HeaderValue) -> Edit,
+    ) {
+        if let Some(rec) = &mut self.recording {
+            match result {
+                Ok((n, v)) => rec.edits.push(edit(n.clone(), v.clone())),
                 Err(_) => rec.read("a refused edit"),
             }
         }
@@ -264,13 +278,12 @@ impl HostRequest for HostState {
         name: String,
         value: String,
     ) -> Res<Result<(), EditError>> {
+        let result = self.view_mut(&r)?.header_edit(&name, value);
+        self.edited_header(&result, Edit::Set);
         let view = self.view_mut(&r)?;
-        let result = view.header_edit(&name, &value).map(|(n, v)| {
-            view.parts.headers.insert(n.clone(), v.clone());
-            Edit::Set(n, v)
-        });
-        self.edited(&result);
-        Ok(result.map(|_| ()))
+        Ok(result.map(|(n, v)| {
+            view.parts.headers.insert(n, v);
+        }))
     }
 
     fn append_header(
@@ -279,13 +292,12 @@ impl HostRequest for HostState {
         name: String,
         value: String,
     ) -> Res<Result<(), EditError>> {
+        let result = self.view_mut(&r)?.header_edit(&name, value);
+        self.edited_header(&result, Edit::Append);
         let view = self.view_mut(&r)?;
-        let result = view.header_edit(&name, &value).map(|(n, v)| {
-            view.parts.headers.append(n.clone(), v.clone());
-            Edit::Append(n, v)
-        });
-        self.edited(&result);
-        Ok(result.map(|_| ()))
+        Ok(result.map(|(n, v)| {
+            view.parts.headers.append(n, v);
+        }))
     }
 
     fn remove_header(&mut self, r: Resource<RequestView>, name: String) -> Res<()> {

@@ -39,7 +39,7 @@ impl ResponseView {
     fn header_edit(
         &mut self,
         name: &str,
-        value: &str,
+        value: String,
     ) -> Result<(HeaderName, HeaderValue), EditError> {
         headers::checked_edit(name, value, false, &mut self.written, self.write_limit)
     }
@@ -109,13 +109,12 @@ impl HostResponse for HostState {
         name: String,
         value: String,
     ) -> Res<Result<(), EditError>> {
+        let result = self.resp(&r)?.header_edit(&name, value);
+        self.edited_header(&result, Edit::Set);
         let view = self.resp(&r)?;
-        let result = view.header_edit(&name, &value).map(|(n, v)| {
-            view.parts.headers.insert(n.clone(), v.clone());
-            Edit::Set(n, v)
-        });
-        self.edited(&result);
-        Ok(result.map(|_| ()))
+        Ok(result.map(|(n, v)| {
+            view.parts.headers.insert(n, v);
+        }))
     }
 
     fn append_header(
@@ -124,13 +123,12 @@ impl HostResponse for HostState {
         name: String,
         value: String,
     ) -> Res<Result<(), EditError>> {
+        let result = self.resp(&r)?.header_edit(&name, value);
+        self.edited_header(&result, Edit::Append);
         let view = self.resp(&r)?;
-        let result = view.header_edit(&name, &value).map(|(n, v)| {
-            view.parts.headers.append(n.clone(), v.clone());
-            Edit::Append(n, v)
-        });
-        self.edited(&result);
-        Ok(result.map(|_| ()))
+        Ok(result.map(|(n, v)| {
+            view.parts.headers.append(n, v);
+        }))
     }
 
     fn remove_header(&mut self, r: Resource<ResponseView>, name: String) -> Res<()> {
