@@ -126,6 +126,36 @@ fn function_part(c: &mut Criterion) {
                 attack_request(),
                 true,
             ));
+            // A request never seen before with the decision cache on (every query new): the
+            // miss path, its key built and the doorkeeper asked, then the run. (Compare
+            // `reused-instance/managed/benign`, which has no decision cache.)
+            let missed = Load {
+                module: "waf",
+                config: managed.clone(),
+                reuse: u32::MAX,
+                decisions: 10_000,
+            }
+            .load_into(&engine, "waf-missed");
+            let mut q = 0u64;
+            group.bench_function("reused-decision/managed/benign-new-query", |b| {
+                b.iter_batched(
+                    || {
+                        q += 1;
+                        let mut parts = mobile_request();
+                        parts.uri = format!("/products/shoes?color=red&size=42&r={q}")
+                            .parse()
+                            .unwrap();
+                        view(parts)
+                    },
+                    |request| {
+                        let mut run = FunctionRun::new(missed.clone(), id);
+                        let (_, outcome, _) =
+                            rt.block_on(run.request(Hook::ViewerRequest, request));
+                        assert!(matches!(outcome.unwrap(), HookOutcome::Continue));
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
             // Detector verdicts on a repeated User-Agent are remembered by the instance:
             // here every request brings a User-Agent it has not seen (the worst case).
             // The request is built outside the timed part, as the other rows clone theirs.
