@@ -1,15 +1,20 @@
 //! What the WAF costs per request: the function's part alone (viewer-request with the
 //! managed rule set, and with custom regex rules, in a fresh or a reused instance) on an
-//! ordinary and on an attack request (and, reused, with a User-Agent never seen before),
+//! ordinary and on an attack request (and, reused, with a User-Agent never seen before, or
+//! with the decision cache on and every request new),
 //! pre-initialised and configured per instance; and whole requests in-process through
 //! `Edge::handle` with and without it.
 
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
+
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use http_body_util::Full;
 use wedge::Edge;
 use wedge::config::Config;
-use wedge::wasm::{EngineSettings, FunctionRun, Hook, HookOutcome, WasmEngine};
+use wedge::util::RequestId;
+use wedge::wasm::{EngineSettings, FunctionRun, Hook, HookOutcome, LoadedFunction, WasmEngine};
 use wedge_benches::{Load, mobile_request, request_id, view};
 use wedge_tests::function;
 
@@ -40,6 +45,42 @@ fn custom_rules() -> serde_json::Value {
             regex("ids", "args", r"\b(?:[0-9]{16}|[a-f0-9]{64})\b"),
         ]
     })
+}
+
+/// Rows whose ordinary request is new every time (the n-th made by `vary`), built outside
+/// the timed part as the other rows clone theirs; the function must let it through.
+struct EachNew<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    id: RequestId,
+}
+
+impl EachNew<'_> {
+    fn bench(
+        &self,
+        group: &mut BenchmarkGroup<'_, WallTime>,
+        name: &str,
+        function: &Arc<LoadedFunction>,
+        vary: impl Fn(u64, &mut http::request::Parts),
+    ) {
+        let mut n = 0u64;
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    let mut parts = mobile_request();
+                    vary(n, &mut parts);
+                    view(parts)
+                },
+                |request| {
+                    let mut run = FunctionRun::new(function.clone(), self.id);
+                    let (_, outcome, _) =
+                        self.rt.block_on(run.request(Hook::ViewerRequest, request));
+                    assert!(matches!(outcome.unwrap(), HookOutcome::Continue));
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
 }
 
 fn function_part(c: &mut Criterion) {
@@ -136,49 +177,30 @@ fn function_part(c: &mut Criterion) {
                 decisions: 10_000,
             }
             .load_into(&engine, "waf-missed");
-            let mut q = 0u64;
-            group.bench_function("reused-decision/managed/benign-new-query", |b| {
-                b.iter_batched(
-                    || {
-                        q += 1;
-                        let mut parts = mobile_request();
-                        parts.uri = format!("/products/shoes?color=red&size=42&r={q}")
-                            .parse()
-                            .unwrap();
-                        view(parts)
-                    },
-                    |request| {
-                        let mut run = FunctionRun::new(missed.clone(), id);
-                        let (_, outcome, _) =
-                            rt.block_on(run.request(Hook::ViewerRequest, request));
-                        assert!(matches!(outcome.unwrap(), HookOutcome::Continue));
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
+            let each_new = EachNew { rt: &rt, id };
+            each_new.bench(
+                &mut group,
+                "reused-decision/managed/benign-new-query",
+                &missed,
+                |n, parts| {
+                    parts.uri = format!("/products/shoes?color=red&size=42&r={n}")
+                        .parse()
+                        .unwrap();
+                },
+            );
             // Detector verdicts on a repeated User-Agent are remembered by the instance:
             // here every request brings a User-Agent it has not seen (the worst case).
             // The request is built outside the timed part, as the other rows clone theirs.
             let new_ua = load("waf-reused-new-ua", "waf", managed, u32::MAX);
-            let mut n = 0u64;
-            group.bench_function("reused-instance/managed/benign-new-user-agent", |b| {
-                b.iter_batched(
-                    || {
-                        n += 1;
-                        let mut parts = mobile_request();
-                        let ua = format!("Mozilla/5.0 (Linux; Android 14; SM-S918B) Chrome/117.0.{n}.0 Mobile Safari/537.36");
-                        parts.headers.insert("user-agent", ua.parse().unwrap());
-                        view(parts)
-                    },
-                    |request| {
-                        let mut run = FunctionRun::new(new_ua.clone(), id);
-                        let (_, outcome, _) =
-                            rt.block_on(run.request(Hook::ViewerRequest, request));
-                        assert!(matches!(outcome.unwrap(), HookOutcome::Continue));
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
+            each_new.bench(
+                &mut group,
+                "reused-instance/managed/benign-new-user-agent",
+                &new_ua,
+                |n, parts| {
+                    let ua = format!("Mozilla/5.0 (Linux; Android 14; SM-S918B) Chrome/117.0.{n}.0 Mobile Safari/537.36");
+                    parts.headers.insert("user-agent", ua.parse().unwrap());
+                },
+            );
         }
         for (name, f, parts, respond) in cases {
             group.bench_function(format!("{variant}{name}"), |b| {
