@@ -365,7 +365,12 @@ impl DecisionCache {
         }
         SCRATCH.with_borrow_mut(|key| {
             key.clear();
-            self.key_into(view, key).then(|| Box::from(&key[..]))
+            let built = self.key_into(view, key).then(|| Box::from(&key[..]));
+            // A huge head (too long to key anyway) does not stay allocated per thread.
+            if key.capacity() > 4 * MAX_KEY_BYTES {
+                *key = Vec::new();
+            }
+            built
         })
     }
 
