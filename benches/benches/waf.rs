@@ -95,20 +95,21 @@ fn function_part(c: &mut Criterion) {
             ..EngineSettings::default()
         })
         .unwrap();
-        // Decision reuse off: these rows measure the function itself running.
-        let load = |name: &str, module: &str, config: serde_json::Value, reuse: u32| {
+        // `decisions`: the decision cache's size, 0 (off) but in the rows about it; the
+        // others measure the function itself running.
+        let load = |name: &str, module: &str, config: serde_json::Value, reuse: u32, decisions| {
             Load {
                 module,
                 config,
                 reuse,
-                decisions: 0,
+                decisions,
             }
             .load_into(&engine, name)
         };
         // Rows without a prefix: a fresh instance per request.
-        let pass = load("pass", "hostile", serde_json::json!({}), 0);
-        let off = load("waf-off", "waf", serde_json::json!({}), 0);
-        let custom = load("waf-custom", "waf", custom_rules(), 0);
+        let pass = load("pass", "hostile", serde_json::json!({}), 0, 0);
+        let off = load("waf-off", "waf", serde_json::json!({}), 0, 0);
+        let custom = load("waf-custom", "waf", custom_rules(), 0, 0);
         // The variants measure what they say, not a silent fallback.
         assert_eq!(custom.preinitialized(), preinitialize);
         let mut cases = vec![
@@ -123,11 +124,11 @@ fn function_part(c: &mut Criterion) {
         ];
         if preinitialize {
             let managed = serde_json::json!({ "managed": "block" });
-            let waf = load("waf", "waf", managed.clone(), 0);
+            let waf = load("waf", "waf", managed.clone(), 0, 0);
             cases.push(("managed/benign", waf.clone(), mobile_request(), false));
             cases.push(("managed/attack", waf, attack_request(), true));
-            let reused = load("waf-reused", "waf", managed.clone(), u32::MAX);
-            let off_reused = load("waf-off-reused", "waf", serde_json::json!({}), u32::MAX);
+            let reused = load("waf-reused", "waf", managed.clone(), u32::MAX, 0);
+            let off_reused = load("waf-off-reused", "waf", serde_json::json!({}), u32::MAX, 0);
             cases.push((
                 "reused-instance/no-rules/benign",
                 off_reused,
@@ -148,13 +149,7 @@ fn function_part(c: &mut Criterion) {
             ));
             // The same request again: the host replays the recorded verdict (its log
             // line and rule count included) without running the function.
-            let replayed = Load {
-                module: "waf",
-                config: managed.clone(),
-                reuse: u32::MAX,
-                decisions: 10_000,
-            }
-            .load_into(&engine, "waf-replayed");
+            let replayed = load("waf-replayed", "waf", managed.clone(), u32::MAX, 10_000);
             cases.push((
                 "reused-decision/managed/benign",
                 replayed.clone(),
@@ -170,13 +165,7 @@ fn function_part(c: &mut Criterion) {
             // A request never seen before with the decision cache on (every query new): the
             // miss path, its key built and the doorkeeper asked, then the run. (Compare
             // `reused-instance/managed/benign`, which has no decision cache.)
-            let missed = Load {
-                module: "waf",
-                config: managed.clone(),
-                reuse: u32::MAX,
-                decisions: 10_000,
-            }
-            .load_into(&engine, "waf-missed");
+            let missed = load("waf-missed", "waf", managed.clone(), u32::MAX, 10_000);
             let each_new = EachNew { rt: &rt, id };
             each_new.bench(
                 &mut group,
@@ -191,7 +180,7 @@ fn function_part(c: &mut Criterion) {
             // Detector verdicts on a repeated User-Agent are remembered by the instance:
             // here every request brings a User-Agent it has not seen (the worst case).
             // The request is built outside the timed part, as the other rows clone theirs.
-            let new_ua = load("waf-reused-new-ua", "waf", managed, u32::MAX);
+            let new_ua = load("waf-reused-new-ua", "waf", managed, u32::MAX, 0);
             each_new.bench(
                 &mut group,
                 "reused-instance/managed/benign-new-user-agent",

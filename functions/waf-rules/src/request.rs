@@ -146,7 +146,7 @@ impl<'a> Inspect<'a> {
             // Decoded and as sent (custom match rules see both spellings; detectors decode
             // again anyway), once when the same.
             Field::Path if self.path.contains('%') => {
-                vec![decoded(self.path), Cow::Borrowed(self.path)]
+                vec![decoded(self.path, false), Cow::Borrowed(self.path)]
             }
             Field::Path => vec![Cow::Borrowed(self.path)],
             Field::Query => self.query.map(Cow::Borrowed).into_iter().collect(),
@@ -168,7 +168,7 @@ impl<'a> Inspect<'a> {
                 .flat_map(|(_, v)| v.split(';'))
                 .map(|c| {
                     let v = c.split_once('=').map_or(c, |(_, v)| v);
-                    decoded(v.trim())
+                    decoded(v.trim(), false)
                 })
                 .collect(),
             Field::Headers => self
@@ -200,20 +200,11 @@ impl<'a> Inspect<'a> {
     }
 }
 
-/// `s` percent-decoded once, borrowed when there is nothing to decode.
-fn decoded(s: &str) -> Cow<'_, str> {
-    if s.contains('%') {
-        Cow::Owned(url_decode_once(s, false))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
-/// A form-encoded name or value decoded once (`+` as a space), borrowed when there is
-/// nothing to decode.
-fn decoded_arg(s: &str) -> Cow<'_, str> {
-    if s.bytes().any(|b| b == b'%' || b == b'+') {
-        Cow::Owned(url_decode_once(s, true))
+/// `s` percent-decoded once (`+` as a space too in form-encoded names and values),
+/// borrowed when there is nothing to decode.
+fn decoded(s: &str, plus_is_space: bool) -> Cow<'_, str> {
+    if s.bytes().any(|b| b == b'%' || (plus_is_space && b == b'+')) {
+        Cow::Owned(url_decode_once(s, plus_is_space))
     } else {
         Cow::Borrowed(s)
     }
@@ -226,9 +217,9 @@ fn parse_pairs<'s>(s: &'s str, out: &mut Vec<Arg<'s>>) {
             continue;
         }
         match part.split_once('=') {
-            Some((k, v)) => out.push((decoded_arg(k), decoded_arg(v))),
+            Some((k, v)) => out.push((decoded(k, true), decoded(v, true))),
             None => {
-                let d = decoded_arg(part);
+                let d = decoded(part, true);
                 out.push((d.clone(), d));
             }
         }

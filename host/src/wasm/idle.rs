@@ -35,8 +35,7 @@ impl IdleBudget {
     /// instances; returns how many there were.
     pub(crate) fn evict_all(&self) -> usize {
         let lists: Vec<Arc<IdleList>> = {
-            let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
-            lists.retain(|l| l.strong_count() > 0);
+            let lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
             lists.iter().filter_map(Weak::upgrade).collect()
         };
         let mut evicted = 0;
@@ -47,6 +46,14 @@ impl IdleBudget {
             self.release(dropped.len());
         }
         evicted
+    }
+
+    /// Makes `list` one that [`IdleBudget::evict_all`] empties.
+    fn register(&self, list: &Arc<IdleList>) {
+        let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        // Functions unloaded since (reloads) leave dead entries behind.
+        lists.retain(|l| l.strong_count() > 0);
+        lists.push(Arc::downgrade(list));
     }
 
     fn reserve(&self) -> bool {
@@ -77,11 +84,7 @@ pub(crate) struct IdleInstances {
 impl IdleInstances {
     pub(crate) fn new(max_uses: u32, budget: Arc<IdleBudget>) -> Self {
         let idle = Arc::new(Mutex::new(Vec::new()));
-        let mut lists = budget.lists.lock().unwrap_or_else(|e| e.into_inner());
-        // Functions unloaded since (reloads) leave dead entries behind.
-        lists.retain(|l| l.strong_count() > 0);
-        lists.push(Arc::downgrade(&idle));
-        drop(lists);
+        budget.register(&idle);
         Self {
             max_uses,
             budget,

@@ -492,6 +492,17 @@ fn take_request(store: &mut Store<HostState>) -> RequestView {
         .expect("the request view stays in the store during a hook")
 }
 
+/// One attempt at an instance of `f`, in a store of its own.
+async fn instantiate_in_new_store(
+    f: &LoadedFunction,
+    request_id: RequestId,
+) -> (Store<HostState>, wasmtime::Result<Bindings>) {
+    let mut store = new_store(f, request_id);
+    store.set_epoch_deadline(1);
+    let bindings = f.pre.instantiate_async(&mut store).await;
+    (store, bindings)
+}
+
 /// A new instance of `f`, configured unless it starts from a snapshot. (Not a method:
 /// the future must not hold a `&FunctionRun`, which is not `Sync`.)
 async fn instantiate(
@@ -499,25 +510,18 @@ async fn instantiate(
     request_id: RequestId,
     hook: Hook,
 ) -> Result<Live, FunctionError> {
-    let mut store = new_store(f, request_id);
-    store.set_epoch_deadline(1);
-    let bindings = match f.pre.instantiate_async(&mut store).await {
-        Ok(bindings) => bindings,
+    let (mut store, bindings) = match instantiate_in_new_store(f, request_id).await {
         // The pool is full: idle instances kept for reuse give way to live requests.
-        Err(e)
+        (_, Err(e))
             if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
                 .is_some()
                 && f.engine.idle_budget().evict_all() > 0 =>
         {
-            store = new_store(f, request_id);
-            store.set_epoch_deadline(1);
-            f.pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| classify(f, hook, e))?
+            instantiate_in_new_store(f, request_id).await
         }
-        Err(e) => return Err(classify(f, hook, e)),
+        attempt => attempt,
     };
+    let bindings = bindings.map_err(|e| classify(f, hook, e))?;
     if f.configure_each_instance {
         let configured = bindings
             .wedge_function_hooks()

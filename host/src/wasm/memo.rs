@@ -123,8 +123,7 @@ impl Part {
         Part::Body,
     ];
 
-    /// The part's name, as declared (after the `:`) and as the request resource's reads
-    /// report it.
+    /// The part's name, as declared (after the `:`).
     pub(crate) fn name(self) -> &'static str {
         match self {
             Part::Method => "method",
@@ -186,20 +185,19 @@ impl Recording {
         }
     }
 
-    /// Notes a read of something other than a header (`path`, `client-ip`, the
-    /// response, ...): fine when it is a declared part, a taint otherwise.
-    pub(crate) fn read(&mut self, what: &str) {
-        if self.tainted.is_some() {
-            return;
+    /// Notes a read of a request part: fine when it is declared, a taint otherwise.
+    pub(crate) fn read_part(&mut self, part: Part) {
+        if !self.inputs.contains(&Input::Part(part)) {
+            self.taint(part.name());
         }
-        if self
-            .inputs
-            .iter()
-            .any(|i| matches!(i, Input::Part(p) if p.name() == what))
-        {
-            return;
+    }
+
+    /// Notes something no declaration covers (the response, a rewrite, a refused edit):
+    /// the run's outcome is not stored.
+    pub(crate) fn taint(&mut self, what: &str) {
+        if self.tainted.is_none() {
+            self.tainted = Some(what.to_owned());
         }
-        self.tainted = Some(what.to_owned());
     }
 
     /// Keeps an effect of the run for replay; one with too much to keep cannot be
@@ -257,7 +255,6 @@ const DOORKEEPER_BITS: usize = 1 << 18;
 struct Doorkeeper {
     bits: Box<[AtomicU64]>,
     marked: AtomicU64,
-    hasher: foldhash::fast::RandomState,
 }
 
 impl Doorkeeper {
@@ -267,14 +264,12 @@ impl Doorkeeper {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             marked: AtomicU64::new(0),
-            hasher: Default::default(),
         }
     }
 
-    /// Marks `key` as seen; true if it was seen before (since the last reset).
-    fn seen_before(&self, key: &[u8]) -> bool {
-        use std::hash::BuildHasher;
-        let h = self.hasher.hash_one(key);
+    /// Marks the key hashed to `h` as seen; true if it was seen before (since the last
+    /// reset).
+    fn seen_before(&self, h: u64) -> bool {
         // Two bit positions from the hash's two halves.
         let mut seen = true;
         for half in [h as u32, (h >> 32) as u32] {
@@ -303,9 +298,22 @@ fn value(key: &mut Vec<u8>, value: impl AsRef<[u8]>) {
     key.extend_from_slice(value.as_ref());
 }
 
+/// A request's key in a decision cache: its inputs' bytes, and their hash, worked out
+/// once and used by both the doorkeeper and the cache's table (which hashes only that).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    hash: u64,
+    bytes: Box<[u8]>,
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
 /// An outcome's share of its cache's capacity (see [`BYTES_PER_ENTRY`]).
-#[allow(clippy::borrowed_box)] // moka hands the weigher its key type by reference
-fn weight(key: &Box<[u8]>, outcome: &Arc<Outcome>) -> u32 {
+fn weight(key: &Key, outcome: &Arc<Outcome>) -> u32 {
     let edits: usize = outcome.edits.iter().map(Edit::cost).sum();
     let effects: usize = outcome.effects.iter().map(Effect::cost).sum();
     let answer = outcome.respond.as_ref().map_or(0, |r| {
@@ -316,7 +324,7 @@ fn weight(key: &Box<[u8]>, outcome: &Arc<Outcome>) -> u32 {
                 .sum::<usize>()
     });
     let key_part = outcome.key_part.as_ref().map_or(0, String::len);
-    let bytes = key.len() + edits + effects + answer + key_part;
+    let bytes = key.bytes.len() + edits + effects + answer + key_part;
     u32::try_from(bytes / BYTES_PER_ENTRY + 1).unwrap_or(u32::MAX)
 }
 
@@ -325,9 +333,11 @@ pub(crate) struct DecisionCache {
     /// The hook whose outcomes are kept.
     pub(crate) hook: super::Hook,
     pub(crate) inputs: Arc<[Input]>,
-    /// Keyed by a fast seeded hash (foldhash, as hashbrown uses): SipHash over a
-    /// whole-request key of hundreds of bytes cost more than the rest of a lookup.
-    outcomes: moka::sync::Cache<Box<[u8]>, Arc<Outcome>, foldhash::fast::RandomState>,
+    /// Keyed by a fast seeded hash (foldhash, as hashbrown uses) of the key's bytes, made
+    /// once per request ([`Key`]): SipHash over a whole-request key of hundreds of bytes,
+    /// once here and once in the doorkeeper, cost more than the rest of a lookup.
+    outcomes: moka::sync::Cache<Key, Arc<Outcome>, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     doorkeeper: Doorkeeper,
     warned: AtomicBool,
     /// Bytes of the buffered body the function may read (`:body` keys on those only).
@@ -349,6 +359,7 @@ impl DecisionCache {
                 .max_capacity(entries)
                 .weigher(weight)
                 .build_with_hasher(Default::default()),
+            hasher: Default::default(),
             doorkeeper: Doorkeeper::new(),
             warned: AtomicBool::new(false),
             inspect_body,
@@ -359,13 +370,16 @@ impl DecisionCache {
     /// order, with absent and empty told apart. None when too long to cache. Built in a
     /// per-thread buffer, then copied once at its exact size (growing a fresh vector
     /// to a whole request's key reallocated it up to glibc's large chunks).
-    fn key(&self, view: &RequestView) -> Option<Box<[u8]>> {
+    fn key(&self, view: &RequestView) -> Option<Key> {
         thread_local! {
             static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         SCRATCH.with_borrow_mut(|key| {
             key.clear();
-            let built = self.key_into(view, key).then(|| Box::from(&key[..]));
+            let built = self.key_into(view, key).then(|| Key {
+                hash: std::hash::BuildHasher::hash_one(&self.hasher, &key[..]),
+                bytes: Box::from(&key[..]),
+            });
             // A huge head (too long to key anyway) does not stay allocated per thread.
             if key.capacity() > 4 * MAX_KEY_BYTES {
                 *key = Vec::new();
@@ -441,7 +455,7 @@ impl DecisionCache {
     /// Replays a stored outcome onto `view`, with the effects the caller replays. None
     /// on a miss, or when the replay would exceed the request's write budget (the
     /// function then runs as usual).
-    fn replay(&self, key: &[u8], view: &mut RequestView) -> Option<(HookOutcome, Arc<Outcome>)> {
+    fn replay(&self, key: &Key, view: &mut RequestView) -> Option<(HookOutcome, Arc<Outcome>)> {
         let outcome = self.outcomes.get(key)?;
         let cost: usize = outcome.edits.iter().map(Edit::cost).sum();
         if view.written.saturating_add(cost) > view.write_limit {
@@ -459,7 +473,7 @@ impl DecisionCache {
     }
 
     /// The stored key part of a cache-key hook: `None` on a miss.
-    fn replay_key(&self, key: &[u8]) -> Option<(Option<String>, Arc<Outcome>)> {
+    fn replay_key(&self, key: &Key) -> Option<(Option<String>, Arc<Outcome>)> {
         self.outcomes.get(key).map(|o| (o.key_part.clone(), o))
     }
 
@@ -468,7 +482,7 @@ impl DecisionCache {
     /// (the function then runs as usual).
     fn replay_response(
         &self,
-        key: &[u8],
+        key: &Key,
         resp: &mut super::response::ResponseView,
     ) -> Option<Arc<Outcome>> {
         let outcome = self.outcomes.get(key)?;
@@ -485,13 +499,7 @@ impl DecisionCache {
 
     /// Stores what a run did, unless it read outside its declared inputs or asked a
     /// shared counter.
-    pub(crate) fn store(
-        &self,
-        function: &FunctionId,
-        key: Box<[u8]>,
-        recording: Recording,
-        returned: Returned<'_>,
-    ) {
+    fn store(&self, function: &FunctionId, key: Key, recording: Recording, returned: Returned<'_>) {
         if recording.volatile {
             return;
         }
@@ -526,7 +534,7 @@ impl DecisionCache {
 /// it the replay, the decision to record (doorkeeper) and the store.
 pub(crate) struct Slot<'a> {
     cache: &'a DecisionCache,
-    key: Box<[u8]>,
+    key: Key,
     /// Whether the doorkeeper saw the key before. Only such a key is looked up or
     /// recorded: a first sighting cannot be stored (outcomes are recorded from the
     /// second on), so distinct requests skip the cache altogether. After the doorkeeper
@@ -544,7 +552,7 @@ impl<'a> Slot<'a> {
     ) -> Option<Slot<'a>> {
         let cache = cache.filter(|c| c.hook == hook)?;
         let key = cache.key(view)?;
-        let seen = cache.doorkeeper.seen_before(&key);
+        let seen = cache.doorkeeper.seen_before(key.hash);
         Some(Slot { cache, key, seen })
     }
 
@@ -613,11 +621,13 @@ mod tests {
     #[test]
     fn the_doorkeeper_knows_a_key_the_second_time_and_rarely_mistakes_a_new_one() {
         let d = Doorkeeper::new();
-        assert!(!d.seen_before(b"a"));
-        assert!(d.seen_before(b"a"));
+        let hasher = foldhash::fast::RandomState::default();
+        let h = |key: &[u8]| std::hash::BuildHasher::hash_one(&hasher, key);
+        assert!(!d.seen_before(h(b"a")));
+        assert!(d.seen_before(h(b"a")));
         let keys = DOORKEEPER_BITS / 32;
         let mistaken = (0..keys)
-            .filter(|i| d.seen_before(format!("key {i}").as_bytes()))
+            .filter(|i| d.seen_before(h(format!("key {i}").as_bytes())))
             .count();
         // About 0.1 % expected over a fill from empty to a sixteenth.
         assert!(
@@ -653,7 +663,10 @@ mod tests {
                 key_part: None,
             })
         };
-        let key: Box<[u8]> = vec![0u8; 100].into();
+        let key = Key {
+            hash: 0,
+            bytes: vec![0u8; 100].into(),
+        };
         assert_eq!(weight(&key, &outcome(None)), 1);
         let blocked = SyntheticResponse {
             status: http::StatusCode::FORBIDDEN,
@@ -668,9 +681,9 @@ mod tests {
         let inputs: Arc<[Input]> = vec![Input::parse(":headers").unwrap()].into();
         let mut rec = Recording::new(inputs);
         rec.read_header("x-anything");
-        rec.read("headers");
+        rec.read_part(Part::Headers);
         assert_eq!(rec.tainted, None);
-        rec.read("path");
+        rec.read_part(Part::Path);
         assert_eq!(rec.tainted.as_deref(), Some("path"));
         // Effects past the cap are not kept, and the run is not stored.
         let mut rec = Recording::new(Arc::from(vec![]));

@@ -9,7 +9,7 @@ use wasmtime::component::Resource;
 use super::bindings::wedge::function::types::{EditError, Host, HostRequest};
 use super::headers;
 use super::instance::HostState;
-use super::memo::Edit;
+use super::memo::{Edit, Part};
 
 /// The request as functions see it. It is moved into the store for a hook call and
 /// taken back afterwards, so no headers are copied.
@@ -159,11 +159,17 @@ impl HostState {
 impl Host for HostState {}
 
 impl HostState {
-    /// Notes a non-header read for a recording run (request parts, the response, host
-    /// services).
-    pub(super) fn read(&mut self, what: &str) {
+    /// Notes a read of a request part for a recording run.
+    fn read_part(&mut self, part: Part) {
         if let Some(rec) = &mut self.recording {
-            rec.read(what);
+            rec.read_part(part);
+        }
+    }
+
+    /// Notes, for a recording run, something its declared inputs cannot cover.
+    pub(super) fn taint(&mut self, what: &'static str) {
+        if let Some(rec) = &mut self.recording {
+            rec.taint(what);
         }
     }
 
@@ -179,7 +185,7 @@ impl HostState {
             match result {
                 Ok(edit) => rec.edits.push(edit.clone()),
                 // A refused edit depends on the write budget spent so far.
-                Err(_) => rec.read("a refused edit"),
+                Err(_) => rec.taint("a refused edit"),
             }
         }
     }
@@ -190,53 +196,55 @@ impl HostState {
         result: &Result<(HeaderName, HeaderValue), EditError>,
         edit: fn(HeaderName, HeaderValue) -> Edit,
     ) {
-        if let Some(rec) = &mut self.recording {
-            match result {
-                Ok((n, v)) => rec.edits.push(edit(n.clone(), v.clone())),
-                Err(_) => rec.read("a refused edit"),
-            }
+        if self.recording.is_some() {
+            self.edited(
+                &result
+                    .as_ref()
+                    .map(|(n, v)| edit(n.clone(), v.clone()))
+                    .map_err(|e| *e),
+            );
         }
     }
 }
 
 impl HostRequest for HostState {
     fn method(&mut self, r: Resource<RequestView>) -> Res<String> {
-        self.read("method");
+        self.read_part(Part::Method);
         Ok(self.view(&r)?.parts.method.as_str().to_owned())
     }
 
     fn path(&mut self, r: Resource<RequestView>) -> Res<String> {
-        self.read("path");
+        self.read_part(Part::Path);
         Ok(self.view(&r)?.parts.uri.path().to_owned())
     }
 
     fn query(&mut self, r: Resource<RequestView>) -> Res<Option<String>> {
-        self.read("query");
+        self.read_part(Part::Query);
         Ok(self.view(&r)?.parts.uri.query().map(str::to_owned))
     }
 
     fn host(&mut self, r: Resource<RequestView>) -> Res<String> {
-        self.read("host");
+        self.read_part(Part::Host);
         Ok(self.view(&r)?.host.clone())
     }
 
     fn scheme(&mut self, r: Resource<RequestView>) -> Res<String> {
-        self.read("scheme");
+        self.read_part(Part::Scheme);
         Ok(self.view(&r)?.scheme.to_owned())
     }
 
     fn client_ip(&mut self, r: Resource<RequestView>) -> Res<String> {
-        self.read("client-ip");
+        self.read_part(Part::ClientIp);
         Ok(self.view(&r)?.client_ip.to_string())
     }
 
     fn sni(&mut self, r: Resource<RequestView>) -> Res<Option<String>> {
-        self.read("sni");
+        self.read_part(Part::Sni);
         Ok(self.view(&r)?.sni.as_deref().map(str::to_owned))
     }
 
     fn body(&mut self, r: Resource<RequestView>) -> Res<Option<Vec<u8>>> {
-        self.read("body");
+        self.read_part(Part::Body);
         let limit = self.inspect_body;
         if limit == 0 {
             return Ok(None);
@@ -258,17 +266,17 @@ impl HostRequest for HostState {
     }
 
     fn header_names(&mut self, r: Resource<RequestView>) -> Res<Vec<String>> {
-        self.read("headers");
+        self.read_part(Part::Headers);
         Ok(headers::names(&self.view(&r)?.parts.headers))
     }
 
     fn headers(&mut self, r: Resource<RequestView>) -> Res<Vec<(String, String)>> {
-        self.read("headers");
+        self.read_part(Part::Headers);
         Ok(headers::pairs(&self.view(&r)?.parts.headers))
     }
 
     fn header_block(&mut self, r: Resource<RequestView>) -> Res<String> {
-        self.read("headers");
+        self.read_part(Part::Headers);
         Ok(headers::block(&self.view(&r)?.parts.headers))
     }
 
@@ -313,7 +321,7 @@ impl HostRequest for HostState {
 
     fn set_path(&mut self, r: Resource<RequestView>, path: String) -> Res<Result<(), EditError>> {
         // A rewritten request no longer depends only on the declared inputs' replay.
-        self.read("set-path");
+        self.taint("set-path");
         let view = self.view_mut(&r)?;
         let query = view.parts.uri.query().map(str::to_owned);
         Ok(view.set_path_and_query(&path, query.as_deref()))
@@ -324,7 +332,7 @@ impl HostRequest for HostState {
         r: Resource<RequestView>,
         query: Option<String>,
     ) -> Res<Result<(), EditError>> {
-        self.read("set-query");
+        self.taint("set-query");
         let view = self.view_mut(&r)?;
         let path = view.parts.uri.path().to_owned();
         Ok(view.set_path_and_query(&path, query.as_deref()))

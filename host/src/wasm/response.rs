@@ -61,7 +61,7 @@ impl HostState {
 impl HostResponse for HostState {
     // A recorded response hook may not depend on the response itself: reads taint.
     fn status(&mut self, r: Resource<ResponseView>) -> Res<u16> {
-        self.read("the response status");
+        self.taint("the response status");
         Ok(self.resp(&r)?.parts.status.as_u16())
     }
 
@@ -79,27 +79,27 @@ impl HostResponse for HostState {
     }
 
     fn header(&mut self, r: Resource<ResponseView>, name: String) -> Res<Option<String>> {
-        self.read("a response header");
+        self.taint("a response header");
         Ok(headers::first(&self.resp(&r)?.parts.headers, &name))
     }
 
     fn header_all(&mut self, r: Resource<ResponseView>, name: String) -> Res<Vec<String>> {
-        self.read("a response header");
+        self.taint("a response header");
         Ok(headers::all(&self.resp(&r)?.parts.headers, &name))
     }
 
     fn header_names(&mut self, r: Resource<ResponseView>) -> Res<Vec<String>> {
-        self.read("the response header names");
+        self.taint("the response header names");
         Ok(headers::names(&self.resp(&r)?.parts.headers))
     }
 
     fn headers(&mut self, r: Resource<ResponseView>) -> Res<Vec<(String, String)>> {
-        self.read("the response headers");
+        self.taint("the response headers");
         Ok(headers::pairs(&self.resp(&r)?.parts.headers))
     }
 
     fn header_block(&mut self, r: Resource<ResponseView>) -> Res<String> {
-        self.read("the response headers");
+        self.taint("the response headers");
         Ok(headers::block(&self.resp(&r)?.parts.headers))
     }
 
