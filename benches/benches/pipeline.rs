@@ -64,8 +64,9 @@ cache_policy = "all"
 fn pipeline(c: &mut Criterion) {
     let rt = wedge_benches::runtime();
     let stub = rt
-        .block_on(wedge::stub_origin::StubOrigin::start(
+        .block_on(wedge::stub_origin::StubOrigin::start_recording(
             "127.0.0.1:0".parse().unwrap(),
+            0,
         ))
         .unwrap();
     let tiny = rt.block_on(tiny_origin());

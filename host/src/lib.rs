@@ -34,6 +34,7 @@ pub mod snapshot;
 pub mod stub_origin;
 pub mod testing;
 pub mod tls;
+mod trim;
 pub mod util;
 pub mod wasm;
 

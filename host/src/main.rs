@@ -131,7 +131,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::StubOrigin { listen } => {
-            let stub = StubOrigin::start(listen)
+            let stub = StubOrigin::start_recording(listen, 0)
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             println!("stub origin on {}", stub.url());
@@ -206,9 +206,10 @@ async fn run_dev(addrs: dev::DevAddrs, no_build: bool) -> anyhow::Result<()> {
     };
     let state = root.join("target/wedge-dev");
     let certs = dev::certs::ensure(&state.join("certs"), &["www.localhost", "api.localhost"])?;
-    // The stub origin runs twice: two members behind one pool.
-    let stub = StubOrigin::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let stub2 = StubOrigin::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    // The stub origin runs twice: two members behind one pool. Neither records requests:
+    // nothing reads them here, and a long session would only grow.
+    let stub = StubOrigin::start_recording(SocketAddr::from(([127, 0, 0, 1], 0)), 0).await?;
+    let stub2 = StubOrigin::start_recording(SocketAddr::from(([127, 0, 0, 1], 0)), 0).await?;
     let text = dev::render_config(&addrs, &certs.dir, &functions, &[stub.url(), stub2.url()]);
     let config_path = state.join("wedge-dev.toml");
     std::fs::write(&config_path, &text)?;

@@ -17,9 +17,12 @@
 //! Every answer carries `x-stub-origin: <addr>` so a client can tell stubs apart. A
 //! fault set with [`StubOrigin::set_fault`] overrides every path (the request is still
 //! recorded) until cleared: the way tests take a member down and bring it back.
+//! The record keeps the most recent requests only ([`RECORD_LIMIT`] by default, none for
+//! `wedge dev` and `wedge stub-origin`), so a long-running stub does not grow without end.
 //! Cacheable answers (`/static`, `/cache`) carry `x-served: N`, a count of responses
 //! the stub has made, so tests can tell a cached copy from a fresh one.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +44,9 @@ use tokio::net::TcpListener;
 
 /// Largest request body the stub reads and records.
 const MAX_BODY: usize = 1 << 20;
+
+/// Requests [`StubOrigin::start`] remembers; older ones are forgotten first.
+pub const RECORD_LIMIT: usize = 10_000;
 
 /// A request as the stub origin received it.
 #[derive(Debug, Clone)]
@@ -79,17 +85,45 @@ pub enum StubFault {
 #[derive(Clone)]
 pub struct StubOrigin {
     pub addr: SocketAddr,
-    received: Arc<Mutex<Vec<RecordedRequest>>>,
+    received: Arc<Mutex<Record>>,
     fault: Arc<Mutex<Option<StubFault>>>,
     task: Arc<tokio::task::AbortHandle>,
 }
 
+/// The most recent requests, up to a limit.
+struct Record {
+    requests: VecDeque<RecordedRequest>,
+    limit: usize,
+}
+
+impl Record {
+    fn push(&mut self, request: RecordedRequest) {
+        if self.limit == 0 {
+            return;
+        }
+        if self.requests.len() == self.limit {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(request);
+    }
+}
+
 impl StubOrigin {
-    /// Starts on `addr` (use port 0 for a free port).
+    /// Starts on `addr` (use port 0 for a free port), remembering the last
+    /// [`RECORD_LIMIT`] requests.
     pub async fn start(addr: SocketAddr) -> std::io::Result<StubOrigin> {
+        Self::start_recording(addr, RECORD_LIMIT).await
+    }
+
+    /// Starts on `addr`, remembering the last `limit` requests (0: none, for a stub that
+    /// only answers).
+    pub async fn start_recording(addr: SocketAddr, limit: usize) -> std::io::Result<StubOrigin> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let received: Arc<Mutex<Vec<RecordedRequest>>> = Arc::default();
+        let received = Arc::new(Mutex::new(Record {
+            requests: VecDeque::new(),
+            limit,
+        }));
         let served: Arc<AtomicU64> = Arc::default();
         let fault: Arc<Mutex<Option<StubFault>>> = Arc::default();
         let log = received.clone();
@@ -133,14 +167,21 @@ impl StubOrigin {
         format!("http://{}", self.addr)
     }
 
-    /// Every request received so far, oldest first.
+    /// Every request received so far (the most recent, up to the record's limit), oldest
+    /// first.
     pub fn received(&self) -> Vec<RecordedRequest> {
-        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+        self.received
+            .lock()
+            .map(|r| r.requests.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The most recent request received.
     pub fn last(&self) -> Option<RecordedRequest> {
-        self.received.lock().ok().and_then(|r| r.last().cloned())
+        self.received
+            .lock()
+            .ok()
+            .and_then(|r| r.requests.back().cloned())
     }
 
     /// Requests received whose path is `path`.
@@ -158,7 +199,7 @@ impl StubOrigin {
     /// Forgets the requests received so far.
     pub fn clear(&self) {
         if let Ok(mut r) = self.received.lock() {
-            r.clear();
+            r.requests.clear();
         }
     }
 
@@ -177,7 +218,7 @@ struct Fault(&'static str);
 
 async fn handle(
     req: Request<Incoming>,
-    log: Arc<Mutex<Vec<RecordedRequest>>>,
+    log: Arc<Mutex<Record>>,
     forced: Option<StubFault>,
     served: Arc<AtomicU64>,
 ) -> Result<Response<StubBody>, Fault> {
@@ -404,4 +445,40 @@ fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Respons
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str) -> RecordedRequest {
+        RecordedRequest {
+            method: "GET".into(),
+            path: path.into(),
+            query: None,
+            version: http::Version::HTTP_11,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn the_record_keeps_the_most_recent_requests_up_to_its_limit() {
+        let mut record = Record {
+            requests: VecDeque::new(),
+            limit: 2,
+        };
+        for path in ["/a", "/b", "/c"] {
+            record.push(request(path));
+        }
+        let paths: Vec<&str> = record.requests.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["/b", "/c"]);
+
+        let mut none = Record {
+            requests: VecDeque::new(),
+            limit: 0,
+        };
+        none.push(request("/a"));
+        assert!(none.requests.is_empty());
+    }
 }

@@ -65,6 +65,14 @@ impl Service<http::Uri> for MemberConnector {
 /// response, three allocations a request that nothing here reads.
 pub struct MemberStream(TokioIo<TcpStream>);
 
+impl Drop for MemberStream {
+    fn drop(&mut self) {
+        // An origin connection closed (idle past the pool's timeout, or broken): its
+        // buffers are freed now.
+        crate::trim::freed();
+    }
+}
+
 impl Connection for MemberStream {
     fn connected(&self) -> Connected {
         Connected::new()

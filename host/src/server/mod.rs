@@ -1,9 +1,8 @@
 //! Listeners and connections: accept, terminate TLS, serve HTTP/1.1 and HTTP/2 with
 //! hyper, and drain gracefully on shutdown. Idle HTTP/1.1 connections are parked
-//! without hyper's buffers ([`park`]), and the memory they free is trimmed ([`trim`]).
+//! without hyper's buffers ([`park`]), and the memory they free is trimmed (`crate::trim`).
 
 mod park;
-mod trim;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -287,6 +286,7 @@ async fn accept_loop<F, Fut>(
                     connections.spawn(async move {
                         conn.await;
                         drop(permit);
+                        crate::trim::freed();
                     });
                 }
                 Err(e) => {

@@ -134,7 +134,7 @@ pub(super) async fn serve_h1<I: ParkableIo>(
         // TLS, rustls holds no plaintext), so socket readiness is the signal.
         let metrics = parking.edge.metrics();
         metrics.record_parked();
-        super::trim::parked();
+        crate::trim::freed();
         let readable = tokio::time::timeout_at(deadline, io.socket().readable());
         let woken = tokio::select! {
             ready = readable => match ready {

@@ -1,32 +1,39 @@
-//! Hands memory that parked connections freed back to the operating system.
+//! Hands memory that closed and parked connections freed back to the operating system.
 //!
-//! Parking frees hyper's buffers (~16 KiB a connection), but glibc's allocator keeps
+//! A connection's buffers and state are tens of kilobytes, and glibc's allocator keeps
 //! freed pages that sit between live allocations resident: only `malloc_trim` releases
-//! them. A background thread calls it at most once a second, and only after connections
-//! have parked since its last call; with 10,000 parked connections a call took under a
-//! millisecond and cut about 2 KB of RSS per connection (see the README's Performance).
+//! them. Without it, a burst of thousands of concurrent requests left the process at its
+//! peak RSS for good (hundreds of MB, see the README's Performance). A background thread
+//! calls it at most once a second, and only after a viewer connection closed or parked
+//! or an origin connection closed since its last call; with 10,000 parked connections a
+//! call took under a millisecond and cut about 2 KB of RSS per connection.
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Connections have parked since the last trim.
-static PARKED: AtomicBool = AtomicBool::new(false);
+/// Memory was freed in bulk since the last trim.
+static FREED: AtomicBool = AtomicBool::new(false);
 
 /// How often the trimming thread looks whether there is something to trim.
 const INTERVAL: Duration = Duration::from_secs(1);
 
-/// Notes that a connection parked, starting the trimming thread on first use.
-pub(super) fn parked() {
+/// Notes that a connection closed or parked (its buffers went back to the allocator),
+/// starting the trimming thread on first use.
+pub(crate) fn freed() {
     static START: Once = Once::new();
-    PARKED.store(true, Ordering::Relaxed);
+    // Load first: under load the flag is usually set already, and a plain load keeps
+    // the cache line shared between the workers.
+    if !FREED.load(Ordering::Relaxed) {
+        FREED.store(true, Ordering::Relaxed);
+    }
     START.call_once(|| {
         let spawned = std::thread::Builder::new()
             .name("wedge-trim".into())
             .spawn(|| {
                 loop {
                     std::thread::sleep(INTERVAL);
-                    if PARKED.swap(false, Ordering::Relaxed) {
+                    if FREED.swap(false, Ordering::Relaxed) {
                         release_free_pages();
                     }
                 }
