@@ -7,6 +7,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::artifacts::ArtifactCache;
 use super::instance::HostState;
 
 /// How often the epoch advances: the granularity of function CPU deadlines.
@@ -50,6 +51,8 @@ struct Inner {
     linker: Linker<HostState>,
     services: Arc<super::services::Services>,
     idle: Arc<super::idle::IdleBudget>,
+    /// Compiled functions on disk, if there is a directory for them.
+    artifacts: Option<ArtifactCache>,
 }
 
 impl WasmEngine {
@@ -108,6 +111,7 @@ impl WasmEngine {
         )
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         spawn_epoch_ticker(&engine);
+        let artifacts = ArtifactCache::from_env(compatibility(&engine));
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -116,6 +120,7 @@ impl WasmEngine {
                 services: Default::default(),
                 // Idle instances of reusable functions may hold a quarter of the pool.
                 idle: super::idle::IdleBudget::new(n as usize / 4),
+                artifacts,
             }),
         })
     }
@@ -141,8 +146,8 @@ impl WasmEngine {
 
     /// Compiles a component, or loads it from the artifact cache when these exact
     /// bytes were compiled before by a compatible engine (restarts and reloads then skip
-    /// compilation). The cache is `$WEDGE_CACHE_DIR`, else `$XDG_CACHE_HOME/wedge`, else
-    /// `~/.cache/wedge`; a cache that cannot be used only costs the compile.
+    /// compilation; see [`ArtifactCache::from_env`] for where it is and its cap). A
+    /// cache that cannot be used only costs the compile.
     pub fn compile(&self, bytes: &[u8], content_hash: &str) -> wasmtime::Result<Component> {
         match self.cached(content_hash) {
             Some(component) => Ok(component),
@@ -153,10 +158,7 @@ impl WasmEngine {
     /// The artifact cached under `key` (a content hash, or a name derived from one),
     /// if a compatible engine wrote one.
     pub(crate) fn cached(&self, key: &str) -> Option<Component> {
-        let path = self.artifact_path(key)?;
-        if !path.exists() {
-            return None;
-        }
+        let path = self.inner.artifacts.as_ref()?.get(key)?;
         // SAFETY: the file was written by `Component::serialize` of this engine
         // configuration (the name carries the content key and the engine's
         // compatibility hash) into wedge's own cache directory; deserializing runs no
@@ -176,36 +178,12 @@ impl WasmEngine {
     /// Compiles `bytes` and caches the artifact under `key`.
     pub(crate) fn compile_to_cache(&self, key: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
         let component = Component::new(&self.inner.engine, bytes)?;
-        if let Some(path) = self.artifact_path(key)
+        if let Some(artifacts) = &self.inner.artifacts
             && let Ok(serialized) = component.serialize()
-            && path
-                .parent()
-                .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
         {
-            // Write then rename, so a concurrent reader never sees half a file (and two
-            // loads of one module in this process never share a temporary file).
-            static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-            if std::fs::write(&tmp, serialized).is_ok() && std::fs::rename(&tmp, &path).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
+            artifacts.put(key, &serialized);
         }
         Ok(component)
-    }
-
-    fn artifact_path(&self, key: &str) -> Option<std::path::PathBuf> {
-        Some(cache_dir()?.join(format!("{key}-{:016x}.cwasm", self.compatibility())))
-    }
-
-    fn compatibility(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.inner
-            .engine
-            .precompile_compatibility_hash()
-            .hash(&mut h);
-        h.finish()
     }
 
     pub(crate) fn linker(&self) -> &Linker<HostState> {
@@ -229,12 +207,10 @@ fn spawn_epoch_ticker(engine: &Engine) {
         .expect("spawning the epoch thread");
 }
 
-fn cache_dir() -> Option<std::path::PathBuf> {
-    if let Some(dir) = std::env::var_os("WEDGE_CACHE_DIR") {
-        return Some(dir.into());
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return Some(std::path::PathBuf::from(dir).join("wedge"));
-    }
-    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/wedge"))
+/// What artifacts of this engine's configuration are named by: others cannot load them.
+fn compatibility(engine: &Engine) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    h.finish()
 }

@@ -8,6 +8,7 @@
 //! ([`request`] for `types`, [`log`] for `log`, [`services`] for `ratelimit` and
 //! `rule-metrics`).
 
+mod artifacts;
 pub mod engine;
 pub mod function;
 mod headers;
