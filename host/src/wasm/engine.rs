@@ -1,17 +1,13 @@
-//! The shared wasmtime engine: compilation settings, the pooling allocator, and the
-//! epoch ticker that enforces CPU deadlines.
+//! The shared wasmtime engine: compilation settings, the pooling allocator, epochs
+//! (advanced by [`super::epoch`]) and the artifact cache behind compilation.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::artifacts::ArtifactCache;
 use super::instance::HostState;
-
-/// How often the epoch advances: the granularity of function CPU deadlines.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Bytes of each linear memory restored in place rather than decommitted when an
 /// instance ends.
@@ -110,7 +106,7 @@ impl WasmEngine {
             |s| s,
         )
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        spawn_epoch_ticker(&engine);
+        super::epoch::register(&engine);
         let artifacts = ArtifactCache::from_env(compatibility(&engine));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -189,22 +185,6 @@ impl WasmEngine {
     pub(crate) fn linker(&self) -> &Linker<HostState> {
         &self.inner.linker
     }
-}
-
-/// One thread advances the epoch for the engine's lifetime; it stops once the engine
-/// is dropped.
-fn spawn_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("wedge-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawning the epoch thread");
 }
 
 /// What artifacts of this engine's configuration are named by: others cannot load them.

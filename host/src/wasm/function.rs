@@ -381,6 +381,9 @@ impl LoadedFunction {
 
     async fn describe(&self, bytes: &[u8]) -> Result<(FunctionInfo, Option<Component>), LoadError> {
         let failed = |e: wasmtime::Error| self.describe_error(format_args!("{e:#}"));
+        // Instantiating, describing and configuring (here or in the snapshotter) run
+        // guest code under a deadline.
+        let _running = super::epoch::running();
         let mut store = new_store(self, RequestId::next());
         let instance = self
             .pre

@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::Function as Bindings;
 use super::bindings::wedge::function::types::Decision;
-use super::engine::EPOCH_TICK;
+use super::epoch::{self, EPOCH_TICK};
 use super::function::{FunctionError, Hook, HookOutcome, LoadedFunction};
 use super::idle::IdleInstances;
 use super::memo::{Effect, Outcome, Recording, Returned, Slot};
@@ -268,6 +268,7 @@ impl FunctionRun {
             return (view, result, trace);
         }
         let recording = slot.as_ref().and_then(Slot::recording);
+        let running = epoch::running();
         let (view, result, recording) = match self.check_out(Hook::CacheKey).await {
             Err(e) => (view, Err(e), None),
             Ok(mut live) => {
@@ -289,6 +290,7 @@ impl FunctionRun {
                 )
             }
         };
+        drop(running);
         if let (Some(slot), Ok(part), Some(recording)) = (slot, &result, recording) {
             slot.store(&f.id, recording, Returned::KeyPart(part));
         }
@@ -320,6 +322,7 @@ impl FunctionRun {
             return (req, resp, result, trace);
         }
         let recording = slot.as_ref().and_then(Slot::recording);
+        let running = epoch::running();
         let (req, resp, result, recording) = match self.check_out(hook).await {
             Err(e) => (req, resp, Err(e), None),
             Ok(mut live) => {
@@ -354,6 +357,7 @@ impl FunctionRun {
                 )
             }
         };
+        drop(running);
         if let (Some(slot), Ok(()), Some(recording)) = (slot, &result, recording) {
             slot.store(&f.id, recording, Returned::Nothing);
         }
@@ -371,6 +375,7 @@ impl FunctionRun {
         Result<HookOutcome, FunctionError>,
         Option<Recording>,
     ) {
+        let running = epoch::running();
         let mut live = match self.check_out(hook).await {
             Ok(live) => live,
             Err(e) => return (view, Err(e), None),
@@ -384,6 +389,7 @@ impl FunctionRun {
             Hook::ViewerRequest => hooks.call_on_viewer_request(&mut live.store, r).await,
             _ => hooks.call_on_origin_request(&mut live.store, r).await,
         };
+        drop(running);
         let view = take_request(&mut live.store);
         let recording = live.store.data_mut().recording.take();
         self.live = Some(live);
@@ -397,9 +403,9 @@ impl FunctionRun {
 
     /// The instance for one call into the guest, with its CPU deadline re-armed: this
     /// request's, else an idle one, else a new one (configured if need be). The caller
-    /// puts it back in `self.live` when the call has returned, so a request dropped in
-    /// the middle of a hook drops the instance with it: its half-updated state is never
-    /// reused.
+    /// holds an [`epoch::running`] guard from before this until the call returns, and
+    /// puts the instance back in `self.live` then, so a request dropped in the middle of
+    /// a hook drops the instance with it: its half-updated state is never reused.
     async fn check_out(&mut self, hook: Hook) -> Result<Live, FunctionError> {
         let mut live = match self.live.take() {
             Some(live) => live,

@@ -10,6 +10,7 @@
 
 mod artifacts;
 pub mod engine;
+mod epoch;
 pub mod function;
 mod headers;
 mod idle;
