@@ -105,6 +105,28 @@ async fn alpn_offers_h2_and_http11() {
 }
 
 #[tokio::test]
+async fn a_client_offering_only_http10_is_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let edge = TestEdge::start(TWO_SITES).await.unwrap();
+    let mut tls = tls_connect(
+        edge.https_addr(),
+        &edge.tls_options(Some("www.example.test"), &[b"http/1.0"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.0"[..]));
+    tls.write_all(b"GET /echo HTTP/1.0\r\nHost: www.example.test\r\n\r\n")
+        .await
+        .unwrap();
+    // HTTP/1.0 without keep-alive: the answer ends with the connection.
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    assert_eq!(edge.origin.last().unwrap().path, "/echo");
+}
+
+#[tokio::test]
 async fn tls12_and_tls13_are_both_accepted() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
     let o = edge.tls_options(Some("www.example.test"), &[]);
