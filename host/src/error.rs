@@ -11,6 +11,10 @@ pub enum RequestError {
     UnknownHost(String),
     #[error("request has no host")]
     MissingHost,
+    #[error("request has more than one Host header")]
+    DuplicateHost,
+    #[error("method {0} is not served")]
+    MethodNotAllowed(http::Method),
     #[error("origin pool `{0}` has no healthy member")]
     NoHealthyOrigin(String),
     #[error("origin pool `{0}`: every available member is at its request limit")]
@@ -34,7 +38,8 @@ impl RequestError {
     pub fn status(&self) -> StatusCode {
         match self {
             RequestError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
-            RequestError::MissingHost => StatusCode::BAD_REQUEST,
+            RequestError::MissingHost | RequestError::DuplicateHost => StatusCode::BAD_REQUEST,
+            RequestError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RequestError::NoHealthyOrigin(_) => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::OriginBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::OriginConnect { .. } => StatusCode::BAD_GATEWAY,
@@ -64,6 +69,8 @@ impl RequestError {
         match self {
             RequestError::UnknownHost(_) => "unknown-host",
             RequestError::MissingHost => "missing-host",
+            RequestError::DuplicateHost => "duplicate-host",
+            RequestError::MethodNotAllowed(_) => "method-not-allowed",
             RequestError::NoHealthyOrigin(_) => "no-healthy-origin",
             RequestError::OriginBusy(_) => "origin-overloaded",
             RequestError::OriginConnect { .. } => "origin-connect-error",

@@ -85,6 +85,36 @@ async fn the_header_size_limit_is_exact_over_plain_http_and_tls() {
 }
 
 #[tokio::test]
+async fn two_host_headers_get_400_and_reach_no_origin() {
+    let edge = TestEdge::start(TWO_SITES).await.unwrap();
+    let resp = raw(
+        edge.http_addr(),
+        b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("x-wedge-error: duplicate-host"), "{resp}");
+    assert!(edge.origin.received().is_empty());
+}
+
+#[tokio::test]
+async fn connect_and_trace_get_405_and_reach_no_origin() {
+    let edge = TestEdge::start(TWO_SITES).await.unwrap();
+    for request in [
+        &b"TRACE /echo HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n"[..],
+        b"CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test:443\r\nConnection: close\r\n\r\n",
+    ] {
+        let resp = raw(edge.http_addr(), request).await;
+        assert!(resp.starts_with("HTTP/1.1 405"), "{resp}");
+        assert!(
+            resp.contains("allow: GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE"),
+            "{resp}"
+        );
+    }
+    assert!(edge.origin.received().is_empty());
+}
+
+#[tokio::test]
 async fn requests_without_a_host_get_400() {
     let edge = TestEdge::start(TWO_SITES).await.unwrap();
     let resp = raw(edge.http_addr(), b"GET /echo HTTP/1.0\r\n\r\n").await;

@@ -93,6 +93,37 @@ async fn first_matching_pattern_wins_and_default_takes_the_rest() {
     assert_eq!(edge.origin.received().len(), 2);
 }
 
+/// Dot segments, escapes and doubled slashes cannot steer a request past the behavior
+/// its resolved path belongs to; the origin still gets the path as sent.
+#[tokio::test]
+async fn patterns_match_the_resolved_path() {
+    let special = StubOrigin::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let config = ROUTES.replace(
+        "[origins.other]\nmembers = [{ url = \"{stub}\" }]",
+        &format!(
+            "[origins.other]\nmembers = [{{ url = \"{}\" }}]",
+            special.url()
+        ),
+    );
+    let edge = TestEdge::start(&config).await.unwrap();
+    for path in [
+        "/public/../echo/special/x",
+        "/echo/./special/x",
+        "/%65cho/special/x",
+        "/public/%2e%2e/echo/special/x",
+        "/echo%2Fspecial/x",
+        "//echo//special/x",
+    ] {
+        special.clear();
+        // The stub does not resolve paths itself: whatever it answers, it records.
+        get(edge.http_addr(), "www.example.test", path).await;
+        let seen = special.received();
+        assert_eq!(seen.len(), 1, "{path} takes the /echo/special* behavior");
+        assert_eq!(seen[0].path, path, "the origin gets the path as sent");
+    }
+    assert!(edge.origin.received().is_empty());
+}
+
 #[tokio::test]
 async fn pool_members_share_requests_round_robin() {
     let a = StubOrigin::start(([127, 0, 0, 1], 0).into()).await.unwrap();

@@ -119,6 +119,7 @@ where
     B: ViewerBody,
 {
     let (parts, body) = req.into_parts();
+    refuse_unserved_method(&parts.method)?;
     let host_value = viewer_host(&parts.uri, &parts.headers)?;
     let host = host_without_port(&host_value)?;
     let route = snapshot
@@ -356,14 +357,29 @@ fn on_error(
 
 /// The host the viewer asked for, as sent (may carry a port): the URI authority for
 /// HTTP/2 and absolute-form requests, otherwise the Host header.
+/// CONNECT (a tunnel, not a request for content) and TRACE (it would echo credentials
+/// back across sites) are never passed to an origin, as neither CloudFront nor nginx
+/// does.
+fn refuse_unserved_method(method: &http::Method) -> Result<(), RequestError> {
+    if method == http::Method::CONNECT || method == http::Method::TRACE {
+        return Err(RequestError::MethodNotAllowed(method.clone()));
+    }
+    Ok(())
+}
+
+/// The host a request is for: the authority of an absolute-form target (which, as RFC
+/// 9112 says, overrides Host), else the Host header, which must be there once.
 fn viewer_host(uri: &http::Uri, headers: &http::HeaderMap) -> Result<HeaderValue, RequestError> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let first = hosts.next();
+    // Two Host lines could route by one and reach the origin with the other.
+    if hosts.next().is_some() {
+        return Err(RequestError::DuplicateHost);
+    }
     if let Some(authority) = uri.authority() {
         return HeaderValue::from_str(authority.as_str()).map_err(|_| RequestError::MissingHost);
     }
-    headers
-        .get(header::HOST)
-        .cloned()
-        .ok_or(RequestError::MissingHost)
+    first.cloned().ok_or(RequestError::MissingHost)
 }
 
 /// Lower-case host without port; IPv6 literals keep their brackets.
@@ -401,5 +417,11 @@ pub fn error_response(e: &RequestError) -> Response<EdgeBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     h.insert("x-wedge-error", HeaderValue::from_static(e.reason()));
+    if let RequestError::MethodNotAllowed(_) = e {
+        h.insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE"),
+        );
+    }
     resp
 }

@@ -2,7 +2,10 @@
 //!
 //! Hosts are looked up exactly, then by one-label wildcard, then by a catch-all `*`;
 //! within a distribution, ordered behaviors are tried first to last and the default
-//! behavior takes the rest, as in CloudFront.
+//! behavior takes the rest, as in CloudFront. Patterns match the path with dot
+//! segments, escapes and repeated slashes resolved ([`path::for_matching`]).
+
+pub mod path;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,7 +71,8 @@ impl Router {
         router
     }
 
-    /// Finds the behavior for `host` (lower-case, no port) and `path` (no query).
+    /// Finds the behavior for `host` (lower-case, no port) and `path` (no query, as
+    /// received: it is resolved here for matching).
     pub fn route(&self, host: &str, path: &str) -> Option<Route> {
         let index = self
             .exact
@@ -80,6 +84,8 @@ impl Router {
             .copied()
             .or(self.catch_all)?;
         let distribution = self.distributions[index].clone();
+        let path = path::for_matching(path);
+        let path = path.as_ref();
         let behavior_index = distribution
             .behaviors
             .iter()
