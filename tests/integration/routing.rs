@@ -68,9 +68,9 @@ async fn host_matching_ignores_case_and_port() {
     assert_eq!(resp.status(), 200);
 }
 
-#[tokio::test]
-async fn first_matching_pattern_wins_and_default_takes_the_rest() {
-    // Two separate origins so we can tell which behavior handled the request.
+/// [`ROUTES`] with the `/echo/special*` behavior's origin a stub of its own, returned
+/// beside the edge: two origins tell which behavior handled a request.
+async fn with_special_origin() -> (StubOrigin, TestEdge) {
     let special = StubOrigin::start(([127, 0, 0, 1], 0).into()).await.unwrap();
     let config = ROUTES.replace(
         "[origins.other]\nmembers = [{ url = \"{stub}\" }]",
@@ -80,6 +80,12 @@ async fn first_matching_pattern_wins_and_default_takes_the_rest() {
         ),
     );
     let edge = TestEdge::start(&config).await.unwrap();
+    (special, edge)
+}
+
+#[tokio::test]
+async fn first_matching_pattern_wins_and_default_takes_the_rest() {
+    let (special, edge) = with_special_origin().await;
     get(edge.http_addr(), "www.example.test", "/echo/special/x.json").await;
     assert_eq!(
         special.received().len(),
@@ -97,15 +103,7 @@ async fn first_matching_pattern_wins_and_default_takes_the_rest() {
 /// its resolved path belongs to; the origin still gets the path as sent.
 #[tokio::test]
 async fn patterns_match_the_resolved_path() {
-    let special = StubOrigin::start(([127, 0, 0, 1], 0).into()).await.unwrap();
-    let config = ROUTES.replace(
-        "[origins.other]\nmembers = [{ url = \"{stub}\" }]",
-        &format!(
-            "[origins.other]\nmembers = [{{ url = \"{}\" }}]",
-            special.url()
-        ),
-    );
-    let edge = TestEdge::start(&config).await.unwrap();
+    let (special, edge) = with_special_origin().await;
     for path in [
         "/public/../echo/special/x",
         "/echo/./special/x",
