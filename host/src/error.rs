@@ -25,6 +25,8 @@ pub enum RequestError {
     Origin { origin: String, message: String },
     #[error("origin {origin} sent no response head in time")]
     OriginTimeout { origin: String },
+    #[error("the viewer's request body {}", if *.stalled { "stalled" } else { "broke off" })]
+    ViewerBody { stalled: bool },
     #[error("{0}")]
     FunctionFailed(#[source] FunctionError),
     #[error("{0}")]
@@ -45,6 +47,8 @@ impl RequestError {
             RequestError::OriginConnect { .. } => StatusCode::BAD_GATEWAY,
             RequestError::Origin { .. } => StatusCode::BAD_GATEWAY,
             RequestError::OriginTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            RequestError::ViewerBody { stalled: true } => StatusCode::REQUEST_TIMEOUT,
+            RequestError::ViewerBody { stalled: false } => StatusCode::BAD_REQUEST,
             RequestError::FunctionFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RequestError::FunctionBlocked(_) => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,6 +80,8 @@ impl RequestError {
             RequestError::OriginConnect { .. } => "origin-connect-error",
             RequestError::Origin { .. } => "origin-error",
             RequestError::OriginTimeout { .. } => "origin-timeout",
+            RequestError::ViewerBody { stalled: true } => "request-body-timeout",
+            RequestError::ViewerBody { stalled: false } => "request-body-error",
             RequestError::FunctionFailed(_) => "function-error",
             RequestError::FunctionBlocked(_) => "function-blocked",
             RequestError::Internal(_) => "internal",

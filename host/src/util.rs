@@ -31,3 +31,44 @@ impl std::fmt::Display for RequestId {
         write!(f, "{start:08x}-{:08x}", self.0)
     }
 }
+
+/// A limit on how long a stream may keep its reader waiting: armed the first time a poll
+/// finds nothing ready (most bodies arrive without a wait and never allocate a timer),
+/// pushed back whenever data comes.
+#[derive(Debug)]
+pub struct IdleTimer {
+    idle: std::time::Duration,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl IdleTimer {
+    pub fn new(idle: std::time::Duration) -> Self {
+        Self { idle, timer: None }
+    }
+
+    /// The limit.
+    pub fn idle(&self) -> std::time::Duration {
+        self.idle
+    }
+
+    /// Data came: the wait starts over.
+    pub fn progressed(&mut self) {
+        if let Some(timer) = self.timer.as_mut() {
+            timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + self.idle);
+        }
+    }
+
+    /// Nothing is ready: whether the wait has now lasted the limit (if not, `cx` is woken
+    /// when it has).
+    pub fn poll_expired(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        use std::future::Future;
+        let idle = self.idle;
+        self.timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)))
+            .as_mut()
+            .poll(cx)
+            .is_ready()
+    }
+}

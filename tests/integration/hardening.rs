@@ -187,6 +187,73 @@ async fn connection_after_one_request(addr: std::net::SocketAddr) -> TcpStream {
     tcp
 }
 
+/// A viewer that stops halfway through its request body gets 408 once it has paused for
+/// `body_read_timeout_ms`; the origin's first-byte clock (far shorter here) does not run
+/// while the body is still coming, and the stall is not held against the member (one
+/// connect-class failure would eject it, and the next request would find no origin).
+#[tokio::test]
+async fn a_stalled_request_body_gets_408_and_is_not_held_against_the_origin() {
+    let config = with_server("body_read_timeout_ms = 300").replace(
+        "[origins.stub]\nmembers = [{ url = \"{stub}\" }]\n",
+        "[origins.stub]\nmembers = [{ url = \"{stub}\" }]\nfirst_byte_timeout_ms = 50\n\
+         [origins.stub.outlier_detection]\nconsecutive_connect_errors = 1\nconsecutive_5xx = 1\n",
+    );
+    assert!(config.contains("first_byte_timeout_ms"));
+    let edge = TestEdge::start(&config).await.unwrap();
+    let mut tcp = TcpStream::connect(edge.http_addr()).await.unwrap();
+    tcp.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 100\r\n\r\nten bytes.",
+    )
+    .await
+    .unwrap();
+    // Never send the other 90 bytes: the edge must answer and let go.
+    let out = read_until_closed(&mut tcp)
+        .await
+        .expect("a stalled body is cut off");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(out.contains("x-wedge-error: request-body-timeout"), "{out}");
+
+    let next = raw(
+        edge.http_addr(),
+        b"GET /echo HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        next.starts_with("HTTP/1.1 200"),
+        "the member was not ejected: {next}"
+    );
+}
+
+/// A body that arrives slowly but steadily is forwarded whole, however long it takes
+/// against the origin's first-byte timeout.
+#[tokio::test]
+async fn a_slow_steady_upload_outlasts_the_first_byte_timeout() {
+    let config = with_server("body_read_timeout_ms = 10000").replace(
+        "[origins.stub]\nmembers = [{ url = \"{stub}\" }]\n",
+        "[origins.stub]\nmembers = [{ url = \"{stub}\" }]\nfirst_byte_timeout_ms = 50\n",
+    );
+    let edge = TestEdge::start(&config).await.unwrap();
+    let mut tcp = TcpStream::connect(edge.http_addr()).await.unwrap();
+    tcp.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 30\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        // Each pause is longer than the first-byte timeout, all far below the body's.
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        tcp.write_all(b"0123456789").await.unwrap();
+    }
+    let out = read_until_closed(&mut tcp).await.expect("an answer");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(
+        &edge.origin.last().unwrap().body[..],
+        b"012345678901234567890123456789"
+    );
+}
+
 #[tokio::test]
 async fn slow_request_heads_are_cut_off() {
     let edge = TestEdge::start(&with_server("header_read_timeout_ms = 200"))

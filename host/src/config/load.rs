@@ -216,6 +216,10 @@ impl Converter<'_> {
             header_read_timeout: s
                 .header_read_timeout_ms
                 .map_or(d.header_read_timeout, Duration::from_millis),
+            body_read_timeout: s
+                .body_read_timeout_ms
+                .map_or(d.body_read_timeout, Duration::from_millis)
+                .max(Duration::from_millis(1)),
             park_idle_after: match s.park_idle_after_ms {
                 None => d.park_idle_after,
                 Some(0) => None,

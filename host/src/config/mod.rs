@@ -63,6 +63,9 @@ pub struct ServerLimits {
     /// Time a viewer has to send a request head; for HTTP/1.1 it also bounds how long an
     /// idle keep-alive connection waits for its next request (slowloris guard).
     pub header_read_timeout: Duration,
+    /// Longest pause inside a request body; then the request fails with 408 (a slow-body
+    /// client would otherwise hold its connection and an origin connection at will).
+    pub body_read_timeout: Duration,
     /// Idle time after which an HTTP/1.1 connection (TLS or plain) is parked (its HTTP buffers
     /// freed until the viewer sends again); `None`: never.
     pub park_idle_after: Option<Duration>,
@@ -84,6 +87,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(15),
+            body_read_timeout: Duration::from_secs(60),
             park_idle_after: Some(Duration::from_secs(2)),
             max_header_bytes: 64 << 10,
             max_headers: 100,

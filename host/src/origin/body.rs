@@ -11,6 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use super::pool::InFlight;
+use crate::util::IdleTimer;
 
 /// Why a response body stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -20,10 +21,8 @@ pub struct IdleTimeout(Duration);
 #[derive(Debug)]
 pub struct UpstreamBody {
     inner: Incoming,
-    idle: Duration,
-    /// Armed the first time the origin makes us wait: most small bodies arrive with
-    /// the head and never need a timer (nor its allocation and wheel entry).
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Most small bodies arrive with the head and never arm it.
+    idle: IdleTimer,
     in_flight: Option<InFlight>,
 }
 
@@ -31,8 +30,7 @@ impl UpstreamBody {
     pub fn new(inner: Incoming, idle: Duration, in_flight: InFlight) -> Self {
         Self {
             inner,
-            idle,
-            timer: None,
+            idle: IdleTimer::new(idle),
             in_flight: Some(in_flight),
         }
     }
@@ -49,11 +47,7 @@ impl Body for UpstreamBody {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(timer) = this.timer.as_mut() {
-                    timer
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + this.idle);
-                }
+                this.idle.progressed();
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -67,20 +61,13 @@ impl Body for UpstreamBody {
                 this.in_flight = None;
                 Poll::Ready(None)
             }
-            Poll::Pending => match this
-                .timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(this.idle)))
-                .as_mut()
-                .poll(cx)
-            {
-                Poll::Ready(()) => {
-                    if let Some(f) = this.in_flight.take() {
-                        f.body_failed();
-                    }
-                    Poll::Ready(Some(Err(Box::new(IdleTimeout(this.idle)))))
+            Poll::Pending if this.idle.poll_expired(cx) => {
+                if let Some(f) = this.in_flight.take() {
+                    f.body_failed();
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                Poll::Ready(Some(Err(Box::new(IdleTimeout(this.idle.idle())))))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 

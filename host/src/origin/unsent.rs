@@ -5,8 +5,11 @@
 //! Each attempt gets a proxy body that takes the real body out of a shared slot on its
 //! first poll. hyper polls a request body only once a connection is ready; when the
 //! connect fails, the slot is still full and the next attempt sends the body instead.
+//! It also tells when the body has been sent to its end ([`RequestBody::finished`]), so
+//! the wait for the origin's answer is timed from then, not while a viewer uploads.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -19,8 +22,24 @@ use super::client::OriginBody;
 /// The viewer's request body, shared by the attempts to send it.
 pub struct RequestBody {
     /// `None` for an empty body (most requests): nothing to share, nothing allocated.
-    slot: Option<Arc<Mutex<Option<OriginBody>>>>,
+    shared: Option<Arc<Shared>>,
     hint: SizeHint,
+}
+
+struct Shared {
+    /// The body until an attempt takes it.
+    slot: Mutex<Option<OriginBody>>,
+    /// The body has been read to its end (or failed).
+    done: AtomicBool,
+    done_notify: tokio::sync::Notify,
+}
+
+impl Shared {
+    fn finish(&self) {
+        if !self.done.swap(true, Ordering::AcqRel) {
+            self.done_notify.notify_waiters();
+        }
+    }
 }
 
 impl RequestBody {
@@ -29,24 +48,51 @@ impl RequestBody {
         B: Body<Data = Bytes, Error: Into<crate::BoxError>> + Send + 'static,
     {
         let hint = body.size_hint();
-        let slot = (!body.is_end_stream())
-            .then(|| Arc::new(Mutex::new(Some(body.map_err(Into::into).boxed_unsync()))));
-        Self { slot, hint }
+        let shared = (!body.is_end_stream()).then(|| {
+            Arc::new(Shared {
+                slot: Mutex::new(Some(body.map_err(Into::into).boxed_unsync())),
+                done: AtomicBool::new(false),
+                done_notify: tokio::sync::Notify::new(),
+            })
+        });
+        Self { shared, hint }
     }
 
     /// Whether an attempt can still send the whole body: it is empty, or no attempt
     /// has started sending it.
     pub fn unsent(&self) -> bool {
-        self.slot.as_ref().is_none_or(|slot| lock(slot).is_some())
+        self.shared
+            .as_ref()
+            .is_none_or(|shared| lock(&shared.slot).is_some())
+    }
+
+    /// Whether the body has been read to its end (or has failed): at once for an empty
+    /// one.
+    pub fn is_finished(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_none_or(|shared| shared.done.load(Ordering::Acquire))
+    }
+
+    /// Resolves once [`RequestBody::is_finished`].
+    pub async fn finished(&self) {
+        let Some(shared) = &self.shared else { return };
+        loop {
+            let notified = shared.done_notify.notified();
+            if shared.done.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// The body for one attempt.
     pub fn attempt(&self) -> OriginBody {
-        let Some(slot) = &self.slot else {
+        let Some(shared) = &self.shared else {
             return Empty::new().map_err(|e| match e {}).boxed_unsync();
         };
         SlotBody {
-            slot: slot.clone(),
+            shared: shared.clone(),
             taken: None,
             hint: self.hint,
         }
@@ -64,7 +110,7 @@ fn lock(slot: &Mutex<Option<OriginBody>>) -> std::sync::MutexGuard<'_, Option<Or
 struct AlreadySent;
 
 struct SlotBody {
-    slot: Arc<Mutex<Option<OriginBody>>>,
+    shared: Arc<Shared>,
     taken: Option<OriginBody>,
     hint: SizeHint,
 }
@@ -78,16 +124,26 @@ impl Body for SlotBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if self.taken.is_none() {
-            let body = lock(&self.slot).take();
+            let body = lock(&self.shared.slot).take();
             match body {
                 Some(b) => self.taken = Some(b),
                 None => return Poll::Ready(Some(Err(Box::new(AlreadySent)))),
             }
         }
-        match self.taken.as_mut() {
-            Some(b) => Pin::new(b).poll_frame(cx),
-            None => Poll::Ready(None),
+        let Some(body) = self.taken.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = Pin::new(&mut *body).poll_frame(cx);
+        // hyper stops polling once a body says it has ended.
+        let ended = match &frame {
+            Poll::Ready(None | Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if ended {
+            self.shared.finish();
         }
+        frame
     }
 
     fn size_hint(&self) -> SizeHint {

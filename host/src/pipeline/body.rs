@@ -1,4 +1,5 @@
-//! The response body type: either bytes the edge made or the origin's streamed body.
+//! Body types: the response body (bytes the edge made or the origin's streamed body),
+//! what a viewer's request body must be, and how it can fail.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,6 +13,87 @@ use http_body_util::Full;
 pub trait ViewerBody: Body<Data = Bytes, Error: Into<crate::BoxError>> + Send + 'static {}
 
 impl<B> ViewerBody for B where B: Body<Data = Bytes, Error: Into<crate::BoxError>> + Send + 'static {}
+
+/// A viewer's request body as the pipeline forwards it: fails with
+/// [`ViewerBodyError::Stalled`] when the viewer pauses longer than `idle` in the middle
+/// of it (`[server] body_read_timeout_ms`: a slow-body client would otherwise hold its
+/// connection and an origin connection for as long as it likes), and marks its other
+/// errors as the viewer's. A request without a body allocates nothing.
+pub struct GuardedBody<B> {
+    inner: Option<Pin<Box<B>>>,
+    idle: crate::util::IdleTimer,
+}
+
+impl<B: ViewerBody> GuardedBody<B> {
+    pub fn new(body: B, idle: std::time::Duration) -> Self {
+        Self {
+            inner: (!body.is_end_stream()).then(|| Box::pin(body)),
+            idle: crate::util::IdleTimer::new(idle),
+        }
+    }
+}
+
+impl<B: ViewerBody> Body for GuardedBody<B> {
+    type Data = Bytes;
+    type Error = ViewerBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ViewerBodyError>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match inner.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.idle.progressed();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(ViewerBodyError::Broken(e.into())))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending if this.idle.poll_expired(cx) => {
+                Poll::Ready(Some(Err(ViewerBodyError::Stalled(this.idle.idle()))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+/// Why a viewer's request body stopped short: the viewer's doing, never the origin's,
+/// so forwarding reports it as the viewer's (408 or 400) and does not hold it against
+/// the member it was being sent to.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerBodyError {
+    #[error("the viewer sent no request body data for {0:?}")]
+    Stalled(std::time::Duration),
+    #[error("the viewer's request body broke off: {0}")]
+    Broken(#[source] crate::BoxError),
+}
+
+impl ViewerBodyError {
+    /// The viewer body error behind `e`, if one is in its chain of sources.
+    pub fn find<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a ViewerBodyError> {
+        let mut next = Some(e);
+        while let Some(e) = next {
+            if let Some(found) = e.downcast_ref::<ViewerBodyError>() {
+                return Some(found);
+            }
+            next = e.source();
+        }
+        None
+    }
+}
 
 /// A response body. An enum rather than a boxed trait object so the common cases cost
 /// no allocation.

@@ -37,6 +37,8 @@ enum Failure {
     Connect(String),
     Timeout,
     Broken(String),
+    /// The viewer's request body stalled (`true`) or broke off: not the member's doing.
+    Viewer(bool),
     /// A response the pool wanted to retry or fail over from; returned if nothing
     /// better comes.
     Status(Box<(Response<hyper::body::Incoming>, InFlight)>),
@@ -166,6 +168,7 @@ where
         Failure::Connect(message) => RequestError::OriginConnect { origin, message },
         Failure::Timeout => RequestError::OriginTimeout { origin },
         Failure::Broken(message) => RequestError::Origin { origin, message },
+        Failure::Viewer(stalled) => RequestError::ViewerBody { stalled },
     })
 }
 
@@ -221,8 +224,12 @@ async fn send_to_pool(
             std::mem::take(&mut head.headers)
         };
         let req = build_request(head, member, headers, body.attempt()).map_err(Failure::Broken)?;
-        let sent =
-            tokio::time::timeout(pool.config.timeouts.first_byte, member.client.request(req)).await;
+        let sent = first_byte(
+            pool.config.timeouts.first_byte,
+            body,
+            member.client.request(req),
+        )
+        .await;
         let (failure, retry_ok) = match sent {
             Ok(Ok(resp)) => {
                 let status = resp.status().as_u16();
@@ -236,6 +243,12 @@ async fn send_to_pool(
                     return Ok((resp, in_flight));
                 }
                 (Failure::Status(Box::new((resp, in_flight))), true)
+            }
+            // The viewer's body stalled or broke off: nothing to hold against the member,
+            // and nothing left to send anywhere else.
+            Ok(Err(ref e)) if let Some(v) = crate::pipeline::ViewerBodyError::find(e) => {
+                let stalled = matches!(v, crate::pipeline::ViewerBodyError::Stalled(_));
+                (Failure::Viewer(stalled), false)
             }
             Ok(Err(e)) if e.is_connect() => {
                 pool.record(index, Outcome::ConnectError);
@@ -267,6 +280,25 @@ async fn send_to_pool(
         tracing::info!(origin = %pool.id, member = %member.url(), reason, attempt = tried.len(), "retrying on another member");
     }
     Err(last.unwrap_or(Failure::NoMember(Unavailable::Unhealthy)))
+}
+
+/// Waits for `response` (the response head), giving up `limit` after the request body
+/// has been sent: while a viewer is still uploading, the origin cannot be late (the
+/// viewer's pauses have their own limit, `body_read_timeout_ms`).
+async fn first_byte<F: std::future::Future>(
+    limit: std::time::Duration,
+    body: &RequestBody,
+    response: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    if body.is_finished() {
+        return tokio::time::timeout(limit, response).await;
+    }
+    let mut response = std::pin::pin!(response);
+    tokio::select! {
+        out = &mut response => return Ok(out),
+        () = body.finished() => {}
+    }
+    tokio::time::timeout(limit, response).await
 }
 
 fn build_request(
@@ -355,6 +387,7 @@ fn failure_reason(f: &Failure) -> &'static str {
         Failure::Connect(_) => "connect-error",
         Failure::Timeout => "first-byte-timeout",
         Failure::Broken(_) => "connection-broken",
+        Failure::Viewer(_) => "viewer-body",
         Failure::Status(..) => "status",
     }
 }

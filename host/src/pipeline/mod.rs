@@ -30,8 +30,9 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response};
+use http_body::Body as _;
 
-pub use body::{EdgeBody, ViewerBody};
+pub use body::{EdgeBody, ViewerBody, ViewerBodyError};
 pub use context::ConnectionInfo;
 pub use explain::{Explain, ResultType};
 
@@ -120,6 +121,7 @@ where
 {
     let (parts, body) = req.into_parts();
     refuse_unserved_method(&parts.method)?;
+    let body = body::GuardedBody::new(body, snapshot.config.server.body_read_timeout);
     let host_value = viewer_host(&parts.uri, &parts.headers)?;
     let host = host_without_port(&host_value)?;
     let route = snapshot
