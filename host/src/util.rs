@@ -32,18 +32,25 @@ impl std::fmt::Display for RequestId {
     }
 }
 
-/// A limit on how long a stream may keep its reader waiting: armed the first time a poll
-/// finds nothing ready (most bodies arrive without a wait and never allocate a timer),
-/// pushed back whenever data comes.
+/// A limit on how long one wait may last: a body that sends nothing, a socket that takes
+/// nothing. Each wait is timed from its start (the first poll that found nothing ready),
+/// not from the last data, so time the other side spent not asking does not count. The
+/// timer is allocated on the first wait only: most bodies arrive without one.
 #[derive(Debug)]
 pub struct IdleTimer {
     idle: std::time::Duration,
     timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// A wait is under way (its deadline is set).
+    waiting: bool,
 }
 
 impl IdleTimer {
     pub fn new(idle: std::time::Duration) -> Self {
-        Self { idle, timer: None }
+        Self {
+            idle,
+            timer: None,
+            waiting: false,
+        }
     }
 
     /// The limit.
@@ -51,24 +58,52 @@ impl IdleTimer {
         self.idle
     }
 
-    /// Data came: the wait starts over.
+    /// Data moved: the wait, if any, is over.
     pub fn progressed(&mut self) {
-        if let Some(timer) = self.timer.as_mut() {
-            timer
-                .as_mut()
-                .reset(tokio::time::Instant::now() + self.idle);
-        }
+        self.waiting = false;
     }
 
-    /// Nothing is ready: whether the wait has now lasted the limit (if not, `cx` is woken
-    /// when it has).
+    /// Nothing is ready: whether this wait has now lasted the limit (if not, `cx` is
+    /// woken when it will have).
     pub fn poll_expired(&mut self, cx: &mut std::task::Context<'_>) -> bool {
         use std::future::Future;
-        let idle = self.idle;
+        if !self.waiting {
+            self.waiting = true;
+            let deadline = tokio::time::Instant::now() + self.idle;
+            match self.timer.as_mut() {
+                Some(timer) => timer.as_mut().reset(deadline),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
         self.timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)))
             .as_mut()
-            .poll(cx)
-            .is_ready()
+            .is_some_and(|timer| timer.as_mut().poll(cx).is_ready())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::{Context, Waker};
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_timer_times_each_wait_from_its_start() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut timer = IdleTimer::new(Duration::from_millis(100));
+        assert!(!timer.poll_expired(&mut cx));
+        tokio::time::advance(Duration::from_millis(60)).await;
+        assert!(!timer.poll_expired(&mut cx));
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert!(timer.poll_expired(&mut cx), "110 ms into one wait");
+
+        // Data came, then nobody asked for a long while: the next wait starts afresh.
+        timer.progressed();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(!timer.poll_expired(&mut cx));
+        tokio::time::advance(Duration::from_millis(99)).await;
+        assert!(!timer.poll_expired(&mut cx));
+        tokio::time::advance(Duration::from_millis(2)).await;
+        assert!(timer.poll_expired(&mut cx));
     }
 }

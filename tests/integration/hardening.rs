@@ -254,6 +254,41 @@ async fn a_slow_steady_upload_outlasts_the_first_byte_timeout() {
     );
 }
 
+/// A viewer that asks for a large response and then reads nothing is cut off once a
+/// write has waited `send_timeout_ms`, and the origin's response is let go (the member
+/// has nothing in flight any more); what reached the viewer is short of the whole.
+#[tokio::test]
+async fn a_viewer_that_stops_reading_is_cut_off() {
+    let edge = TestEdge::start(&with_server("send_timeout_ms = 200"))
+        .await
+        .unwrap();
+    let outstanding = format!(
+        "wedge_origin_member_outstanding{{origin=\"stub\",member=\"{}\"}}",
+        edge.origin.url()
+    );
+    let mut tcp = TcpStream::connect(edge.http_addr()).await.unwrap();
+    // 32 MiB: far more than the socket buffers on both sides hold.
+    tcp.write_all(
+        b"GET /cache/big?size=33554432&cc=no-store HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    wait_until("the response is under way", || async {
+        edge.metric(&outstanding).await == 1.0
+    })
+    .await;
+    wait_until("the edge lets the stalled response go", || async {
+        edge.metric(&outstanding).await == 0.0
+    })
+    .await;
+    let got = read_until_closed(&mut tcp).await.unwrap_or_default();
+    assert!(
+        got.len() < 32 << 20,
+        "the response was cut short: {} bytes",
+        got.len()
+    );
+}
+
 #[tokio::test]
 async fn slow_request_heads_are_cut_off() {
     let edge = TestEdge::start(&with_server("header_read_timeout_ms = 200"))

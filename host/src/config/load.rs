@@ -220,6 +220,10 @@ impl Converter<'_> {
                 .body_read_timeout_ms
                 .map_or(d.body_read_timeout, Duration::from_millis)
                 .max(Duration::from_millis(1)),
+            send_timeout: s
+                .send_timeout_ms
+                .map_or(d.send_timeout, Duration::from_millis)
+                .max(Duration::from_millis(1)),
             park_idle_after: match s.park_idle_after_ms {
                 None => d.park_idle_after,
                 Some(0) => None,

@@ -66,6 +66,9 @@ pub struct ServerLimits {
     /// Longest pause inside a request body; then the request fails with 408 (a slow-body
     /// client would otherwise hold its connection and an origin connection at will).
     pub body_read_timeout: Duration,
+    /// Longest wait for a viewer to take response data; then the connection is closed
+    /// (a viewer that stops reading would otherwise hold it and an origin connection).
+    pub send_timeout: Duration,
     /// Idle time after which an HTTP/1.1 connection (TLS or plain) is parked (its HTTP buffers
     /// freed until the viewer sends again); `None`: never.
     pub park_idle_after: Option<Duration>,
@@ -88,6 +91,7 @@ impl Default for ServerLimits {
         Self {
             header_read_timeout: Duration::from_secs(15),
             body_read_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
             park_idle_after: Some(Duration::from_secs(2)),
             max_header_bytes: 64 << 10,
             max_headers: 100,

@@ -102,6 +102,7 @@ pub struct RawKeySelection {
 pub struct RawServer {
     pub header_read_timeout_ms: Option<u64>,
     pub body_read_timeout_ms: Option<u64>,
+    pub send_timeout_ms: Option<u64>,
     pub park_idle_after_ms: Option<u64>,
     pub max_header_bytes: Option<usize>,
     pub max_headers: Option<usize>,

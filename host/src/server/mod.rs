@@ -3,6 +3,9 @@
 //! without hyper's buffers ([`park`]), and the memory they free is trimmed (`crate::trim`).
 
 mod park;
+mod write_timeout;
+
+use write_timeout::WriteTimeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -194,6 +197,8 @@ struct Builders {
     detect: auto::Builder<TokioExecutor>,
     h1: hyper::server::conn::http1::Builder,
     h2: auto::Builder<TokioExecutor>,
+    /// How long a write to the viewer may wait ([`write_timeout`]).
+    send_timeout: Duration,
 }
 
 fn builders(limits: &ServerLimits) -> Builders {
@@ -212,6 +217,7 @@ fn builders(limits: &ServerLimits) -> Builders {
         h1,
         h2: detect.clone().http2_only(),
         detect,
+        send_timeout: limits.send_timeout,
     }
 }
 
@@ -311,11 +317,11 @@ async fn serve_tls(
 ) {
     // Each step is boxed: their states are large (the handshake's over 1 KB), and
     // inline they would size this future, which a connection keeps all its life.
-    let tls = match Box::pin(accept_tls(&acceptor, tcp)).await {
+    let tls = match Box::pin(accept_tls(&acceptor, tcp, builder.send_timeout)).await {
         Ok(tls) => tls,
         Err(e) => return tracing::debug!(%peer, "{e}"),
     };
-    let session = tls.get_ref().1;
+    let session = tls.get_ref().get_ref().1;
     let conn = ConnectionInfo {
         client_addr: peer,
         scheme: "https",
@@ -338,13 +344,15 @@ async fn serve_tls(
     }
 }
 
-/// The TLS handshake, within [`HANDSHAKE_TIMEOUT`].
+/// The TLS handshake, within [`HANDSHAKE_TIMEOUT`]; the stream comes with the slow-read
+/// guard.
 async fn accept_tls(
     acceptor: &TlsAcceptor,
     tcp: TcpStream,
-) -> Result<Box<tokio_rustls::server::TlsStream<TcpStream>>, String> {
+    send_timeout: Duration,
+) -> Result<Box<WriteTimeout<tokio_rustls::server::TlsStream<TcpStream>>>, String> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => Ok(Box::new(tls)),
+        Ok(Ok(tls)) => Ok(Box::new(WriteTimeout::new(tls, send_timeout))),
         Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
         Err(_) => Err("TLS handshake timed out".into()),
     }
@@ -376,6 +384,7 @@ async fn serve_plain(
         Ok(Err(e)) => return tracing::debug!("plain connection failed: {e}"),
         Err(_) => return tracing::debug!("no request before the header read timeout"),
     };
+    let tcp = WriteTimeout::new(tcp, builder.send_timeout);
     if H2_PREFACE.starts_with(&first[..n]) {
         // HTTP/2, or too few bytes yet to tell: the detecting builder reads on.
         let svc = park::Tracked::plain(svc);
