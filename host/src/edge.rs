@@ -94,6 +94,7 @@ impl Edge {
         let mut metrics = Metrics::default();
         metrics.set_origins(snapshot.origins.values());
         metrics.register_services(engine.services());
+        metrics.register_engine(engine.clone());
         Ok(Edge {
             shared: Arc::new(Shared {
                 engine,

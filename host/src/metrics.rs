@@ -333,6 +333,12 @@ impl Metrics {
     }
 
     /// Exports the function services' counters (`wedge_function_rule_matches_total`).
+    /// Reports how full `engine`'s instance pool is on each scrape.
+    pub(crate) fn register_engine(&mut self, engine: crate::wasm::engine::WasmEngine) {
+        self.registry
+            .register_collector(Box::new(PoolCollector { engine }));
+    }
+
     pub(crate) fn register_services(&mut self, services: &crate::wasm::services::Services) {
         self.registry.register(
             "function_rule_matches",
@@ -490,6 +496,50 @@ impl Collector for OriginCollector {
                 };
                 ConstCounter::new(read(pool)).encode(metric.encode_family(&labels)?)?;
             }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the function instance pool on each scrape.
+struct PoolCollector {
+    engine: crate::wasm::engine::WasmEngine,
+}
+
+impl std::fmt::Debug for PoolCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolCollector")
+    }
+}
+
+impl Collector for PoolCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let usage = self.engine.pool_usage();
+        let gauges = [
+            (
+                "function_instances",
+                "Function instances allocated in the pool: running, or kept idle for reuse",
+                usage.instances,
+            ),
+            (
+                "function_idle_instances",
+                "Instances of reusable functions kept idle for the next request",
+                usage.idle,
+            ),
+            (
+                "function_instance_capacity",
+                "Instances the pool holds at most",
+                usage.capacity,
+            ),
+            (
+                "function_pool_unused_resident_bytes",
+                "Memory of pool slots no instance uses, kept resident for the next one",
+                usage.unused_resident_bytes,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(value as i64).encode(metric)?;
         }
         Ok(())
     }

@@ -61,6 +61,18 @@ async fn metrics_count_requests_and_function_hooks() {
 }
 
 #[tokio::test]
+async fn metrics_show_how_full_the_instance_pool_is() {
+    let edge = TestEdge::start(SITE).await.unwrap();
+    assert_eq!(edge.metric("wedge_function_idle_instances").await, 0.0);
+    assert_eq!(edge.metric("wedge_function_instance_capacity").await, 512.0);
+    get(edge.http_addr(), "www.test", "/echo").await;
+    // device-class declares reuse: its instance stays in the pool, idle, for the next
+    // request (it is given back before the origin is asked).
+    assert_eq!(edge.metric("wedge_function_idle_instances").await, 1.0);
+    assert!(edge.metric("wedge_function_instances").await >= 1.0);
+}
+
+#[tokio::test]
 async fn every_request_gets_one_json_access_log_line() {
     let edge = TestEdge::start(SITE).await.unwrap();
     get(edge.http_addr(), "www.test", "/echo?q=1").await;

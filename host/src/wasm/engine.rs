@@ -49,6 +49,22 @@ struct Inner {
     idle: Arc<super::idle::IdleBudget>,
     /// Compiled functions on disk, if there is a directory for them.
     artifacts: Option<ArtifactCache>,
+    /// Component instances the pool holds at most.
+    max_instances: u32,
+}
+
+/// How full the instance pool is, read for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Component instances allocated now: running or kept idle for reuse.
+    pub instances: u64,
+    /// Of those, idle ones kept for reuse.
+    pub idle: u64,
+    /// The most the pool holds (`EngineSettings::max_instances`).
+    pub capacity: u64,
+    /// Memory that slots no instance uses keep resident (the pages their last instance
+    /// touched, restored in place for the next one).
+    pub unused_resident_bytes: u64,
 }
 
 impl WasmEngine {
@@ -117,6 +133,7 @@ impl WasmEngine {
                 // Idle instances of reusable functions may hold a quarter of the pool.
                 idle: super::idle::IdleBudget::new(n as usize / 4),
                 artifacts,
+                max_instances: n,
             }),
         })
     }
@@ -180,6 +197,22 @@ impl WasmEngine {
             artifacts.put(key, &serialized);
         }
         Ok(component)
+    }
+
+    /// How full the instance pool is now.
+    pub fn pool_usage(&self) -> PoolUsage {
+        let pool = self.inner.engine.pooling_allocator_metrics();
+        let resident = pool.as_ref().map_or(0, |p| {
+            p.unused_memory_bytes_resident()
+                + p.unused_table_bytes_resident()
+                + p.unused_stack_bytes_resident().unwrap_or(0)
+        });
+        PoolUsage {
+            instances: pool.as_ref().map_or(0, |p| p.component_instances()),
+            idle: self.inner.idle.idle() as u64,
+            capacity: u64::from(self.inner.max_instances),
+            unused_resident_bytes: resident as u64,
+        }
     }
 
     pub(crate) fn linker(&self) -> &Linker<HostState> {

@@ -18,6 +18,7 @@ type IdleList = Mutex<Vec<Live>>;
 /// How many instances may sit idle across all functions of one engine, and where they
 /// are.
 pub(crate) struct IdleBudget {
+    max: usize,
     free: AtomicUsize,
     /// Every function's idle list (dropped functions' lists go away on their own).
     lists: Mutex<Vec<Weak<IdleList>>>,
@@ -26,9 +27,15 @@ pub(crate) struct IdleBudget {
 impl IdleBudget {
     pub(crate) fn new(max_idle: usize) -> Arc<Self> {
         Arc::new(Self {
+            max: max_idle,
             free: AtomicUsize::new(max_idle),
             lists: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Instances idle now, across all functions.
+    pub(crate) fn idle(&self) -> usize {
+        self.max.saturating_sub(self.free.load(Ordering::Relaxed))
     }
 
     /// Drops every idle instance of every function, freeing their pool slots for fresh
