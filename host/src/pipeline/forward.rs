@@ -151,6 +151,8 @@ where
             Failure::Status(held) => failover_status
                 .as_ref()
                 .is_some_and(|s| s.contains(&held.0.status().as_u16())),
+            // The viewer's doing: another pool would fare no better.
+            Failure::Viewer(_) => false,
             _ => true,
         };
         if !(may_fail_over && fails_over && failover_status.is_some()) {
@@ -202,7 +204,7 @@ async fn send_to_pool(
     let policy = &pool.config.retries;
     let idempotent = matches!(
         head.method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
     );
     pool.budget.deposit();
     let mut tried = Tried::default();
