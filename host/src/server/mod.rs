@@ -17,12 +17,12 @@ use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Listeners, ServerLimits};
 use crate::edge::{Edge, EdgeError};
 use crate::pipeline::ConnectionInfo;
+use crate::tls::ServerTls;
 
 /// How long a viewer has to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,7 +137,7 @@ pub(crate) fn start(edge: Edge, listeners: BoundListeners) -> Running {
         ));
     }
     if let Some(l) = listeners.https {
-        let acceptor = TlsAcceptor::from(edge.tls_config());
+        let acceptor = edge.tls_config();
         let (edge, builder, stop, parking) = (
             edge.clone(),
             builder.clone(),
@@ -308,7 +308,7 @@ async fn accept_loop<F, Fut>(
 /// Serves one TLS connection: the handshake, then HTTP/1.1 or HTTP/2 as ALPN chose.
 async fn serve_tls(
     edge: Edge,
-    acceptor: TlsAcceptor,
+    acceptor: Arc<rustls::ServerConfig>,
     builder: Arc<Builders>,
     stop: watch::Receiver<bool>,
     parking: Option<Arc<park::Parking>>,
@@ -321,11 +321,11 @@ async fn serve_tls(
         Ok(tls) => tls,
         Err(e) => return tracing::debug!(%peer, "{e}"),
     };
-    let session = tls.get_ref().get_ref().1;
+    let session = tls.get_ref();
     let conn = ConnectionInfo {
         client_addr: peer,
         scheme: "https",
-        sni: session.server_name().map(|n| n.to_ascii_lowercase().into()),
+        sni: session.server_name().cloned(),
         tls_version: session.protocol_version().and_then(|v| v.as_str()),
         tls_cipher: session
             .negotiated_cipher_suite()
@@ -347,11 +347,12 @@ async fn serve_tls(
 /// The TLS handshake, within [`HANDSHAKE_TIMEOUT`]; the stream comes with the slow-read
 /// guard.
 async fn accept_tls(
-    acceptor: &TlsAcceptor,
+    config: &Arc<rustls::ServerConfig>,
     tcp: TcpStream,
     send_timeout: Duration,
-) -> Result<Box<WriteTimeout<tokio_rustls::server::TlsStream<TcpStream>>>, String> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+) -> Result<Box<WriteTimeout<ServerTls>>, String> {
+    let handshake = ServerTls::accept(config.clone(), tcp);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(tls)) => Ok(Box::new(WriteTimeout::new(tls, send_timeout))),
         Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
         Err(_) => Err("TLS handshake timed out".into()),

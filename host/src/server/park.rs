@@ -21,10 +21,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_rustls::server::TlsStream;
 
 use crate::edge::{Edge, EdgeService, ServiceFuture};
 use crate::pipeline::EdgeBody;
+use crate::tls::ServerTls;
 
 /// What the connection's IO and service have seen, to tell when hyper is idle.
 #[derive(Default)]
@@ -69,6 +69,9 @@ impl Activity {
 pub(super) trait ParkableIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// The socket underneath, whose readiness wakes a parked connection.
     fn socket(&self) -> &TcpStream;
+
+    /// Frees buffers that hold nothing, before a long wait (TLS: its record buffers).
+    fn release_idle_buffers(&mut self) {}
 }
 
 impl ParkableIo for TcpStream {
@@ -77,9 +80,13 @@ impl ParkableIo for TcpStream {
     }
 }
 
-impl ParkableIo for TlsStream<TcpStream> {
+impl ParkableIo for ServerTls {
     fn socket(&self) -> &TcpStream {
-        self.get_ref().0
+        ServerTls::socket(self)
+    }
+
+    fn release_idle_buffers(&mut self) {
+        ServerTls::release_idle_buffers(self)
     }
 }
 
@@ -131,9 +138,10 @@ pub(super) async fn serve_h1<I: ParkableIo>(
         }
         // Parked: the stream alone waits for the viewer's next bytes. Nothing unread is
         // buffered above the socket here (hyper's last read came back empty-handed; over
-        // TLS, rustls holds no plaintext), so socket readiness is the signal.
+        // TLS, no decrypted bytes wait in the stream), so socket readiness is the signal.
         let metrics = parking.edge.metrics();
         metrics.record_parked();
+        io.release_idle_buffers();
         crate::trim::freed();
         let readable = tokio::time::timeout_at(deadline, io.socket().readable());
         let woken = tokio::select! {

@@ -103,4 +103,8 @@ impl<I: ParkableIo> ParkableIo for WriteTimeout<I> {
     fn socket(&self) -> &TcpStream {
         self.inner.socket()
     }
+
+    fn release_idle_buffers(&mut self) {
+        self.inner.release_idle_buffers()
+    }
 }

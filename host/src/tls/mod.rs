@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod resolver;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use rustls::ServerConfig;
 
 pub use certs::{CertError, LoadedCertificate};
 pub use resolver::{CertificateSet, SniResolver};
+pub use stream::ServerTls;
 
 /// ALPN protocols offered to viewers, preferred first. `http/1.0` is served by the
 /// HTTP/1.1 connection type: without it, a client offering only that (`curl --http1.0`,

@@ -93,9 +93,14 @@ impl ResolvesServerCert for SniResolver {
         let name = hello.server_name();
         match name {
             Some(n) if n.bytes().any(|b| b.is_ascii_uppercase()) => {
-                self.set.load().pick(Some(&n.to_ascii_lowercase()))
+                let lower = n.to_ascii_lowercase();
+                super::stream::note_server_name(Some(&lower));
+                self.set.load().pick(Some(&lower))
             }
-            _ => self.set.load().pick(name),
+            _ => {
+                super::stream::note_server_name(name);
+                self.set.load().pick(name)
+            }
         }
     }
 }
