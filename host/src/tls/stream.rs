@@ -286,13 +286,16 @@ impl ServerTls {
     /// Reads ciphertext from the socket; `false` at end of stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
         let want = match self.incoming.get(..self.received) {
-            // A record header tells how much the whole record needs.
-            Some(&[_, _, _, hi, lo, ..]) => 5 + u16::from_be_bytes([hi, lo]) as usize,
+            // A record header tells how much the whole record needs (rustls refuses
+            // a length beyond the maximum before the record arrives).
+            Some(&[_, _, _, hi, lo, ..]) => {
+                (5 + u16::from_be_bytes([hi, lo]) as usize).min(MAX_RECORD)
+            }
             _ => 0,
         };
-        let room = want
-            .max(self.received + READ_CHUNK)
-            .min(MAX_RECORD.max(self.received + 1));
+        // Complete records stay here only while they make up a handshake message that
+        // spans several of them (rustls bounds that at 64 KiB): read on a chunk at a time.
+        let room = want.max(self.received + READ_CHUNK);
         if self.incoming.len() < room {
             self.incoming.resize(room, 0);
         }
@@ -634,6 +637,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn traffic_continues_across_key_updates() {
+        let Pair {
+            mut server,
+            mut client,
+        } = pair(&[&rustls::version::TLS13]).await;
+        for round in 0..3u8 {
+            // A KeyUpdate asking the server to update its keys too: the server must
+            // read on with the client's new keys, and its own KeyUpdate (rustls
+            // answers inside the traffic state) must reach the client before the
+            // records sealed with its new keys.
+            client.get_mut().1.refresh_traffic_keys().unwrap();
+            let request = pattern(100, round);
+            client.write_all(&request).await.unwrap();
+            client.flush().await.unwrap();
+            let mut got = vec![0; request.len()];
+            server.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, request);
+            let answer = pattern(20_000, round);
+            server.write_all(&answer).await.unwrap();
+            server.flush().await.unwrap();
+            let mut got = vec![0; answer.len()];
+            client.read_exact(&mut got).await.unwrap();
+            assert!(got == answer, "round {round}: answer after the key update");
+        }
+    }
+
+    #[tokio::test]
     async fn vectored_writes_arrive_in_order() {
         let Pair {
             mut server,
@@ -722,6 +752,36 @@ mod tests {
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"late");
+    }
+
+    #[tokio::test]
+    async fn a_client_hello_spanning_several_records() {
+        let (server_config, client_config) = configs(&[&rustls::version::TLS13]);
+        // ~40 KiB of ALPN names make a ClientHello that rustls sends in three records.
+        let mut client_config = (*client_config).clone();
+        client_config.alpn_protocols = (0..200u8)
+            .map(|i| vec![b'a' + i % 26; 200])
+            .chain([b"http/1.1".to_vec()])
+            .collect();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            ServerTls::accept(server_config, tcp).await.unwrap()
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("stream.test").unwrap();
+        let mut client = tokio_rustls::TlsConnector::from(Arc::new(client_config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let mut server = accept.await.unwrap();
+        assert_eq!(server.alpn_protocol(), Some(&b"http/1.1"[..]));
+        client.write_all(b"ping").await.unwrap();
+        client.flush().await.unwrap();
+        let mut got = [0; 4];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
     }
 
     #[tokio::test]
