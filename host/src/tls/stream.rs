@@ -90,11 +90,7 @@ impl ServerTls {
             if let Some(name) = take_seen_server_name() {
                 tls.server_name = Some(name);
             }
-            if let Err(e) = pumped {
-                // Best effort: the alert rustls queued for the failure.
-                let _ = tls.tcp.try_write(&tls.outgoing[tls.sent..]);
-                return Err(e);
-            }
+            pumped?;
             poll_fn(|cx| tls.poll_send_outgoing(cx)).await?;
             if !tls.conn.is_handshaking() {
                 return Ok(tls);
@@ -263,7 +259,9 @@ impl ServerTls {
         })
     }
 
-    /// After a fatal error, encodes the alert rustls queued, if any.
+    /// After a fatal error, encodes the alert rustls queued, if any, and sends it with
+    /// whatever else is queued if the socket takes it now: the caller is about to drop
+    /// the connection, and the viewer should learn why (a bad record MAC, say).
     fn queue_alert(&mut self) {
         let status = self.conn.process_tls_records(&mut []);
         if let Ok(ConnectionState::EncodeTlsData(mut encode)) = status.state {
@@ -273,6 +271,9 @@ impl ServerTls {
                     _ => None,
                 })
             });
+        }
+        if let Ok(n) = self.tcp.try_write(&self.outgoing[self.sent..]) {
+            self.sent += n;
         }
     }
 
@@ -785,6 +786,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_corrupt_record_is_answered_with_an_alert() {
+        let Pair {
+            mut server,
+            mut client,
+        } = pair(&[&rustls::version::TLS13]).await;
+        // An application-data record that no key decrypts, under the TLS layer.
+        let mut forged = vec![23, 3, 3, 0, 40];
+        forged.extend(pattern(40, 7));
+        client.get_mut().0.write_all(&forged).await.unwrap();
+        let mut buf = [0; 16];
+        let err = server.read(&mut buf).await.expect_err("a forged record");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        drop(server);
+        let err = client
+            .read(&mut buf)
+            .await
+            .expect_err("the viewer hears why");
+        assert!(err.to_string().contains("BadRecordMac"), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_failed_handshake_is_an_error_not_a_hang() {
         let (server_config, _) = configs(&[&rustls::version::TLS13]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -803,5 +825,14 @@ mod tests {
             .err()
             .expect("plain HTTP is not a ClientHello");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        // The viewer is told why: a fatal alert record (content type 21).
+        let mut record = Vec::new();
+        tcp.read_to_end(&mut record).await.unwrap();
+        assert_eq!(
+            record.first(),
+            Some(&21),
+            "an alert before the close: {record:?}"
+        );
+        assert_eq!(record.get(5), Some(&2), "level fatal: {record:?}");
     }
 }
