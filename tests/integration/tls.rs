@@ -1,7 +1,15 @@
 //! TLS termination: certificates chosen by SNI (exact, wildcard, default, refused),
 //! ALPN and protocol versions, with a real rustls client.
 
-use wedge_tests::{TestEdge, peer_names, tls_connect, tls_connect_with, wait_until};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use rustls::HandshakeKind;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use wedge_tests::{TestEdge, peer_names, send_on, tls_connect, tls_connect_with, wait_until};
 
 use crate::TWO_SITES;
 
@@ -358,4 +366,53 @@ async fn a_partial_request_head_is_not_kept_alive_by_parking() {
     .await;
     assert!(closed.is_ok(), "the connection stayed open");
     assert_eq!(parks(&edge).await, 1.0, "not parked again with half a head");
+}
+
+/// Functions see the server name the viewer sent, after a full handshake and after a
+/// resumed one, over TLS 1.3 and 1.2 (the viewer's TLS stream takes the name from the
+/// certificate resolver, which rustls consults on resumption too).
+#[tokio::test]
+async fn functions_see_the_sni_of_full_and_resumed_handshakes() {
+    // TWO_SITES with the lifecycle fixture on api.example.test's default behavior.
+    let config = format!(
+        "{TWO_SITES}functions = [\"lifecycle\"]\n\n[functions.lifecycle]\n\
+         module = \"{{functions}}/lifecycle.wasm\"\nconfig = {{ tag = \"sni\" }}\n"
+    );
+    let edge = TestEdge::start(&config).await.unwrap();
+    let opts = edge.tls_options(Some("api.example.test"), &[b"http/1.1"]);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(opts.roots.clone())
+            .with_no_client_auth();
+        client.alpn_protocols = opts.alpn.clone();
+        // One client config for both connections: its session cache resumes the second.
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        for expected in [HandshakeKind::Full, HandshakeKind::Resumed] {
+            let tcp = TcpStream::connect(edge.https_addr()).await.unwrap();
+            let name = ServerName::try_from("api.example.test").unwrap();
+            let tls = connector.connect(name, tcp).await.unwrap();
+            assert_eq!(
+                tls.get_ref().1.handshake_kind(),
+                Some(expected),
+                "{version:?}"
+            );
+            let req = http::Request::get("/echo")
+                .header("host", "api.example.test")
+                .body(Full::<Bytes>::default())
+                .unwrap();
+            let resp = send_on(TokioIo::new(tls), http::Version::HTTP_11, req)
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{version:?} {expected:?}");
+            let seen = edge.origin.last().unwrap();
+            assert_eq!(
+                seen.header("x-viewer-sni"),
+                Some("api.example.test"),
+                "{version:?} {expected:?}: the function saw the SNI"
+            );
+        }
+    }
 }

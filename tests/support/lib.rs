@@ -364,7 +364,8 @@ pub async fn send_h2c(
     send_on(TokioIo::new(tcp), Version::HTTP_2, req).await
 }
 
-async fn send_on<I>(
+/// Sends `req` on an open connection as HTTP/1.1 or HTTP/2 and collects the response.
+pub async fn send_on<I>(
     io: TokioIo<I>,
     version: Version,
     mut req: Request<Full<Bytes>>,
