@@ -76,6 +76,13 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandshakeLabels {
+    result: &'static str,
+    /// The negotiated protocol version, `-` when the handshake did not finish.
+    version: &'static str,
+}
+
 /// Numbers the [`Metrics`] of a process.
 static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -148,6 +155,7 @@ pub struct Metrics {
     hook_time: Family<HookTimeLabels, Histogram>,
     reloads: Family<ResultLabels, Counter>,
     connections: Family<ResultLabels, Counter>,
+    tls_handshakes: Family<HandshakeLabels, Counter>,
     /// Idle HTTP/1.1 connections parked now, and parks so far.
     parked: Gauge,
     parks: Counter,
@@ -198,6 +206,12 @@ impl Default for Metrics {
             "Viewer connections, accepted or refused at the limit",
             connections.clone(),
         );
+        let tls_handshakes = Family::<HandshakeLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "Viewer TLS handshakes, by result (ok, failed, timeout) and protocol version",
+            tls_handshakes.clone(),
+        );
         let (parked, parks) = (Gauge::default(), Counter::default());
         registry.register(
             "parked_connections",
@@ -235,6 +249,7 @@ impl Default for Metrics {
             hook_time,
             reloads,
             connections,
+            tls_handshakes,
             parked,
             parks,
             unrouted: Name(Arc::from("-")),
@@ -366,6 +381,17 @@ impl Metrics {
         self.connections
             .get_or_create(&ResultLabels {
                 result: if accepted { "accepted" } else { "refused" },
+            })
+            .inc();
+    }
+
+    /// Counts a viewer TLS handshake: `result` is `ok`, `failed` or `timeout`; `version`
+    /// the protocol version it settled on (`TLSv1_3`), if it got that far.
+    pub fn record_tls_handshake(&self, result: &'static str, version: Option<&'static str>) {
+        self.tls_handshakes
+            .get_or_create(&HandshakeLabels {
+                result,
+                version: version.unwrap_or("-"),
             })
             .inc();
     }

@@ -416,3 +416,41 @@ async fn functions_see_the_sni_of_full_and_resumed_handshakes() {
         }
     }
 }
+
+/// Handshakes are counted by result and protocol version: what an operator watches for
+/// clients that cannot connect (old versions, no shared cipher, plain HTTP on 443).
+#[tokio::test]
+async fn handshakes_are_counted_by_result_and_version() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let edge = TestEdge::start(TWO_SITES).await.unwrap();
+    let opts = edge.tls_options(Some("www.example.test"), &[]);
+    tls_connect_with(edge.https_addr(), &opts, &[&rustls::version::TLS13])
+        .await
+        .unwrap();
+    tls_connect_with(edge.https_addr(), &opts, &[&rustls::version::TLS12])
+        .await
+        .unwrap();
+    let mut plain = TcpStream::connect(edge.https_addr()).await.unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: www.example.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = plain.read_to_end(&mut rest).await;
+    for (series, want) in [
+        (
+            r#"wedge_tls_handshakes_total{result="ok",version="TLSv1_3"}"#,
+            1.0,
+        ),
+        (
+            r#"wedge_tls_handshakes_total{result="ok",version="TLSv1_2"}"#,
+            1.0,
+        ),
+        (
+            r#"wedge_tls_handshakes_total{result="failed",version="-"}"#,
+            1.0,
+        ),
+    ] {
+        wait_until(series, || async { edge.metric(series).await == want }).await;
+    }
+}

@@ -319,14 +319,19 @@ async fn serve_tls(
     // inline they would size this future, which a connection keeps all its life.
     let tls = match Box::pin(accept_tls(&acceptor, tcp, builder.send_timeout)).await {
         Ok(tls) => tls,
-        Err(e) => return tracing::debug!(%peer, "{e}"),
+        Err((result, e)) => {
+            edge.metrics().record_tls_handshake(result, None);
+            return tracing::debug!(%peer, "{e}");
+        }
     };
     let session = tls.get_ref();
+    let tls_version = session.protocol_version().and_then(|v| v.as_str());
+    edge.metrics().record_tls_handshake("ok", tls_version);
     let conn = ConnectionInfo {
         client_addr: peer,
         scheme: "https",
         sni: session.server_name().cloned(),
-        tls_version: session.protocol_version().and_then(|v| v.as_str()),
+        tls_version,
         tls_cipher: session
             .negotiated_cipher_suite()
             .and_then(|s| s.suite().as_str()),
@@ -345,17 +350,17 @@ async fn serve_tls(
 }
 
 /// The TLS handshake, within [`HANDSHAKE_TIMEOUT`]; the stream comes with the slow-read
-/// guard.
+/// guard. A failure comes with its metric label (`failed`, `timeout`) and a message.
 async fn accept_tls(
     config: &Arc<rustls::ServerConfig>,
     tcp: TcpStream,
     send_timeout: Duration,
-) -> Result<Box<WriteTimeout<ServerTls>>, String> {
+) -> Result<Box<WriteTimeout<ServerTls>>, (&'static str, String)> {
     let handshake = ServerTls::accept(config.clone(), tcp);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(tls)) => Ok(Box::new(WriteTimeout::new(tls, send_timeout))),
-        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
-        Err(_) => Err("TLS handshake timed out".into()),
+        Ok(Err(e)) => Err(("failed", format!("TLS handshake failed: {e}"))),
+        Err(_) => Err(("timeout", "TLS handshake timed out".into())),
     }
 }
 
