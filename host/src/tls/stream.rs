@@ -21,6 +21,9 @@ use tokio::net::TcpStream;
 
 /// The largest TLS record on the wire (16 KiB of payload plus header and expansion).
 const MAX_RECORD: usize = 5 + (1 << 14) + 256;
+/// The most ciphertext kept while rustls joins a handshake message from several records
+/// (the message itself is at most 64 KiB).
+const MAX_HANDSHAKE_CIPHERTEXT: usize = 0xffff + MAX_RECORD;
 /// How much ciphertext a read asks the socket for when no record length is known yet.
 const READ_CHUNK: usize = 4096;
 /// Ciphertext waiting for the socket beyond which writes wait for it to drain.
@@ -263,7 +266,12 @@ impl ServerTls {
     /// whatever else is queued if the socket takes it now: the caller is about to drop
     /// the connection, and the viewer should learn why (a bad record MAC, say).
     fn queue_alert(&mut self) {
-        let status = self.conn.process_tls_records(&mut []);
+        // The same buffer as before: rustls resumes at offsets into it (an empty slice
+        // panics when a partly joined handshake message is pending).
+        let status = self
+            .conn
+            .process_tls_records(&mut self.incoming[..self.received]);
+        let discard = status.discard;
         if let Ok(ConnectionState::EncodeTlsData(mut encode)) = status.state {
             let _ = append_sealed(&mut self.outgoing, 1024, |out| {
                 encode.encode(out).map_err(|e| match e {
@@ -272,6 +280,7 @@ impl ServerTls {
                 })
             });
         }
+        self.discard(discard);
         if let Ok(n) = self.tcp.try_write(&self.outgoing[self.sent..]) {
             self.sent += n;
         }
@@ -295,7 +304,15 @@ impl ServerTls {
             _ => 0,
         };
         // Complete records stay here only while they make up a handshake message that
-        // spans several of them (rustls bounds that at 64 KiB): read on a chunk at a time.
+        // spans several of them: read on a chunk at a time. rustls bounds the message
+        // at 64 KiB, not the records carrying it (a peer could send it a byte a record),
+        // so the ciphertext is bounded here, as rustls's buffered reader does.
+        if self.received >= MAX_HANDSHAKE_CIPHERTEXT {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "TLS handshake message spread over too many records",
+            )));
+        }
         let room = want.max(self.received + READ_CHUNK);
         if self.incoming.len() < room {
             self.incoming.resize(room, 0);
@@ -806,8 +823,9 @@ mod tests {
         assert!(err.to_string().contains("BadRecordMac"), "{err}");
     }
 
-    #[tokio::test]
-    async fn a_failed_handshake_is_an_error_not_a_hang() {
+    /// Accepts one connection and feeds it `bytes` from a raw client, then ends the
+    /// client's side; the handshake's result and the client's socket.
+    async fn accept_after(bytes: &[u8]) -> (io::Result<ServerTls>, TcpStream) {
         let (server_config, _) = configs(&[&rustls::version::TLS13]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -816,14 +834,38 @@ mod tests {
             ServerTls::accept(server_config, tcp).await
         });
         let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let err = accept
-            .await
-            .unwrap()
-            .err()
-            .expect("plain HTTP is not a ClientHello");
+        // The server may refuse before it has read everything: ignore write errors. Then
+        // end the stream, so a server still waiting for more fails instead of hanging.
+        let _ = tcp.write_all(bytes).await;
+        let _ = tcp.shutdown().await;
+        let result = accept.await.expect("the handshake task does not panic");
+        (result, tcp)
+    }
+
+    #[tokio::test]
+    async fn an_oversized_handshake_message_is_refused_without_panicking() {
+        // A handshake record announcing a 64 KiB + 1 message: rustls refuses it while
+        // joining, with nothing queued, and the alert path must not trip over that.
+        let err = accept_after(&[0x16, 3, 1, 0, 4, 1, 1, 0, 0]).await.0.err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+    }
+
+    #[tokio::test]
+    async fn a_handshake_message_in_tiny_records_is_bounded() {
+        // A ClientHello header announcing 60,000 bytes, then its body a byte a record:
+        // rustls would join it, but the ciphertext it takes is bounded.
+        let mut bytes = vec![0x16, 3, 1, 0, 4, 1, 0, 0xea, 0x60];
+        for _ in 0..40_000 {
+            bytes.extend_from_slice(&[0x16, 3, 1, 0, 1, 0]);
+        }
+        let err = accept_after(&bytes).await.0.err().expect("refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_handshake_is_an_error_not_a_hang() {
+        let (result, mut tcp) = accept_after(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let err = result.err().expect("plain HTTP is not a ClientHello");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
         // The viewer is told why: a fatal alert record (content type 21).
         let mut record = Vec::new();
