@@ -90,17 +90,12 @@ impl SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let name = hello.server_name();
-        match name {
-            Some(n) if n.bytes().any(|b| b.is_ascii_uppercase()) => {
-                let lower = n.to_ascii_lowercase();
-                super::stream::note_server_name(Some(&lower));
-                self.set.load().pick(Some(&lower))
-            }
-            _ => {
-                super::stream::note_server_name(name);
-                self.set.load().pick(name)
-            }
-        }
+        let sent = hello.server_name();
+        let lower = sent
+            .filter(|n| n.bytes().any(|b| b.is_ascii_uppercase()))
+            .map(str::to_ascii_lowercase);
+        let name = lower.as_deref().or(sent);
+        super::stream::note_server_name(name);
+        self.set.load().pick(name)
     }
 }

@@ -38,6 +38,9 @@ thread_local! {
     /// this thread: rustls's unbuffered server connection does not expose it, and the
     /// resolver runs synchronously inside [`ServerTls`]'s call into rustls.
     static SEEN_SERVER_NAME: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    /// Where a vectored write's small pieces are gathered into one record: one buffer per
+    /// thread, so connections keep none and nothing is zeroed per write.
+    static GATHERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Called by the certificate resolver with the ClientHello's server name (lower-case).
@@ -488,27 +491,27 @@ impl AsyncWrite for ServerTls {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let mut slices = bufs.iter().filter(|b| !b.is_empty());
-        let Some(first) = slices.next() else {
+        let mut pieces = bufs.iter().filter(|b| !b.is_empty());
+        let Some(first) = pieces.next() else {
             return Poll::Ready(Ok(0));
         };
-        if first.len() >= GATHER || bufs.iter().filter(|b| !b.is_empty()).count() == 1 {
+        if first.len() >= GATHER || pieces.next().is_none() {
             return this.poll_write_plain(cx, first);
         }
         // Small pieces (hyper's head, a chunk-size line, the body) gathered into one
         // record, as rustls's buffered writer does: a record per piece costs its header
         // and tag on the wire and a seal each.
-        let mut gathered = [0u8; GATHER];
-        let mut len = 0;
-        for slice in bufs {
-            let n = slice.len().min(GATHER - len);
-            gathered[len..len + n].copy_from_slice(&slice[..n]);
-            len += n;
-            if len == GATHER {
-                break;
+        GATHERED.with_borrow_mut(|gathered| {
+            gathered.clear();
+            for slice in bufs {
+                let n = slice.len().min(GATHER - gathered.len());
+                gathered.extend_from_slice(&slice[..n]);
+                if gathered.len() == GATHER {
+                    break;
+                }
             }
-        }
-        this.poll_write_plain(cx, &gathered[..len])
+            this.poll_write_plain(cx, gathered)
+        })
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -567,22 +570,52 @@ mod tests {
         (Arc::new(server), Arc::new(client))
     }
 
-    async fn pair(versions: &[&'static rustls::SupportedProtocolVersion]) -> Pair {
-        let (server_config, client_config) = configs(versions);
+    /// A listener whose first connection is handed to [`ServerTls::accept`], and a
+    /// connected client socket; the handshake's result comes from the task.
+    async fn listen(
+        server_config: Arc<ServerConfig>,
+    ) -> (TcpStream, tokio::task::JoinHandle<io::Result<ServerTls>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accept = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            ServerTls::accept(server_config, tcp).await.unwrap()
+            ServerTls::accept(server_config, tcp).await
         });
-        let tcp = TcpStream::connect(addr).await.unwrap();
+        (TcpStream::connect(addr).await.unwrap(), accept)
+    }
+
+    async fn pair_with(
+        server_config: Arc<ServerConfig>,
+        client_config: Arc<rustls::ClientConfig>,
+    ) -> Pair {
+        let (tcp, accept) = listen(server_config).await;
         let connector = tokio_rustls::TlsConnector::from(client_config);
         let name = ServerName::try_from("stream.test").unwrap();
         let client = connector.connect(name, tcp).await.unwrap();
         Pair {
-            server: accept.await.unwrap(),
+            server: accept.await.unwrap().unwrap(),
             client,
         }
+    }
+
+    async fn pair(versions: &[&'static rustls::SupportedProtocolVersion]) -> Pair {
+        let (server_config, client_config) = configs(versions);
+        pair_with(server_config, client_config).await
+    }
+
+    /// The client sends `request` and the server reads it; the server answers `answer`
+    /// and the client reads that.
+    async fn round_trip(p: &mut Pair, request: &[u8], answer: &[u8]) {
+        p.client.write_all(request).await.unwrap();
+        p.client.flush().await.unwrap();
+        let mut got = vec![0; request.len()];
+        p.server.read_exact(&mut got).await.unwrap();
+        assert!(got == request, "the server read the request");
+        p.server.write_all(answer).await.unwrap();
+        p.server.flush().await.unwrap();
+        let mut got = vec![0; answer.len()];
+        p.client.read_exact(&mut got).await.unwrap();
+        assert!(got == answer, "the client read the answer");
     }
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -656,28 +689,14 @@ mod tests {
 
     #[tokio::test]
     async fn traffic_continues_across_key_updates() {
-        let Pair {
-            mut server,
-            mut client,
-        } = pair(&[&rustls::version::TLS13]).await;
+        let mut p = pair(&[&rustls::version::TLS13]).await;
         for round in 0..3u8 {
             // A KeyUpdate asking the server to update its keys too: the server must
             // read on with the client's new keys, and its own KeyUpdate (rustls
             // answers inside the traffic state) must reach the client before the
             // records sealed with its new keys.
-            client.get_mut().1.refresh_traffic_keys().unwrap();
-            let request = pattern(100, round);
-            client.write_all(&request).await.unwrap();
-            client.flush().await.unwrap();
-            let mut got = vec![0; request.len()];
-            server.read_exact(&mut got).await.unwrap();
-            assert_eq!(got, request);
-            let answer = pattern(20_000, round);
-            server.write_all(&answer).await.unwrap();
-            server.flush().await.unwrap();
-            let mut got = vec![0; answer.len()];
-            client.read_exact(&mut got).await.unwrap();
-            assert!(got == answer, "round {round}: answer after the key update");
+            p.client.get_mut().1.refresh_traffic_keys().unwrap();
+            round_trip(&mut p, &pattern(100, round), &pattern(20_000, round)).await;
         }
     }
 
@@ -707,26 +726,13 @@ mod tests {
 
     #[tokio::test]
     async fn idle_buffers_are_released_and_traffic_resumes() {
-        let Pair {
-            mut server,
-            mut client,
-        } = pair(&[&rustls::version::TLS13]).await;
+        let mut p = pair(&[&rustls::version::TLS13]).await;
         for round in 0..3u8 {
-            let request = pattern(300, round);
-            client.write_all(&request).await.unwrap();
-            client.flush().await.unwrap();
-            let mut got = vec![0; request.len()];
-            server.read_exact(&mut got).await.unwrap();
-            assert_eq!(got, request);
-            server.write_all(b"answer").await.unwrap();
-            server.flush().await.unwrap();
-            let mut answer = [0; 6];
-            client.read_exact(&mut answer).await.unwrap();
-            assert_eq!(&answer, b"answer");
-            assert!(server.buffered_capacity() > 0, "buffers in use");
-            server.release_idle_buffers();
+            round_trip(&mut p, &pattern(300, round), b"answer").await;
+            assert!(p.server.buffered_capacity() > 0, "buffers in use");
+            p.server.release_idle_buffers();
             assert_eq!(
-                server.buffered_capacity(),
+                p.server.buffered_capacity(),
                 0,
                 "an idle connection holds no buffers"
             );
@@ -781,25 +787,9 @@ mod tests {
             .map(|i| vec![b'a' + i % 26; 200])
             .chain([b"http/1.1".to_vec()])
             .collect();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accept = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            ServerTls::accept(server_config, tcp).await.unwrap()
-        });
-        let tcp = TcpStream::connect(addr).await.unwrap();
-        let name = ServerName::try_from("stream.test").unwrap();
-        let mut client = tokio_rustls::TlsConnector::from(Arc::new(client_config))
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        let mut server = accept.await.unwrap();
-        assert_eq!(server.alpn_protocol(), Some(&b"http/1.1"[..]));
-        client.write_all(b"ping").await.unwrap();
-        client.flush().await.unwrap();
-        let mut got = [0; 4];
-        server.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"ping");
+        let mut p = pair_with(server_config, Arc::new(client_config)).await;
+        assert_eq!(p.server.alpn_protocol(), Some(&b"http/1.1"[..]));
+        round_trip(&mut p, b"ping", b"pong").await;
     }
 
     #[tokio::test]
@@ -827,13 +817,7 @@ mod tests {
     /// client's side; the handshake's result and the client's socket.
     async fn accept_after(bytes: &[u8]) -> (io::Result<ServerTls>, TcpStream) {
         let (server_config, _) = configs(&[&rustls::version::TLS13]);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accept = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            ServerTls::accept(server_config, tcp).await
-        });
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let (mut tcp, accept) = listen(server_config).await;
         // The server may refuse before it has read everything: ignore write errors. Then
         // end the stream, so a server still waiting for more fails instead of hanging.
         let _ = tcp.write_all(bytes).await;
