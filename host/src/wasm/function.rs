@@ -14,6 +14,7 @@ use wasmtime::component::Component;
 use super::bindings::FunctionPre;
 use super::bindings::wedge::function::types::{FunctionInfo, Hook as WitHook, Synthetic};
 use super::engine::WasmEngine;
+use super::exports::HookIndices;
 use super::idle::IdleInstances;
 use super::instance::{HostState, new_store};
 use super::memo::{DecisionCache, Input};
@@ -244,6 +245,8 @@ pub struct LoadedFunction {
     /// The config as JSON text, handed to each instance.
     pub(crate) config_json: Arc<str>,
     pub(crate) pre: FunctionPre<HostState>,
+    /// Where `pre`'s component exports each hook.
+    pub(crate) exports: HookIndices,
     pub(crate) engine: WasmEngine,
     pub(crate) decisions: Option<DecisionCache>,
     /// Instances kept between requests, when the function declares its hooks keep no
@@ -287,6 +290,11 @@ impl LoadedFunction {
         check_imports(engine, &component, path)?;
         let pre = FunctionPre::new(engine.linker().instantiate_pre(&component).map_err(link)?)
             .map_err(link)?;
+        let no_hooks = |message| LoadError::Link {
+            path: path.clone(),
+            message,
+        };
+        let exports = HookIndices::new(&component).map_err(no_hooks)?;
         let config_json: Arc<str> =
             Arc::from(serde_json::to_string(&config.config).unwrap_or_else(|_| "{}".into()));
         let mut function = Self {
@@ -303,6 +311,7 @@ impl LoadedFunction {
             stats: FunctionStats::default(),
             config_json,
             pre,
+            exports,
             engine: engine.clone(),
             decisions: None,
             idle: None,
@@ -320,6 +329,7 @@ impl LoadedFunction {
             function.pre =
                 FunctionPre::new(engine.linker().instantiate_pre(&component).map_err(link)?)
                     .map_err(link)?;
+            function.exports = HookIndices::new(&component).map_err(no_hooks)?;
         }
         for hook in info.hooks {
             function.hooks.0 |= Hook::from(hook).bit();

@@ -10,9 +10,9 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::Function as Bindings;
 use super::bindings::wedge::function::types::Decision;
 use super::epoch::{self, EPOCH_TICK};
+use super::exports::Exports;
 use super::function::{FunctionError, Hook, HookOutcome, LoadedFunction};
 use super::idle::IdleInstances;
 use super::memo::{Effect, Outcome, Recording, Returned, Slot};
@@ -167,7 +167,7 @@ pub struct HookTrace {
 /// An instance and its store.
 pub(crate) struct Live {
     store: Store<HostState>,
-    bindings: Bindings,
+    exports: Exports,
     /// Requests it has served, this one included.
     pub(crate) served: u32,
 }
@@ -276,9 +276,8 @@ impl FunctionRun {
                 data.request = Some(view.read_only());
                 data.recording = recording;
                 let call = live
-                    .bindings
-                    .wedge_function_hooks()
-                    .call_cache_key(&mut live.store, Resource::new_borrow(REQUEST_REP))
+                    .exports
+                    .cache_key(&mut live.store, Resource::new_borrow(REQUEST_REP))
                     .await;
                 let view = take_request(&mut live.store);
                 let recording = live.store.data_mut().recording.take();
@@ -330,17 +329,14 @@ impl FunctionRun {
                 data.request = Some(req.read_only());
                 data.response = Some(resp);
                 data.recording = recording;
-                let hooks = live.bindings.wedge_function_hooks();
                 let (r, p) = (
                     Resource::new_borrow(REQUEST_REP),
                     Resource::new_borrow(RESPONSE_REP),
                 );
-                let call = match hook {
-                    Hook::OriginResponse => {
-                        hooks.call_on_origin_response(&mut live.store, r, p).await
-                    }
-                    _ => hooks.call_on_viewer_response(&mut live.store, r, p).await,
-                };
+                let call = live
+                    .exports
+                    .response_hook(&mut live.store, hook, r, p)
+                    .await;
                 let req = take_request(&mut live.store);
                 let data = live.store.data_mut();
                 let recording = data.recording.take();
@@ -383,12 +379,8 @@ impl FunctionRun {
         let data = live.store.data_mut();
         data.request = Some(view.editable());
         data.recording = recording;
-        let hooks = live.bindings.wedge_function_hooks();
         let r = Resource::new_borrow(REQUEST_REP);
-        let call = match hook {
-            Hook::ViewerRequest => hooks.call_on_viewer_request(&mut live.store, r).await,
-            _ => hooks.call_on_origin_request(&mut live.store, r).await,
-        };
+        let call = live.exports.request_hook(&mut live.store, hook, r).await;
         drop(running);
         let view = take_request(&mut live.store);
         let recording = live.store.data_mut().recording.take();
@@ -502,11 +494,11 @@ fn take_request(store: &mut Store<HostState>) -> RequestView {
 async fn instantiate_in_new_store(
     f: &LoadedFunction,
     request_id: RequestId,
-) -> (Store<HostState>, wasmtime::Result<Bindings>) {
+) -> (Store<HostState>, wasmtime::Result<Exports>) {
     let mut store = new_store(f, request_id);
     store.set_epoch_deadline(1);
-    let bindings = f.pre.instantiate_async(&mut store).await;
-    (store, bindings)
+    let instance = f.pre.instance_pre().instantiate_async(&mut store).await;
+    (store, instance.map(|i| Exports::new(i, f.exports)))
 }
 
 /// A new instance of `f`, configured unless it starts from a snapshot. (Not a method:
@@ -516,7 +508,7 @@ async fn instantiate(
     request_id: RequestId,
     hook: Hook,
 ) -> Result<Live, FunctionError> {
-    let (mut store, bindings) = match instantiate_in_new_store(f, request_id).await {
+    let (mut store, exports) = match instantiate_in_new_store(f, request_id).await {
         // The pool is full: idle instances kept for reuse give way to live requests.
         (_, Err(e))
             if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
@@ -527,12 +519,9 @@ async fn instantiate(
         }
         attempt => attempt,
     };
-    let bindings = bindings.map_err(|e| classify(f, hook, e))?;
+    let exports = exports.map_err(|e| classify(f, hook, e))?;
     if f.configure_each_instance {
-        let configured = bindings
-            .wedge_function_hooks()
-            .call_configure(&mut store, &f.config_json)
-            .await;
+        let configured = exports.configure(&mut store, &f.config_json).await;
         match configured {
             Ok(Ok(())) => {}
             Ok(Err(refused)) => {
@@ -549,7 +538,7 @@ async fn instantiate(
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(Live {
         store,
-        bindings,
+        exports,
         served: 1,
     })
 }

@@ -11,6 +11,7 @@
 mod artifacts;
 pub mod engine;
 mod epoch;
+mod exports;
 pub mod function;
 mod headers;
 mod idle;

@@ -1,0 +1,174 @@
+//! A function's hook exports: found by index once per component, and looked up and
+//! type-checked in an instance only when that instance first calls them. The generated
+//! bindings look up and type-check every export as each instance starts, which a fresh
+//! instance per request paid seven times over for the one hook it usually runs.
+
+use wasmtime::AsContextMut;
+use wasmtime::component::{Component, ComponentExportIndex, Instance, Resource, TypedFunc};
+
+use super::bindings::wedge::function::types::{ConfigError, Decision};
+use super::function::Hook;
+use super::request::RequestView;
+use super::response::ResponseView;
+
+/// The interface every function exports (`wit/wedge.wit`).
+const HOOKS: &str = "wedge:function/hooks@0.3.1";
+
+/// Where each hook export sits in one component (valid for all its instances).
+#[derive(Clone, Copy)]
+pub(crate) struct HookIndices {
+    configure: ComponentExportIndex,
+    viewer_request: ComponentExportIndex,
+    cache_key: ComponentExportIndex,
+    origin_request: ComponentExportIndex,
+    origin_response: ComponentExportIndex,
+    viewer_response: ComponentExportIndex,
+}
+
+impl HookIndices {
+    /// The hook exports of `component`. (Their types are checked when the function is
+    /// described at load, and again by each instance on first use.)
+    pub(crate) fn new(component: &Component) -> Result<Self, String> {
+        let hooks = component
+            .get_export_index(None, HOOKS)
+            .ok_or_else(|| format!("the component does not export `{HOOKS}`"))?;
+        let find = |name: &str| {
+            component
+                .get_export_index(Some(&hooks), name)
+                .ok_or_else(|| format!("`{HOOKS}` has no `{name}` export"))
+        };
+        Ok(Self {
+            configure: find("configure")?,
+            viewer_request: find("on-viewer-request")?,
+            cache_key: find("cache-key")?,
+            origin_request: find("on-origin-request")?,
+            origin_response: find("on-origin-response")?,
+            viewer_response: find("on-viewer-response")?,
+        })
+    }
+}
+
+type RequestHook = TypedFunc<(Resource<RequestView>,), (Decision,)>;
+type KeyHook = TypedFunc<(Resource<RequestView>,), (Option<String>,)>;
+type ResponseHook = TypedFunc<(Resource<RequestView>, Resource<ResponseView>), ()>;
+
+/// One instance's hooks, each looked up the first time it is called and kept for the
+/// instance's later requests.
+pub(crate) struct Exports {
+    instance: Instance,
+    indices: HookIndices,
+    viewer_request: Option<RequestHook>,
+    origin_request: Option<RequestHook>,
+    cache_key: Option<KeyHook>,
+    origin_response: Option<ResponseHook>,
+    viewer_response: Option<ResponseHook>,
+}
+
+/// `slot`'s function, looked up in `instance` at `index` if this is its first call.
+fn resolve<P, R>(
+    slot: &mut Option<TypedFunc<P, R>>,
+    instance: &Instance,
+    store: impl AsContextMut,
+    index: &ComponentExportIndex,
+) -> wasmtime::Result<TypedFunc<P, R>>
+where
+    P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+    R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+{
+    if let Some(f) = slot {
+        return Ok(*f);
+    }
+    let f = instance.get_typed_func::<P, R>(store, index)?;
+    *slot = Some(f);
+    Ok(f)
+}
+
+impl Exports {
+    pub(crate) fn new(instance: Instance, indices: HookIndices) -> Self {
+        Self {
+            instance,
+            indices,
+            viewer_request: None,
+            origin_request: None,
+            cache_key: None,
+            origin_response: None,
+            viewer_response: None,
+        }
+    }
+
+    /// `configure` (once per instance, so not kept).
+    pub(crate) async fn configure<S>(
+        &self,
+        mut store: S,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), ConfigError>>
+    where
+        S: AsContextMut,
+        S::Data: Send,
+    {
+        let f = self
+            .instance
+            .get_typed_func::<(&str,), (Result<(), ConfigError>,)>(
+                &mut store,
+                &self.indices.configure,
+            )?;
+        let (result,) = f.call_async(&mut store, (config,)).await?;
+        Ok(result)
+    }
+
+    /// `on-viewer-request` or `on-origin-request`.
+    pub(crate) async fn request_hook<S>(
+        &mut self,
+        mut store: S,
+        hook: Hook,
+        req: Resource<RequestView>,
+    ) -> wasmtime::Result<Decision>
+    where
+        S: AsContextMut,
+        S::Data: Send,
+    {
+        let (slot, index) = match hook {
+            Hook::ViewerRequest => (&mut self.viewer_request, &self.indices.viewer_request),
+            _ => (&mut self.origin_request, &self.indices.origin_request),
+        };
+        let f = resolve(slot, &self.instance, &mut store, index)?;
+        let (decision,) = f.call_async(&mut store, (req,)).await?;
+        Ok(decision)
+    }
+
+    /// `cache-key`.
+    pub(crate) async fn cache_key<S>(
+        &mut self,
+        mut store: S,
+        req: Resource<RequestView>,
+    ) -> wasmtime::Result<Option<String>>
+    where
+        S: AsContextMut,
+        S::Data: Send,
+    {
+        let index = &self.indices.cache_key;
+        let f = resolve(&mut self.cache_key, &self.instance, &mut store, index)?;
+        let (part,) = f.call_async(&mut store, (req,)).await?;
+        Ok(part)
+    }
+
+    /// `on-origin-response` or `on-viewer-response`.
+    pub(crate) async fn response_hook<S>(
+        &mut self,
+        mut store: S,
+        hook: Hook,
+        req: Resource<RequestView>,
+        resp: Resource<ResponseView>,
+    ) -> wasmtime::Result<()>
+    where
+        S: AsContextMut,
+        S::Data: Send,
+    {
+        let (slot, index) = match hook {
+            Hook::OriginResponse => (&mut self.origin_response, &self.indices.origin_response),
+            _ => (&mut self.viewer_response, &self.indices.viewer_response),
+        };
+        let f = resolve(slot, &self.instance, &mut store, index)?;
+        f.call_async(&mut store, (req, resp)).await
+    }
+}
