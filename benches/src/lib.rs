@@ -53,11 +53,22 @@ impl Load<'_> {
         engine: &wedge::wasm::WasmEngine,
         name: &str,
     ) -> std::sync::Arc<wedge::wasm::LoadedFunction> {
+        let module = wedge_tests::function(self.module);
+        self.load_from(engine, name, module)
+    }
+
+    /// The same, with the module read from `path` (another build of the functions).
+    pub fn load_from(
+        self,
+        engine: &wedge::wasm::WasmEngine,
+        name: &str,
+        path: std::path::PathBuf,
+    ) -> std::sync::Arc<wedge::wasm::LoadedFunction> {
         let config = wedge::config::FunctionConfig {
             decision_cache: self.decisions,
             max_instance_reuse: self.reuse,
             config: self.config,
-            ..wedge::config::FunctionConfig::new(wedge_tests::function(self.module))
+            ..wedge::config::FunctionConfig::new(path)
         };
         wedge_tests::load_function(engine, name, &config)
     }

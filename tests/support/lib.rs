@@ -21,7 +21,12 @@ use wedge::{Edge, Running};
 
 /// Path of a function built by build.rs (`device-class` → `device_class.wasm`).
 pub fn function(name: &str) -> PathBuf {
-    Path::new(env!("WEDGE_FUNCTIONS_DIR")).join(format!("{}.wasm", name.replace('-', "_")))
+    function_in(Path::new(env!("WEDGE_FUNCTIONS_DIR")), name)
+}
+
+/// The compiled function `name` in another build's directory `dir`.
+pub fn function_in(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{}.wasm", name.replace('-', "_")))
 }
 
 /// Function `id` loaded from `config` into `engine`, ready to run outside an edge.

@@ -9,9 +9,8 @@
 
 use std::process::ExitCode;
 
-use wedge::config::FunctionConfig;
-use wedge::wasm::{EngineSettings, FunctionRun, Hook, HookOutcome, WasmEngine};
-use wedge_benches::{mobile_request, request_id, view};
+use wedge::wasm::{EngineSettings, FunctionRun, Hook, WasmEngine};
+use wedge_benches::{Load, mobile_request, request_id, view};
 
 /// (case, module, config, requests per instance, decision cache entries, what varies)
 type Case = (
@@ -118,16 +117,16 @@ fn main() -> ExitCode {
     .expect("engine");
     // `WEDGE_FUNCTIONS_DIR` at run time: another build of the functions (A/B of guests).
     let module_path = match std::env::var_os("WEDGE_FUNCTIONS_DIR") {
-        Some(dir) => std::path::Path::new(&dir).join(format!("{}.wasm", module.replace('-', "_"))),
+        Some(dir) => wedge_tests::function_in(dir.as_ref(), module),
         None => wedge_tests::function(module),
     };
-    let function = FunctionConfig {
-        decision_cache: decisions,
-        max_instance_reuse: reuse,
+    let load = Load {
+        module,
         config: config(),
-        ..FunctionConfig::new(module_path)
+        reuse,
+        decisions,
     };
-    let f = wedge_tests::load_function(&engine, &name.replace('/', "-"), &function);
+    let f = load.load_from(&engine, &name.replace('/', "-"), module_path);
     let id = request_id();
     let base = mobile_request();
     for n in 0..iterations {
@@ -148,12 +147,9 @@ fn main() -> ExitCode {
         }
         let mut run = FunctionRun::new(f.clone(), id);
         let (_, outcome, _) = rt.block_on(run.request(Hook::ViewerRequest, view(parts)));
-        match outcome {
-            Ok(HookOutcome::Continue | HookOutcome::Respond(_)) => {}
-            Err(e) => {
-                eprintln!("{name}: {e}");
-                return ExitCode::FAILURE;
-            }
+        if let Err(e) = outcome {
+            eprintln!("{name}: {e}");
+            return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS

@@ -4,7 +4,9 @@
 //! instance per request paid seven times over for the one hook it usually runs.
 
 use wasmtime::AsContextMut;
-use wasmtime::component::{Component, ComponentExportIndex, Instance, Resource, TypedFunc};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, Resource, TypedFunc,
+};
 
 use super::bindings::wedge::function::types::{ConfigError, Decision};
 use super::function::Hook;
@@ -52,47 +54,58 @@ type RequestHook = TypedFunc<(Resource<RequestView>,), (Decision,)>;
 type KeyHook = TypedFunc<(Resource<RequestView>,), (Option<String>,)>;
 type ResponseHook = TypedFunc<(Resource<RequestView>, Resource<ResponseView>), ()>;
 
+/// One export of one instance: where it is, and the function once looked up.
+struct Lazy<F> {
+    index: ComponentExportIndex,
+    func: Option<F>,
+}
+
+impl<P, R> Lazy<TypedFunc<P, R>>
+where
+    P: ComponentNamedList + Lower,
+    R: ComponentNamedList + Lift,
+{
+    fn new(index: ComponentExportIndex) -> Self {
+        Self { index, func: None }
+    }
+
+    /// The function, looked up and type-checked in `instance` on its first call.
+    fn get(
+        &mut self,
+        instance: &Instance,
+        store: impl AsContextMut,
+    ) -> wasmtime::Result<TypedFunc<P, R>> {
+        if let Some(f) = self.func {
+            return Ok(f);
+        }
+        let f = instance.get_typed_func::<P, R>(store, &self.index)?;
+        self.func = Some(f);
+        Ok(f)
+    }
+}
+
 /// One instance's hooks, each looked up the first time it is called and kept for the
 /// instance's later requests.
 pub(crate) struct Exports {
     instance: Instance,
-    indices: HookIndices,
-    viewer_request: Option<RequestHook>,
-    origin_request: Option<RequestHook>,
-    cache_key: Option<KeyHook>,
-    origin_response: Option<ResponseHook>,
-    viewer_response: Option<ResponseHook>,
-}
-
-/// `slot`'s function, looked up in `instance` at `index` if this is its first call.
-fn resolve<P, R>(
-    slot: &mut Option<TypedFunc<P, R>>,
-    instance: &Instance,
-    store: impl AsContextMut,
-    index: &ComponentExportIndex,
-) -> wasmtime::Result<TypedFunc<P, R>>
-where
-    P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
-    R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
-{
-    if let Some(f) = slot {
-        return Ok(*f);
-    }
-    let f = instance.get_typed_func::<P, R>(store, index)?;
-    *slot = Some(f);
-    Ok(f)
+    configure: ComponentExportIndex,
+    viewer_request: Lazy<RequestHook>,
+    origin_request: Lazy<RequestHook>,
+    cache_key: Lazy<KeyHook>,
+    origin_response: Lazy<ResponseHook>,
+    viewer_response: Lazy<ResponseHook>,
 }
 
 impl Exports {
-    pub(crate) fn new(instance: Instance, indices: HookIndices) -> Self {
+    pub(crate) fn new(instance: Instance, at: HookIndices) -> Self {
         Self {
             instance,
-            indices,
-            viewer_request: None,
-            origin_request: None,
-            cache_key: None,
-            origin_response: None,
-            viewer_response: None,
+            configure: at.configure,
+            viewer_request: Lazy::new(at.viewer_request),
+            origin_request: Lazy::new(at.origin_request),
+            cache_key: Lazy::new(at.cache_key),
+            origin_response: Lazy::new(at.origin_response),
+            viewer_response: Lazy::new(at.viewer_response),
         }
     }
 
@@ -108,10 +121,7 @@ impl Exports {
     {
         let f = self
             .instance
-            .get_typed_func::<(&str,), (Result<(), ConfigError>,)>(
-                &mut store,
-                &self.indices.configure,
-            )?;
+            .get_typed_func::<(&str,), (Result<(), ConfigError>,)>(&mut store, &self.configure)?;
         let (result,) = f.call_async(&mut store, (config,)).await?;
         Ok(result)
     }
@@ -127,11 +137,11 @@ impl Exports {
         S: AsContextMut,
         S::Data: Send,
     {
-        let (slot, index) = match hook {
-            Hook::ViewerRequest => (&mut self.viewer_request, &self.indices.viewer_request),
-            _ => (&mut self.origin_request, &self.indices.origin_request),
+        let export = match hook {
+            Hook::ViewerRequest => &mut self.viewer_request,
+            _ => &mut self.origin_request,
         };
-        let f = resolve(slot, &self.instance, &mut store, index)?;
+        let f = export.get(&self.instance, &mut store)?;
         let (decision,) = f.call_async(&mut store, (req,)).await?;
         Ok(decision)
     }
@@ -146,8 +156,7 @@ impl Exports {
         S: AsContextMut,
         S::Data: Send,
     {
-        let index = &self.indices.cache_key;
-        let f = resolve(&mut self.cache_key, &self.instance, &mut store, index)?;
+        let f = self.cache_key.get(&self.instance, &mut store)?;
         let (part,) = f.call_async(&mut store, (req,)).await?;
         Ok(part)
     }
@@ -164,11 +173,11 @@ impl Exports {
         S: AsContextMut,
         S::Data: Send,
     {
-        let (slot, index) = match hook {
-            Hook::OriginResponse => (&mut self.origin_response, &self.indices.origin_response),
-            _ => (&mut self.viewer_response, &self.indices.viewer_response),
+        let export = match hook {
+            Hook::OriginResponse => &mut self.origin_response,
+            _ => &mut self.viewer_response,
         };
-        let f = resolve(slot, &self.instance, &mut store, index)?;
+        let f = export.get(&self.instance, &mut store)?;
         f.call_async(&mut store, (req, resp)).await
     }
 }

@@ -272,9 +272,18 @@ impl LoadedFunction {
         config: &FunctionConfig,
     ) -> Result<Self, LoadError> {
         let path = &config.module;
-        let link = |e: wasmtime::Error| LoadError::Link {
-            path: path.clone(),
-            message: format!("{e:#}"),
+        // What instances start from: the component linked, and where it exports each hook.
+        let prepare = |component: &Component| {
+            let link = |message| LoadError::Link {
+                path: path.clone(),
+                message,
+            };
+            let pre = engine
+                .linker()
+                .instantiate_pre(component)
+                .and_then(FunctionPre::new)
+                .map_err(|e| link(format!("{e:#}")))?;
+            Ok::<_, LoadError>((pre, HookIndices::new(component).map_err(link)?))
         };
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.clone(),
@@ -288,13 +297,7 @@ impl LoadedFunction {
                 message: format!("{e:#}"),
             })?;
         check_imports(engine, &component, path)?;
-        let pre = FunctionPre::new(engine.linker().instantiate_pre(&component).map_err(link)?)
-            .map_err(link)?;
-        let no_hooks = |message| LoadError::Link {
-            path: path.clone(),
-            message,
-        };
-        let exports = HookIndices::new(&component).map_err(no_hooks)?;
+        let (pre, exports) = prepare(&component)?;
         let config_json: Arc<str> =
             Arc::from(serde_json::to_string(&config.config).unwrap_or_else(|_| "{}".into()));
         let mut function = Self {
@@ -326,10 +329,7 @@ impl LoadedFunction {
         }
         function.configure_each_instance = info.takes_config && snapshot.is_none();
         if let Some(component) = snapshot {
-            function.pre =
-                FunctionPre::new(engine.linker().instantiate_pre(&component).map_err(link)?)
-                    .map_err(link)?;
-            function.exports = HookIndices::new(&component).map_err(no_hooks)?;
+            (function.pre, function.exports) = prepare(&component)?;
         }
         for hook in info.hooks {
             function.hooks.0 |= Hook::from(hook).bit();
