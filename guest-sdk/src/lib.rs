@@ -41,6 +41,7 @@ mod config;
 mod headers;
 mod request;
 mod response;
+mod stdio;
 
 pub use config::{Config, ConfigError};
 pub use headers::HeaderBlock;

@@ -196,3 +196,89 @@ async fn the_write_limit_is_per_function() {
         "128 KiB allowed"
     );
 }
+
+/// Log lines written while `work` runs on this thread, as the host's log formats them.
+fn logged_while(work: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    tracing::subscriber::with_default(subscriber, work);
+    let bytes = captured.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn standard_output_error_and_panic_messages_reach_the_host_log() {
+    let engine = wedge::wasm::WasmEngine::new(&Default::default()).unwrap();
+    let config = wedge::config::FunctionConfig::new(function("hostile"));
+    let f = wedge_tests::load_function(&engine, "noisy", &config);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = |path: &str| {
+        let req = Request::get(path).body(()).unwrap();
+        let view = wedge_tests::request_view(req, "noisy.test");
+        let mut run = wedge::wasm::FunctionRun::new(f.clone(), wedge::util::RequestId::next());
+        let (_, outcome, _) = rt.block_on(run.request(wedge::wasm::Hook::ViewerRequest, view));
+        outcome.is_ok()
+    };
+
+    let log = logged_while(|| assert!(run("/print")));
+    let stdout = line_in(&log, "a line to stdout");
+    assert!(
+        stdout.contains("INFO") && stdout.contains(r#"function="noisy""#),
+        "{stdout}"
+    );
+    // Two writes, one line: lines are logged whole.
+    let stderr = line_in(&log, "a line to stderr, written in two parts");
+    assert!(
+        stderr.contains("WARN") && stderr.contains(r#"function="noisy""#),
+        "{stderr}"
+    );
+
+    let log = logged_while(|| assert!(!run("/trap")));
+    let panicked = line_in(&log, "hostile fixture asked to trap");
+    assert!(panicked.contains("WARN"), "{panicked}");
+}
+
+/// The line of `log` that holds `text`.
+fn line_in<'a>(log: &'a str, text: &str) -> &'a str {
+    log.lines()
+        .find(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("no log line with {text:?} in:\n{log}"))
+}
+
+#[test]
+fn functions_built_with_the_sdk_import_no_wasi_they_do_not_use() {
+    // Every import costs each new instance a trampoline and a function reference; the
+    // SDK keeps `std`'s standard output and environment from pulling in WASI's.
+    let engine = wasmtime::Engine::default();
+    for name in ["device-class", "cache-key", "security-headers", "hostile"] {
+        let component = wasmtime::component::Component::from_file(&engine, function(name)).unwrap();
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        assert!(
+            imports.iter().all(|i| i.starts_with("wedge:function/")),
+            "{name} imports {imports:?}"
+        );
+    }
+}
