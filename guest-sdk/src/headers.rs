@@ -15,39 +15,43 @@ impl HeaderBlock {
     /// Every header as (lower-case name, value): names grouped, each name's values in
     /// order; values that are not visible ASCII are left out, as in `headers`.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        // The host writes `name:value\n` per header; a name holds no colon and neither
-        // part a newline. Names are short and values long, so the colon is looked for a
-        // byte at a time and the newline eight at a time (`str::lines` and `split_once`
-        // went through `memchr` and a `memcmp` per separator: in Wasm, most of the WAF's
-        // cost of reading a request).
-        let text = self.0.as_str();
-        let bytes = text.as_bytes();
-        let mut at = 0;
-        core::iter::from_fn(move || {
-            while at < bytes.len() {
-                let start = at;
-                let colon = bytes[start..].iter().position(|&b| b == b':' || b == b'\n');
-                let Some(colon) = colon.map(|c| start + c) else {
-                    at = bytes.len();
-                    return None;
-                };
-                if bytes[colon] == b'\n' {
-                    // A line without a colon: not a header.
-                    at = colon + 1;
-                    continue;
-                }
-                let end = find_newline(bytes, colon + 1);
-                at = end + 1;
-                // Both ends are ASCII separators (or the text's end): char boundaries.
-                return Some((&text[start..colon], &text[colon + 1..end]));
-            }
-            None
-        })
+        pairs(&self.0)
     }
 }
 
+/// The (name, value) pairs of header-block text, read in place.
+pub(crate) fn pairs(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    // The host writes `name:value\n` per header; a name holds no colon and neither part
+    // a newline. Names are short and values long, so the colon is looked for a byte at
+    // a time and the newline eight at a time (`str::lines` and `split_once` went through
+    // `memchr` and a `memcmp` per separator: in Wasm, most of the WAF's cost of reading a
+    // request).
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    core::iter::from_fn(move || {
+        while at < bytes.len() {
+            let start = at;
+            let colon = bytes[start..].iter().position(|&b| b == b':' || b == b'\n');
+            let Some(colon) = colon.map(|c| start + c) else {
+                at = bytes.len();
+                return None;
+            };
+            if bytes[colon] == b'\n' {
+                // A line without a colon: not a header.
+                at = colon + 1;
+                continue;
+            }
+            let end = find_newline(bytes, colon + 1);
+            at = end + 1;
+            // Both ends are ASCII separators (or the text's end): char boundaries.
+            return Some((&text[start..colon], &text[colon + 1..end]));
+        }
+        None
+    })
+}
+
 /// The index of the first `\n` in `bytes` from `from` on, or `bytes.len()`.
-fn find_newline(bytes: &[u8], from: usize) -> usize {
+pub(crate) fn find_newline(bytes: &[u8], from: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     const NEWLINES: u64 = ONES * b'\n' as u64;

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod head;
 #[macro_use]
 mod headers;
 mod request;
@@ -44,6 +45,7 @@ mod response;
 mod stdio;
 
 pub use config::{Config, ConfigError};
+pub use head::RequestHead;
 pub use headers::HeaderBlock;
 pub use request::{EditError, Request};
 pub use response::{Decision, Response, ResponseHead};

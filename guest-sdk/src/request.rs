@@ -94,6 +94,13 @@ impl<'a> Request<'a> {
 
     header_methods!();
 
+    /// Method, path, query, host and every header in one host call, read in place: for a
+    /// function that needs all of them (a WAF), one crossing and one string instead of
+    /// five of each.
+    pub fn head(&self) -> crate::RequestHead {
+        crate::RequestHead::new(self.inner.head_block())
+    }
+
     /// The start of the request body, up to the function's `inspect_body_kb` in the
     /// host config; `None` when the host was not asked to buffer it for this function.
     pub fn body(&self) -> Option<Vec<u8>> {

@@ -61,18 +61,15 @@ impl Function for Waf {
     }
 
     fn on_viewer_request(&mut self, req: &mut Request) -> Decision {
-        let method = req.method();
-        let path = req.path();
-        let query = req.query();
-        let host = req.host();
+        // Method, path, query, host and headers in one host call, read in place.
+        let head = req.head();
+        let (method, path, query, host) = (head.method(), head.path(), head.query(), head.host());
         // Asked of the host only when a rule looks at it (IP sets, per-address rates).
         let ip = if self.acl.reads_client_ip {
             req.client_ip().parse().ok()
         } else {
             None
         };
-        // One string from the host for every header, read in place.
-        let headers = req.header_block();
         // The host buffers the body's start only when `inspect_body_kb` is set for this
         // function; rules see at most `body_limit` bytes of it.
         let body = if self.acl.reads_body {
@@ -84,11 +81,11 @@ impl Function for Waf {
             .as_deref()
             .map(|b| &b[..b.len().min(self.acl.body_limit)]);
         let view = waf_rules::request::Inspect::new(
-            &method,
-            &path,
-            query.as_deref(),
-            &host,
-            headers.iter().collect(),
+            method,
+            path,
+            query,
+            host,
+            head.headers().collect(),
             ip,
             body,
         );

@@ -58,6 +58,12 @@ pub(crate) fn pairs(headers: &HeaderMap) -> Vec<(String, String)> {
 /// lower into the guest instead of two per header.
 pub(crate) fn block(headers: &HeaderMap) -> String {
     let mut out = String::with_capacity(headers.len() * 32);
+    block_into(&mut out, headers);
+    out
+}
+
+/// Appends [`block`]'s lines to `out`.
+pub(crate) fn block_into(out: &mut String, headers: &HeaderMap) {
     for (n, v) in headers {
         if let Ok(v) = v.to_str() {
             out.push_str(n.as_str());
@@ -66,7 +72,6 @@ pub(crate) fn block(headers: &HeaderMap) -> String {
             out.push('\n');
         }
     }
-    out
 }
 
 /// A header a function may remove, if `name` is valid and not host-managed.

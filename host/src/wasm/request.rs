@@ -75,6 +75,26 @@ impl RequestView {
         }
     }
 
+    /// `head-block`: `<method> <path>[?<query>] <host>` and a newline, then the header
+    /// block. None of the first three holds a space (the URI parser and routing
+    /// refuse them).
+    pub(crate) fn head_block(&self) -> String {
+        let method = self.parts.method.as_str();
+        let target = self
+            .parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str());
+        let mut out = String::with_capacity(
+            method.len() + target.len() + self.host.len() + 3 + self.parts.headers.len() * 32,
+        );
+        for part in [method, " ", target, " ", &self.host, "\n"] {
+            out.push_str(part);
+        }
+        headers::block_into(&mut out, &self.parts.headers);
+        out
+    }
+
     /// Gives the next hook `bytes` more to write, whatever earlier functions wrote.
     pub(crate) fn allow(mut self, bytes: usize) -> Self {
         self.write_limit = self.written.saturating_add(bytes);
@@ -280,6 +300,19 @@ impl HostRequest for HostState {
         Ok(headers::block(&self.view(&r)?.parts.headers))
     }
 
+    fn head_block(&mut self, r: Resource<RequestView>) -> Res<String> {
+        for part in [
+            Part::Method,
+            Part::Path,
+            Part::Query,
+            Part::Host,
+            Part::Headers,
+        ] {
+            self.read_part(part);
+        }
+        Ok(self.view(&r)?.head_block())
+    }
+
     fn set_header(
         &mut self,
         r: Resource<RequestView>,
@@ -342,5 +375,40 @@ impl HostRequest for HostState {
         // The guest only ever borrows the request; the host takes it back after the
         // hook returns, so there is nothing to free here.
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestView;
+
+    fn view(uri: &str, headers: &[(&str, &str)]) -> RequestView {
+        let mut req = http::Request::post(uri);
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        let parts = req.body(()).unwrap().into_parts().0;
+        RequestView::new(
+            parts,
+            [192, 0, 2, 1].into(),
+            None,
+            "https",
+            "shop.test".into(),
+        )
+    }
+
+    #[test]
+    fn the_head_block_is_the_request_line_then_the_header_block() {
+        let v = view(
+            "/a%20b?q=1&x=",
+            &[("accept", "*/*"), ("x-raw", "caf\u{e9}"), ("cookie", "a=1")],
+        );
+        // The non-ASCII value is left out, as from `header-block`.
+        assert_eq!(
+            v.head_block(),
+            "POST /a%20b?q=1&x= shop.test\naccept:*/*\ncookie:a=1\n"
+        );
+        // An empty query keeps its `?`; no headers, no header lines.
+        assert_eq!(view("/p?", &[]).head_block(), "POST /p? shop.test\n");
     }
 }
