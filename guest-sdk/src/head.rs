@@ -48,7 +48,7 @@ impl RequestHead {
         }
     }
 
-    /// The method, upper-case (`GET`).
+    /// The method, as received (`GET`).
     pub fn method(&self) -> &str {
         &self.text[..self.method_end]
     }

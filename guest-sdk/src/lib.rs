@@ -389,8 +389,9 @@ pub mod __private {
         json: &str,
     ) -> Result<(), wit::ConfigError> {
         let config = Config::from_json(json).map_err(|e| e.into_wit())?;
-        let state = F::new(&config).map_err(|e| e.into_wit())?;
-        *slot.borrow_mut() = Some(state);
+        let state = F::new(&config);
+        crate::stdio::flush();
+        *slot.borrow_mut() = Some(state.map_err(|e| e.into_wit())?);
         Ok(())
     }
 
@@ -404,10 +405,12 @@ pub mod __private {
                 Err(e) => panic!("function state could not be built: {e}"),
             }
         }
-        match slot.as_mut() {
+        let out = match slot.as_mut() {
             Some(state) => f(state),
             None => unreachable!("state was just built"),
-        }
+        };
+        crate::stdio::flush();
+        out
     }
 
     pub fn viewer_request<F: Function>(state: &mut F, req: &wit::Request) -> wit::Decision {

@@ -5,14 +5,16 @@
 //! `getenv` (behind `std::env::var`, which the panic handler calls) bring in 19 WASI
 //! imports: streams, pollables, terminals, the environment and `exit`. The host links
 //! them, but a component pays for every import each time an instance starts (wasmtime
-//! builds a trampoline and a function reference for each), so a function that never
-//! opens a file paid for them on every request. Defined here, the linker takes these
-//! instead of the C library's, and the imports are gone unless the function really uses
-//! WASI itself (files, clocks, random numbers, sockets: those still work).
+//! builds a trampoline and a function reference for each), so every function paid for
+//! them on every request. Defined here, the linker takes these instead of the C
+//! library's, and the imports are gone unless the function uses other WASI calls itself
+//! (clocks and random numbers still work).
 //!
 //! What a function writes to standard output is logged at info level, standard error
-//! (panic messages included) at warn, one log line per line written. The host gives
-//! functions no environment variables, so `getenv` finds none.
+//! (panic messages included) at warn, one log line per line written; a line still open
+//! when a hook returns is logged then, under that request. The host gives functions no
+//! files, sockets or environment variables: `write` to any other descriptor fails with
+//! `EBADF`, and `getenv` finds nothing.
 
 /// A line longer than this is logged in pieces (the host cuts each log line at 4 KiB).
 #[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
@@ -66,6 +68,17 @@ mod libc_calls {
         len as isize
     }
 
+    /// Logs the lines still open on standard output and error.
+    pub(super) fn flush() {
+        let mut partial = PARTIAL_LINES.lock().unwrap_or_else(|e| e.into_inner());
+        for (pending, level) in partial.iter_mut().zip([Level::Info, Level::Warn]) {
+            if !pending.is_empty() {
+                log(level, &String::from_utf8_lossy(pending));
+                pending.clear();
+            }
+        }
+    }
+
     /// The C library's `getenv(3)`: a function has no environment variables.
     ///
     /// # Safety
@@ -74,6 +87,17 @@ mod libc_calls {
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn getenv(_name: *const c_char) -> *mut c_char {
         core::ptr::null_mut()
+    }
+}
+
+/// Logs what was printed since the last newline, so that a line left open is logged
+/// under the request that wrote it (called after each hook and after configuring).
+pub(crate) fn flush() {
+    #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+    {
+        // `std` holds standard output's open line in its own buffer first.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        libc_calls::flush();
     }
 }
 

@@ -76,19 +76,29 @@ impl RequestView {
     }
 
     /// `head-block`: `<method> <path>[?<query>] <host>` and a newline, then the header
-    /// block. None of the first three holds a space (the URI parser and routing
-    /// refuse them).
+    /// block. The path and query are `path` and `query` exactly (`/` for an
+    /// absolute-form target without one); none of the three holds a space (the URI and
+    /// authority parsers refuse them).
     pub(crate) fn head_block(&self) -> String {
         let method = self.parts.method.as_str();
-        let target = self
-            .parts
-            .uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str());
+        let path = self.parts.uri.path();
+        let query = self.parts.uri.query();
         let mut out = String::with_capacity(
-            method.len() + target.len() + self.host.len() + 3 + self.parts.headers.len() * 32,
+            method.len()
+                + path.len()
+                + query.map_or(0, |q| q.len() + 1)
+                + self.host.len()
+                + 3
+                + self.parts.headers.len() * 32,
         );
-        for part in [method, " ", target, " ", &self.host, "\n"] {
+        for part in [method, " ", path] {
+            out.push_str(part);
+        }
+        if let Some(q) = query {
+            out.push('?');
+            out.push_str(q);
+        }
+        for part in [" ", &self.host, "\n"] {
             out.push_str(part);
         }
         headers::block_into(&mut out, &self.parts.headers);
@@ -410,5 +420,10 @@ mod tests {
         );
         // An empty query keeps its `?`; no headers, no header lines.
         assert_eq!(view("/p?", &[]).head_block(), "POST /p? shop.test\n");
+        // An absolute-form target reads as `path` and `query` do.
+        assert_eq!(
+            view("http://shop.test?x=1", &[]).head_block(),
+            "POST /?x=1 shop.test\n"
+        );
     }
 }
