@@ -39,6 +39,13 @@ mod libc_calls {
     /// Text written to stdout (0) and stderr (1) since their last newline.
     static PARTIAL_LINES: Mutex<[Vec<u8>; 2]> = Mutex::new([Vec::new(), Vec::new()]);
 
+    /// The log level of each stream's lines.
+    const LEVELS: [Level; 2] = [Level::Info, Level::Warn];
+
+    fn log_line(stream: usize, line: &[u8]) {
+        log(LEVELS[stream], &String::from_utf8_lossy(line));
+    }
+
     /// The C library's `write(2)`: standard output and error are logged a line at a time;
     /// a function has no other descriptors, so anything else fails with `EBADF`.
     ///
@@ -47,9 +54,9 @@ mod libc_calls {
     /// `buf` must point to `len` readable bytes, as for `write(2)`.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
-        let (stream, level) = match fd {
-            1 => (0, Level::Info),
-            2 => (1, Level::Warn),
+        let stream = match fd {
+            1 => 0,
+            2 => 1,
             _ => {
                 // SAFETY: wasi-libc's errno location is valid for the program's lifetime.
                 unsafe { *__errno_location() = EBADF };
@@ -62,18 +69,16 @@ mod libc_calls {
         // SAFETY: the caller passes `len` readable bytes at `buf`.
         let bytes = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
         let mut partial = PARTIAL_LINES.lock().unwrap_or_else(|e| e.into_inner());
-        log_lines(&mut partial[stream], bytes, |line| {
-            log(level, &String::from_utf8_lossy(line))
-        });
+        log_lines(&mut partial[stream], bytes, |line| log_line(stream, line));
         len as isize
     }
 
     /// Logs the lines still open on standard output and error.
     pub(super) fn flush() {
         let mut partial = PARTIAL_LINES.lock().unwrap_or_else(|e| e.into_inner());
-        for (pending, level) in partial.iter_mut().zip([Level::Info, Level::Warn]) {
+        for (stream, pending) in partial.iter_mut().enumerate() {
             if !pending.is_empty() {
-                log(level, &String::from_utf8_lossy(pending));
+                log_line(stream, pending);
                 pending.clear();
             }
         }

@@ -69,18 +69,20 @@ where
         Self { index, func: None }
     }
 
-    /// The function, looked up and type-checked in `instance` on its first call.
-    fn get(
-        &mut self,
-        instance: &Instance,
-        store: impl AsContextMut,
-    ) -> wasmtime::Result<TypedFunc<P, R>> {
-        if let Some(f) = self.func {
-            return Ok(f);
-        }
-        let f = instance.get_typed_func::<P, R>(store, &self.index)?;
-        self.func = Some(f);
-        Ok(f)
+    /// Calls the function, looked up and type-checked in `instance` on its first call.
+    async fn call<S>(&mut self, instance: &Instance, mut store: S, params: P) -> wasmtime::Result<R>
+    where
+        S: AsContextMut,
+        S::Data: Send,
+        R: 'static,
+    {
+        let f = match self.func {
+            Some(f) => f,
+            None => *self
+                .func
+                .insert(instance.get_typed_func::<P, R>(&mut store, &self.index)?),
+        };
+        f.call_async(&mut store, params).await
     }
 }
 
@@ -129,7 +131,7 @@ impl Exports {
     /// `on-viewer-request` or `on-origin-request`.
     pub(crate) async fn request_hook<S>(
         &mut self,
-        mut store: S,
+        store: S,
         hook: Hook,
         req: Resource<RequestView>,
     ) -> wasmtime::Result<Decision>
@@ -141,30 +143,26 @@ impl Exports {
             Hook::ViewerRequest => &mut self.viewer_request,
             _ => &mut self.origin_request,
         };
-        let f = export.get(&self.instance, &mut store)?;
-        let (decision,) = f.call_async(&mut store, (req,)).await?;
-        Ok(decision)
+        Ok(export.call(&self.instance, store, (req,)).await?.0)
     }
 
     /// `cache-key`.
     pub(crate) async fn cache_key<S>(
         &mut self,
-        mut store: S,
+        store: S,
         req: Resource<RequestView>,
     ) -> wasmtime::Result<Option<String>>
     where
         S: AsContextMut,
         S::Data: Send,
     {
-        let f = self.cache_key.get(&self.instance, &mut store)?;
-        let (part,) = f.call_async(&mut store, (req,)).await?;
-        Ok(part)
+        Ok(self.cache_key.call(&self.instance, store, (req,)).await?.0)
     }
 
     /// `on-origin-response` or `on-viewer-response`.
     pub(crate) async fn response_hook<S>(
         &mut self,
-        mut store: S,
+        store: S,
         hook: Hook,
         req: Resource<RequestView>,
         resp: Resource<ResponseView>,
@@ -177,7 +175,6 @@ impl Exports {
             Hook::OriginResponse => &mut self.origin_response,
             _ => &mut self.viewer_response,
         };
-        let f = export.get(&self.instance, &mut store)?;
-        f.call_async(&mut store, (req, resp)).await
+        export.call(&self.instance, store, (req, resp)).await
     }
 }
