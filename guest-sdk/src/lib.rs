@@ -40,6 +40,7 @@ mod config;
 mod head;
 #[macro_use]
 mod headers;
+mod mem;
 mod request;
 mod response;
 mod stdio;
