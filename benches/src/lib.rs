@@ -89,13 +89,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// An HTTPS connection from [`client`] for `www.example.test`.
 pub fn connection() -> wedge::pipeline::ConnectionInfo {
-    wedge::pipeline::ConnectionInfo {
-        client_addr: client(),
-        scheme: "https",
-        sni: Some("www.example.test".into()),
-        tls_version: None,
-        tls_cipher: None,
-    }
+    wedge::pipeline::ConnectionInfo::https(client(), Some("www.example.test".into()), None, None)
 }
 
 /// A loopback client address.

@@ -77,7 +77,7 @@ where
     proxy_headers::strip_hop_by_hop(&mut parts.headers);
     proxy_headers::add_forwarding(
         &mut parts.headers,
-        conn.client_ip(),
+        conn.client_ip_value(),
         conn.scheme,
         &host_value,
         viewer_version,

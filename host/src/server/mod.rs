@@ -327,15 +327,14 @@ async fn serve_tls(
     let session = tls.get_ref();
     let tls_version = session.protocol_version().and_then(|v| v.as_str());
     edge.metrics().record_tls_handshake("ok", tls_version);
-    let conn = ConnectionInfo {
-        client_addr: peer,
-        scheme: "https",
-        sni: session.server_name().cloned(),
+    let conn = ConnectionInfo::https(
+        peer,
+        session.server_name().cloned(),
         tls_version,
-        tls_cipher: session
+        session
             .negotiated_cipher_suite()
             .and_then(|s| s.suite().as_str()),
-    };
+    );
     // ALPN already chose the protocol: serve it directly, with no preface sniffing and
     // a smaller per-connection state.
     let h2 = session.alpn_protocol() == Some(b"h2");

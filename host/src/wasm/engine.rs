@@ -27,8 +27,14 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
+        // `WEDGE_MAX_INSTANCES=N`: a smaller pool, for running the host under valgrind,
+        // which cannot reserve the default pool's address space (4 GiB per memory).
+        let max_instances = std::env::var("WEDGE_MAX_INSTANCES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512);
         Self {
-            max_instances: 512,
+            max_instances,
             max_memory_bytes: crate::config::MAX_MEMORY_BYTES,
             preinitialize: true,
         }
