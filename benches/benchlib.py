@@ -11,9 +11,11 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -65,6 +67,30 @@ class Children:
         """Stop every child still running, newest first."""
         for proc in reversed(list(self.procs)):
             self.stop(proc)
+
+    def clean_up(self, workdir: Path, keep: bool) -> None:
+        """At the end of a run: stop every child, then remove the run's temp dir (or keep it,
+        saying where)."""
+        self.stop_all()
+        if keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_main(body, workdir: Path, keep: bool) -> int:
+    """A bench's main body, run: a failure becomes a message and exit status 1, ctrl-C 130,
+    and whatever happens the children stop and the temp dir goes (or is kept)."""
+    try:
+        return body()
+    except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        CHILDREN.clean_up(workdir, keep)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

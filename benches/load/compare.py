@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchlib import (CHILDREN, FLOOR_BIN, FUNCTIONS_TARGET, REPO, WEDGE_BIN,  # noqa: E402
                       admin_healthy, cargo_build,
                       cpu_seconds, free_port, install_missing, parse_duration_ms, parse_wrk,
-                      pinned, process_tree, render, run_tool, self_signed, spawn_nginx,
+                      pinned, process_tree, render, run_main, run_tool, self_signed, spawn_nginx,
                       status_kb, wait_for)
 
 HERE = Path(__file__).resolve().parent
@@ -742,7 +742,7 @@ def main() -> int:
         return 1
     workdir = Path(tempfile.mkdtemp(prefix="wedge-load-"))
     workdir.chmod(0o755)  # nginx workers run as nobody and must read the docroot
-    try:
+    def body() -> int:
         header = machine_header(args)
         print("\n" + header)
         certs = make_certs(workdir)
@@ -762,15 +762,8 @@ def main() -> int:
         if args.json:
             write_json(args.json, args, header, runs, data, skipped)
         return 0
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        CHILDREN.stop_all()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+
+    return run_main(body, workdir, args.keep)
 
 
 if __name__ == "__main__":

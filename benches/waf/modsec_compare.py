@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import socket
 import statistics
@@ -604,7 +603,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="wedge-waf-"))
     workdir.chmod(0o755)  # nginx workers run as nobody
-    try:
+    def body() -> int:
         ensure_packages(args.load)
         if args.wedge and not args.no_build:
             build_wedge()
@@ -648,18 +647,8 @@ def main() -> int:
             args.json.write_text(json.dumps(doc, indent=1) + "\n")
             print(f"\nwrote {args.json}")
         return 0
-    except (subprocess.CalledProcessError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        CHILDREN.stop_all()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+
+    return run_main(body, workdir, args.keep)
 
 
 if __name__ == "__main__":
