@@ -80,7 +80,7 @@ impl Origin<'_> {
             self.snapshot,
             self.behavior,
             self.conn,
-            view.parts,
+            view.into_parts(),
             body,
             self.host_value.clone(),
             hash_key,

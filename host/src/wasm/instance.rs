@@ -403,7 +403,9 @@ impl FunctionRun {
             Some(live) => live,
             None => match self.function.idle.as_ref().and_then(IdleInstances::take) {
                 Some(live) => self.reuse(live),
-                None => instantiate(&self.function, self.request_id, hook).await?,
+                // Boxed: a new instance is the rare path, and its future inline made
+                // every hook call's future (moved several times a request) kilobytes larger.
+                None => Box::pin(instantiate(&self.function, self.request_id, hook)).await?,
             },
         };
         live.store.data_mut().ticks = 0;

@@ -28,7 +28,7 @@ pub use function::{
     FunctionError, Hook, HookOutcome, HookSet, LoadError, LoadedFunction, SyntheticResponse,
 };
 pub use instance::{FunctionRun, HookTrace};
-pub use request::RequestView;
+pub use request::{RequestState, RequestView};
 pub use response::ResponseView;
 
 /// Host bindings generated from `wit/wedge.wit`.

@@ -12,9 +12,15 @@ use super::instance::HostState;
 use super::memo::{Edit, Part};
 
 /// The request as functions see it. It is moved into the store for a hook call and
-/// taken back afterwards, so no headers are copied.
+/// taken back afterwards, so no headers are copied; boxed, so that each of those moves
+/// (and each through the request's futures, which hold it in several states) is a
+/// pointer, not its ~350 bytes.
 #[derive(Debug)]
-pub struct RequestView {
+pub struct RequestView(Box<RequestState>);
+
+/// What a [`RequestView`] holds.
+#[derive(Debug)]
+pub struct RequestState {
     pub parts: http::request::Parts,
     pub client_ip: IpAddr,
     pub sni: Option<std::sync::Arc<str>>,
@@ -32,6 +38,20 @@ pub struct RequestView {
     pub body_prefix: Option<bytes::Bytes>,
 }
 
+impl std::ops::Deref for RequestView {
+    type Target = RequestState;
+
+    fn deref(&self) -> &RequestState {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RequestView {
+    fn deref_mut(&mut self) -> &mut RequestState {
+        &mut self.0
+    }
+}
+
 impl RequestView {
     /// A view of `parts` for functions, with the default write budget.
     pub fn new(
@@ -41,7 +61,7 @@ impl RequestView {
         scheme: &'static str,
         host: String,
     ) -> Self {
-        Self {
+        Self(Box::new(RequestState {
             parts,
             client_ip,
             sni,
@@ -51,7 +71,12 @@ impl RequestView {
             write_limit: super::function::DEFAULT_WRITE_LIMIT,
             editable: true,
             body_prefix: None,
-        }
+        }))
+    }
+
+    /// The request head, for sending on.
+    pub fn into_parts(self) -> http::request::Parts {
+        self.0.parts
     }
 
     /// A copy without the body-related extensions, for hooks that run after the
@@ -62,7 +87,7 @@ impl RequestView {
         *copy.uri_mut() = self.parts.uri.clone();
         *copy.version_mut() = self.parts.version;
         *copy.headers_mut() = self.parts.headers.clone();
-        RequestView {
+        RequestView(Box::new(RequestState {
             parts: copy.into_parts().0,
             client_ip: self.client_ip,
             sni: self.sni.clone(),
@@ -72,7 +97,7 @@ impl RequestView {
             write_limit: self.write_limit,
             editable: false,
             body_prefix: self.body_prefix.clone(),
-        }
+        }))
     }
 
     /// `head-block`: `<method> <path>[?<query>] <host>` and a newline, then the header
@@ -147,7 +172,8 @@ impl RequestView {
     }
 
     fn charge(&mut self, bytes: usize) -> Result<(), EditError> {
-        headers::charge(&mut self.written, self.write_limit, bytes)
+        let state = &mut *self.0;
+        headers::charge(&mut state.written, state.write_limit, bytes)
     }
 
     fn header_edit(
@@ -156,7 +182,8 @@ impl RequestView {
         value: String,
     ) -> Result<(HeaderName, HeaderValue), EditError> {
         self.check_editable()?;
-        headers::checked_edit(name, value, true, &mut self.written, self.write_limit)
+        let state = &mut *self.0;
+        headers::checked_edit(name, value, true, &mut state.written, state.write_limit)
     }
 }
 
