@@ -36,6 +36,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod allocator;
 mod config;
 mod head;
 #[macro_use]
@@ -45,6 +46,7 @@ mod request;
 mod response;
 mod stdio;
 
+pub use allocator::Recycling;
 pub use config::{Config, ConfigError};
 pub use head::RequestHead;
 pub use headers::HeaderBlock;
