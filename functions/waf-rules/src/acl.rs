@@ -857,9 +857,16 @@ impl Prepared {
         // Values arrive decoded once (query and form parsing); decode again for double
         // encoding. `+` stays: it was read as a space already where it meant one. (A bare
         // token has neither `%` nor NULs.)
-        let decoded = (!skip && raw.contains('%')).then(|| transform::url_decode_again(raw));
+        let (percent, nul) = if skip || bare {
+            (false, false)
+        } else {
+            crate::text::percent_and_nul(raw)
+        };
+        let decoded = percent.then(|| transform::url_decode_again(raw));
         let d = decoded.as_deref().unwrap_or(raw);
-        let without_nuls = (!skip && d.contains('\0')).then(|| d.replace('\0', ""));
+        // Decoding can make a NUL (`%00`), not remove one.
+        let nul = nul || (decoded.is_some() && d.contains('\0'));
+        let without_nuls = nul.then(|| d.replace('\0', ""));
         Prepared {
             skip,
             bare,
