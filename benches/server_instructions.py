@@ -32,6 +32,7 @@ function under valgrind. Python 3.11 standard library only.
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import re
 import shutil
@@ -46,11 +47,11 @@ from pathlib import Path
 
 BENCHES = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHES), str(BENCHES / "load")]
-from compare import (BENCH_PATH, CACHE_KEY_WASM, DEVICE_CLASS_WASM,  # noqa: E402
-                     EXPECTED_DEVICE_ECHO, HERE as LOAD_DIR, HOST, LOADGEN_CPUS, MOBILE_UA,
-                     SECURITY_HEADERS_WASM, SERVER_CPUS, WAF_WASM, https_get, start_origin)
+from compare import (BENCH_PATH, DEVICE_CLASS_WASM, WAF_WASM,  # noqa: E402
+                     EXPECTED_DEVICE_ECHO, HOST, LOADGEN_CPUS, MOBILE_UA,
+                     SERVER_CPUS, floor_argv, https_get, start_origin, wedge_config)
 from benchlib import (CHILDREN, FLOOR_BIN, REPO, WEDGE_BIN, free_port,  # noqa: E402
-                      install_missing, pinned, render, run_main, run_tool, self_signed)
+                      install_missing, pinned, run_main, run_tool, self_signed, wait_for)
 
 PACKAGES = {"valgrind": "valgrind", "callgrind_control": "valgrind", "nginx": "nginx",
             "h2load": "nghttp2-client", "openssl": "openssl"}
@@ -251,12 +252,8 @@ def wedge_contender(workdir: Path, scenario: str, cert: tuple[Path, Path], origi
     """wedge on benches/load/wedge.toml.tmpl, with only the scenario's functions."""
     functions = list(SCENARIOS[scenario].functions)
     port, admin = free_port(), free_port()
-    conf = render(LOAD_DIR / "wedge.toml.tmpl", workdir / "wedge.toml",
-                  PORT=port, ADMIN_PORT=admin, ORIGIN_PORT=origin_port, CERT=cert[0],
-                  KEY=cert[1], DEVICE_CLASS_WASM=DEVICE_CLASS_WASM,
-                  CACHE_KEY_WASM=CACHE_KEY_WASM, SECURITY_HEADERS_WASM=SECURITY_HEADERS_WASM,
-                  WAF_WASM=WAF_WASM, FUNCTIONS="[" + ", ".join(f'"{f}"' for f in functions) + "]",
-                  CACHE_POLICY="")
+    conf = wedge_config(workdir / "wedge.toml", port, admin, origin_port, cert,
+                        DEVICE_CLASS_WASM, functions, cache=False)
     conf.write_text(without_unused_functions(conf.read_text(), functions))
     # valgrind cannot reserve the default wasm instance pool's address space.
     env = {**os.environ, "WEDGE_LOG": "warn",
@@ -267,8 +264,7 @@ def wedge_contender(workdir: Path, scenario: str, cert: tuple[Path, Path], origi
 def floor_contender(cert: tuple[Path, Path], origin_port: int, floor_bin: Path) -> Contender:
     """floor-proxy: hyper + hyper-util's client + rustls, nothing of wedge's."""
     port = free_port()
-    return Contender("floor", [str(floor_bin), f"127.0.0.1:{port}", str(cert[0]), str(cert[1]),
-                               f"127.0.0.1:{origin_port}"], port)
+    return Contender("floor", floor_argv(floor_bin, port, cert, origin_port), port)
 
 
 # --------------------------------------------------------------------------- running
@@ -276,28 +272,17 @@ def floor_contender(cert: tuple[Path, Path], origin_port: int, floor_bin: Path) 
 
 def wait_ready(proc: subprocess.Popen, contender: Contender, log: Path, expect_echo: str,
                timeout: float) -> None:
-    """Poll until GET BENCH_PATH through the contender answers 200 (printing progress), then
-    check what the origin's /__device probe saw (the device headers, or none)."""
+    """Wait until GET BENCH_PATH through the contender answers 200, then check what the
+    origin's /__device probe saw (the device headers, or none)."""
     start = time.monotonic()
-    last_note = start
-    while True:
-        if proc.poll() is not None:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-            raise RuntimeError(f"{contender.name} exited with {proc.returncode}:\n{tail}")
+
+    def answers() -> bool:
         try:
-            if https_get(contender.port, BENCH_PATH)[0] == 200:
-                break
-        except Exception:  # not listening yet, handshake cut short, timeout ...
-            pass
-        now = time.monotonic()
-        if now - start > timeout:
-            raise RuntimeError(f"{contender.name} did not answer 200 within {timeout:.0f}s "
-                               f"(log: {log})")
-        if now - last_note >= 15:
-            print(f"   {contender.name}: waiting for it to answer ({now - start:.0f}s) ...",
-                  flush=True)
-            last_note = now
-        time.sleep(1)
+            return https_get(contender.port, BENCH_PATH)[0] == 200
+        except http.client.HTTPException:  # a half-started server's garbled answer
+            return False
+
+    wait_for(answers, contender.name, proc, log, timeout)
     status, echo = https_get(contender.port, "/__device")
     if status != 200 or echo != expect_echo:
         raise RuntimeError(f"{contender.name}: origin saw device headers {echo!r}, expected "

@@ -271,22 +271,15 @@ def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], orig
     prefix = workdir / f"wedge-{scenario.name}"
     prefix.mkdir()
     port, admin = free_port(), free_port()
-    functions = "[]"
+    functions: list[str] = []
     if scenario.cache:
-        functions = '["device-class", "cache-key", "security-headers"]'
+        functions = ["device-class", "cache-key", "security-headers"]
     elif scenario.waf:
-        functions = '["waf", "device-class"]'
+        functions = ["waf", "device-class"]
     elif scenario.functions:
-        functions = '["device-class"]'
-    functions_dir = args.device_class_wasm.resolve().parent
-    conf = render(HERE / "wedge.toml.tmpl", prefix / "wedge.toml",
-                  PORT=port, ADMIN_PORT=admin, ORIGIN_PORT=origin.port, CERT=cert[0], KEY=cert[1],
-                  DEVICE_CLASS_WASM=args.device_class_wasm.resolve(),
-                  CACHE_KEY_WASM=functions_dir / CACHE_KEY_WASM.name,
-                  SECURITY_HEADERS_WASM=functions_dir / SECURITY_HEADERS_WASM.name,
-                  WAF_WASM=functions_dir / WAF_WASM.name,
-                  FUNCTIONS=functions,
-                  CACHE_POLICY='cache_policy = "bench"' if scenario.cache else "")
+        functions = ["device-class"]
+    conf = wedge_config(prefix / "wedge.toml", port, admin, origin.port, cert,
+                        args.device_class_wasm.resolve(), functions, scenario.cache)
     env = {**os.environ, "WEDGE_LOG": "warn"}
     argv = [str(args.wedge_bin.resolve()), "serve", "--config", str(conf)]
     proc = CHILDREN.spawn(pinned(argv, args.server_cpus),
@@ -296,13 +289,35 @@ def start_wedge(workdir: Path, scenario: Scenario, cert: tuple[Path, Path], orig
     return Server("wedge", proc, port, "wedge")
 
 
+def wedge_config(dest: Path, port: int, admin_port: int, origin_port: int,
+                 cert: tuple[Path, Path], device_class_wasm: Path, functions: list[str],
+                 cache: bool) -> Path:
+    """wedge.toml.tmpl rendered to dest: HTTPS on port in front of the origin, running
+    `functions` on the site's behavior. The other functions' modules are looked for beside
+    device_class_wasm."""
+    functions_dir = device_class_wasm.parent
+    return render(HERE / "wedge.toml.tmpl", dest,
+                  PORT=port, ADMIN_PORT=admin_port, ORIGIN_PORT=origin_port, CERT=cert[0],
+                  KEY=cert[1], DEVICE_CLASS_WASM=device_class_wasm,
+                  CACHE_KEY_WASM=functions_dir / CACHE_KEY_WASM.name,
+                  SECURITY_HEADERS_WASM=functions_dir / SECURITY_HEADERS_WASM.name,
+                  WAF_WASM=functions_dir / WAF_WASM.name,
+                  FUNCTIONS="[" + ", ".join(f'"{f}"' for f in functions) + "]",
+                  CACHE_POLICY='cache_policy = "bench"' if cache else "")
+
+
+def floor_argv(floor_bin: Path, port: int, cert: tuple[Path, Path], origin_port: int) -> list[str]:
+    """How to start the bare-stack proxy (benches/src/bin/floor-proxy.rs)."""
+    return [str(floor_bin), f"127.0.0.1:{port}", str(cert[0]), str(cert[1]),
+            f"127.0.0.1:{origin_port}"]
+
+
 def start_floor(workdir: Path, cert: tuple[Path, Path], origin: Server,
                 cpus: str | None) -> Server:
     """The bare-stack proxy (benches/src/bin/floor-proxy.rs) in front of the same origin."""
     port = free_port()
     log = workdir / "floor.log"
-    argv = [str(FLOOR_BIN), f"127.0.0.1:{port}", str(cert[0]), str(cert[1]),
-            f"127.0.0.1:{origin.port}"]
+    argv = floor_argv(FLOOR_BIN, port, cert, origin.port)
     proc = CHILDREN.spawn(pinned(argv, cpus), log=log)
 
     def listening() -> bool:

@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchlib import (CHILDREN, FUNCTIONS_TARGET, REPO, WEDGE_BIN,  # noqa: E402
                       admin_healthy, cargo_build,
                       cpu_seconds, free_port, install_missing, parse_wrk, pinned, process_tree,
-                      render, run_tool, spawn_nginx, wait_for)
+                      render, run_main, run_tool, spawn_nginx, wait_for)
 
 HERE = Path(__file__).resolve().parent
 WAF_WASM = FUNCTIONS_TARGET / "wasm32-wasip2/release/waf.wasm"

@@ -51,15 +51,16 @@ impl ResultType {
 
     /// The `x-cache` header, as CloudFront words it.
     pub fn x_cache(self) -> HeaderValue {
-        // Constants: `from_static` checks every byte when it runs per request.
-        const VALUES: [HeaderValue; ResultType::COUNT] = [
-            HeaderValue::from_static("Hit from wedge"),
-            HeaderValue::from_static("RefreshHit from wedge"),
-            HeaderValue::from_static("Miss from wedge"),
-            HeaderValue::from_static("FunctionGeneratedResponse from wedge"),
-            HeaderValue::from_static("Error from wedge"),
-        ];
-        VALUES[self.index()].clone()
+        // `const` blocks: `from_static` checks every byte when it runs per request.
+        match self {
+            ResultType::Hit => const { HeaderValue::from_static("Hit from wedge") },
+            ResultType::RefreshHit => const { HeaderValue::from_static("RefreshHit from wedge") },
+            ResultType::Miss => const { HeaderValue::from_static("Miss from wedge") },
+            ResultType::FunctionGeneratedResponse => {
+                const { HeaderValue::from_static("FunctionGeneratedResponse from wedge") }
+            }
+            ResultType::Error => const { HeaderValue::from_static("Error from wedge") },
+        }
     }
 }
 

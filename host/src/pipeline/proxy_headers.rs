@@ -85,26 +85,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The `Via` entry for a message received with `version`.
 pub fn via_value(version: Version) -> HeaderValue {
-    // Constants: `from_static` checks every byte when it runs per request.
-    const VIA_10: HeaderValue = HeaderValue::from_static("1.0 wedge");
-    const VIA_11: HeaderValue = HeaderValue::from_static("1.1 wedge");
-    const VIA_2: HeaderValue = HeaderValue::from_static("2 wedge");
-    const VIA_3: HeaderValue = HeaderValue::from_static("3 wedge");
+    // `const` blocks: `from_static` checks every byte when it runs per request.
     match version {
-        Version::HTTP_10 => VIA_10,
-        Version::HTTP_2 => VIA_2,
-        Version::HTTP_3 => VIA_3,
-        _ => VIA_11,
+        Version::HTTP_10 => const { HeaderValue::from_static("1.0 wedge") },
+        Version::HTTP_2 => const { HeaderValue::from_static("2 wedge") },
+        Version::HTTP_3 => const { HeaderValue::from_static("3 wedge") },
+        _ => const { HeaderValue::from_static("1.1 wedge") },
     }
 }
 
 /// `X-Forwarded-Proto` for `scheme`.
 fn proto_value(scheme: &'static str) -> HeaderValue {
-    const HTTPS: HeaderValue = HeaderValue::from_static("https");
-    const HTTP: HeaderValue = HeaderValue::from_static("http");
     match scheme {
-        "https" => HTTPS,
-        "http" => HTTP,
+        "https" => const { HeaderValue::from_static("https") },
+        "http" => const { HeaderValue::from_static("http") },
         other => HeaderValue::from_static(other),
     }
 }

@@ -25,16 +25,33 @@ pub struct EngineSettings {
     pub preinitialize: bool,
 }
 
+/// Instances in the pool: `WEDGE_MAX_INSTANCES=N` sets a smaller pool, for running the host
+/// under valgrind, which cannot reserve the default pool's address space (4 GiB per
+/// memory); anything but a positive number is refused with a warning.
+fn max_instances_from_env() -> u32 {
+    max_instances(std::env::var("WEDGE_MAX_INSTANCES").ok().as_deref())
+}
+
+fn max_instances(setting: Option<&str>) -> u32 {
+    const DEFAULT: u32 = 512;
+    let Some(value) = setting else {
+        return DEFAULT;
+    };
+    match value.trim().parse::<u32>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            tracing::warn!(
+                "WEDGE_MAX_INSTANCES={value:?} is not a positive number of instances; using the default {DEFAULT}"
+            );
+            DEFAULT
+        }
+    }
+}
+
 impl Default for EngineSettings {
     fn default() -> Self {
-        // `WEDGE_MAX_INSTANCES=N`: a smaller pool, for running the host under valgrind,
-        // which cannot reserve the default pool's address space (4 GiB per memory).
-        let max_instances = std::env::var("WEDGE_MAX_INSTANCES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(512);
         Self {
-            max_instances,
+            max_instances: max_instances_from_env(),
             max_memory_bytes: crate::config::MAX_MEMORY_BYTES,
             preinitialize: true,
         }
@@ -232,4 +249,19 @@ fn compatibility(engine: &Engine) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_instances;
+
+    #[test]
+    fn the_pool_size_setting_takes_positive_numbers_only() {
+        assert_eq!(max_instances(None), 512);
+        assert_eq!(max_instances(Some("6")), 6);
+        assert_eq!(max_instances(Some(" 12 ")), 12);
+        assert_eq!(max_instances(Some("0")), 512);
+        assert_eq!(max_instances(Some("six")), 512);
+        assert_eq!(max_instances(Some("-3")), 512);
+    }
 }
