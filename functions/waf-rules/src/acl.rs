@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use crate::memo::Sighting;
 use crate::request::{Field, Inspect};
 use crate::transform::{self, Transform};
 use crate::{detect, sqli, xss};
@@ -348,8 +349,8 @@ pub struct Acl {
     pub reads_client_ip: bool,
     /// How many distinct fields detectors read (see [`Detected`]).
     detected_fields: usize,
-    /// Detector verdicts on header values seen before.
-    header_verdicts: crate::memo::HeaderVerdicts,
+    /// Detector verdicts on fields whose source was seen before.
+    verdicts: crate::memo::FieldVerdicts,
 }
 
 /// One rule that matched.
@@ -527,7 +528,7 @@ impl Acl {
             reads_body,
             reads_client_ip,
             detected_fields: detected.len(),
-            header_verdicts: Default::default(),
+            verdicts: Default::default(),
         })
     }
 
@@ -536,10 +537,10 @@ impl Acl {
         let mut v = Verdict::default();
         let mut cache = Cache {
             seen: vec![Seen::NotYet; self.detected_fields * DETECTORS],
-            fields: std::iter::repeat_with(|| None)
+            fields: std::iter::repeat_with(FieldValues::default)
                 .take(self.detected_fields)
                 .collect(),
-            header_verdicts: &self.header_verdicts,
+            verdicts: &self.verdicts,
         };
         for rule in &self.rules {
             let mut rate_block = None;
@@ -794,14 +795,13 @@ pub fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 
 /// Within one evaluation, detector results per (detector, field) and the values of each
 /// field, prepared once for the detectors: the managed set and custom rules often ask the
-/// same question, and several detectors read the same field. (Fields are borrowed from
-/// the rules.)
+/// same question, and several detectors read the same field.
 struct Cache<'c, 'r> {
     /// By slot and detector.
     seen: Vec<Seen>,
-    /// By slot, once a detector has asked.
-    fields: Vec<Option<FieldValues<'c, 'r>>>,
-    header_verdicts: &'c crate::memo::HeaderVerdicts,
+    /// By slot, filled in as detectors ask.
+    fields: Vec<FieldValues<'r>>,
+    verdicts: &'c crate::memo::FieldVerdicts,
 }
 
 /// A detector's verdict on a field within one evaluation.
@@ -812,13 +812,15 @@ enum Seen {
     Hit,
 }
 
-/// One field's values, and (once a detector has asked) each value as detectors read it.
-struct FieldValues<'c, 'r> {
-    field: &'c Field,
-    values: Vec<Cow<'r, str>>,
+/// What one evaluation has worked out about one field, each part on first use.
+#[derive(Default)]
+struct FieldValues<'r> {
+    /// The field's source and how the remembered verdicts know it (inside, `None` when
+    /// the field is not read from a single source).
+    sighting: Option<Option<(Sighting, &'r str)>>,
+    values: Option<Vec<Cow<'r, str>>>,
+    /// Each value as detectors read it.
     prepared: Option<Vec<Prepared>>,
-    /// For a single header value: how the remembered verdicts know it.
-    sighting: Option<crate::memo::Sighting>,
 }
 
 /// A value as the detectors read it, worked out once however many detectors read it.
@@ -897,17 +899,10 @@ impl Prepared {
 
 impl<'c, 'r> Cache<'c, 'r> {
     /// The values of `d`'s field, read from the request the first time.
-    fn entry(&mut self, req: &'r Inspect<'_>, d: &'c Detected) -> &mut FieldValues<'c, 'r> {
-        self.fields[d.slot].get_or_insert_with(|| FieldValues {
-            field: &d.field,
-            values: req.values(&d.field),
-            prepared: None,
-            sighting: None,
-        })
-    }
-
     fn values(&mut self, req: &'r Inspect<'_>, d: &'c Detected) -> &[Cow<'r, str>] {
-        &self.entry(req, d).values
+        self.fields[d.slot]
+            .values
+            .get_or_insert_with(|| req.values(&d.field))
     }
 
     /// The values of `d`'s field and, for each, how detectors read it.
@@ -916,22 +911,31 @@ impl<'c, 'r> Cache<'c, 'r> {
         req: &'r Inspect<'_>,
         d: &'c Detected,
     ) -> (&[Cow<'r, str>], &[Prepared]) {
-        let entry = self.entry(req, d);
-        let f = entry.field;
+        let entry = &mut self.fields[d.slot];
+        let values = entry.values.get_or_insert_with(|| req.values(&d.field));
+        let f = &d.field;
         let prepared = entry.prepared.get_or_insert_with(|| {
-            let mut prepared: Vec<Prepared> =
-                entry.values.iter().map(|v| Prepared::new(f, v)).collect();
+            let mut prepared: Vec<Prepared> = values.iter().map(|v| Prepared::new(f, v)).collect();
             // The path decoded and as sent usually read the same once decoded again:
             // detectors then inspect that text once.
             if *f == Field::Path
-                && let ([first, second], [p0, p1]) = (&entry.values[..], &mut prepared[..])
+                && let ([first, second], [p0, p1]) = (&values[..], &mut prepared[..])
                 && p0.for_sql(first) == p1.for_sql(second)
             {
                 p1.skip = true;
             }
             prepared
         });
-        (&entry.values, prepared)
+        (values, prepared)
+    }
+
+    /// `d`'s field's source as the remembered verdicts know it, sighted once per
+    /// evaluation.
+    fn sighting(&mut self, req: &'r Inspect<'_>, d: &Detected) -> Option<(Sighting, &'r str)> {
+        let verdicts = self.verdicts;
+        *self.fields[d.slot]
+            .sighting
+            .get_or_insert_with(|| req.source(&d.field).map(|s| (verdicts.sight(d.slot, s), s)))
     }
 }
 
@@ -985,12 +989,8 @@ fn eval<'c, 'r>(
                 Detector::Protocol => detect_protocol(req),
                 // A form or JSON body was parsed into `args`; detectors look at its
                 // values there, not at the raw text where `&` and `"` are syntax.
-                _ if f.field == Field::Body && req.body_parsed => false,
-                Detector::Rfi => detect_rfi(req, f, cache),
-                _ => match &f.field {
-                    Field::Header(name) => detect_header(*d, f, name, req, cache),
-                    _ => detect_field(*d, &f.field, cache.prepared(req, f)),
-                },
+                _ if req.body_parsed && f.field == Field::Body => false,
+                _ => detect_remembered(*d, f, req, cache),
             };
             cache.seen[seen] = if hit { Seen::Hit } else { Seen::Clean };
             hit
@@ -1047,29 +1047,25 @@ fn detect_rfi<'c, 'r>(req: &'r Inspect<'_>, f: &'c Detected, cache: &mut Cache<'
     }
 }
 
-/// [`detect_field`] for one header, through the verdicts remembered for its value.
-fn detect_header<'c, 'r>(
+/// Detector `d`'s verdict on field `f`: remembered for the field's source if the ACL has
+/// seen it before, else worked out (and remembered if the source repeats).
+fn detect_remembered<'c, 'r>(
     d: Detector,
     f: &'c Detected,
-    name: &str,
     req: &'r Inspect<'_>,
     cache: &mut Cache<'c, 'r>,
 ) -> bool {
-    let verdicts = cache.header_verdicts;
-    let entry = cache.entry(req, f);
-    let [value] = &entry.values[..] else {
-        return detect_field(d, &f.field, cache.prepared(req, f));
-    };
-    // Borrowed from the request: copying it is copying a pointer.
-    let value = value.clone();
-    let sighting = *entry
-        .sighting
-        .get_or_insert_with(|| verdicts.sight(name, &value));
-    if let Some(hit) = sighting.verdict(d) {
+    let sighting = cache.sighting(req, f);
+    if let Some(hit) = sighting.and_then(|(s, _)| s.verdict(d)) {
         return hit;
     }
-    let hit = detect_field(d, &f.field, cache.prepared(req, f));
-    verdicts.put(sighting, name, &value, d, hit);
+    let hit = match d {
+        Detector::Rfi => detect_rfi(req, f, cache),
+        _ => detect_field(d, &f.field, cache.prepared(req, f)),
+    };
+    if let Some((s, source)) = sighting {
+        cache.verdicts.put(s, f.slot, source, d, hit);
+    }
     hit
 }
 
@@ -1214,7 +1210,7 @@ mod tests {
     }
 
     #[test]
-    fn remembered_header_verdicts_decide_as_the_detectors_do() {
+    fn remembered_verdicts_decide_as_the_detectors_do() {
         let acl = managed_acl();
         let with = |header: &str, value: &str| blocked_by(&acl, "GET", "/", header, value);
         let browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
@@ -1238,6 +1234,70 @@ mod tests {
             );
             assert_eq!(with("referer", "shell.php"), None);
         }
+        // Paths, queries and cookies, attacks and not, the same text in fields where
+        // different verdicts apply, and fields read from more than one source (two
+        // Cookie headers, a form body): each decided as an ACL that has seen nothing.
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Vec<(&'a str, &'a str)>,
+            Option<&'a [u8]>,
+        );
+        let form = ("content-type", "application/x-www-form-urlencoded");
+        let cases: Vec<Case> = vec![
+            (
+                "/products/shoes",
+                Some("color=red&size=42"),
+                vec![("cookie", "s=1; t=dark")],
+                None,
+            ),
+            ("/../../etc/passwd", None, vec![], None),
+            ("/search", Some("q=1' OR '1'='1"), vec![], None),
+            ("/search", Some("q=it's 1 or 2"), vec![], None),
+            (
+                "/",
+                None,
+                vec![("cookie", "s=<script>alert(1)</script>")],
+                None,
+            ),
+            (
+                "/",
+                None,
+                vec![("cookie", "a=1"), ("cookie", "b=../../etc/passwd")],
+                None,
+            ),
+            (
+                "/",
+                Some("q=1' OR '1'='1"),
+                vec![form],
+                Some(b"a=1".as_slice()),
+            ),
+            (
+                "/",
+                Some("a=1"),
+                vec![form],
+                Some(b"q=1' OR '1'='1".as_slice()),
+            ),
+            ("/q=1' OR '1'='1", None, vec![], None),
+        ];
+        let decide = |acl: &Acl, (path, query, headers, body): &Case| {
+            let mut headers = headers.clone();
+            headers.push(("host", "a.test"));
+            let req = Inspect::new("POST", path, *query, "a.test", headers, None, *body);
+            acl.evaluate(&req, &mut NoRates).block.map(|b| b.rule)
+        };
+        for round in 0..3 {
+            for case in &cases {
+                let expected = decide(&managed_acl(), case);
+                assert_eq!(decide(&acl, case), expected, "round {round}: {case:?}");
+            }
+        }
+        assert_eq!(decide(&acl, &cases[0]), None);
+        assert_eq!(
+            decide(&acl, &cases[1]).as_deref(),
+            Some("managed-traversal")
+        );
+        assert_eq!(decide(&acl, &cases[2]).as_deref(), Some("managed-sqli"));
     }
 
     #[test]

@@ -1,12 +1,15 @@
-//! Detector verdicts on single header values, remembered across requests.
+//! Detector verdicts on the fields of requests, remembered across requests.
 //!
-//! Some headers repeat from request to request: the User-Agent of every browser of one
-//! build, the Referer of every asset of one page. Their verdicts depend on nothing but
-//! the detector, the header and its value, so an ACL that lives on (an instance the
-//! host reuses) inspects each repeating value once. A value is remembered from its
-//! second sighting on (a doorkeeper of bare hashes sees the first), so values that
-//! never repeat cost one hash and no copy. Entries are checked against the full value
-//! (a hash collision only costs a miss), and both tables are emptied when full.
+//! Much of a request repeats from one to the next: the User-Agent of every browser of
+//! one build, the Referer of every asset of one page, a site's popular paths, a
+//! visitor's cookies, the query of a popular search. A detector's verdict on a field
+//! depends on nothing but the detector, the field and the text the field is read from
+//! (its source: the path, the query, the Cookie header, ...), so an ACL that lives on (an
+//! instance the host reuses) inspects each repeating source once per field and detector.
+//! A source is remembered from its second sighting on (a doorkeeper of bare hashes sees
+//! the first), so text that never repeats (a query with a cache-buster) costs one hash
+//! and no copy. Entries are checked against the full text (a hash collision only costs
+//! a miss), and both tables are emptied when full.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -14,17 +17,17 @@ use std::sync::Mutex;
 
 use crate::acl::Detector;
 
-/// How many distinct (header, value) pairs are remembered.
-const MAX_ENTRIES: usize = 512;
+/// How many distinct (field, source) pairs are remembered.
+const MAX_ENTRIES: usize = 2048;
 
-/// How many values seen once are kept track of.
-const MAX_SEEN_ONCE: usize = 4096;
+/// How many sources seen once are kept track of.
+const MAX_SEEN_ONCE: usize = 8192;
 
-/// Longer values are not remembered (nor kept in memory).
+/// Longer sources are not remembered (nor kept in memory).
 const MAX_VALUE: usize = 1024;
 
 #[derive(Default)]
-pub(crate) struct HeaderVerdicts {
+pub(crate) struct FieldVerdicts {
     tables: Mutex<Tables>,
 }
 
@@ -57,13 +60,13 @@ impl Hasher for PassThrough {
     }
 }
 
-impl std::fmt::Debug for HeaderVerdicts {
+impl std::fmt::Debug for FieldVerdicts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HeaderVerdicts")
+        f.write_str("FieldVerdicts")
     }
 }
 
-/// A header value as the table knew it when the request first asked: its hash, whether
+/// A field's source as the table knew it when the request first asked: its hash, whether
 /// it is remembered, and the verdicts remembered by then (read without the lock).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sighting {
@@ -82,45 +85,44 @@ impl Sighting {
 }
 
 struct Entry {
-    /// `header`, a newline (never part of a header name or value), the value.
-    name_value: Box<str>,
-    /// Detectors that have looked at the value, and those among them that matched.
+    /// The field's slot in its ACL (see `acl::Detected`).
+    field: usize,
+    source: Box<str>,
+    /// Detectors that have looked at the field, and those among them that matched.
     known: u16,
     hits: u16,
 }
 
 impl Entry {
-    fn is(&self, header: &str, value: &str) -> bool {
-        self.name_value.len() == header.len() + 1 + value.len()
-            && self.name_value.starts_with(header)
-            && self.name_value.as_bytes()[header.len()] == b'\n'
-            && self.name_value.ends_with(value)
+    fn is(&self, field: usize, source: &str) -> bool {
+        self.field == field && *self.source == *source
     }
 }
 
-impl HeaderVerdicts {
-    /// Notes one request's `value` of `header`: remembered from the second request that
-    /// brings it on. Called once per request and header.
-    pub(crate) fn sight(&self, header: &str, value: &str) -> Sighting {
+impl FieldVerdicts {
+    /// Notes one request's `source` of the field in slot `field`: remembered from the
+    /// second request that brings it on. Called once per request and field.
+    pub(crate) fn sight(&self, field: usize, source: &str) -> Sighting {
         let mut sighting = Sighting {
-            key: hash(header, value),
+            key: hash(field, source),
             remembered: false,
             known: 0,
             hits: 0,
         };
-        if value.len() > MAX_VALUE {
+        if source.len() > MAX_VALUE {
             return sighting;
         }
         let key = sighting.key;
         let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = t.entries.get(&key).filter(|e| e.is(header, value)) {
+        if let Some(e) = t.entries.get(&key).filter(|e| e.is(field, source)) {
             (sighting.known, sighting.hits) = (e.known, e.hits);
         } else if t.seen_once.remove(&key) {
             if t.entries.len() >= MAX_ENTRIES {
                 t.entries.clear();
             }
             let entry = Entry {
-                name_value: format!("{header}\n{value}").into(),
+                field,
+                source: source.into(),
                 known: 0,
                 hits: 0,
             };
@@ -136,12 +138,13 @@ impl HeaderVerdicts {
         sighting
     }
 
-    /// Remembers what `detector` said about `value` of `header` (as sighted).
+    /// Remembers what `detector` said about the field in slot `field` read from
+    /// `source` (as sighted).
     pub(crate) fn put(
         &self,
         s: Sighting,
-        header: &str,
-        value: &str,
+        field: usize,
+        source: &str,
         detector: Detector,
         hit: bool,
     ) {
@@ -150,7 +153,7 @@ impl HeaderVerdicts {
         }
         let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         // Gone if the table was emptied or the entry replaced since the sighting.
-        if let Some(e) = t.entries.get_mut(&s.key).filter(|e| e.is(header, value)) {
+        if let Some(e) = t.entries.get_mut(&s.key).filter(|e| e.is(field, source)) {
             let bit = bit(detector);
             e.known |= bit;
             if hit {
@@ -164,16 +167,15 @@ fn bit(d: Detector) -> u16 {
     1 << d as u16
 }
 
-/// A hash of the header name and value, eight bytes at a step (FxHash's mixing, with the
-/// lengths mixed in so name and value cannot trade bytes, and the high bits folded down):
-/// cheap in a wasm guest, and good enough where every remembered value is checked
-/// against the whole value. (FNV-1a, a byte at a step, made hashing a long User-Agent a
-/// visible part of every evaluation.)
-fn hash(header: &str, value: &str) -> u64 {
-    let mut h = mix(0, header.len() as u64);
-    h = mix_bytes(h, header.as_bytes());
-    h = mix(h, value.len() as u64);
-    h = mix_bytes(h, value.as_bytes());
+/// A hash of the field's slot and its source, eight bytes at a step (FxHash's mixing,
+/// with the length mixed in and the high bits folded down): cheap in a wasm guest, and
+/// good enough where every remembered source is checked against the whole text.
+/// (FNV-1a, a byte at a step, made hashing a long User-Agent a visible part of every
+/// evaluation.)
+fn hash(field: usize, source: &str) -> u64 {
+    let mut h = mix(0, field as u64);
+    h = mix(h, source.len() as u64);
+    h = mix_bytes(h, source.as_bytes());
     h ^ (h >> 32)
 }
 
@@ -199,40 +201,43 @@ fn mix(h: u64, word: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// Slots of two fields, as an ACL would number them.
+    const UA: usize = 3;
+    const REFERER: usize = 4;
+
     #[test]
-    fn remembers_from_the_second_sighting_per_detector_header_and_value() {
-        let m = HeaderVerdicts::default();
-        let ua = "user-agent";
-        let first = m.sight(ua, "x");
-        m.put(first, ua, "x", Detector::Rce, true);
+    fn remembers_from_the_second_sighting_per_detector_field_and_source() {
+        let m = FieldVerdicts::default();
+        let first = m.sight(UA, "x");
+        m.put(first, UA, "x", Detector::Rce, true);
         let got = first.verdict(Detector::Rce);
         assert_eq!(got, None, "not on its first sighting");
-        let second = m.sight(ua, "x");
+        let second = m.sight(UA, "x");
         assert_eq!(second.verdict(Detector::Rce), None);
-        m.put(second, ua, "x", Detector::Rce, true);
-        m.put(second, ua, "x", Detector::Php, false);
-        let third = m.sight(ua, "x");
+        m.put(second, UA, "x", Detector::Rce, true);
+        m.put(second, UA, "x", Detector::Php, false);
+        let third = m.sight(UA, "x");
         assert_eq!(third.verdict(Detector::Rce), Some(true));
         assert_eq!(third.verdict(Detector::Php), Some(false));
         assert_eq!(third.verdict(Detector::Xss), None);
-        // An entry taken over by another value (as by a colliding one) takes no
-        // verdicts meant for the value it replaced.
-        m.put(third, ua, "y", Detector::Xss, true);
-        assert_eq!(m.sight(ua, "x").verdict(Detector::Xss), None);
+        // An entry taken over by another source (as by a colliding one) takes no
+        // verdicts meant for the source it replaced.
+        m.put(third, UA, "y", Detector::Xss, true);
+        assert_eq!(m.sight(UA, "x").verdict(Detector::Xss), None);
         for _ in 0..2 {
-            let s = m.sight("referer", "x");
+            let s = m.sight(REFERER, "x");
             assert_eq!(s.verdict(Detector::Rce), None);
-            let s = m.sight(ua, "y");
+            let s = m.sight(UA, "y");
             assert_eq!(s.verdict(Detector::Rce), None);
         }
     }
 
     #[test]
     fn stays_bounded() {
-        let m = HeaderVerdicts::default();
+        let m = FieldVerdicts::default();
         for i in 0..3 * MAX_SEEN_ONCE {
             for _ in 0..2 {
-                m.sight("user-agent", &i.to_string());
+                m.sight(UA, &i.to_string());
             }
         }
         let t = m.tables.lock().unwrap();
@@ -240,8 +245,8 @@ mod tests {
         drop(t);
         let long = "a".repeat(MAX_VALUE + 1);
         for _ in 0..3 {
-            let s = m.sight("user-agent", &long);
-            m.put(s, "user-agent", &long, Detector::Scanner, true);
+            let s = m.sight(UA, &long);
+            m.put(s, UA, &long, Detector::Scanner, true);
             assert_eq!(s.verdict(Detector::Scanner), None);
         }
     }

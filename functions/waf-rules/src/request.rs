@@ -190,6 +190,33 @@ impl<'a> Inspect<'a> {
         }
     }
 
+    /// The one piece of the request every value of `field` is read from, when there is
+    /// one: the path, the query (for arguments too, unless a parsed body adds to them),
+    /// the only Cookie header, the only value of a header, a UTF-8 body. Whatever is
+    /// said of the field's values is said of this text, so verdicts can be remembered by
+    /// it (see `crate::memo`).
+    pub fn source(&self, field: &Field) -> Option<&'a str> {
+        match field {
+            Field::Path => Some(self.path),
+            Field::Method => Some(self.method),
+            Field::Query => self.query,
+            Field::Args | Field::ArgNames if !self.body_parsed => self.query,
+            Field::Cookies => self.only_header("cookie"),
+            Field::Header(h) => self.only_header(h),
+            Field::Body => self.body.and_then(|b| std::str::from_utf8(b).ok()),
+            Field::Args | Field::ArgNames | Field::Headers => None,
+        }
+    }
+
+    /// The value of header `name` when it came exactly once.
+    fn only_header(&self, name: &str) -> Option<&'a str> {
+        let mut values = self.headers.iter().filter(|(n, _)| *n == name);
+        match (values.next(), values.next()) {
+            (Some((_, v)), None) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Length in bytes of `field` (all values together).
     pub fn size(&self, field: &Field) -> u64 {
         match field {
