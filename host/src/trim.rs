@@ -1,11 +1,12 @@
-//! Hands memory that closed and parked connections freed back to the operating system.
+//! Hands memory that closed and parked connections, and compiling functions, freed back
+//! to the operating system.
 //!
 //! A connection's buffers and state are tens of kilobytes, and glibc's allocator keeps
 //! freed pages that sit between live allocations resident: only `malloc_trim` releases
 //! them. Without it, a burst of thousands of concurrent requests left the process at its
 //! peak RSS for good (hundreds of MB, see the README's Performance). A background thread
-//! calls it at most once a second, and only after a viewer connection closed or parked
-//! or an origin connection closed since its last call; with 10,000 parked connections a
+//! calls it at most once a second, and only after a viewer connection closed or parked,
+//! an origin connection closed or a function was compiled since its last call; with 10,000 parked connections a
 //! call took under a millisecond and cut about 2 KB of RSS per connection.
 
 use std::sync::Once;
@@ -18,8 +19,8 @@ static FREED: AtomicBool = AtomicBool::new(false);
 /// How often the trimming thread looks whether there is something to trim.
 const INTERVAL: Duration = Duration::from_secs(1);
 
-/// Notes that a connection closed or parked (its buffers went back to the allocator),
-/// starting the trimming thread on first use.
+/// Notes that memory went back to the allocator in bulk (a connection closed or parked,
+/// a function was compiled), starting the trimming thread on first use.
 pub(crate) fn freed() {
     static START: Once = Once::new();
     // Load first: under load the flag is usually set already, and a plain load keeps

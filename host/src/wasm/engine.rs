@@ -213,12 +213,20 @@ impl WasmEngine {
 
     /// Compiles `bytes` and caches the artifact under `key`.
     pub(crate) fn compile_to_cache(&self, key: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
-        let component = Component::new(&self.inner.engine, bytes)?;
+        let mut component = Component::new(&self.inner.engine, bytes)?;
         if let Some(artifacts) = &self.inner.artifacts
             && let Ok(serialized) = component.serialize()
         {
             artifacts.put(key, &serialized);
+            // Served from the file from now on, as after a restart: its pages are the
+            // file's, not anonymous memory kept resident for good.
+            if let Some(mapped) = self.cached(key) {
+                component = mapped;
+            }
         }
+        // Compiling frees tens of megabytes the allocator would otherwise keep resident
+        // (an idle `wedge dev` started on a cold cache sat at 112 MB instead of 21 MB).
+        crate::trim::freed();
         Ok(component)
     }
 
