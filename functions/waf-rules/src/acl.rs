@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use crate::memo::Sighting;
-use crate::request::{Field, Inspect};
+use crate::request::{Field, Inspect, Source};
 use crate::transform::{self, Transform};
 use crate::{detect, sqli, xss};
 
@@ -815,12 +815,22 @@ enum Seen {
 /// What one evaluation has worked out about one field, each part on first use.
 #[derive(Default)]
 struct FieldValues<'r> {
-    /// The field's source and how the remembered verdicts know it (inside, `None` when
-    /// the field is not read from a single source).
-    sighting: Option<Option<(Sighting, &'r str)>>,
+    /// What the remembered verdicts know of the field.
+    memo: Option<Memo<'r>>,
     values: Option<Vec<Cow<'r, str>>>,
     /// Each value as detectors read it.
     prepared: Option<Vec<Prepared>>,
+}
+
+/// What the remembered verdicts can say about a field in one request.
+#[derive(Debug, Clone, Copy)]
+enum Memo<'r> {
+    /// The field has no values: no detector finds anything in it.
+    Absent,
+    /// Read from one source, as the table knew it.
+    Sighted(Sighting, &'r str),
+    /// Read from several parts of the request: not remembered.
+    Unknown,
 }
 
 /// A value as the detectors read it, worked out once however many detectors read it.
@@ -929,13 +939,17 @@ impl<'c, 'r> Cache<'c, 'r> {
         (values, prepared)
     }
 
-    /// `d`'s field's source as the remembered verdicts know it, sighted once per
+    /// What the remembered verdicts know of `d`'s field, its source sighted once per
     /// evaluation.
-    fn sighting(&mut self, req: &'r Inspect<'_>, d: &Detected) -> Option<(Sighting, &'r str)> {
+    fn memo(&mut self, req: &'r Inspect<'_>, d: &Detected) -> Memo<'r> {
         let verdicts = self.verdicts;
         *self.fields[d.slot]
-            .sighting
-            .get_or_insert_with(|| req.source(&d.field).map(|s| (verdicts.sight(d.slot, s), s)))
+            .memo
+            .get_or_insert_with(|| match req.source(&d.field) {
+                Source::Absent => Memo::Absent,
+                Source::Text(s) => Memo::Sighted(verdicts.sight(d.slot, s), s),
+                Source::Scattered => Memo::Unknown,
+            })
     }
 }
 
@@ -1047,23 +1061,30 @@ fn detect_rfi<'c, 'r>(req: &'r Inspect<'_>, f: &'c Detected, cache: &mut Cache<'
     }
 }
 
-/// Detector `d`'s verdict on field `f`: remembered for the field's source if the ACL has
-/// seen it before, else worked out (and remembered if the source repeats).
+/// Detector `d`'s verdict on field `f`: none for a field without values, remembered for
+/// the field's source if the ACL has seen it before, else worked out (and remembered if
+/// the source repeats).
 fn detect_remembered<'c, 'r>(
     d: Detector,
     f: &'c Detected,
     req: &'r Inspect<'_>,
     cache: &mut Cache<'c, 'r>,
 ) -> bool {
-    let sighting = cache.sighting(req, f);
-    if let Some(hit) = sighting.and_then(|(s, _)| s.verdict(d)) {
-        return hit;
+    let memo = cache.memo(req, f);
+    match memo {
+        Memo::Absent => return false,
+        Memo::Sighted(s, _) => {
+            if let Some(hit) = s.verdict(d) {
+                return hit;
+            }
+        }
+        Memo::Unknown => {}
     }
     let hit = match d {
         Detector::Rfi => detect_rfi(req, f, cache),
         _ => detect_field(d, &f.field, cache.prepared(req, f)),
     };
-    if let Some((s, source)) = sighting {
+    if let Memo::Sighted(s, source) = memo {
         cache.verdicts.put(s, f.slot, source, d, hit);
     }
     hit
@@ -1279,6 +1300,12 @@ mod tests {
                 Some(b"q=1' OR '1'='1".as_slice()),
             ),
             ("/q=1' OR '1'='1", None, vec![], None),
+            (
+                "/",
+                Some(""),
+                vec![("referer", ""), ("cookie", "")],
+                Some(b"".as_slice()),
+            ),
         ];
         let decide = |acl: &Acl, (path, query, headers, body): &Case| {
             let mut headers = headers.clone();

@@ -68,6 +68,17 @@ pub struct Inspect<'a> {
     args: Vec<Arg<'a>>,
 }
 
+/// Where a field's values come from ([`Inspect::source`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// The field has no values in this request.
+    Absent,
+    /// Every value is read from this text alone.
+    Text(&'a str),
+    /// From several parts of the request.
+    Scattered,
+}
+
 /// The most arguments (query, form or JSON body together) a request is read for.
 const MAX_ARGS: usize = 256;
 
@@ -190,30 +201,37 @@ impl<'a> Inspect<'a> {
         }
     }
 
-    /// The one piece of the request every value of `field` is read from, when there is
-    /// one: the path, the query (for arguments too, unless a parsed body adds to them),
-    /// the only Cookie header, the only value of a header, a UTF-8 body. Whatever is
-    /// said of the field's values is said of this text, so verdicts can be remembered by
-    /// it (see `crate::memo`).
-    pub fn source(&self, field: &Field) -> Option<&'a str> {
+    /// Where every value of `field` is read from: nowhere (the field has no values), one
+    /// piece of the request (the path, the query — for arguments too, unless a parsed
+    /// body adds to them —, the only Cookie header, the only value of a header, a UTF-8
+    /// body), or several. Whatever is said of the field's values is said of that one
+    /// piece, so verdicts can be remembered by it (see `crate::memo`).
+    pub fn source(&self, field: &Field) -> Source<'a> {
+        let text = |t: Option<&'a str>| t.map_or(Source::Absent, Source::Text);
         match field {
-            Field::Path => Some(self.path),
-            Field::Method => Some(self.method),
-            Field::Query => self.query,
-            Field::Args | Field::ArgNames if !self.body_parsed => self.query,
+            Field::Path => Source::Text(self.path),
+            Field::Method => Source::Text(self.method),
+            Field::Query => text(self.query),
+            Field::Args | Field::ArgNames if !self.body_parsed => text(self.query),
+            Field::Args | Field::ArgNames if self.args.is_empty() => Source::Absent,
             Field::Cookies => self.only_header("cookie"),
             Field::Header(h) => self.only_header(h),
-            Field::Body => self.body.and_then(|b| std::str::from_utf8(b).ok()),
-            Field::Args | Field::ArgNames | Field::Headers => None,
+            Field::Body => match self.body.map(std::str::from_utf8) {
+                None => Source::Absent,
+                Some(Ok(b)) => Source::Text(b),
+                Some(Err(_)) => Source::Scattered,
+            },
+            Field::Args | Field::ArgNames | Field::Headers => Source::Scattered,
         }
     }
 
-    /// The value of header `name` when it came exactly once.
-    fn only_header(&self, name: &str) -> Option<&'a str> {
+    /// Where the values of header `name` come from.
+    fn only_header(&self, name: &str) -> Source<'a> {
         let mut values = self.headers.iter().filter(|(n, _)| *n == name);
         match (values.next(), values.next()) {
-            (Some((_, v)), None) => Some(v),
-            _ => None,
+            (None, _) => Source::Absent,
+            (Some((_, v)), None) => Source::Text(v),
+            _ => Source::Scattered,
         }
     }
 
