@@ -258,6 +258,11 @@ def wedge_contender(workdir: Path, scenario: str, cert: tuple[Path, Path], origi
     # valgrind cannot reserve the default wasm instance pool's address space.
     env = {**os.environ, "WEDGE_LOG": "warn",
            "WEDGE_MAX_INSTANCES": str(SCENARIOS[scenario].instances)}
+    # Compiled and configured at native speed into the artifact cache first: under
+    # valgrind, compiling a new build of a function and configuring it (the WAF) can
+    # outlast the start-up deadline, and the server then refuses to start.
+    subprocess.run([str(wedge_bin), "check", "--config", str(conf)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     return Contender("wedge", [str(wedge_bin), "serve", "--config", str(conf)], port, env)
 
 
