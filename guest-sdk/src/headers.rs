@@ -63,44 +63,37 @@ fn zero_bytes(x: u64) -> u64 {
     x.wrapping_sub(ONES) & !x & 0x8080_8080_8080_8080
 }
 
-/// The index of the first byte of `bytes` from `from` on that `is` (eight bytes at a
-/// step, `flags` marking them in a word), or `bytes.len()`.
+/// The index of the first byte of `bytes` from `from` on that `flags` marks in a word
+/// (eight bytes at a step; the last word padded with zero bytes, which `flags` must not
+/// mark), or `bytes.len()`.
 #[inline(always)]
-fn find(bytes: &[u8], from: usize, flags: impl Fn(u64) -> u64, is: impl Fn(u8) -> bool) -> usize {
+fn find(bytes: &[u8], from: usize, flags: impl Fn(u64) -> u64) -> usize {
     let mut i = from;
-    while i + 8 <= bytes.len() {
-        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("eight bytes"));
-        let found = flags(word);
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        let mut word = [0u8; 8];
+        let n = rest.len().min(8);
+        word[..n].copy_from_slice(&rest[..n]);
+        let found = flags(u64::from_le_bytes(word));
         if found != 0 {
             return i + (found.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    bytes[i..]
-        .iter()
-        .position(|&b| is(b))
-        .map_or(bytes.len(), |p| i + p)
+    bytes.len()
 }
 
 /// The index of the first `\n` in `bytes` from `from` on, or `bytes.len()`.
 pub(crate) fn find_newline(bytes: &[u8], from: usize) -> usize {
-    find(
-        bytes,
-        from,
-        |w| zero_bytes(w ^ splat(b'\n')),
-        |b| b == b'\n',
-    )
+    find(bytes, from, |w| zero_bytes(w ^ splat(b'\n')))
 }
 
 /// The index of the first `:` or `\n` in `bytes` from `from` on, or `bytes.len()`. (Each
 /// mask's lowest flagged byte is exact, so their union's is too.)
 fn find_colon_or_newline(bytes: &[u8], from: usize) -> usize {
-    find(
-        bytes,
-        from,
-        |w| zero_bytes(w ^ splat(b':')) | zero_bytes(w ^ splat(b'\n')),
-        |b| b == b':' || b == b'\n',
-    )
+    find(bytes, from, |w| {
+        zero_bytes(w ^ splat(b':')) | zero_bytes(w ^ splat(b'\n'))
+    })
 }
 
 /// Expands, inside an `impl` of a type with an `inner` WIT resource, to the header

@@ -37,8 +37,8 @@ impl Host for HostCalls {
 #[wedge_sdk::function]
 impl Function for Waf {
     // Between requests the ACL keeps only detector verdicts on fields (paths, queries,
-    // cookies, headers) it has seen (see `waf_rules::memo`): the same answers it would work out again, so the
-    // host may reuse instances.
+    // cookies, headers) it has seen (see `waf_rules::memo`): the same answers it would
+    // work out again, so the host may reuse instances.
     const REUSE_INSTANCE: bool = true;
 
     // The verdict depends on these alone (and on rate counters, whose runs the host
