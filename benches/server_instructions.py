@@ -5,7 +5,8 @@ half a percent where timings on a shared machine do not.
 
     cargo build --release -p wedge -p wedge-benches --bins
     python3 benches/server_instructions.py [-n 4000] [--warmup 2000] [--connections 16]
-        [--scenario ceiling|proxy|proxy-unique-query|waf-unique-query] [--only wedge|floor]
+        [--scenario ceiling|proxy|proxy-unique-query|waf-unique-query|waf-unique-search]
+        [--only wedge|floor]
         [--top 25] [--callers NAME ...] [--pin split|off] [--keep]
 
 Each contender runs under `valgrind --tool=callgrind` in front of the same nginx origin (a static
@@ -17,9 +18,10 @@ and teardown); I(N) / N is printed beside it. Counts are all threads' user-space
 run's length. Per function, callgrind's exclusive costs are summed over threads.
 
 Scenarios: `ceiling` (wedge with no functions), `proxy` (device-class on every request, as
-benches/load/compare.py's proxy scenario), `proxy-unique-query` (the same, every query string
-new), `waf-unique-query` (the WAF then device-class, every query string new, at most 2
-connections: the WAF runs on every request). The WAF's compiled code has no symbols here and
+benches/load/compare.py's proxy scenario), `proxy-unique-query` (the same, every query a new
+bare token), `waf-unique-query` (the WAF then device-class, every query a new bare token, at
+most 2 connections: the WAF's verdict is reused by query shape) and `waf-unique-search` (the
+same with a new search text in every query: the WAF runs on every request). The WAF's compiled code has no symbols here and
 counts as "other"; run with WEDGE_PERF_MAP=1 in the environment (and `--keep`) to name its
 addresses from /tmp/perf-<pid>.map.
 
@@ -64,8 +66,10 @@ class Scenario:
 
     functions: tuple[str, ...]
     what: str
-    # Every request gets a query string never sent before (no decision can be replayed).
-    unique_query: bool = False
+    # Every request gets a query string never sent before: "token", a new bare token (a
+    # cache-buster: the WAF's verdict is reused by query shape); "search", a new search text
+    # (the WAF inspects every one).
+    unique_query: str = ""
     # At most this many connections: each request in flight holds its own instances, and the
     # pool valgrind can reserve is small.
     max_connections: int | None = None
@@ -78,11 +82,15 @@ SCENARIOS = {
     "proxy": Scenario(("device-class",), "wedge with device-class on the behavior (origin sees "
                       "the device headers; one User-Agent, so its decision is replayed)"),
     "proxy-unique-query": Scenario(("device-class",), "as proxy, every query string new",
-                                   unique_query=True),
+                                   unique_query="token"),
     "waf-unique-query": Scenario(("waf", "device-class"), "the WAF (managed rules, block mode) "
-                                 "then device-class, every query string new: the WAF runs on "
-                                 "every request", unique_query=True, max_connections=2,
-                                 instances=6),
+                                 "then device-class, every query a new cache-buster token: "
+                                 "the WAF's verdict is reused by query shape",
+                                 unique_query="token", max_connections=2, instances=6),
+    "waf-unique-search": Scenario(("waf", "device-class"), "the WAF (managed rules, block "
+                                  "mode) then device-class, every query a new search text: "
+                                  "the WAF runs on every request", unique_query="search",
+                                  max_connections=2, instances=6),
 }
 # What a whole load run may take under valgrind, and how long a dump may take to appear.
 LOAD_TIMEOUT = 3600.0
@@ -296,14 +304,17 @@ def wait_ready(proc: subprocess.Popen, contender: Contender, log: Path, expect_e
 
 
 def h2load(port: int, n: int, connections: int, cpus: str | None,
-           unique: Path | None = None) -> None:
+           unique: Path | None = None, kind: str = "token") -> None:
     """n HTTP/1.1 keep-alive requests over `connections` connections; fail unless every
-    request completed with a 2xx answer. With `unique`, each request's query string is new:
-    h2load takes the URIs, one per request, from that file (written here)."""
+    request completed with a 2xx answer. With `unique`, each request's query string is new
+    (a bare token, or with `kind` "search" a search text): h2load takes the URIs, one per
+    request, from that file (written here)."""
     uri = f"https://127.0.0.1:{port}{BENCH_PATH}"
     if unique is not None:
         # Query strings never sent before (no two runs share the file's name).
-        unique.write_text("".join(f"{uri}?q={unique.stem}-{i}&page=search\n" for i in range(n)))
+        words = "red+shoes+" if kind == "search" else ""
+        unique.write_text("".join(f"{uri}?q={words}{unique.stem}-{i}&page=search\n"
+                                  for i in range(n)))
     argv = ["h2load", "--h1", f"-n{n}", f"-c{connections}", "-t1",
             "-H", f":authority: {HOST}", "-H", f"user-agent: {MOBILE_UA}",
             *(["-i", str(unique)] if unique is not None else [uri])]
@@ -367,7 +378,8 @@ def measure(contender: Contender, args: argparse.Namespace, workdir: Path,
             started = time.monotonic()
             unique = (workdir / f"uris-{contender.name}-{len(profiles)}-{n}.txt"
                       if SCENARIOS[args.scenario].unique_query else None)
-            h2load(contender.port, n, args.connections, args.loadgen_cpus, unique)
+            h2load(contender.port, n, args.connections, args.loadgen_cpus, unique,
+                   SCENARIOS[args.scenario].unique_query)
             if label == "measured":
                 profiles.append(parse_callgrind(dump(proc.pid, out)))
             print(f"   {contender.name}: {label} {n} requests in "

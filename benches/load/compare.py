@@ -8,7 +8,7 @@ medians with wedge/nginx and wedge/ceiling ratios.
 
     python3 benches/load/compare.py [--duration 10] [--rounds 3]
         [--scenarios proxy,proxy-unique-ua,proxy-unique-query,ceiling,h2,handshake,cache,
-                     waf,waf-unique-ua,waf-unique-query,half-h1,half-h2,floor]
+                     waf,waf-unique-ua,waf-unique-query,waf-unique-search,half-h1,half-h2,floor]
         [--pin split|off] [--json out.json]
 
 Python 3.11 standard library only (with benches/benchlib.py). Runs as root on Debian: installs nginx, wrk and h2load with
@@ -95,7 +95,8 @@ class Scenario:
     duration: int | None = None  # overrides --duration
     rounds: int | None = None  # overrides --rounds
     # "user-agent": every request a never-seen User-Agent (defeats decision reuse); "query":
-    # every request a never-sent query string, the headers those of one browser
+    # every request a never-sent query string (a cache-buster token), the headers those of
+    # one browser; "search": the same with a never-sent search text, which the WAF inspects
     unique: str = ""
     # wedge caches with three functions (device-class, cache-key, security-headers); nginx
     # uses proxy_cache keyed by the mapped device class and adds the same headers
@@ -133,16 +134,19 @@ SCENARIOS = {
                  functions=True, waf=True),
         Scenario("waf-unique-ua", "as waf, but every request has a new User-Agent (no "
                  "verdict or decision to reuse)", functions=True, waf=True, unique="user-agent"),
-        Scenario("waf-unique-query", "as waf, but every request has a new query string (no "
-                 "verdict to reuse; the browser's headers repeat)", functions=True, waf=True,
-                 unique="query"),
+        Scenario("waf-unique-query", "as waf, but every request has a new cache-buster token "
+                 "in its query (its verdict reused by query shape; the browser's headers "
+                 "repeat)", functions=True, waf=True, unique="query"),
+        Scenario("waf-unique-search", "as waf, but every request has a new search text in its "
+                 "query (no verdict to reuse: the WAF inspects every one)", functions=True,
+                 waf=True, unique="search"),
         Scenario("floor", "as ceiling, against the bare stack (hyper + rustls floor-proxy) "
                  "instead of nginx", peer="floor"),
     ]
 }
 ALIASES = {"handshake": ["handshake-ecdsa", "handshake-rsa"]}
 DEFAULT_SCENARIOS = ("proxy,proxy-unique-ua,proxy-unique-query,ceiling,h2,handshake,cache,"
-                     "waf,waf-unique-ua,waf-unique-query,half-h1,half-h2")
+                     "waf,waf-unique-ua,waf-unique-query,waf-unique-search,half-h1,half-h2")
 
 
 @dataclass
@@ -594,8 +598,10 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
     pairs = [(who, name, "ceiling", "functions add", "")
              for name in ("proxy", "proxy-unique-ua", "proxy-unique-query", "cache")
              for who in ("wedge", "nginx")]
-    pairs += [("wedge", f"waf{u}", f"proxy{u}", "the WAF adds", " (goal ≥ 0.90)")
-              for u in ("", "-unique-ua", "-unique-query")]
+    pairs += [("wedge", f"waf{u}", f"proxy{base}", "the WAF adds", " (goal ≥ 0.90)")
+              for u, base in (("", ""), ("-unique-ua", "-unique-ua"),
+                              ("-unique-query", "-unique-query"),
+                              ("-unique-search", "-unique-query"))]
     for who, name, base, what, goal in pairs:
         m, b = med.get((name, who)), med.get((base, who))
         if m and b:

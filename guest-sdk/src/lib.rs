@@ -183,6 +183,45 @@ pub trait Function: Sized + 'static {
     /// ```
     fn new(config: &Config) -> Result<Self, ConfigError>;
 
+    /// What `hook` depends on, declared by the configured function: for a function whose
+    /// inputs follow from its config (the headers it is told to read, say). The host asks
+    /// once after [`Function::new`] and uses this instead of the constants
+    /// ([`VIEWER_REQUEST_INPUTS`](Function::VIEWER_REQUEST_INPUTS) and the others), which
+    /// are the default answer. Besides the inputs listed there, `:query-shape` stands for
+    /// the query with every parameter value that is a bare token (letters, digits, `_`,
+    /// `-`) counted as one value: declare it only if no such value changes the outcome,
+    /// or call [`Request::do_not_reuse`] in the runs where one does.
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// struct Echo { header: String }
+    ///
+    /// #[wedge_sdk::function]
+    /// impl wedge_sdk::Function for Echo {
+    ///     fn new(config: &wedge_sdk::Config) -> Result<Self, wedge_sdk::ConfigError> {
+    ///         config.parse()
+    ///     }
+    ///     // Run once per distinct value of the configured header, then replayed.
+    ///     fn inputs(&self, hook: wedge_sdk::Hook) -> Option<Vec<String>> {
+    ///         (hook == wedge_sdk::Hook::ViewerRequest).then(|| vec![self.header.clone()])
+    ///     }
+    ///     fn on_viewer_request(&mut self, req: &mut wedge_sdk::Request) -> wedge_sdk::Decision {
+    ///         let value = req.header(&self.header).unwrap_or_default();
+    ///         req.set_header("x-echo", &value);
+    ///         wedge_sdk::Decision::Continue
+    ///     }
+    /// }
+    /// ```
+    fn inputs(&self, hook: Hook) -> Option<Vec<String>> {
+        let names = match hook {
+            Hook::ViewerRequest => Self::VIEWER_REQUEST_INPUTS,
+            Hook::CacheKey => Self::CACHE_KEY_INPUTS,
+            Hook::ViewerResponse => Self::VIEWER_RESPONSE_INPUTS,
+            Hook::OriginRequest | Hook::OriginResponse => None,
+        };
+        names.map(|names| names.iter().map(|n| (*n).to_owned()).collect())
+    }
+
     /// Runs after routing, before the cache, for every request the behavior receives.
     /// Edit the request in place (headers, path, query), or answer it yourself.
     ///
@@ -363,7 +402,14 @@ pub mod __private {
     use crate::bindings::wedge::function::types as wit;
     use crate::{Config, Function, Hook, Request, ResponseHead};
 
-    pub fn describe<F: Function>() -> wit::FunctionInfo {
+    /// What `F` declares: configured (`slot` filled), what [`Function::inputs`] says;
+    /// else the constants.
+    pub fn describe<F: Function>(slot: &RefCell<Option<F>>) -> wit::FunctionInfo {
+        let state = slot.borrow();
+        let inputs = |hook: Hook, names: Option<&[&str]>| match state.as_ref() {
+            Some(state) => lower(state.inputs(hook)),
+            None => lower(names.map(|n| n.iter().map(|n| (*n).to_owned()).collect())),
+        };
         wit::FunctionInfo {
             hooks: F::HOOKS
                 .iter()
@@ -376,14 +422,14 @@ pub mod __private {
                 })
                 .collect(),
             takes_config: F::TAKES_CONFIG,
-            viewer_request_inputs: lower(F::VIEWER_REQUEST_INPUTS),
-            cache_key_inputs: lower(F::CACHE_KEY_INPUTS),
-            viewer_response_inputs: lower(F::VIEWER_RESPONSE_INPUTS),
+            viewer_request_inputs: inputs(Hook::ViewerRequest, F::VIEWER_REQUEST_INPUTS),
+            cache_key_inputs: inputs(Hook::CacheKey, F::CACHE_KEY_INPUTS),
+            viewer_response_inputs: inputs(Hook::ViewerResponse, F::VIEWER_RESPONSE_INPUTS),
             reuse_instance: F::REUSE_INSTANCE,
         }
     }
 
-    fn lower(names: Option<&[&str]>) -> Option<Vec<String>> {
+    fn lower(names: Option<Vec<String>>) -> Option<Vec<String>> {
         names.map(|names| names.iter().map(|n| n.to_ascii_lowercase()).collect())
     }
 
@@ -460,7 +506,7 @@ macro_rules! __export_function {
 
             impl Guest for __WedgeExport {
                 fn describe() -> wit::FunctionInfo {
-                    $crate::__private::describe::<$ty>()
+                    __WEDGE_STATE.with(|slot| $crate::__private::describe::<$ty>(slot))
                 }
                 fn configure(config: ::std::string::String) -> ::core::result::Result<(), wit::ConfigError> {
                     __WEDGE_STATE.with(|slot| $crate::__private::configure::<$ty>(slot, &config))

@@ -117,4 +117,12 @@ impl<'a> Request<'a> {
     pub fn set_query(&mut self, query: Option<&str>) -> Result<(), EditError> {
         self.inner.set_query(query).map_err(Into::into)
     }
+
+    /// Tells the host not to reuse this run's outcome for other requests with the same
+    /// declared inputs: call it when the outcome depends on something the declaration
+    /// counts as the same (which bare token a parameter holds, under `:query-shape`).
+    /// Free outside a recorded run.
+    pub fn do_not_reuse(&self) {
+        self.inner.do_not_reuse();
+    }
 }

@@ -18,6 +18,17 @@ module = "{functions}/memo.wasm"
 module = "{functions}/memo.wasm"
 decision_cache = 0
 
+[functions.memo-shape]
+module = "{functions}/memo.wasm"
+config = { inputs = ["x-input", ":query-shape"] }
+
+[[distributions]]
+id = "shape"
+aliases = ["shape.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["memo-shape"]
+
 [[distributions]]
 id = "on"
 aliases = ["on.test"]
@@ -36,7 +47,12 @@ functions = ["memo-off"]
 /// Sends a request and returns the nonce the function stamped on it (from the origin's
 /// view, or from the response when the function answered).
 async fn nonce(edge: &TestEdge, host: &str, input: &str) -> String {
-    let req = Request::get("/echo")
+    nonce_at(edge, host, "/echo", input).await
+}
+
+/// [`nonce`] for a request to `uri`.
+async fn nonce_at(edge: &TestEdge, host: &str, uri: &str, input: &str) -> String {
+    let req = Request::get(uri)
         .header("host", host)
         .header("x-input", input)
         .header("x-remove-me", "1")
@@ -91,6 +107,31 @@ async fn reading_outside_the_declared_inputs_stops_reuse() {
         p1 != p2 && p2 != p3,
         "a function that read the path is run every time"
     );
+}
+
+#[tokio::test]
+async fn a_run_that_asks_not_to_be_reused_is_not() {
+    let edge = TestEdge::start(MEMO).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(nonce(&edge, "on.test", "volatile").await);
+    }
+    assert!(seen.windows(2).all(|w| w[0] != w[1]), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_configured_query_shape_counts_bare_values_as_one() {
+    let edge = TestEdge::start(MEMO).await.unwrap();
+    let at = |uri: &'static str| nonce_at(&edge, "shape.test", uri, "query");
+    at("/echo?id=a1&page=x").await;
+    let recorded = at("/echo?id=a1&page=x").await;
+    // Other bare values, same shape: the recorded outcome.
+    assert_eq!(recorded, at("/echo?id=b-2&page=Y_3").await);
+    assert_eq!(recorded, at("/echo?id=c3&page=z").await);
+    // Another shape (a value with a space, another name, no query) runs the function.
+    for other in ["/echo?id=a%201&page=x", "/echo?id=a1&p=x", "/echo"] {
+        assert_ne!(recorded, at(other).await, "{other}");
+    }
 }
 
 #[tokio::test]

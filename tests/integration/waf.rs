@@ -31,6 +31,20 @@ rules = [
   { id = "login-rate", priority = 3, action = "block", statement = { and = [ { match = { field = "path", op = "exact", value = "/login" } }, { rate = { key = "header:x-user", window_ms = 3600000, limit = 3 } } ] } },
 ]
 
+[functions.waf-args]
+module = "{functions}/waf.wasm"
+
+[functions.waf-args.config]
+managed = "block"
+rules = [{ id = "no-debug", priority = 1, action = "block", statement = { match = { field = "args", op = "exact", value = "debug" } } }]
+
+[[distributions]]
+id = "args"
+aliases = ["args.test"]
+[distributions.default_behavior]
+origin = "stub"
+functions = ["waf-args"]
+
 [[distributions]]
 id = "block"
 aliases = ["block.test"]
@@ -149,6 +163,59 @@ async fn a_repeated_request_gets_the_recorded_verdict_and_is_counted_each_time()
         3.0
     );
     assert_eq!(edge.origin.received().len(), 3);
+}
+
+#[tokio::test]
+async fn a_verdict_is_reused_across_bare_query_values_unless_they_can_change_it() {
+    let edge = TestEdge::start(CONFIG).await.unwrap();
+    let hooks = |f: &str, outcome: &str| {
+        format!(
+            r#"wedge_function_hooks_total{{function="{f}",hook="viewer-request",outcome="{outcome}"}}"#
+        )
+    };
+    // Queries that differ only in bare tokens (a cache-buster, an id): the managed rules
+    // find nothing in those, so the recorded verdict serves them all.
+    for (i, q) in [
+        "id=a1&page=x",
+        "id=b-2&page=y",
+        "id=c_3&page=z",
+        "id=D4&page=w",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let resp = get(&edge, "block.test", &format!("/echo?{q}"), &[]).await;
+        assert_eq!(resp.status(), 200, "request {i}");
+    }
+    assert_eq!(edge.metric(&hooks("waf", "continue")).await, 2.0);
+    assert_eq!(edge.metric(&hooks("waf", "reused")).await, 2.0);
+    // The same shape holding an attack is another key.
+    let resp = get(
+        &edge,
+        "block.test",
+        "/echo?id=1%27%20OR%201%3D1&page=x",
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 403);
+    // An entity's `&` makes the whole query worth a look, bare values included: those
+    // verdicts are not reused.
+    for n in ["k1", "k2", "k3", "k4"] {
+        let resp = get(&edge, "block.test", &format!("/echo?n={n}&lt=1"), &[]).await;
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(edge.metric(&hooks("waf", "continue")).await, 6.0);
+    assert_eq!(edge.metric(&hooks("waf", "reused")).await, 2.0);
+
+    // A rule that matches argument values tells bare tokens apart: its function keys on
+    // the exact query, so `debug` is never answered with another value's verdict.
+    for _ in 0..3 {
+        let resp = get(&edge, "args.test", "/echo?mode=fast", &[]).await;
+        assert_eq!(resp.status(), 200);
+    }
+    let resp = get(&edge, "args.test", "/echo?mode=debug", &[]).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["x-wedge-waf-rule"], "no-debug");
 }
 
 async fn post(

@@ -347,6 +347,10 @@ pub struct Acl {
     pub reads_body: bool,
     /// Whether any rule looks at the client's address (likewise).
     pub reads_client_ip: bool,
+    /// Whether some rule tells apart bare argument values (see [`Acl::bare_values_matter`]).
+    tells_bare_values_apart: bool,
+    /// Whether a detector reads the whole query.
+    detects_in_query: bool,
     /// How many distinct fields detectors read (see [`Detected`]).
     detected_fields: usize,
     /// Detector verdicts on fields whose source was seen before.
@@ -520,6 +524,12 @@ impl Acl {
         }
         let reads_body = rules.iter().any(|r| r.cond.reads_body());
         let reads_client_ip = rules.iter().any(|r| r.cond.reads_client_ip());
+        let tells_bare_values_apart = rules.iter().any(|r| r.cond.tells_bare_values_apart());
+        let detects_in_query = rules.iter().any(|r| {
+            r.cond.any(&|c| {
+                matches!(c, Cond::Detect(_, fields) if fields.iter().any(|d| d.field == Field::Query))
+            })
+        });
         Ok(Acl {
             rules,
             block: s.block_response,
@@ -527,9 +537,30 @@ impl Acl {
             forward_labels: s.forward_labels,
             reads_body,
             reads_client_ip,
+            tells_bare_values_apart,
+            detects_in_query,
             detected_fields: detected.len(),
             verdicts: Default::default(),
         })
+    }
+
+    /// Whether the verdict on a request with this query can depend on which bare token
+    /// (letters, digits, `_`, `-`) an argument holds, rather than only on there being
+    /// one. Detectors find nothing in a bare value, so only a rule that matches or
+    /// measures the query or the arguments, or looks for scanners in them, tells two
+    /// apart ([`Acl::tells_bare_values_apart`]); or a detector reading the whole query,
+    /// which it does only where an entity's `&` may have split a payload. (The host
+    /// reuses verdicts across requests that differ only in such tokens where this is
+    /// false.)
+    pub fn bare_values_matter(&self, query: Option<&str>) -> bool {
+        self.tells_bare_values_apart
+            || (self.detects_in_query && query.is_some_and(query_has_entity))
+    }
+
+    /// Whether some rule tells bare argument values apart in every request (see
+    /// [`Acl::bare_values_matter`]).
+    pub fn tells_bare_values_apart(&self) -> bool {
+        self.tells_bare_values_apart
     }
 
     /// Evaluates the rules in priority order.
@@ -614,6 +645,16 @@ impl Cond {
         self.any(&|c| match c {
             Cond::Match { field, .. } | Cond::Size { field, .. } => *field == Field::Body,
             Cond::Detect(_, fields) => fields.iter().any(|d| d.field == Field::Body),
+            _ => false,
+        })
+    }
+
+    /// Whether this statement can tell two bare argument values apart.
+    fn tells_bare_values_apart(&self) -> bool {
+        let bare_args = |f: &Field| matches!(f, Field::Query | Field::Args);
+        self.any(&|c| match c {
+            Cond::Match { field, .. } | Cond::Size { field, .. } => bare_args(field),
+            Cond::Detect(Detector::Scanner, fields) => fields.iter().any(|d| bare_args(&d.field)),
             _ => false,
         })
     }
@@ -850,19 +891,23 @@ struct Prepared {
     lower: std::cell::OnceCell<String>,
 }
 
+/// Whether an entity's `&` may have split a payload across the arguments of `query`
+/// (`<img src=&#106;...`): only then is the whole query worth a look. (Looked for at each
+/// `&` rather than as seven substring searches.)
+fn query_has_entity(query: &str) -> bool {
+    query.match_indices('&').any(|(i, _)| {
+        let next = &query[i + 1..];
+        ["#", "%23", "lt", "gt", "quot", "colon", "lpar"]
+            .iter()
+            .any(|e| next.starts_with(e))
+    })
+}
+
 impl Prepared {
     fn new(f: &Field, raw: &str) -> Prepared {
         // The whole query is only worth a look when an entity's `&` split a payload across
-        // arguments (`<img src=&#106;...`); the arguments are checked anyway. (Looked for
-        // at each `&` rather than as seven substring searches.)
-        let skip = raw.is_empty()
-            || (*f == Field::Query
-                && !raw.match_indices('&').any(|(i, _)| {
-                    let next = &raw[i + 1..];
-                    ["#", "%23", "lt", "gt", "quot", "colon", "lpar"]
-                        .iter()
-                        .any(|e| next.starts_with(e))
-                }));
+        // arguments; the arguments are checked anyway.
+        let skip = raw.is_empty() || (*f == Field::Query && !query_has_entity(raw));
         let bare = raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
@@ -1189,6 +1234,76 @@ mod tests {
         assert!(acl(per_address).reads_client_ip);
         let per_path = per_address.replace(r#""key":"ip""#, r#""key":"path""#);
         assert!(!acl(&per_path).reads_client_ip);
+    }
+
+    #[test]
+    fn bare_argument_values_change_a_verdict_only_where_the_acl_says_they_may() {
+        let acl = managed_acl();
+        assert!(!acl.tells_bare_values_apart());
+        assert!(!acl.bare_values_matter(Some("a=1&b=2")) && !acl.bare_values_matter(None));
+        assert!(acl.bare_values_matter(Some("a=1&lt=2")));
+        let verdict = |q: &str| {
+            let headers = vec![("host", "a.test")];
+            let req = Inspect::new("GET", "/s", Some(q), "a.test", headers, None, None);
+            let v = acl.evaluate(&req, &mut NoRates);
+            (v.block.map(|b| b.rule), v.matches, v.labels)
+        };
+        // Bare tokens that are attack words on their own, put where an ordinary one was,
+        // beside attacks and harmless values.
+        let tokens = [
+            "x1",
+            "union",
+            "select",
+            "or",
+            "1",
+            "--",
+            "_",
+            "script",
+            "alert",
+            "javascript",
+            "passwd",
+            "etc",
+            "wget",
+            "cmd",
+            "phpinfo",
+            "system",
+            "eval",
+            "sleep",
+            "admin",
+        ];
+        for template in [
+            "q=@&page=@",
+            "@=@",
+            "id=1%27%20OR%201%3D1&x=@",
+            "q=%3Cscript%3Ealert(1)%3C%2Fscript%3E&v=@",
+            "file=..%2F..%2Fetc%2Fpasswd&f=@",
+            "c=%3Bcat%20%2Fetc%2Fpasswd&d=@&e=@",
+            "a=@&b=hello%20world&c=@",
+        ] {
+            let first = verdict(&template.replace('@', tokens[0]));
+            for t in tokens {
+                let q = template.replace('@', t);
+                assert!(!acl.bare_values_matter(Some(&q)), "{q}");
+                assert_eq!(verdict(&q), first, "{q} against {}", tokens[0]);
+            }
+        }
+        let custom = |statement: &str| {
+            let json = format!(
+                r#"{{"managed":"block","rules":[{{"id":"c","action":"block","statement":{statement}}}]}}"#
+            );
+            Acl::new(serde_json::from_str(&json).unwrap()).unwrap()
+        };
+        for reads_values in [
+            r#"{"match":{"field":"args","op":"exact","value":"debug"}}"#,
+            r#"{"not":{"size":{"field":"query","op":"lt","size":10}}}"#,
+            r#"{"detect":{"detector":"scanner","fields":["args"]}}"#,
+        ] {
+            let acl = custom(reads_values);
+            assert!(acl.tells_bare_values_apart(), "{reads_values}");
+            assert!(acl.bare_values_matter(Some("a=1")), "{reads_values}");
+        }
+        let on_the_path = custom(r#"{"match":{"field":"path","op":"exact","value":"/x"}}"#);
+        assert!(!on_the_path.tells_bare_values_apart());
     }
 
     fn managed_acl() -> Acl {

@@ -14,7 +14,7 @@
 //! also builds natively); this file only adapts the host's request and services to it.
 
 use waf_rules::acl::{Acl, Action, Host, RateVerdict, Settings};
-use wedge_sdk::{Config, ConfigError, Decision, Function, Request, Response};
+use wedge_sdk::{Config, ConfigError, Decision, Function, Hook, Request, Response};
 
 /// The function: the compiled ACL.
 pub struct Waf {
@@ -41,23 +41,35 @@ impl Function for Waf {
     // work out again, so the host may reuse instances.
     const REUSE_INSTANCE: bool = true;
 
-    // The verdict depends on these alone (and on rate counters, whose runs the host
-    // never reuses), so the host replays it, with its log line and rule counts, for a
-    // request it has seen before.
-    const VIEWER_REQUEST_INPUTS: Option<&'static [&'static str]> = Some(&[
-        ":method",
-        ":path",
-        ":query",
-        ":host",
-        ":client-ip",
-        ":headers",
-        ":body",
-    ]);
-
     fn new(config: &Config) -> Result<Self, ConfigError> {
         let settings: Settings = config.parse()?;
         let acl = Acl::new(settings).map_err(|p| ConfigError::new(p.field, p.message))?;
         Ok(Waf { acl })
+    }
+
+    // The verdict depends on these alone (and on rate counters, whose runs the host
+    // never reuses), so the host replays it, with its log line and rule counts, for a
+    // request it has seen before. The client's address and the body only where a rule
+    // reads them; and, unless a rule tells bare argument values apart, the query's
+    // shape, so that a request differing only in a cache-buster or an id reuses the
+    // verdict too (the rare request whose verdict still depends on those says so).
+    fn inputs(&self, hook: Hook) -> Option<Vec<String>> {
+        if hook != Hook::ViewerRequest {
+            return None;
+        }
+        let query = if self.acl.tells_bare_values_apart() {
+            ":query"
+        } else {
+            ":query-shape"
+        };
+        let mut inputs = vec![":method", ":path", query, ":host", ":headers"];
+        if self.acl.reads_client_ip {
+            inputs.push(":client-ip");
+        }
+        if self.acl.reads_body {
+            inputs.push(":body");
+        }
+        Some(inputs.into_iter().map(String::from).collect())
     }
 
     fn on_viewer_request(&mut self, req: &mut Request) -> Decision {
@@ -89,6 +101,9 @@ impl Function for Waf {
             ip,
             body,
         );
+        if self.acl.bare_values_matter(query) {
+            req.do_not_reuse();
+        }
         let verdict = self.acl.evaluate(&view, &mut HostCalls);
         for m in &verdict.matches {
             wedge_sdk::rule_metrics::matched(&m.rule, m.action.as_str());

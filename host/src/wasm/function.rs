@@ -414,6 +414,27 @@ impl LoadedFunction {
                 .await
                 .map_err(failed)??;
         }
+        // Configured, a function may declare inputs its config decides (the WAF's
+        // depend on its rules): those are the ones that count.
+        let info = match (&snapshot, info.takes_config) {
+            (_, false) => info,
+            (None, true) => hooks.call_describe(&mut store).await.map_err(failed)?,
+            (Some(component), true) => {
+                let pre = self
+                    .engine
+                    .linker()
+                    .instantiate_pre(component)
+                    .and_then(FunctionPre::new)
+                    .map_err(failed)?;
+                let mut store = new_store(self, RequestId::next());
+                let instance = pre.instantiate_async(&mut store).await.map_err(failed)?;
+                instance
+                    .wedge_function_hooks()
+                    .call_describe(&mut store)
+                    .await
+                    .map_err(failed)?
+            }
+        };
         Ok((info, snapshot))
     }
 

@@ -100,6 +100,12 @@ pub(crate) enum Part {
     Method,
     Path,
     Query,
+    /// The query with every parameter value that is a bare token (letters, digits, `_`,
+    /// `-`) counted as the same value: for a function whose outcome never depends on
+    /// which bare token a parameter holds (the WAF, whose detectors find nothing in
+    /// one), so that cache-busters, ids and click ids do not make every request new.
+    /// Declaring it covers reading the query.
+    QueryShape,
     Host,
     Scheme,
     /// Every header, names and values: declaring it covers reading any one of them.
@@ -111,10 +117,11 @@ pub(crate) enum Part {
 }
 
 impl Part {
-    const ALL: [Part; 9] = [
+    const ALL: [Part; 10] = [
         Part::Method,
         Part::Path,
         Part::Query,
+        Part::QueryShape,
         Part::Host,
         Part::Scheme,
         Part::Headers,
@@ -129,6 +136,7 @@ impl Part {
             Part::Method => "method",
             Part::Path => "path",
             Part::Query => "query",
+            Part::QueryShape => "query-shape",
             Part::Host => "host",
             Part::Scheme => "scheme",
             Part::Headers => "headers",
@@ -187,7 +195,8 @@ impl Recording {
 
     /// Notes a read of a request part: fine when it is declared, a taint otherwise.
     pub(crate) fn read_part(&mut self, part: Part) {
-        if !self.inputs.contains(&Input::Part(part)) {
+        let declared = |p| self.inputs.contains(&Input::Part(p));
+        if !(declared(part) || part == Part::Query && declared(Part::QueryShape)) {
             self.taint(part.name());
         }
     }
@@ -296,6 +305,29 @@ impl Doorkeeper {
 fn value(key: &mut Vec<u8>, value: impl AsRef<[u8]>) {
     key.push(1);
     key.extend_from_slice(value.as_ref());
+}
+
+/// Appends `query` with the value of each `name=value` pair that is a bare token (one or
+/// more ASCII letters, digits, `_` or `-`: nothing to decode, nothing a detector reads)
+/// replaced by a 2 byte, which no query holds; everything else is kept as sent.
+fn query_shape(key: &mut Vec<u8>, query: &str) {
+    let bare = |v: &[u8]| {
+        !v.is_empty()
+            && v.iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    };
+    for (i, pair) in query.as_bytes().split(|&b| b == b'&').enumerate() {
+        if i > 0 {
+            key.push(b'&');
+        }
+        match pair.iter().position(|&b| b == b'=') {
+            Some(eq) if bare(&pair[eq + 1..]) => {
+                key.extend_from_slice(&pair[..=eq]);
+                key.push(2);
+            }
+            _ => key.extend_from_slice(pair),
+        }
+    }
 }
 
 /// A request's key in a decision cache: its inputs' bytes, and their hash, worked out
@@ -440,6 +472,12 @@ impl DecisionCache {
                     // Absent and empty told apart.
                     if let Some(q) = view.parts.uri.query() {
                         value(key, q);
+                    }
+                }
+                Input::Part(Part::QueryShape) => {
+                    if let Some(q) = view.parts.uri.query() {
+                        key.push(1);
+                        query_shape(key, q);
                     }
                 }
                 Input::Part(Part::Method) => value(key, view.parts.method.as_str()),
@@ -691,5 +729,42 @@ mod tests {
         assert!(!rec.volatile);
         rec.effect(Effect::Log(Level::Info, "one more".into()));
         assert!(rec.volatile && rec.effects.is_empty());
+    }
+
+    #[test]
+    fn the_query_shape_counts_bare_values_as_one_and_keeps_the_rest() {
+        let inputs = vec![Input::parse(":query-shape").unwrap()];
+        let cache = DecisionCache::new(super::super::Hook::ViewerRequest, inputs, 100, 0);
+        let key = |uri: &str| {
+            let (parts, ()) = http::Request::get(uri).body(()).unwrap().into_parts();
+            let ip = "192.0.2.7".parse().unwrap();
+            let view = RequestView::new(parts, ip, None, "https", "site.test".into());
+            cache.key(&view).unwrap()
+        };
+        let base = key("/p?q=abc-1&page=search");
+        assert_eq!(base, key("/p?q=Zz_9&page=other"));
+        // Names, values to decode or with punctuation, empty values, pairs without a
+        // value and an absent query are told apart.
+        for other in [
+            "/p?r=abc-1&page=search",
+            "/p?q=a%20b&page=search",
+            "/p?q=a+b&page=search",
+            "/p?q=1.5&page=search",
+            "/p?q=&page=search",
+            "/p?q&page=search",
+            "/p?page=search&q=abc-1",
+            "/p?q=abc-1&page=search&",
+            "/p",
+            "/p?",
+        ] {
+            assert_ne!(base, key(other), "{other}");
+        }
+        assert_ne!(key("/p"), key("/p?"));
+        // Declaring the shape covers reading the query, not the path.
+        let mut rec = Recording::new(cache.inputs.clone());
+        rec.read_part(Part::Query);
+        assert_eq!(rec.tainted, None);
+        rec.read_part(Part::Path);
+        assert_eq!(rec.tainted.as_deref(), Some("path"));
     }
 }

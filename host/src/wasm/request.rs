@@ -408,6 +408,15 @@ impl HostRequest for HostState {
         Ok(view.set_path_and_query(&path, query.as_deref()))
     }
 
+    fn do_not_reuse(&mut self, _r: Resource<RequestView>) -> Res<()> {
+        // Like a rate-limit answer: not a mistake in the declaration, so nothing is
+        // logged; the outcome is just not stored.
+        if let Some(rec) = &mut self.recording {
+            rec.volatile = true;
+        }
+        Ok(())
+    }
+
     fn drop(&mut self, _r: Resource<RequestView>) -> Res<()> {
         // The guest only ever borrows the request; the host takes it back after the
         // hook returns, so there is nothing to free here.
