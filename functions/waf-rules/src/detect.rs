@@ -24,11 +24,14 @@ pub(crate) fn prepare() {
 /// `../` in any spelling (`..\`, `..;/`, `%2e%2e/` once decoded, `....//`), or a
 /// path to a well-known sensitive file.
 pub fn is_traversal(v: &str) -> bool {
-    // Dots, slashes, hex spellings or non-ASCII look-alikes are needed for any of it.
-    if !v
-        .bytes()
-        .any(|b| matches!(b, b'.' | b'/' | b'\\' | b'0') || b >= 0x80)
-    {
+    // Dots, slashes, hex spellings (`0x2e`) or non-ASCII look-alikes are needed for any
+    // of it. (Any `0` let through every id, price and date.)
+    let bytes = v.as_bytes();
+    if !bytes.iter().enumerate().any(|(i, &b)| {
+        matches!(b, b'.' | b'/' | b'\\')
+            || b >= 0x80
+            || (b == b'0' && matches!(bytes.get(i + 1), Some(b'x' | b'X')))
+    }) {
         return false;
     }
     // Spellings of `.` and `/` that old servers or decoders accepted: literal hex
