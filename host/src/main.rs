@@ -60,11 +60,28 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: SocketAddr,
     },
+    /// Internal: compile the component on stdin into the artifact cache under `key`
+    /// (what the other commands run to compile functions outside their own heap).
+    #[command(name = "__compile", hide = true)]
+    Compile { key: String },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    if let Command::Compile { key } = &cli.command {
+        return match wedge::wasm::engine::run_compile_helper(key) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    // Functions compile in a helper process (this binary), outside the server's heap.
+    if let Ok(exe) = std::env::current_exe() {
+        wedge::wasm::engine::compile_in_helper(exe);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,6 +147,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Compile { .. } => unreachable!("handled before the runtime starts"),
         Command::StubOrigin { listen } => {
             let stub = StubOrigin::start_recording(listen, 0)
                 .await

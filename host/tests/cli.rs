@@ -1,14 +1,33 @@
 //! The `wedge` command line: `check` validates and exits non-zero with located errors;
-//! `serve` refuses to start on a missing file and says which.
+//! `serve` refuses to start on a missing file and says which; functions compile in a
+//! helper process (`wedge __compile`) that leaves the artifact in the cache.
 
 use std::path::Path;
 use std::process::Command;
 
 fn wedge(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wedge"))
+    wedge_with(args, &[], None)
+}
+
+/// [`wedge`] with environment variables and, if given, `stdin` as its input.
+fn wedge_with(
+    args: &[&str],
+    env: &[(&str, &Path)],
+    stdin: Option<&[u8]>,
+) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
         .args(args)
-        .output()
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run wedge");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().expect("run wedge");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -85,4 +104,54 @@ fn a_malformed_certificate_is_refused_with_its_name() {
     let (ok, _, err) = wedge(&["check", "--config", path.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("bad.pem"), "{err}");
+}
+
+/// `(component)`: the binary preamble of a component with nothing in it.
+const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+
+#[test]
+fn functions_compile_in_a_helper_process_that_leaves_the_artifact_in_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let env = [("WEDGE_CACHE_DIR", cache.as_path())];
+    let artifacts = || {
+        std::fs::read_dir(&cache)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_else(|_| Vec::new())
+    };
+    // The helper itself: a component on stdin, its artifact under the key.
+    let (ok, _, err) = wedge_with(&["__compile", "k1"], &env, Some(EMPTY_COMPONENT));
+    assert!(ok, "{err}");
+    let names: Vec<String> = artifacts();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("k1-") && n.ends_with(".cwasm")),
+        "{names:?}"
+    );
+    // Bytes that are not a component: refused with the compiler's message, nothing kept.
+    let (ok, _, err) = wedge_with(&["__compile", "k2"], &env, Some(b"not wasm"));
+    assert!(!ok);
+    assert!(err.contains("error"), "{err}");
+    assert!(!artifacts().iter().any(|n: &String| n.starts_with("k2-")));
+    // Loading a config compiles its module through the helper (this one exports no hooks,
+    // so the load then fails, naming the file).
+    std::fs::write(dir.path().join("f.wasm"), EMPTY_COMPONENT).unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[functions.f]\nmodule = \"f.wasm\"\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wedge"));
+    let out = cmd
+        .args(["check", "--config", path.to_str().unwrap()])
+        .env("WEDGE_CACHE_DIR", &cache)
+        .env("WEDGE_LOG", "wedge=debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("f.wasm"), "{err}");
+    assert!(err.contains("in a helper process"), "{err}");
 }

@@ -1,7 +1,10 @@
 //! The shared wasmtime engine: compilation settings, the pooling allocator, epochs
 //! (advanced by [`super::epoch`]) and the artifact cache behind compilation.
 
-use std::sync::Arc;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -90,53 +93,116 @@ pub struct PoolUsage {
     pub unused_resident_bytes: u64,
 }
 
+/// The program that compiles functions for this process, when there is one (see
+/// [`compile_in_helper`]).
+static COMPILE_HELPER: OnceLock<PathBuf> = OnceLock::new();
+
+/// Compiles functions in a helper process from now on: `exe __compile <key>` (the `wedge`
+/// binary itself), which reads the component on stdin and writes the artifact into the
+/// artifact cache, where this process loads it from. The compiler needs hundreds of
+/// megabytes for a large function; freed, much of that stays resident in this process's
+/// heap for good (an idle `wedge dev` on an empty cache: 76–82 MB against 20 MB with the
+/// artifacts cached). In a helper it is returned to the system when the helper exits. Set
+/// once, by the binary; without it (embedding, tests) or without an artifact cache,
+/// functions compile in-process, as they also do when the helper fails.
+pub fn compile_in_helper(exe: PathBuf) {
+    let _ = COMPILE_HELPER.set(exe);
+}
+
+/// The helper's side of [`compile_in_helper`]: compiles the component on stdin with the
+/// engine configuration [`WasmEngine::new`] uses and caches the artifact under `key`.
+pub fn run_compile_helper(key: &str) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+    let engine = Engine::new(&engine_config(&EngineSettings::default()))
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let artifacts = ArtifactCache::from_env(compatibility(&engine))
+        .ok_or_else(|| anyhow::anyhow!("no artifact cache directory"))?;
+    let component = Component::new(&engine, &bytes).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let serialized = component
+        .serialize()
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    artifacts.put(key, &serialized);
+    Ok(())
+}
+
+/// Runs `exe __compile <key>` on `bytes` (see [`compile_in_helper`]).
+fn compile_with(exe: &Path, key: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut child = Command::new(exe)
+        .args(["__compile", key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Written from a thread, so a helper that fails before reading cannot block us.
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output()?;
+    let _ = writer.join();
+    if !out.status.success() {
+        anyhow::bail!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The engine configuration: compilation settings (which name compatible artifacts)
+/// and the pooling allocator.
+fn engine_config(settings: &EngineSettings) -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    // A std Rust component has a handful of core instances, memories and tables
+    // (the module, the WASI adapter, shims); size the pool so each function
+    // instance fits and the total is bounded.
+    let n = settings.max_instances;
+    pool.total_component_instances(n)
+        .total_core_instances(n * 8)
+        .total_memories(n * 2)
+        .total_tables(n * 4)
+        .total_stacks(n)
+        .max_memory_size(settings.max_memory_bytes as usize)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        // A fresh instance per request (the default) makes slot reuse the hot path.
+        // Resetting a used slot with madvise means every page the next instance
+        // touches faults again (page faults and TLB shootdowns were most of an
+        // instantiation's cost). Instead keep the touched pages resident and restore
+        // them with memset: with PAGEMAP_SCAN (Linux 6.7+) only the pages touched.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(64 << 10)
+        .async_stack_keep_resident(64 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto);
+
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(true)
+        .max_wasm_stack(512 << 10)
+        .async_stack_size(1 << 20)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // `WEDGE_PERF_MAP=1`: name guest functions for `perf` (/tmp/perf-<pid>.map).
+    if std::env::var_os("WEDGE_PERF_MAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    // Reserve 4 GiB of address space per linear memory (plus a guard) so compiled
+    // code needs no bounds checks: any 32-bit address lands in the reservation and
+    // faults there. Only address space: memory is committed as a guest touches it,
+    // and `StoreLimits` still caps each function's size. Checked loads cost the WAF
+    // ~20 % and device-class ~11 % of a hook (criterion, reused instances).
+    config.memory_reservation(4 << 30);
+    config.memory_guard_size(32 << 20);
+    config
+}
+
 impl WasmEngine {
     pub fn new(settings: &EngineSettings) -> anyhow::Result<Self> {
-        let mut pool = PoolingAllocationConfig::default();
-        // A std Rust component has a handful of core instances, memories and tables
-        // (the module, the WASI adapter, shims); size the pool so each function
-        // instance fits and the total is bounded.
         let n = settings.max_instances;
-        pool.total_component_instances(n)
-            .total_core_instances(n * 8)
-            .total_memories(n * 2)
-            .total_tables(n * 4)
-            .total_stacks(n)
-            .max_memory_size(settings.max_memory_bytes as usize)
-            .max_core_instances_per_component(16)
-            .max_memories_per_component(4)
-            .max_tables_per_component(8)
-            // A fresh instance per request (the default) makes slot reuse the hot path.
-            // Resetting a used slot with madvise means every page the next instance
-            // touches faults again (page faults and TLB shootdowns were most of an
-            // instantiation's cost). Instead keep the touched pages resident and restore
-            // them with memset: with PAGEMAP_SCAN (Linux 6.7+) only the pages touched.
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(64 << 10)
-            .async_stack_keep_resident(64 << 10)
-            .pagemap_scan(wasmtime::Enabled::Auto);
-
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .memory_init_cow(true)
-            .max_wasm_stack(512 << 10)
-            .async_stack_size(1 << 20)
-            .cranelift_opt_level(wasmtime::OptLevel::Speed);
-        // `WEDGE_PERF_MAP=1`: name guest functions for `perf` (/tmp/perf-<pid>.map).
-        if std::env::var_os("WEDGE_PERF_MAP").is_some_and(|v| v == "1") {
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
-        // Reserve 4 GiB of address space per linear memory (plus a guard) so compiled
-        // code needs no bounds checks: any 32-bit address lands in the reservation and
-        // faults there. Only address space: memory is committed as a guest touches it,
-        // and `StoreLimits` still caps each function's size. Checked loads cost the WAF
-        // ~20 % and device-class ~11 % of a hook (criterion, reused instances).
-        config.memory_reservation(4 << 30);
-        config.memory_guard_size(32 << 20);
-
-        let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let engine = Engine::new(&engine_config(settings)).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -211,8 +277,22 @@ impl WasmEngine {
         }
     }
 
-    /// Compiles `bytes` and caches the artifact under `key`.
+    /// Compiles `bytes` and caches the artifact under `key`: in the helper process when
+    /// there is one (see [`compile_in_helper`]), else (or should it fail) here.
     pub(crate) fn compile_to_cache(&self, key: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+        if let (Some(exe), Some(_)) = (COMPILE_HELPER.get(), &self.inner.artifacts) {
+            match compile_with(exe, key, bytes) {
+                Ok(()) => {
+                    if let Some(component) = self.cached(key) {
+                        tracing::debug!("compiled {key} in a helper process");
+                        return Ok(component);
+                    }
+                    tracing::warn!("the compile helper left no usable artifact; compiling here");
+                }
+                // A component that does not compile fails here again, with its message.
+                Err(e) => tracing::debug!("the compile helper failed ({e:#}); compiling here"),
+            }
+        }
         let mut component = Component::new(&self.inner.engine, bytes)?;
         if let Some(artifacts) = &self.inner.artifacts
             && let Ok(serialized) = component.serialize()
@@ -224,9 +304,10 @@ impl WasmEngine {
                 component = mapped;
             }
         }
-        // Compiling frees tens of megabytes the allocator would otherwise keep resident (an
-        // idle `wedge dev` started on a cold cache: 112 MB without this and the file-backed
-        // code above, 76–82 MB with them, 20 MB warm; the rest is fragmentation).
+        // Compiling here frees tens of megabytes the allocator would otherwise keep resident
+        // (an idle `wedge dev` on a cold cache: 112 MB without this and the file-backed
+        // code above, 76–82 MB with them; the rest is fragmentation, which the helper
+        // process avoids: 28 MB).
         crate::trim::freed();
         Ok(component)
     }
