@@ -370,7 +370,8 @@ impl LoadedFunction {
 
     /// Asks the function what it implements and lets it check its config, on a thread
     /// of its own (so loading works from any context). For a function that takes config
-    /// it also returns the pre-initialised component, when one could be made.
+    /// it also returns the pre-initialised component, when one could be made, and what
+    /// the configured function declares.
     fn describe_and_configure(
         &self,
         bytes: &[u8],
