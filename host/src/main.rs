@@ -70,13 +70,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     if let Command::Compile { key } = &cli.command {
-        return match wedge::wasm::engine::run_compile_helper(key) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
+        let status = wedge::wasm::engine::run_compile_helper(key);
+        return ExitCode::from(u8::try_from(status).unwrap_or(1));
     }
     // Functions compile in a helper process (this binary), outside the server's heap.
     if let Ok(exe) = std::env::current_exe() {

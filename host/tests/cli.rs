@@ -136,7 +136,7 @@ fn functions_compile_in_a_helper_process_that_leaves_the_artifact_in_the_cache()
     // Bytes that are not a component: refused with the compiler's message, nothing kept.
     let (ok, _, err) = wedge_with(&["__compile", "k2"], &env, Some(b"not wasm"));
     assert!(!ok);
-    assert!(err.contains("error"), "{err}");
+    assert!(err.contains("failed to parse WebAssembly"), "{err}");
     assert!(!artifacts().iter().any(|n: &String| n.starts_with("k2-")));
     // Loading a config compiles its module through the helper (this one exports no hooks,
     // so the load then fails, naming the file).
@@ -154,4 +154,19 @@ fn functions_compile_in_a_helper_process_that_leaves_the_artifact_in_the_cache()
     assert!(!out.status.success());
     assert!(err.contains("f.wasm"), "{err}");
     assert!(err.contains("in a helper process"), "{err}");
+    // A module that does not compile is refused with the compiler's message, once: the
+    // helper's verdict stands (it is not compiled again in the server).
+    std::fs::write(dir.path().join("f.wasm"), b"not wasm").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .env("WEDGE_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("f.wasm") && err.contains("failed to parse WebAssembly"),
+        "{err}"
+    );
+    assert!(!err.contains("compiling here"), "{err}");
 }

@@ -104,50 +104,82 @@ static COMPILE_HELPER: OnceLock<PathBuf> = OnceLock::new();
 /// heap for good (an idle `wedge dev` on an empty cache: 76–82 MB against 20 MB with the
 /// artifacts cached). In a helper it is returned to the system when the helper exits. Set
 /// once, by the binary; without it (embedding, tests) or without an artifact cache,
-/// functions compile in-process, as they also do when the helper fails.
+/// functions compile in-process, as they also do when the helper cannot run. A component
+/// the helper refuses (or that kills it) is refused, not compiled again here.
 pub fn compile_in_helper(exe: PathBuf) {
     let _ = COMPILE_HELPER.set(exe);
 }
 
+/// The helper's exit status when the component does not compile (the compiler's
+/// message on stderr); any other failure is the helper's, not the component's.
+const REFUSED: i32 = 3;
+
 /// The helper's side of [`compile_in_helper`]: compiles the component on stdin with the
 /// engine configuration [`WasmEngine::new`] uses and caches the artifact under `key`.
-pub fn run_compile_helper(key: &str) -> anyhow::Result<()> {
+/// Returns the exit status ([`REFUSED`] for a component that does not compile).
+pub fn run_compile_helper(key: &str) -> i32 {
+    let failed = |e: &dyn std::fmt::Display, status| {
+        eprintln!("{e}");
+        status
+    };
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
-    let engine = Engine::new(&engine_config(&EngineSettings::default()))
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let artifacts = ArtifactCache::from_env(compatibility(&engine))
-        .ok_or_else(|| anyhow::anyhow!("no artifact cache directory"))?;
-    let component = Component::new(&engine, &bytes).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let serialized = component
-        .serialize()
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    artifacts.put(key, &serialized);
-    Ok(())
+    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
+        return failed(&e, 1);
+    }
+    let engine = match Engine::new(&engine_config(&EngineSettings::default())) {
+        Ok(engine) => engine,
+        Err(e) => return failed(&format_args!("{e:#}"), 1),
+    };
+    let Some(artifacts) = ArtifactCache::from_env(compatibility(&engine)) else {
+        return failed(&"no artifact cache directory", 1);
+    };
+    match Component::new(&engine, &bytes).and_then(|c| c.serialize()) {
+        Ok(serialized) => {
+            artifacts.put(key, &serialized);
+            0
+        }
+        Err(e) => failed(&format_args!("{e:#}"), REFUSED),
+    }
+}
+
+/// Why the helper produced no artifact.
+enum HelperFailed {
+    /// The component does not compile, or compiling it killed the helper: the message.
+    Refused(String),
+    /// The helper could not do its work (it could not start, say): compile here.
+    Unavailable(String),
 }
 
 /// Runs `exe __compile <key>` on `bytes` (see [`compile_in_helper`]).
-fn compile_with(exe: &Path, key: &str, bytes: &[u8]) -> anyhow::Result<()> {
+fn compile_with(exe: &Path, key: &str, bytes: &[u8]) -> Result<(), HelperFailed> {
+    use std::os::unix::process::ExitStatusExt;
+    let unavailable = |e: std::io::Error| HelperFailed::Unavailable(e.to_string());
     let mut child = Command::new(exe)
         .args(["__compile", key])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()?;
+        .spawn()
+        .map_err(unavailable)?;
     // Written from a thread, so a helper that fails before reading cannot block us.
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let input = bytes.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output()?;
+    let out = child.wait_with_output().map_err(unavailable)?;
     let _ = writer.join();
-    if !out.status.success() {
-        anyhow::bail!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    match (out.status.code(), out.status.signal()) {
+        (Some(0), _) => Ok(()),
+        (Some(REFUSED), _) => Err(HelperFailed::Refused(message)),
+        // Compiling it here would risk the same, in the server.
+        (None, Some(signal)) => Err(HelperFailed::Refused(format!(
+            "compiling it killed the compiler (signal {signal}; out of memory?)"
+        ))),
+        _ => Err(HelperFailed::Unavailable(format!(
+            "{}: {message}",
+            out.status
+        ))),
     }
-    Ok(())
 }
 
 /// The engine configuration: compilation settings (which name compatible artifacts)
@@ -289,8 +321,10 @@ impl WasmEngine {
                     }
                     tracing::warn!("the compile helper left no usable artifact; compiling here");
                 }
-                // A component that does not compile fails here again, with its message.
-                Err(e) => tracing::debug!("the compile helper failed ({e:#}); compiling here"),
+                Err(HelperFailed::Refused(message)) => return Err(wasmtime::Error::msg(message)),
+                Err(HelperFailed::Unavailable(why)) => {
+                    tracing::warn!("cannot compile in a helper process ({why}); compiling here");
+                }
             }
         }
         let mut component = Component::new(&self.inner.engine, bytes)?;
