@@ -377,8 +377,8 @@ def verify(server: Server, scenario: Scenario) -> None:
 
 
 def wrk(port: int, duration: int, args: argparse.Namespace, unique: str = "") -> dict:
-    """wrk -t2 -c64 over HTTPS keep-alive; `unique` makes every User-Agent ("user-agent") or
-    query string ("query") a new one."""
+    """wrk -t2 -c64 over HTTPS keep-alive; `unique` makes every User-Agent ("user-agent"),
+    query string ("query": a cache-buster token) or search text ("search") a new one."""
     argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency",
             "-H", f"Host: {HOST}", "-H", f"User-Agent: {MOBILE_UA}"]
     if unique:
@@ -594,7 +594,8 @@ def summary(runs: list[RunResult], skipped: dict[str, str]) -> tuple[str, dict]:
                 line += f"   wedge/floor {fmt_ratio(rps_r)}, wedge adds {extra:.1f} µs CPU/req"
             lines.append(line)
     # What functions add against the ceiling, and what the WAF adds against the same load
-    # without it: repeated requests (its verdict replayed) and every request new (it runs).
+    # without it: repeated requests and new cache-busters (its verdict replayed), a new
+    # User-Agent or search text on every request (it runs).
     pairs = [(who, name, "ceiling", "functions add", "")
              for name in ("proxy", "proxy-unique-ua", "proxy-unique-query", "cache")
              for who in ("wedge", "nginx")]

@@ -190,7 +190,10 @@ pub trait Function: Sized + 'static {
     /// are the default answer. Besides the inputs listed there, `:query-shape` stands for
     /// the query with every parameter value that is a bare token (letters, digits, `_`,
     /// `-`) counted as one value: declare it only if no such value changes the outcome,
-    /// or call [`Request::do_not_reuse`] in the runs where one does.
+    /// or call [`Request::do_not_reuse`] in the runs where one may. Whether a run calls it
+    /// must itself depend only on what the declaration keys on: the host stores nothing
+    /// for such a run, but replays an outcome stored for the same key by a run that did
+    /// not call it. Only a function that takes config (defines `new`) is asked.
     ///
     /// ```
     /// #[derive(serde::Deserialize)]

@@ -118,10 +118,12 @@ impl<'a> Request<'a> {
         self.inner.set_query(query).map_err(Into::into)
     }
 
-    /// Tells the host not to reuse this run's outcome for other requests with the same
+    /// Tells the host not to store this run's outcome for other requests with the same
     /// declared inputs: call it when the outcome depends on something the declaration
     /// counts as the same (which bare token a parameter holds, under `:query-shape`).
-    /// Free outside a recorded run.
+    /// Whether you call it must depend only on what the declaration keys on (the
+    /// parameter names, say): an outcome stored for the same key by a run that did not
+    /// call it is still replayed. Does nothing outside a recorded run.
     pub fn do_not_reuse(&self) {
         self.inner.do_not_reuse();
     }

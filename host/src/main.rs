@@ -63,16 +63,18 @@ enum Command {
     /// Internal: compile the component on stdin into the artifact cache under `key`
     /// (what the other commands run to compile functions outside their own heap).
     #[command(name = "__compile", hide = true)]
-    Compile { key: String },
+    Compile { key: String, engine: String },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
-    if let Command::Compile { key } = &cli.command {
-        let status = wedge::wasm::engine::run_compile_helper(key);
+    // The compile helper's stderr is the message a refused component is reported with:
+    // no log lines in it.
+    if let Command::Compile { key, engine } = &cli.command {
+        let status = wedge::wasm::engine::run_compile_helper(key, engine);
         return ExitCode::from(u8::try_from(status).unwrap_or(1));
     }
+    init_tracing();
     // Functions compile in a helper process (this binary), outside the server's heap.
     if let Ok(exe) = std::env::current_exe() {
         wedge::wasm::engine::compile_in_helper(exe);

@@ -114,56 +114,62 @@ fn functions_compile_in_a_helper_process_that_leaves_the_artifact_in_the_cache()
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let env = [("WEDGE_CACHE_DIR", cache.as_path())];
-    let artifacts = || {
+    let artifacts = || -> Vec<String> {
         std::fs::read_dir(&cache)
             .map(|d| {
                 d.filter_map(Result::ok)
                     .map(|e| e.file_name().into_string().unwrap())
                     .collect()
             })
-            .unwrap_or_else(|_| Vec::new())
+            .unwrap_or_default()
     };
-    // The helper itself: a component on stdin, its artifact under the key.
-    let (ok, _, err) = wedge_with(&["__compile", "k1"], &env, Some(EMPTY_COMPONENT));
-    assert!(ok, "{err}");
-    let names: Vec<String> = artifacts();
-    assert!(
-        names
-            .iter()
-            .any(|n| n.starts_with("k1-") && n.ends_with(".cwasm")),
-        "{names:?}"
-    );
-    // Bytes that are not a component: refused with the compiler's message, nothing kept.
-    let (ok, _, err) = wedge_with(&["__compile", "k2"], &env, Some(b"not wasm"));
-    assert!(!ok);
-    assert!(err.contains("failed to parse WebAssembly"), "{err}");
-    assert!(!artifacts().iter().any(|n: &String| n.starts_with("k2-")));
     // Loading a config compiles its module through the helper (this one exports no hooks,
     // so the load then fails, naming the file).
     std::fs::write(dir.path().join("f.wasm"), EMPTY_COMPONENT).unwrap();
     let path = dir.path().join("c.toml");
     std::fs::write(&path, "[functions.f]\nmodule = \"f.wasm\"\n").unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wedge"));
-    let out = cmd
-        .args(["check", "--config", path.to_str().unwrap()])
-        .env("WEDGE_CACHE_DIR", &cache)
-        .env("WEDGE_LOG", "wedge=debug")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let check = |log: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wedge"))
+            .args(["check", "--config", path.to_str().unwrap()])
+            .env("WEDGE_CACHE_DIR", &cache)
+            .env("WEDGE_LOG", log)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = check("wedge=debug");
     assert!(err.contains("f.wasm"), "{err}");
     assert!(err.contains("in a helper process"), "{err}");
+    // `<content hash>-<engine hash>.cwasm`
+    let names = artifacts();
+    let engine = names
+        .iter()
+        .find_map(|n| {
+            n.strip_suffix(".cwasm")?
+                .rsplit_once('-')
+                .map(|(_, e)| e.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no artifact in {names:?}"));
+
+    // The helper itself: a component on stdin, its artifact under the key.
+    let (ok, _, err) = wedge_with(&["__compile", "k1", &engine], &env, Some(EMPTY_COMPONENT));
+    assert!(ok, "{err}");
+    assert!(artifacts().contains(&format!("k1-{engine}.cwasm")));
+    // Bytes that are not a component: refused with the compiler's message, nothing kept.
+    let (ok, _, err) = wedge_with(&["__compile", "k2", &engine], &env, Some(b"not wasm"));
+    assert!(!ok);
+    assert!(err.contains("failed to parse WebAssembly"), "{err}");
+    assert!(!artifacts().iter().any(|n| n.starts_with("k2-")));
+    // A caller with another engine configuration gets no artifact it could not load.
+    let (ok, _, err) = wedge_with(&["__compile", "k3", "0"], &env, Some(EMPTY_COMPONENT));
+    assert!(!ok);
+    assert!(err.contains("another engine configuration"), "{err}");
+
     // A module that does not compile is refused with the compiler's message, once: the
     // helper's verdict stands (it is not compiled again in the server).
     std::fs::write(dir.path().join("f.wasm"), b"not wasm").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_wedge"))
-        .args(["check", "--config", path.to_str().unwrap()])
-        .env("WEDGE_CACHE_DIR", &cache)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = check("info");
     assert!(
         err.contains("f.wasm") && err.contains("failed to parse WebAssembly"),
         "{err}"

@@ -208,11 +208,13 @@ async fn a_verdict_is_reused_across_bare_query_values_unless_they_can_change_it(
     assert_eq!(edge.metric(&hooks("waf", "reused")).await, 2.0);
 
     // A rule that matches argument values tells bare tokens apart: its function keys on
-    // the exact query, so `debug` is never answered with another value's verdict.
+    // the exact query, so `debug` is never answered with another value's verdict, and
+    // the same query is still reused.
     for _ in 0..3 {
         let resp = get(&edge, "args.test", "/echo?mode=fast", &[]).await;
         assert_eq!(resp.status(), 200);
     }
+    assert_eq!(edge.metric(&hooks("waf-args", "reused")).await, 1.0);
     let resp = get(&edge, "args.test", "/echo?mode=debug", &[]).await;
     assert_eq!(resp.status(), 403);
     assert_eq!(resp.headers()["x-wedge-waf-rule"], "no-debug");

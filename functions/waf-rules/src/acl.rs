@@ -549,9 +549,10 @@ impl Acl {
     /// one. Detectors find nothing in a bare value, so only a rule that matches or
     /// measures the query or the arguments, or looks for scanners in them, tells two
     /// apart ([`Acl::tells_bare_values_apart`]); or a detector reading the whole query,
-    /// which it does only where an entity's `&` may have split a payload. (The host
-    /// reuses verdicts across requests that differ only in such tokens where this is
-    /// false.)
+    /// which it does only where an entity's `&` may have split a payload. That depends
+    /// only on the text right after each `&`, an argument's name, so two queries that
+    /// differ only in bare values always get the same answer here. (The host reuses
+    /// verdicts across requests that differ only in such tokens where this is false.)
     pub fn bare_values_matter(&self, query: Option<&str>) -> bool {
         self.tells_bare_values_apart
             || (self.detects_in_query && query.is_some_and(query_has_entity))
@@ -1286,6 +1287,14 @@ mod tests {
                 assert!(!acl.bare_values_matter(Some(&q)), "{q}");
                 assert_eq!(verdict(&q), first, "{q} against {}", tokens[0]);
             }
+        }
+        // An entity's `&` before a name makes the whole query worth a look, whatever the
+        // bare values around it.
+        for t in tokens {
+            assert!(
+                acl.bare_values_matter(Some(&format!("n={t}&lt={t}&x=1"))),
+                "{t}"
+            );
         }
         let custom = |statement: &str| {
             let json = format!(

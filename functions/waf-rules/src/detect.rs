@@ -25,7 +25,8 @@ pub(crate) fn prepare() {
 /// path to a well-known sensitive file.
 pub fn is_traversal(v: &str) -> bool {
     // Dots, slashes, hex spellings (`0x2e`) or non-ASCII look-alikes are needed for any
-    // of it. (Any `0` let through every id, price and date.)
+    // of it; the sensitive files without a dot (`id_rsa`, `known_hosts`) count in a path
+    // only. (Any `0` used to let through every id, price and date.)
     let bytes = v.as_bytes();
     if !bytes.iter().enumerate().any(|(i, &b)| {
         matches!(b, b'.' | b'/' | b'\\')

@@ -101,7 +101,10 @@ impl Function for Waf {
             ip,
             body,
         );
-        if self.acl.bare_values_matter(query) {
+        // Under `:query-shape` only: whether a run asks depends on the names alone (see
+        // `bare_values_matter`), which the key holds, so a stored verdict is never one
+        // that should not have been.
+        if !self.acl.tells_bare_values_apart() && self.acl.bare_values_matter(query) {
             req.do_not_reuse();
         }
         let verdict = self.acl.evaluate(&view, &mut HostCalls);

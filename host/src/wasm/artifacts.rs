@@ -76,9 +76,11 @@ impl ArtifactCache {
 
     /// Stores `bytes` under `key` (a reader never sees half a file), then removes the
     /// least recently used artifacts while the directory is over its cap.
-    pub(crate) fn put(&self, key: &str, bytes: &[u8]) {
+    /// Writes the artifact for `key`; false when it could not be written (a read-only
+    /// directory, a full disk), which only costs compiling again later.
+    pub(crate) fn put(&self, key: &str, bytes: &[u8]) -> bool {
         if std::fs::create_dir_all(&self.dir).is_err() {
-            return;
+            return false;
         }
         let path = self.path(key);
         // Write then rename; the counter keeps two loads of one module in this process
@@ -88,7 +90,7 @@ impl ArtifactCache {
         let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         if std::fs::write(&tmp, bytes).is_err() || std::fs::rename(&tmp, &path).is_err() {
             let _ = std::fs::remove_file(&tmp);
-            return;
+            return false;
         }
         let removed = prune(&self.dir, self.max_bytes, &path);
         if removed > 0 {
@@ -98,6 +100,12 @@ impl ArtifactCache {
                 self.max_bytes >> 20
             );
         }
+        true
+    }
+
+    /// The engine compatibility hash that names this cache's artifacts.
+    pub(crate) fn compatibility(&self) -> u64 {
+        self.compatibility
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -226,7 +234,7 @@ mod tests {
         assert!(cache.get("absent").is_none());
         // A third artifact pushes the directory over the cap: the one not used for
         // half an hour goes, not the one just read.
-        cache.put("third", &[0u8; 400]);
+        assert!(cache.put("third", &[0u8; 400]));
         assert_eq!(
             names(dir.path()),
             [

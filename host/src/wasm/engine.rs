@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -97,15 +98,19 @@ pub struct PoolUsage {
 /// [`compile_in_helper`]).
 static COMPILE_HELPER: OnceLock<PathBuf> = OnceLock::new();
 
-/// Compiles functions in a helper process from now on: `exe __compile <key>` (the `wedge`
-/// binary itself), which reads the component on stdin and writes the artifact into the
-/// artifact cache, where this process loads it from. The compiler needs hundreds of
+/// Set once the helper could not do its work: later compiles run here without trying.
+static HELPER_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+/// Compiles functions in a helper process from now on: `exe __compile <key> <engine>` (the
+/// `wedge` binary itself), which reads the component on stdin and writes the artifact into
+/// the artifact cache, where this process loads it from. The compiler needs hundreds of
 /// megabytes for a large function; freed, much of that stays resident in this process's
 /// heap for good (an idle `wedge dev` on an empty cache: 76–82 MB against 20 MB with the
 /// artifacts cached). In a helper it is returned to the system when the helper exits. Set
 /// once, by the binary; without it (embedding, tests) or without an artifact cache,
-/// functions compile in-process, as they also do when the helper cannot run. A component
-/// the helper refuses (or that kills it) is refused, not compiled again here.
+/// functions compile in-process, as they do once the helper could not run (it could not
+/// start or write the cache, or it is another build whose engine differs). A component
+/// the helper refuses, or that crashes it, is refused, not compiled again here.
 pub fn compile_in_helper(exe: PathBuf) {
     let _ = COMPILE_HELPER.set(exe);
 }
@@ -115,9 +120,10 @@ pub fn compile_in_helper(exe: PathBuf) {
 const REFUSED: i32 = 3;
 
 /// The helper's side of [`compile_in_helper`]: compiles the component on stdin with the
-/// engine configuration [`WasmEngine::new`] uses and caches the artifact under `key`.
-/// Returns the exit status ([`REFUSED`] for a component that does not compile).
-pub fn run_compile_helper(key: &str) -> i32 {
+/// engine configuration [`WasmEngine::new`] uses and caches the artifact under `key`,
+/// if its engine is the one `engine` (the caller's compatibility hash) names. Returns
+/// the exit status ([`REFUSED`] for a component that does not compile).
+pub fn run_compile_helper(key: &str, engine: &str) -> i32 {
     let failed = |e: &dyn std::fmt::Display, status| {
         eprintln!("{e}");
         status
@@ -126,54 +132,67 @@ pub fn run_compile_helper(key: &str) -> i32 {
     if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
         return failed(&e, 1);
     }
-    let engine = match Engine::new(&engine_config(&EngineSettings::default())) {
-        Ok(engine) => engine,
+    let compiler = match Engine::new(&engine_config(&EngineSettings::default())) {
+        Ok(compiler) => compiler,
         Err(e) => return failed(&format_args!("{e:#}"), 1),
     };
-    let Some(artifacts) = ArtifactCache::from_env(compatibility(&engine)) else {
+    let compatibility = compatibility(&compiler);
+    if format!("{compatibility:016x}") != engine {
+        return failed(&"another engine configuration than the caller's", 1);
+    }
+    let Some(artifacts) = ArtifactCache::from_env(compatibility) else {
         return failed(&"no artifact cache directory", 1);
     };
-    match Component::new(&engine, &bytes).and_then(|c| c.serialize()) {
-        Ok(serialized) => {
-            artifacts.put(key, &serialized);
-            0
-        }
-        Err(e) => failed(&format_args!("{e:#}"), REFUSED),
+    let component = match Component::new(&compiler, &bytes) {
+        Ok(component) => component,
+        Err(e) => return failed(&format_args!("{e:#}"), REFUSED),
+    };
+    match component.serialize() {
+        Ok(serialized) if artifacts.put(key, &serialized) => 0,
+        Ok(_) => failed(&"cannot write the artifact cache", 1),
+        Err(e) => failed(&format_args!("{e:#}"), 1),
     }
 }
 
 /// Why the helper produced no artifact.
 enum HelperFailed {
-    /// The component does not compile, or compiling it killed the helper: the message.
+    /// The component does not compile, or compiling it crashed the helper: the message.
     Refused(String),
-    /// The helper could not do its work (it could not start, say): compile here.
+    /// The helper could not do its work: compile here.
     Unavailable(String),
 }
 
-/// Runs `exe __compile <key>` on `bytes` (see [`compile_in_helper`]).
-fn compile_with(exe: &Path, key: &str, bytes: &[u8]) -> Result<(), HelperFailed> {
-    use std::os::unix::process::ExitStatusExt;
+/// Runs the helper on `bytes` (see [`compile_in_helper`]).
+fn compile_with(exe: &Path, key: &str, engine: u64, bytes: &[u8]) -> Result<(), HelperFailed> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
     let unavailable = |e: std::io::Error| HelperFailed::Unavailable(e.to_string());
     let mut child = Command::new(exe)
-        .args(["__compile", key])
+        .args(["__compile", key, &format!("{engine:016x}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C or hangup meant for the server is
+        // not a crash of the compiler.
+        .process_group(0)
         .spawn()
         .map_err(unavailable)?;
     // Written from a thread, so a helper that fails before reading cannot block us.
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let input = bytes.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().map_err(unavailable)?;
-    let _ = writer.join();
+    let out = std::thread::scope(|scope| {
+        scope.spawn(move || stdin.write_all(bytes));
+        child.wait_with_output()
+    })
+    .map_err(unavailable)?;
     let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     match (out.status.code(), out.status.signal()) {
         (Some(0), _) => Ok(()),
         (Some(REFUSED), _) => Err(HelperFailed::Refused(message)),
-        // Compiling it here would risk the same, in the server.
+        // A panic or a crash: compiling it here would risk the same, in the server.
+        (Some(101), _) => Err(HelperFailed::Refused(format!(
+            "the compiler panicked: {message}"
+        ))),
         (None, Some(signal)) => Err(HelperFailed::Refused(format!(
-            "compiling it killed the compiler (signal {signal}; out of memory?)"
+            "compiling it crashed the compiler (signal {signal}; out of memory?)"
         ))),
         _ => Err(HelperFailed::Unavailable(format!(
             "{}: {message}",
@@ -312,20 +331,24 @@ impl WasmEngine {
     /// Compiles `bytes` and caches the artifact under `key`: in the helper process when
     /// there is one (see [`compile_in_helper`]), else (or should it fail) here.
     pub(crate) fn compile_to_cache(&self, key: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
-        if let (Some(exe), Some(_)) = (COMPILE_HELPER.get(), &self.inner.artifacts) {
-            match compile_with(exe, key, bytes) {
-                Ok(()) => {
-                    if let Some(component) = self.cached(key) {
+        if let (Some(exe), Some(artifacts)) = (COMPILE_HELPER.get(), &self.inner.artifacts)
+            && !HELPER_UNAVAILABLE.load(Ordering::Relaxed)
+        {
+            let failed = match compile_with(exe, key, artifacts.compatibility(), bytes) {
+                Ok(()) => match self.cached(key) {
+                    Some(component) => {
                         tracing::debug!("compiled {key} in a helper process");
                         return Ok(component);
                     }
-                    tracing::warn!("the compile helper left no usable artifact; compiling here");
-                }
+                    None => "it left no usable artifact".to_owned(),
+                },
                 Err(HelperFailed::Refused(message)) => return Err(wasmtime::Error::msg(message)),
-                Err(HelperFailed::Unavailable(why)) => {
-                    tracing::warn!("cannot compile in a helper process ({why}); compiling here");
-                }
-            }
+                Err(HelperFailed::Unavailable(why)) => why,
+            };
+            HELPER_UNAVAILABLE.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                "cannot compile in a helper process ({failed}); compiling here from now on"
+            );
         }
         let mut component = Component::new(&self.inner.engine, bytes)?;
         if let Some(artifacts) = &self.inner.artifacts

@@ -102,8 +102,9 @@ pub(crate) enum Part {
     Query,
     /// The query with every parameter value that is a bare token (letters, digits, `_`,
     /// `-`) counted as the same value: for a function whose outcome never depends on
-    /// which bare token a parameter holds (the WAF, whose detectors find nothing in
-    /// one), so that cache-busters, ids and click ids do not make every request new.
+    /// which bare token a parameter holds (the WAF, whose detectors skip them, unless its
+    /// rules say otherwise), so that cache-busters, ids and click ids do not make every
+    /// request new.
     /// Declaring it covers reading the query.
     QueryShape,
     Host,
@@ -176,8 +177,9 @@ pub(crate) struct Recording {
     /// The first thing read outside the declared inputs, if any.
     pub(crate) tainted: Option<String>,
     /// Whether the run asked something whose answer changes between requests with the
-    /// same inputs (a rate-limit counter): not a mistake in the declaration, but the
-    /// outcome cannot be reused.
+    /// same inputs (a rate-limit counter), said its outcome must not be reused
+    /// (`do-not-reuse`), or had more effects than an outcome keeps: not a mistake in the
+    /// declaration, but the outcome cannot be reused.
     pub(crate) volatile: bool,
 }
 
@@ -196,7 +198,7 @@ impl Recording {
     /// Notes a read of a request part: fine when it is declared, a taint otherwise.
     pub(crate) fn read_part(&mut self, part: Part) {
         let declared = |p| self.inputs.contains(&Input::Part(p));
-        if !(declared(part) || part == Part::Query && declared(Part::QueryShape)) {
+        if !(declared(part) || (part == Part::Query && declared(Part::QueryShape))) {
             self.taint(part.name());
         }
     }
@@ -308,8 +310,8 @@ fn value(key: &mut Vec<u8>, value: impl AsRef<[u8]>) {
 }
 
 /// Appends `query` with the value of each `name=value` pair that is a bare token (one or
-/// more ASCII letters, digits, `_` or `-`: nothing to decode, nothing a detector reads)
-/// replaced by a 2 byte, which no query holds; everything else is kept as sent.
+/// more ASCII letters, digits, `_` or `-`: nothing to decode) replaced by a 2 byte, which
+/// no query holds; everything else is kept as sent.
 fn query_shape(key: &mut Vec<u8>, query: &str) {
     let bare = |v: &[u8]| {
         !v.is_empty()
@@ -535,8 +537,8 @@ impl DecisionCache {
         Some(outcome)
     }
 
-    /// Stores what a run did, unless it read outside its declared inputs or asked a
-    /// shared counter.
+    /// Stores what a run did, unless it read outside its declared inputs or is volatile
+    /// (it asked a shared counter or said not to reuse it; see `Recording::volatile`).
     fn store(&self, function: &FunctionId, key: Key, recording: Recording, returned: Returned<'_>) {
         if recording.volatile {
             return;
