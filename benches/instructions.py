@@ -22,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = ["pass-through/fresh", "pass-through/reused", "device-class/fresh", "device-class/reused",
-         "waf/fresh", "waf/reused", "waf/new-query", "waf/new-user-agent"]
+         "waf/fresh", "waf/reused", "waf/new-query", "waf/new-search", "waf/new-user-agent"]
 
 
 def main_thread_instructions(binary: Path, case: str, n: int, env: dict) -> int:

@@ -162,9 +162,8 @@ fn function_part(c: &mut Criterion) {
                 attack_request(),
                 true,
             ));
-            // A request never seen before with the decision cache on (every query new): the
-            // miss path, its key built and the doorkeeper asked, then the run. (Compare
-            // `reused-instance/managed/benign`, which has no decision cache.)
+            // A new cache-buster token on every request: the query's shape repeats, so
+            // after its second sighting the verdict is replayed.
             let missed = load("waf-missed", "waf", managed.clone(), u32::MAX, 10_000);
             let each_new = EachNew { rt: &rt, id };
             each_new.bench(
@@ -173,6 +172,19 @@ fn function_part(c: &mut Criterion) {
                 &missed,
                 |n, parts| {
                     parts.uri = format!("/products/shoes?color=red&size=42&r={n}")
+                        .parse()
+                        .unwrap();
+                },
+            );
+            // A new search text on every request, with the decision cache on: the miss
+            // path, its key built and the doorkeeper asked, then the run. (Compare
+            // `reused-instance/managed/benign`, which has no decision cache.)
+            each_new.bench(
+                &mut group,
+                "reused-decision/managed/benign-new-search",
+                &missed,
+                |n, parts| {
+                    parts.uri = format!("/products/shoes?color=red&size=42&q=red+shoes+{n}")
                         .parse()
                         .unwrap();
                 },

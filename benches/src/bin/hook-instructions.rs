@@ -26,7 +26,11 @@ type Case = (
 #[derive(Clone, Copy)]
 enum Vary {
     Nothing,
+    /// A new bare token in the query (a cache-buster): the WAF's verdict is replayed by
+    /// the query's shape.
     Query,
+    /// A new search text in the query: the WAF runs.
+    Search,
     UserAgent,
 }
 
@@ -82,6 +86,14 @@ const CASES: &[Case] = &[
         Vary::Query,
     ),
     (
+        "waf/new-search",
+        "waf",
+        managed,
+        u32::MAX,
+        10_000,
+        Vary::Search,
+    ),
+    (
         "waf/new-user-agent",
         "waf",
         managed,
@@ -135,6 +147,11 @@ fn main() -> ExitCode {
             Vary::Nothing => {}
             Vary::Query => {
                 parts.uri = format!("/products/shoes?color=red&size=42&r={n}")
+                    .parse()
+                    .expect("uri");
+            }
+            Vary::Search => {
+                parts.uri = format!("/products/shoes?color=red&size=42&q=red+shoes+{n}")
                     .parse()
                     .expect("uri");
             }
