@@ -132,6 +132,22 @@ async fn a_configured_query_shape_counts_bare_values_as_one() {
     for other in ["/echo?id=a%201&page=x", "/echo?id=a1&p=x", "/echo"] {
         assert_ne!(recorded, at(other).await, "{other}");
     }
+    // `/status` says what each function's reuse is keyed on.
+    let (_, status) = edge.admin("GET", "/status", None).await;
+    let reused = |id: &str| {
+        status["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap()["reused_decisions"]
+            .clone()
+    };
+    assert_eq!(
+        reused("memo-shape"),
+        serde_json::json!({ "hook": "viewer-request", "inputs": ["x-input", ":query-shape"] })
+    );
+    assert_eq!(reused("memo-off"), serde_json::Value::Null);
 }
 
 #[tokio::test]

@@ -108,6 +108,43 @@ async fn without_preinitialisation_config_is_checked_at_load_and_per_instance() 
     assert_eq!(key.unwrap().as_deref(), Some("/x#green"));
 }
 
+/// What a function declares once configured is what the host keys reused decisions on,
+/// whether its instances start from a snapshot or are configured one by one.
+#[tokio::test]
+async fn the_configured_declaration_counts_with_and_without_preinitialisation() {
+    use wedge::config::{FunctionConfig, FunctionId};
+    use wedge::wasm::{EngineSettings, Hook, LoadedFunction, WasmEngine};
+    for preinitialize in [true, false] {
+        let engine = WasmEngine::new(&EngineSettings {
+            preinitialize,
+            ..EngineSettings::default()
+        })
+        .unwrap();
+        let load = |config: serde_json::Value| {
+            let config = FunctionConfig {
+                config,
+                ..FunctionConfig::new(function("memo"))
+            };
+            LoadedFunction::load(&engine, FunctionId::new("memo").unwrap(), &config).unwrap()
+        };
+        let shaped = load(serde_json::json!({ "inputs": ["x-input", ":query-shape"] }));
+        assert_eq!(shaped.preinitialized(), preinitialize);
+        assert_eq!(
+            shaped.reused_decisions(),
+            Some((
+                Hook::ViewerRequest,
+                vec!["x-input".into(), ":query-shape".into()]
+            ))
+        );
+        // Without config, the constant's declaration.
+        let plain = load(serde_json::json!({}));
+        assert_eq!(
+            plain.reused_decisions(),
+            Some((Hook::ViewerRequest, vec!["x-input".into()]))
+        );
+    }
+}
+
 #[tokio::test]
 async fn headers_reads_every_header_in_one_call_with_repeated_values_in_order() {
     let edge = TestEdge::start(LIFECYCLE).await.unwrap();

@@ -136,6 +136,9 @@ impl AdminService {
                     "on_error": f.on_error,
                     "hooks": f.hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>(),
                     "preinitialized": f.preinitialized(),
+                    "reused_decisions": f.reused_decisions().map(|(hook, inputs)| {
+                        json!({ "hook": hook.as_str(), "inputs": inputs })
+                    }),
                     "stats": f.stats.to_json(),
                 })
             })

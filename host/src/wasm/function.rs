@@ -362,6 +362,13 @@ impl LoadedFunction {
         Ok(function)
     }
 
+    /// The hook whose outcomes the host reuses and the inputs it keys them on, as the
+    /// (configured) function declared them; `None` when nothing is reused.
+    pub fn reused_decisions(&self) -> Option<(Hook, Vec<String>)> {
+        let cache = self.decisions.as_ref()?;
+        Some((cache.hook, cache.inputs.iter().map(|i| i.name()).collect()))
+    }
+
     /// Whether its instances start from a snapshot taken after configuring it at load
     /// (see [`preinit`]) rather than being configured one by one.
     pub fn preinitialized(&self) -> bool {

@@ -149,6 +149,14 @@ impl Part {
 }
 
 impl Input {
+    /// The input as declared (`user-agent`, `:query-shape`).
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Input::Header(h) => h.as_str().to_owned(),
+            Input::Part(p) => format!(":{}", p.name()),
+        }
+    }
+
     /// Parses a declared input: a header name, or one of the `:part` names.
     pub(crate) fn parse(name: &str) -> Result<Input, String> {
         if let Some(part) = name.strip_prefix(':') {
