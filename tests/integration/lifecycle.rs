@@ -75,24 +75,32 @@ functions = ["lifecycle-red"]
     }
 }
 
+/// Loads the example or fixture `name` with `config` on its own engine, pre-initialised
+/// or not (an embedder's choice).
+fn load_alone(
+    name: &str,
+    preinitialize: bool,
+    config: serde_json::Value,
+) -> Result<wedge::wasm::LoadedFunction, wedge::wasm::LoadError> {
+    use wedge::config::{FunctionConfig, FunctionId};
+    use wedge::wasm::{EngineSettings, LoadedFunction, WasmEngine};
+    let engine = WasmEngine::new(&EngineSettings {
+        preinitialize,
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    let config = FunctionConfig {
+        config,
+        ..FunctionConfig::new(function(name))
+    };
+    LoadedFunction::load(&engine, FunctionId::new(name).unwrap(), &config)
+}
+
 /// With pre-initialisation switched off (an embedder's choice), the config is still
 /// checked at load and every instance is configured before its first hook.
 #[tokio::test]
 async fn without_preinitialisation_config_is_checked_at_load_and_per_instance() {
-    use wedge::config::{FunctionConfig, FunctionId};
-    use wedge::wasm::{EngineSettings, LoadedFunction, WasmEngine};
-    let engine = WasmEngine::new(&EngineSettings {
-        preinitialize: false,
-        ..EngineSettings::default()
-    })
-    .unwrap();
-    let load = |config: serde_json::Value| {
-        let config = FunctionConfig {
-            config,
-            ..FunctionConfig::new(function("lifecycle"))
-        };
-        LoadedFunction::load(&engine, FunctionId::new("lifecycle").unwrap(), &config)
-    };
+    let load = |config| load_alone("lifecycle", false, config);
     let err = load(serde_json::json!({ "tag": "" }))
         .unwrap_err()
         .to_string();
@@ -112,21 +120,9 @@ async fn without_preinitialisation_config_is_checked_at_load_and_per_instance() 
 /// whether its instances start from a snapshot or are configured one by one.
 #[tokio::test]
 async fn the_configured_declaration_counts_with_and_without_preinitialisation() {
-    use wedge::config::{FunctionConfig, FunctionId};
-    use wedge::wasm::{EngineSettings, Hook, LoadedFunction, WasmEngine};
+    use wedge::wasm::Hook;
     for preinitialize in [true, false] {
-        let engine = WasmEngine::new(&EngineSettings {
-            preinitialize,
-            ..EngineSettings::default()
-        })
-        .unwrap();
-        let load = |config: serde_json::Value| {
-            let config = FunctionConfig {
-                config,
-                ..FunctionConfig::new(function("memo"))
-            };
-            LoadedFunction::load(&engine, FunctionId::new("memo").unwrap(), &config).unwrap()
-        };
+        let load = |config| load_alone("memo", preinitialize, config).unwrap();
         let shaped = load(serde_json::json!({ "inputs": ["x-input", ":query-shape"] }));
         assert_eq!(shaped.preinitialized(), preinitialize);
         assert_eq!(
