@@ -21,9 +21,9 @@ Scenarios: `ceiling` (wedge with no functions), `proxy` (device-class on every r
 benches/load/compare.py's proxy scenario), `proxy-unique-query` (the same, every query a new
 bare token), `waf-unique-query` (the WAF then device-class, every query a new bare token, at
 most 2 connections: the WAF's verdict is reused by query shape) and `waf-unique-search` (the
-same with a new search text in every query: the WAF runs on every request). The WAF's compiled code has no symbols here and
-counts as "other"; run with WEDGE_PERF_MAP=1 in the environment (and `--keep`) to name its
-addresses from /tmp/perf-<pid>.map.
+same with a new search text in every query: the WAF runs on every request). The WAF's
+compiled code has no symbols here and counts as "other"; run with WEDGE_PERF_MAP=1 in the
+environment (and `--keep`) to name its addresses from /tmp/perf-<pid>.map.
 
 Needs valgrind, nginx and h2load (installed with apt-get when missing: valgrind nginx
 nghttp2-client). Takes under a minute on 2 cores (each contender: ~5 s to start under valgrind,

@@ -216,13 +216,7 @@ pub trait Function: Sized + 'static {
     /// }
     /// ```
     fn inputs(&self, hook: Hook) -> Option<Vec<String>> {
-        let names = match hook {
-            Hook::ViewerRequest => Self::VIEWER_REQUEST_INPUTS,
-            Hook::CacheKey => Self::CACHE_KEY_INPUTS,
-            Hook::ViewerResponse => Self::VIEWER_RESPONSE_INPUTS,
-            Hook::OriginRequest | Hook::OriginResponse => None,
-        };
-        names.map(|names| names.iter().map(|n| (*n).to_owned()).collect())
+        __private::declared_inputs::<Self>(hook)
     }
 
     /// Runs after routing, before the cache, for every request the behavior receives.
@@ -405,13 +399,26 @@ pub mod __private {
     use crate::bindings::wedge::function::types as wit;
     use crate::{Config, Function, Hook, Request, ResponseHead};
 
+    /// What `F`'s constants declare `hook` depends on ([`Function::inputs`]' default).
+    pub fn declared_inputs<F: Function>(hook: Hook) -> Option<Vec<String>> {
+        let names = match hook {
+            Hook::ViewerRequest => F::VIEWER_REQUEST_INPUTS,
+            Hook::CacheKey => F::CACHE_KEY_INPUTS,
+            Hook::ViewerResponse => F::VIEWER_RESPONSE_INPUTS,
+            Hook::OriginRequest | Hook::OriginResponse => None,
+        };
+        names.map(|names| names.iter().map(|n| (*n).to_owned()).collect())
+    }
+
     /// What `F` declares: configured (`slot` filled), what [`Function::inputs`] says;
     /// else the constants.
     pub fn describe<F: Function>(slot: &RefCell<Option<F>>) -> wit::FunctionInfo {
         let state = slot.borrow();
-        let inputs = |hook: Hook, names: Option<&[&str]>| match state.as_ref() {
-            Some(state) => lower(state.inputs(hook)),
-            None => lower(names.map(|n| n.iter().map(|n| (*n).to_owned()).collect())),
+        let inputs = |hook| {
+            lower(match state.as_ref() {
+                Some(state) => state.inputs(hook),
+                None => declared_inputs::<F>(hook),
+            })
         };
         wit::FunctionInfo {
             hooks: F::HOOKS
@@ -425,9 +432,9 @@ pub mod __private {
                 })
                 .collect(),
             takes_config: F::TAKES_CONFIG,
-            viewer_request_inputs: inputs(Hook::ViewerRequest, F::VIEWER_REQUEST_INPUTS),
-            cache_key_inputs: inputs(Hook::CacheKey, F::CACHE_KEY_INPUTS),
-            viewer_response_inputs: inputs(Hook::ViewerResponse, F::VIEWER_RESPONSE_INPUTS),
+            viewer_request_inputs: inputs(Hook::ViewerRequest),
+            cache_key_inputs: inputs(Hook::CacheKey),
+            viewer_response_inputs: inputs(Hook::ViewerResponse),
             reuse_instance: F::REUSE_INSTANCE,
         }
     }

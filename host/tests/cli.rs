@@ -2,6 +2,7 @@
 //! `serve` refuses to start on a missing file and says which; functions compile in a
 //! helper process (`wedge __compile`) that leaves the artifact in the cache.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
@@ -12,7 +13,7 @@ fn wedge(args: &[&str]) -> (bool, String, String) {
 /// [`wedge`] with environment variables and, if given, `stdin` as its input.
 fn wedge_with(
     args: &[&str],
-    env: &[(&str, &Path)],
+    env: &[(&str, &OsStr)],
     stdin: Option<&[u8]>,
 ) -> (bool, String, String) {
     use std::io::Write;
@@ -113,7 +114,7 @@ const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
 fn functions_compile_in_a_helper_process_that_leaves_the_artifact_in_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let env = [("WEDGE_CACHE_DIR", cache.as_path())];
+    let env = [("WEDGE_CACHE_DIR", cache.as_os_str())];
     let artifacts = || -> Vec<String> {
         std::fs::read_dir(&cache)
             .map(|d| {
@@ -129,14 +130,10 @@ fn functions_compile_in_a_helper_process_that_leaves_the_artifact_in_the_cache()
     let path = dir.path().join("c.toml");
     std::fs::write(&path, "[functions.f]\nmodule = \"f.wasm\"\n").unwrap();
     let check = |log: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_wedge"))
-            .args(["check", "--config", path.to_str().unwrap()])
-            .env("WEDGE_CACHE_DIR", &cache)
-            .env("WEDGE_LOG", log)
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let env = [env[0], ("WEDGE_LOG", OsStr::new(log))];
+        let (ok, _, err) = wedge_with(&["check", "--config", path.to_str().unwrap()], &env, None);
+        assert!(!ok);
+        err
     };
     let err = check("wedge=debug");
     assert!(err.contains("f.wasm"), "{err}");

@@ -76,6 +76,15 @@ async fn get(
     edge.http(host, path, headers).await
 }
 
+/// How many of `function`'s viewer-request hook calls ended with `outcome`
+/// (`wedge_function_hooks_total`).
+async fn hook_calls(edge: &TestEdge, function: &str, outcome: &str) -> f64 {
+    let series = format!(
+        r#"wedge_function_hooks_total{{function="{function}",hook="viewer-request",outcome="{outcome}"}}"#
+    );
+    edge.metric(&series).await
+}
+
 #[tokio::test]
 async fn managed_rules_block_an_sqli_in_the_query_with_403_and_the_rule_id() {
     let edge = TestEdge::start(CONFIG).await.unwrap();
@@ -126,7 +135,6 @@ async fn managed_rules_block_an_sqli_in_the_query_with_403_and_the_rule_id() {
 async fn a_repeated_request_gets_the_recorded_verdict_and_is_counted_each_time() {
     let edge = TestEdge::start(CONFIG).await.unwrap();
     let sqli = "/echo?id=1%27%20OR%20%271%27%3D%271";
-    let hooks = r#"wedge_function_hooks_total{function="waf",hook="viewer-request""#;
     // First sighting and recorded run, then replays: every one blocked and counted.
     for i in 0..4 {
         let resp = get(&edge, "block.test", sqli, &[("x-try", "same")]).await;
@@ -136,43 +144,24 @@ async fn a_repeated_request_gets_the_recorded_verdict_and_is_counted_each_time()
     let blocks =
         r#"wedge_function_rule_matches_total{function="waf",rule="managed-sqli",action="block"}"#;
     assert_eq!(edge.metric(blocks).await, 4.0, "replays count the rule");
-    assert_eq!(
-        edge.metric(&format!(r#"{hooks},outcome="respond"}}"#))
-            .await,
-        2.0
-    );
-    assert_eq!(
-        edge.metric(&format!(r#"{hooks},outcome="reused"}}"#)).await,
-        2.0
-    );
+    assert_eq!(hook_calls(&edge, "waf", "respond").await, 2.0);
+    assert_eq!(hook_calls(&edge, "waf", "reused").await, 2.0);
     // Any other header value is another request: the function runs again.
     let resp = get(&edge, "block.test", sqli, &[("x-try", "other")]).await;
     assert_eq!(resp.status(), 403);
-    assert_eq!(
-        edge.metric(&format!(r#"{hooks},outcome="respond"}}"#))
-            .await,
-        3.0
-    );
+    assert_eq!(hook_calls(&edge, "waf", "respond").await, 3.0);
     // Ordinary requests are replayed too, and still reach the origin.
     for _ in 0..3 {
         let resp = get(&edge, "block.test", "/echo?q=shoes", &[]).await;
         assert_eq!(resp.status(), 200);
     }
-    assert_eq!(
-        edge.metric(&format!(r#"{hooks},outcome="reused"}}"#)).await,
-        3.0
-    );
+    assert_eq!(hook_calls(&edge, "waf", "reused").await, 3.0);
     assert_eq!(edge.origin.received().len(), 3);
 }
 
 #[tokio::test]
 async fn a_verdict_is_reused_across_bare_query_values_unless_they_can_change_it() {
     let edge = TestEdge::start(CONFIG).await.unwrap();
-    let hooks = |f: &str, outcome: &str| {
-        format!(
-            r#"wedge_function_hooks_total{{function="{f}",hook="viewer-request",outcome="{outcome}"}}"#
-        )
-    };
     // Queries that differ only in bare tokens (a cache-buster, an id): the managed rules
     // find nothing in those, so the recorded verdict serves them all.
     for (i, q) in [
@@ -187,8 +176,8 @@ async fn a_verdict_is_reused_across_bare_query_values_unless_they_can_change_it(
         let resp = get(&edge, "block.test", &format!("/echo?{q}"), &[]).await;
         assert_eq!(resp.status(), 200, "request {i}");
     }
-    assert_eq!(edge.metric(&hooks("waf", "continue")).await, 2.0);
-    assert_eq!(edge.metric(&hooks("waf", "reused")).await, 2.0);
+    assert_eq!(hook_calls(&edge, "waf", "continue").await, 2.0);
+    assert_eq!(hook_calls(&edge, "waf", "reused").await, 2.0);
     // The same shape holding an attack is another key.
     let resp = get(
         &edge,
@@ -204,8 +193,8 @@ async fn a_verdict_is_reused_across_bare_query_values_unless_they_can_change_it(
         let resp = get(&edge, "block.test", &format!("/echo?n={n}&lt=1"), &[]).await;
         assert_eq!(resp.status(), 200);
     }
-    assert_eq!(edge.metric(&hooks("waf", "continue")).await, 6.0);
-    assert_eq!(edge.metric(&hooks("waf", "reused")).await, 2.0);
+    assert_eq!(hook_calls(&edge, "waf", "continue").await, 6.0);
+    assert_eq!(hook_calls(&edge, "waf", "reused").await, 2.0);
 
     // A rule that matches argument values tells bare tokens apart: its function keys on
     // the exact query, so `debug` is never answered with another value's verdict, and
@@ -214,7 +203,7 @@ async fn a_verdict_is_reused_across_bare_query_values_unless_they_can_change_it(
         let resp = get(&edge, "args.test", "/echo?mode=fast", &[]).await;
         assert_eq!(resp.status(), 200);
     }
-    assert_eq!(edge.metric(&hooks("waf-args", "reused")).await, 1.0);
+    assert_eq!(hook_calls(&edge, "waf-args", "reused").await, 1.0);
     let resp = get(&edge, "args.test", "/echo?mode=debug", &[]).await;
     assert_eq!(resp.status(), 403);
     assert_eq!(resp.headers()["x-wedge-waf-rule"], "no-debug");

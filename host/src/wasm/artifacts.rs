@@ -75,9 +75,9 @@ impl ArtifactCache {
     }
 
     /// Stores `bytes` under `key` (a reader never sees half a file), then removes the
-    /// least recently used artifacts while the directory is over its cap.
-    /// Writes the artifact for `key`; false when it could not be written (a read-only
-    /// directory, a full disk), which only costs compiling again later.
+    /// least recently used artifacts while the directory is over its cap. False when it
+    /// could not be written (a read-only directory, a full disk), which only costs
+    /// compiling again later.
     pub(crate) fn put(&self, key: &str, bytes: &[u8]) -> bool {
         if std::fs::create_dir_all(&self.dir).is_err() {
             return false;

@@ -263,6 +263,24 @@ impl std::fmt::Debug for LoadedFunction {
     }
 }
 
+/// What instances of a component start from: the component linked, and where it exports
+/// each hook.
+type Linked = (FunctionPre<HostState>, HookIndices);
+
+/// Links `component` (from the module at `path`) for instantiation.
+fn link(engine: &WasmEngine, path: &Path, component: &Component) -> Result<Linked, LoadError> {
+    let refused = |message| LoadError::Link {
+        path: path.to_owned(),
+        message,
+    };
+    let pre = engine
+        .linker()
+        .instantiate_pre(component)
+        .and_then(FunctionPre::new)
+        .map_err(|e| refused(format!("{e:#}")))?;
+    Ok((pre, HookIndices::new(component).map_err(refused)?))
+}
+
 impl LoadedFunction {
     /// Reads, compiles and checks a function, and validates its config in a throwaway
     /// instance. CPU-heavy: call it off the request path.
@@ -272,19 +290,6 @@ impl LoadedFunction {
         config: &FunctionConfig,
     ) -> Result<Self, LoadError> {
         let path = &config.module;
-        // What instances start from: the component linked, and where it exports each hook.
-        let prepare = |component: &Component| {
-            let link = |message| LoadError::Link {
-                path: path.clone(),
-                message,
-            };
-            let pre = engine
-                .linker()
-                .instantiate_pre(component)
-                .and_then(FunctionPre::new)
-                .map_err(|e| link(format!("{e:#}")))?;
-            Ok::<_, LoadError>((pre, HookIndices::new(component).map_err(link)?))
-        };
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.clone(),
             source,
@@ -297,7 +302,7 @@ impl LoadedFunction {
                 message: format!("{e:#}"),
             })?;
         check_imports(engine, &component, path)?;
-        let (pre, exports) = prepare(&component)?;
+        let (pre, exports) = link(engine, path, &component)?;
         let config_json: Arc<str> =
             Arc::from(serde_json::to_string(&config.config).unwrap_or_else(|_| "{}".into()));
         let mut function = Self {
@@ -328,8 +333,8 @@ impl LoadedFunction {
             ));
         }
         function.configure_each_instance = info.takes_config && snapshot.is_none();
-        if let Some(component) = snapshot {
-            (function.pre, function.exports) = prepare(&component)?;
+        if let Some(linked) = snapshot {
+            (function.pre, function.exports) = linked;
         }
         for hook in info.hooks {
             function.hooks.0 |= Hook::from(hook).bit();
@@ -377,12 +382,12 @@ impl LoadedFunction {
 
     /// Asks the function what it implements and lets it check its config, on a thread
     /// of its own (so loading works from any context). For a function that takes config
-    /// it also returns the pre-initialised component, when one could be made, and what
-    /// the configured function declares.
+    /// it also returns the pre-initialised component, linked, when one could be made, and
+    /// what the configured function declares.
     fn describe_and_configure(
         &self,
         bytes: &[u8],
-    ) -> Result<(FunctionInfo, Option<Component>), LoadError> {
+    ) -> Result<(FunctionInfo, Option<Linked>), LoadError> {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
@@ -397,7 +402,7 @@ impl LoadedFunction {
         })
     }
 
-    async fn describe(&self, bytes: &[u8]) -> Result<(FunctionInfo, Option<Component>), LoadError> {
+    async fn describe(&self, bytes: &[u8]) -> Result<(FunctionInfo, Option<Linked>), LoadError> {
         let failed = |e: wasmtime::Error| self.describe_error(format_args!("{e:#}"));
         // Instantiating, describing and configuring (here or in the snapshotter) run
         // guest code under a deadline.
@@ -423,17 +428,16 @@ impl LoadedFunction {
                 .map_err(failed)??;
         }
         // Configured, a function may declare inputs its config decides (the WAF's
-        // depend on its rules): those are the ones that count.
+        // depend on its rules): those are the ones that count. A snapshot is linked here
+        // once, for this and for every instance after it.
+        let snapshot = match snapshot {
+            Some(component) => Some(link(&self.engine, &self.module, &component)?),
+            None => None,
+        };
         let info = match (&snapshot, info.takes_config) {
             (_, false) => info,
             (None, true) => hooks.call_describe(&mut store).await.map_err(failed)?,
-            (Some(component), true) => {
-                let pre = self
-                    .engine
-                    .linker()
-                    .instantiate_pre(component)
-                    .and_then(FunctionPre::new)
-                    .map_err(failed)?;
+            (Some((pre, _)), true) => {
                 let mut store = new_store(self, RequestId::next());
                 let instance = pre.instantiate_async(&mut store).await.map_err(failed)?;
                 instance
