@@ -50,6 +50,16 @@ pub(crate) fn pairs(text: &str) -> impl Iterator<Item = (&str, &str)> {
     })
 }
 
+/// Whether `name` can stand on a line of a block as a name: no colon, no newline.
+pub(crate) fn fits_a_line_as_name(name: &str) -> bool {
+    find_colon_or_newline(name.as_bytes(), 0) == name.len()
+}
+
+/// Whether `value` can stand on a line of a block: no newline.
+pub(crate) fn fits_a_line(value: &str) -> bool {
+    find_newline(value.as_bytes(), 0) == value.len()
+}
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 
 /// Each byte of `byte` repeated in a word.
@@ -109,6 +119,30 @@ macro_rules! header_methods {
             self.inner.header(name)
         }
 
+        /// The first value of each of `names`, in order, in one host call: cheaper than
+        /// a [`header`](Self::header) call per name (a call across the boundary costs
+        /// more than reading a short header).
+        ///
+        /// ```ignore
+        /// let [ua, mobile] = req.header_each(["user-agent", "sec-ch-ua-mobile"]);
+        /// ```
+        pub fn header_each<const N: usize>(&self, names: [&str; N]) -> [Option<String>; N] {
+            let mut joined = String::with_capacity(names.iter().map(|n| n.len() + 1).sum());
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    joined.push('\n');
+                }
+                joined.push_str(name);
+            }
+            let values = self.inner.header_each(&joined);
+            if values.len() != N {
+                // A name held a newline and read as two: ask one by one instead.
+                return names.map(|n| self.header(n));
+            }
+            let mut values = values.into_iter();
+            std::array::from_fn(|_| values.next().flatten())
+        }
+
         /// Every value of a header, in order.
         pub fn header_all(&self, name: &str) -> Vec<String> {
             self.inner.header_all(name)
@@ -149,6 +183,74 @@ macro_rules! header_methods {
         /// Sets a header, replacing any values, reporting a refused edit.
         pub fn try_set_header(&mut self, name: &str, value: &str) -> Result<(), $crate::EditError> {
             self.inner.set_header(name, value).map_err(Into::into)
+        }
+
+        /// Sets several headers, each replacing any values, in one host call: cheaper
+        /// than a [`set_header`](Self::set_header) call each. A refused edit is logged
+        /// and ends the batch (the edits before it stay); use `try_set_headers` to
+        /// handle it yourself.
+        pub fn set_headers(&mut self, headers: &[(&str, &str)]) {
+            if let Err((name, e)) = self.try_set_headers(headers) {
+                $crate::request::log_refused("set_headers", name, e);
+            }
+        }
+
+        /// [`set_headers`](Self::set_headers), reporting the first refused edit and the
+        /// name it was for.
+        pub fn try_set_headers<'h>(
+            &mut self,
+            headers: &[(&'h str, &'h str)],
+        ) -> Result<(), (&'h str, $crate::EditError)> {
+            // `name:value` lines: a name with a colon or a newline, or a value with a
+            // newline, would read as other lines, so the batch stops before it.
+            let mut block =
+                String::with_capacity(headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
+            let mut refused = None;
+            let mut sent = 0;
+            for &(name, value) in headers {
+                if !$crate::headers::fits_a_line_as_name(name) {
+                    refused = Some((name, $crate::EditError::InvalidName));
+                    break;
+                }
+                if !$crate::headers::fits_a_line(value) {
+                    refused = Some((name, $crate::EditError::InvalidValue));
+                    break;
+                }
+                block.push_str(name);
+                block.push(':');
+                block.push_str(value);
+                block.push('\n');
+                sent += 1;
+            }
+            if sent > 0
+                && let Err((line, e)) = self.inner.set_header_block(&block)
+            {
+                let name = headers.get(line as usize).map_or("", |(n, _)| *n);
+                return Err((name, e.into()));
+            }
+            refused.map_or(Ok(()), Err)
+        }
+
+        /// Sets the headers of `block`, lines `name:value\n` as
+        /// [`header_block`](Self::header_block) returns them, in one host call with no
+        /// text to build: for edits fixed in advance (a `concat!` of lines, say). A
+        /// refused line is logged and ends the batch (the lines before it stay).
+        pub fn set_header_block(&mut self, block: &str) {
+            if let Err((line, e)) = self.try_set_header_block(block) {
+                let name = block.lines().nth(line).and_then(|l| l.split(':').next());
+                $crate::request::log_refused("set_header_block", name.unwrap_or(""), e);
+            }
+        }
+
+        /// [`set_header_block`](Self::set_header_block), reporting the first refused line
+        /// (its index from 0) and why.
+        pub fn try_set_header_block(
+            &mut self,
+            block: &str,
+        ) -> Result<(), (usize, $crate::EditError)> {
+            self.inner
+                .set_header_block(block)
+                .map_err(|(line, e)| (line as usize, e.into()))
         }
 
         /// Adds a header value, keeping existing ones. A refused edit is logged.

@@ -127,6 +127,31 @@ async fn functions_can_answer_and_have_edits_refused() {
 }
 
 #[tokio::test]
+async fn batched_header_calls_read_in_order_and_stop_at_a_refused_edit() {
+    let edge = TestEdge::start(HOSTILE).await.unwrap();
+    edge.http("strict.test", "/batch", &[("user-agent", "batch-agent/1")])
+        .await;
+    let seen = edge.origin.last().unwrap();
+    assert_eq!(seen.header("x-ua"), Some("batch-agent/1"));
+    assert_eq!(seen.header("x-absent"), Some("absent"));
+    // A name holding a newline is no header name, and does not shift the others.
+    assert_eq!(seen.header("x-split"), Some("true false"));
+    // The batch stops at the refused edit; the ones before it stay.
+    assert_eq!(seen.header("x-one"), Some("1"));
+    assert_eq!(seen.header("x-three"), None);
+    assert_eq!(
+        seen.header("x-refused"),
+        Some("content-length: managed by the host")
+    );
+    assert_eq!(seen.header("x-four"), Some("4"));
+    assert_eq!(seen.header("x-five"), None);
+    assert_eq!(
+        seen.header("x-block-refused"),
+        Some("1: invalid header name")
+    );
+}
+
+#[tokio::test]
 async fn a_component_importing_sockets_is_refused_at_load() {
     let toml = format!(
         "[functions.net]\nmodule = \"{}\"\n[origins.o]\nmembers = [{{ url = \"http://127.0.0.1:9\" }}]\n",

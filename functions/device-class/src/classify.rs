@@ -181,27 +181,133 @@ const DESKTOP: Tokens = &[
     b"win10", b"win11", b"cygwin", b"openvms", b"syllable",
 ];
 
-/// The lower-cased UA plus a 4096-bit set of the byte pairs it contains, so that most
-/// tokens are rejected without scanning the string.
+/// The token lists looked for anywhere in the User-Agent, each a bit of [`Ua::lists`].
+#[derive(Clone, Copy)]
+enum List {
+    Bot = 1 << 0,
+    Url = 1 << 1,
+    Lib = 1 << 2,
+    App = 1 << 3,
+    Tv = 1 << 4,
+    Handheld = 1 << 5,
+    TabletUa = 1 << 6,
+    Mobile = 1 << 7,
+    WindowsMobile = 1 << 8,
+    Desktop = 1 << 9,
+    /// Mac architectures, telling a macOS CFNetwork client from an iOS app.
+    MacArch = 1 << 10,
+}
+
+const UA_LISTS: [(List, Tokens); 11] = [
+    (List::Bot, BOT),
+    (List::Url, URL),
+    (List::Lib, LIB),
+    (List::App, APP),
+    (List::Tv, TV),
+    (List::Handheld, HANDHELD),
+    (List::TabletUa, TABLET_UA),
+    (List::Mobile, MOBILE),
+    (List::WindowsMobile, WINDOWS_MOBILE),
+    (List::Desktop, DESKTOP),
+    (List::MacArch, &[b"x86", b"i386", b"mac", b"ppc"]),
+];
+
+/// How many tokens the UA lists hold together.
+const UA_TOKENS: usize = {
+    let (mut n, mut i) = (0, 0);
+    while i < UA_LISTS.len() {
+        n += UA_LISTS[i].1.len();
+        i += 1;
+    }
+    n
+};
+
+/// Buckets of [`TokenIndex`], one per value of [`pair_bit`].
+const BUCKETS: usize = 4096;
+
+/// Every token of the UA lists, bucketed by its first two bytes, so that one pass over
+/// the UA finds all the lists it matches: at each position only the tokens that start
+/// with the two bytes there are compared (about 1 in 300), where asking list by list
+/// cost a check per token per list (most of the function's time on a new UA).
+struct TokenIndex {
+    /// Bucket `b` holds `tokens[start[b]..start[b + 1]]`.
+    start: [u16; BUCKETS + 1],
+    /// Each token with its list's bit.
+    tokens: [(&'static [u8], u16); UA_TOKENS],
+}
+
+/// Built at compile time: a table in the module's data, nothing to set up per instance.
+static INDEX: TokenIndex = {
+    let mut start = [0u16; BUCKETS + 1];
+    let mut l = 0;
+    while l < UA_LISTS.len() {
+        let mut t = 0;
+        while t < UA_LISTS[l].1.len() {
+            let token = UA_LISTS[l].1[t];
+            assert!(token.len() >= 2, "UA tokens have two bytes at least");
+            start[pair_bit(token[0], token[1]) + 1] += 1;
+            t += 1;
+        }
+        l += 1;
+    }
+    let mut b = 0;
+    while b < BUCKETS {
+        start[b + 1] += start[b];
+        b += 1;
+    }
+    let mut next = start;
+    let mut tokens: [(&'static [u8], u16); UA_TOKENS] = [(b"", 0); UA_TOKENS];
+    let mut l = 0;
+    while l < UA_LISTS.len() {
+        let (list, list_tokens) = UA_LISTS[l];
+        let mut t = 0;
+        while t < list_tokens.len() {
+            let token = list_tokens[t];
+            let b = pair_bit(token[0], token[1]);
+            tokens[next[b] as usize] = (token, list as u16);
+            next[b] += 1;
+            t += 1;
+        }
+        l += 1;
+    }
+    TokenIndex { start, tokens }
+};
+
+/// The lower-cased UA, the lists it matches, and a 4096-bit set of the byte pairs it
+/// contains, so that most single tokens are rejected without scanning the string.
 struct Ua<'a> {
     s: &'a [u8],
     raw: &'a [u8],
+    /// The [`List`]s with a token in the UA.
+    lists: u16,
     pairs: [u64; 64],
 }
 
 #[inline]
-fn pair_bit(a: u8, b: u8) -> usize {
-    (a as usize * 37 + b as usize) & 4095
+const fn pair_bit(a: u8, b: u8) -> usize {
+    (a as usize * 37 + b as usize) & (BUCKETS - 1)
 }
 
 impl<'a> Ua<'a> {
     fn new(s: &'a [u8], raw: &'a [u8]) -> Self {
         let mut pairs = [0u64; 64];
-        for w in s.windows(2) {
+        let mut lists = 0;
+        for (i, w) in s.windows(2).enumerate() {
             let bit = pair_bit(w[0], w[1]);
             pairs[bit >> 6] |= 1 << (bit & 63);
+            let bucket = &INDEX.tokens[INDEX.start[bit] as usize..INDEX.start[bit + 1] as usize];
+            for &(token, list) in bucket {
+                if lists & list == 0 && starts_with(&s[i..], token) {
+                    lists |= list;
+                }
+            }
         }
-        Ua { s, raw, pairs }
+        Ua {
+            s,
+            raw,
+            lists,
+            pairs,
+        }
     }
 
     #[inline]
@@ -222,26 +328,54 @@ impl<'a> Ua<'a> {
         find(self.s, needle).is_some()
     }
 
-    fn any(&self, list: Tokens) -> bool {
-        list.iter().any(|n| self.has(n))
+    /// Whether a token of `list` occurs.
+    #[inline]
+    fn any(&self, list: List) -> bool {
+        self.lists & list as u16 != 0
     }
 }
 
 /// Position of `needle` in `hay` (both already lower-case).
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, rest) = needle.split_first()?;
-    if hay.len() < needle.len() {
-        return None;
-    }
-    let last = hay.len() - needle.len();
-    let mut i = 0;
-    while i <= last {
-        if hay[i] == first && &hay[i + 1..i + needle.len()] == rest {
+    let last = hay.len().checked_sub(needle.len())?;
+    let mut from = 0;
+    while from <= last {
+        let i = from + first_byte(&hay[from..=last], first)?;
+        if starts_with(&hay[i + 1..], rest) {
             return Some(i);
         }
-        i += 1;
+        from = i + 1;
     }
     None
+}
+
+/// Index of the first `byte` in `hay`, eight bytes at a step (a byte loop cost most of
+/// a long User-Agent's classification).
+fn first_byte(hay: &[u8], byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let pattern = ONES * u64::from(byte);
+    let mut words = hay.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().expect("eight bytes")) ^ pattern;
+        // The high bit of each zero byte (and perhaps of bytes above the lowest one,
+        // borrows): the lowest flagged byte is exact.
+        let zeros = x.wrapping_sub(ONES) & !x & (ONES << 7);
+        if zeros != 0 {
+            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = words.remainder().iter().position(|&b| b == byte)?;
+    Some(at + tail)
+}
+
+/// `hay.starts_with(needle)` as a byte loop: the tokens are short, and the slice
+/// comparison calls `memcmp` (in Wasm, a function of the module) for every candidate.
+#[inline]
+fn starts_with(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len() && hay.iter().zip(needle).all(|(a, b)| a == b)
 }
 
 fn any_in(hay: &[u8], list: Tokens) -> bool {
@@ -571,7 +705,7 @@ pub fn classify_with_hints(
         .is_some_and(|v| v.trim().trim_matches('"').eq_ignore_ascii_case("android"));
 
     let model = android_model(s);
-    if bot_words(s) > bot_words(model) || (ua.any(BOT) && !ua.any(APP)) {
+    if bot_words(s) > bot_words(model) || (ua.any(List::Bot) && !ua.any(List::App)) {
         return Class::Bot;
     }
     if ua.has(b"; +") && has_contact(s) {
@@ -579,12 +713,12 @@ pub fn classify_with_hints(
     }
     let handset = [&b"android"[..], b"iphone", b"ipad", b"ios", b"midp"];
     let handset = handset.iter().any(|t| ua.has(t));
-    let app = !s.starts_with(b"mozilla/") && (handset || ua.any(DESKTOP) || ua.any(TV));
-    if ua.any(URL) && !app && !ua.any(APP) {
+    let app = !s.starts_with(b"mozilla/") && (handset || ua.any(List::Desktop) || ua.any(List::Tv));
+    if ua.any(List::Url) && !app && !ua.any(List::App) {
         return Class::Bot;
     }
     // NCSA/VMS Mosaic is a desktop browser built on libwww.
-    if !handset && ua.any(LIB) && !ua.has(b"mosaic") {
+    if !handset && ua.any(List::Lib) && !ua.has(b"mosaic") {
         return Class::Bot;
     }
     match device(&ua, model, hint_mobile, hint_android) {
@@ -601,14 +735,14 @@ pub fn classify_with_hints(
 
 fn device(ua: &Ua, model: &[u8], hint_mobile: Option<bool>, hint_android: bool) -> Option<Class> {
     let s = ua.s;
-    if ua.any(HANDHELD) {
+    if ua.any(List::Handheld) {
         return Some(Class::Mobile);
     }
-    if ua.any(TV) || s.ends_with(b" tv") || has_fire_tv_code(ua.raw) {
+    if ua.any(List::Tv) || s.ends_with(b" tv") || has_fire_tv_code(ua.raw) {
         return Some(Class::SmartTv);
     }
     if ua.has(b"windows") {
-        if ua.any(WINDOWS_MOBILE) {
+        if ua.any(List::WindowsMobile) {
             return Some(Class::Mobile);
         }
         if ua.has(b"touch") || ua.has(b"; arm") {
@@ -628,7 +762,7 @@ fn device(ua: &Ua, model: &[u8], hint_mobile: Option<bool>, hint_android: bool) 
         if let Some(c) = model_class(model) {
             return Some(c);
         }
-        if ua.any(TABLET_UA) {
+        if ua.any(List::TabletUa) {
             return Some(Class::Tablet);
         }
         if ua.has(b"mobile") || ua.has(b"opera mini") || hint_mobile == Some(true) {
@@ -643,17 +777,17 @@ fn device(ua: &Ua, model: &[u8], hint_mobile: Option<bool>, hint_android: bool) 
             Class::Mobile
         });
     }
-    if ua.any(TABLET_UA) {
+    if ua.any(List::TabletUa) {
         return Some(Class::Tablet);
     }
-    if ua.has(b"cfnetwork") && !ua.any(&[b"x86", b"i386", b"mac", b"ppc"]) {
+    if ua.has(b"cfnetwork") && !ua.any(List::MacArch) {
         // Apple networking stack without a Mac architecture: an iOS app.
         return Some(Class::Mobile);
     }
-    if ua.any(MOBILE) {
+    if ua.any(List::Mobile) {
         return Some(Class::Mobile);
     }
-    if ua.any(DESKTOP) {
+    if ua.any(List::Desktop) {
         if hint_android {
             return Some(if hint_mobile == Some(true) {
                 Class::Mobile
@@ -739,6 +873,23 @@ mod tests {
         // An unambiguous UA is not overridden.
         let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
         assert_eq!(hint(iphone, "?0", "\"macOS\""), Class::Mobile);
+    }
+
+    #[test]
+    fn find_agrees_with_a_plain_search() {
+        let hay = b"mozilla/5.0 (linux; android 14; sm-s918b) chrome/117 mobile safari; bot";
+        for start in 0..hay.len() {
+            for len in 1..=12.min(hay.len() - start) {
+                let needle = &hay[start..start + len];
+                for h in [&hay[..], &hay[start..], &hay[..start + len]] {
+                    let plain = h.windows(len).position(|w| w == needle);
+                    assert_eq!(find(h, needle), plain, "{needle:?}");
+                }
+            }
+        }
+        assert_eq!(find(b"ab", b"abc"), None);
+        assert_eq!(find(b"", b"a"), None);
+        assert_eq!(find(b"aaaaaaaaab", b"ab"), Some(8));
     }
 
     #[test]

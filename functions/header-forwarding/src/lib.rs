@@ -118,9 +118,12 @@ impl Function for HeaderForwarding {
         if !self.keep_cookies {
             req.remove_header("cookie");
         }
-        for (name, value) in &self.add {
-            req.set_header(name, value);
-        }
+        let add: Vec<(&str, &str)> = self
+            .add
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        req.set_headers(&add);
         Decision::Continue
     }
 }

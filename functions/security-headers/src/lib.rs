@@ -182,13 +182,13 @@ impl Function for SecurityHeaders {
         for name in &self.remove {
             resp.remove_header(name);
         }
+        let mut set: Vec<(&str, &str)> = Vec::with_capacity(self.set.len() + 1);
         if let Some(hsts) = &self.hsts
             && req.scheme() == "https"
         {
-            resp.set_header("strict-transport-security", hsts);
+            set.push(("strict-transport-security", hsts));
         }
-        for (name, value) in &self.set {
-            resp.set_header(name, value);
-        }
+        set.extend(self.set.iter().map(|(n, v)| (*n, v.as_str())));
+        resp.set_headers(&set);
     }
 }

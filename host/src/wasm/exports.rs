@@ -14,7 +14,7 @@ use super::request::RequestView;
 use super::response::ResponseView;
 
 /// The interface every function exports (`wit/wedge.wit`).
-const HOOKS: &str = "wedge:function/hooks@0.3.3";
+const HOOKS: &str = "wedge:function/hooks@0.3.4";
 
 /// Where each hook export sits in one component (valid for all its instances).
 #[derive(Clone, Copy)]

@@ -74,6 +74,64 @@ pub(crate) fn block_into(out: &mut String, headers: &HeaderMap) {
     }
 }
 
+/// The `name:value` lines of a block a function wrote (`set-header-block`), each split
+/// at its first colon; `None` for a line without one. (Byte scans: the lines are short,
+/// and `str::split` sets a `memchr` up for each.)
+pub(crate) fn block_lines(block: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
+    lines(block).map(|line| {
+        let colon = line.bytes().position(|b| b == b':')?;
+        // An ASCII colon: both sides are on char boundaries.
+        Some((&line[..colon], &line[colon + 1..]))
+    })
+}
+
+/// Applies `set` (one `set-header`) to each line of `block` in order (`set-header-block`),
+/// stopping at the first refused line with its index and why.
+pub(crate) fn set_lines(
+    block: &str,
+    mut set: impl FnMut(String, String) -> wasmtime::Result<Result<(), EditError>>,
+) -> wasmtime::Result<Result<(), (u32, EditError)>> {
+    for (i, line) in (0..).zip(block_lines(block)) {
+        let Some((name, value)) = line else {
+            return Ok(Err((i, EditError::InvalidName)));
+        };
+        if let Err(e) = set(name.into(), value.into())? {
+            return Ok(Err((i, e)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The lines of `text`, as `str::split_terminator('\n')` yields them.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
+        let line = &rest[..end];
+        rest = &rest[(end + 1).min(rest.len())..];
+        Some(line)
+    })
+}
+
+/// The first value of each name of `names`, one name per line (`header-each`; a final
+/// newline names one more, empty, header).
+pub(crate) fn first_each(headers: &HeaderMap, names: &str) -> Vec<Option<String>> {
+    let count = names.bytes().filter(|&b| b == b'\n').count() + 1;
+    let mut out = Vec::with_capacity(count);
+    let mut rest = names;
+    loop {
+        let end = rest.bytes().position(|b| b == b'\n');
+        out.push(first(headers, &rest[..end.unwrap_or(rest.len())]));
+        match end {
+            Some(end) => rest = &rest[end + 1..],
+            None => return out,
+        }
+    }
+}
+
 /// A header a function may remove, if `name` is valid and not host-managed.
 pub(crate) fn removable(name: &str, request: bool) -> Option<HeaderName> {
     HeaderName::from_bytes(name.as_bytes())
@@ -134,5 +192,23 @@ mod tests {
             .map(|(n, v)| (n.to_owned(), v.to_owned()))
             .collect();
         assert_eq!(lines, pairs(&h));
+    }
+
+    #[test]
+    fn a_written_block_splits_into_lines_at_their_first_colon() {
+        let lines: Vec<_> = block_lines("a:1\nb:x:y\nc:\n").collect();
+        assert_eq!(
+            lines,
+            [Some(("a", "1")), Some(("b", "x:y")), Some(("c", ""))]
+        );
+        assert_eq!(block_lines("").count(), 0);
+        assert_eq!(block_lines("a:1\nno colon").last(), Some(None));
+        let mut h = HeaderMap::new();
+        h.append("accept", HeaderValue::from_static("a"));
+        h.append("accept", HeaderValue::from_static("b"));
+        assert_eq!(
+            first_each(&h, "Accept\nx-absent\n"),
+            [Some("a".to_owned()), None, None]
+        );
     }
 }

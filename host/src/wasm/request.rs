@@ -317,6 +317,15 @@ impl HostRequest for HostState {
         Ok(headers::first(&self.view(&r)?.parts.headers, &name))
     }
 
+    fn header_each(&mut self, r: Resource<RequestView>, names: String) -> Res<Vec<Option<String>>> {
+        if self.recording.is_some() {
+            for name in names.split('\n') {
+                self.read_header(name);
+            }
+        }
+        Ok(headers::first_each(&self.view(&r)?.parts.headers, &names))
+    }
+
     fn header_all(&mut self, r: Resource<RequestView>, name: String) -> Res<Vec<String>> {
         self.read_header(&name);
         Ok(headers::all(&self.view(&r)?.parts.headers, &name))
@@ -362,6 +371,16 @@ impl HostRequest for HostState {
         Ok(result.map(|(n, v)| {
             view.parts.headers.insert(n, v);
         }))
+    }
+
+    fn set_header_block(
+        &mut self,
+        r: Resource<RequestView>,
+        block: String,
+    ) -> Res<Result<(), (u32, EditError)>> {
+        headers::set_lines(&block, |name, value| {
+            HostRequest::set_header(self, Resource::new_borrow(r.rep()), name, value)
+        })
     }
 
     fn append_header(

@@ -83,6 +83,15 @@ impl HostResponse for HostState {
         Ok(headers::first(&self.resp(&r)?.parts.headers, &name))
     }
 
+    fn header_each(
+        &mut self,
+        r: Resource<ResponseView>,
+        names: String,
+    ) -> Res<Vec<Option<String>>> {
+        self.taint("a response header");
+        Ok(headers::first_each(&self.resp(&r)?.parts.headers, &names))
+    }
+
     fn header_all(&mut self, r: Resource<ResponseView>, name: String) -> Res<Vec<String>> {
         self.taint("a response header");
         Ok(headers::all(&self.resp(&r)?.parts.headers, &name))
@@ -115,6 +124,16 @@ impl HostResponse for HostState {
         Ok(result.map(|(n, v)| {
             view.parts.headers.insert(n, v);
         }))
+    }
+
+    fn set_header_block(
+        &mut self,
+        r: Resource<ResponseView>,
+        block: String,
+    ) -> Res<Result<(), (u32, EditError)>> {
+        headers::set_lines(&block, |name, value| {
+            HostResponse::set_header(self, Resource::new_borrow(r.rep()), name, value)
+        })
     }
 
     fn append_header(
