@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::text::{Needles, has, positions};
+use crate::text::{Needles, has, has_byte, positions};
 use crate::transform::{html_entity_decode, normalise_path};
 
 /// Builds the detectors' automata now (see [`Needles`]).
@@ -373,6 +373,19 @@ static RCE_MARKS: Needles = Needles::new(&[
     "$shell",
 ]);
 
+/// The bytes [`is_rce`] looks after: those that open a substitution (`` ` ``, `$`, `<`,
+/// `>`) or separate commands (`;`, `|`, `&`, a newline, a leading `(`).
+static RCE_SYNTAX: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let bytes = b"`$<>;|&\n(";
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// Commands after a shell separator or inside a substitution: `;cat /etc/passwd`,
 /// `| nc -e`, `$(id)`, `` `whoami` ``, `${IFS}`, PowerShell's `iex`/`Invoke-WebRequest`.
 pub fn is_rce(v: &str) -> bool {
@@ -385,7 +398,7 @@ pub fn is_rce(v: &str) -> bool {
         return true; // Shellshock
     }
     // Shell globbing in well-known paths: `/etc/[p]asswd`, `/bi?/sh`, `/usr/[a-z]in/bash`.
-    if v.contains('/') && (v.contains('[') || v.contains('?') || v.contains('*')) {
+    if has_byte(v, b'/') && (has_byte(v, b'[') || has_byte(v, b'?') || has_byte(v, b'*')) {
         let plain: String = v
             .chars()
             .filter(|c| !matches!(c, '[' | ']' | '?' | '*' | '\'' | '"' | '\\'))
@@ -399,25 +412,30 @@ pub fn is_rce(v: &str) -> bool {
             return true;
         }
     }
-    // Substitutions with something inside: `$(x)`, `${x}` holding a command, `` `x` ``,
-    // process substitution `<(x)`.
+    // One pass over the bytes that open a substitution or separate commands (most bytes
+    // are neither: one table look-up each).
     let b = v.as_bytes();
     for (i, &c) in b.iter().enumerate() {
-        let open = match (c, b.get(i + 1)) {
-            (b'`', _) => 1,
-            (b'$', Some(b'(' | b'{')) | (b'<' | b'>', Some(b'(')) => 2,
-            _ => continue,
-        };
-        let (word, _) = command_at(&v[i + open..]);
-        if is_command(word)
-            || is_weak_command(word)
-            || (c == b'$' && b[i + 1] == b'(' && !word.is_empty() && v[i..].contains(')'))
-        {
-            return true;
+        if !RCE_SYNTAX[usize::from(c)] {
+            continue;
         }
-    }
-    // Separators followed by a command (weak command names need an operand).
-    for (i, &c) in b.iter().enumerate() {
+        // Substitutions with something inside: `$(x)`, `${x}` holding a command, `` `x` ``,
+        // process substitution `<(x)`.
+        let open = match (c, b.get(i + 1)) {
+            (b'`', _) => Some(1),
+            (b'$', Some(b'(' | b'{')) | (b'<' | b'>', Some(b'(')) => Some(2),
+            _ => None,
+        };
+        if let Some(open) = open {
+            let (word, _) = command_at(&v[i + open..]);
+            if is_command(word)
+                || is_weak_command(word)
+                || (c == b'$' && b[i + 1] == b'(' && !word.is_empty() && v[i..].contains(')'))
+            {
+                return true;
+            }
+        }
+        // Separators followed by a command (weak command names need an operand).
         if matches!(c, b';' | b'|' | b'&' | b'\n' | b'`') || (c == b'(' && i == 0) {
             let (word, after) = command_at(&v[i + 1..]);
             let bare = after.trim_start().is_empty()

@@ -50,14 +50,62 @@ impl Needles {
 }
 
 /// Where `needle` (non-empty) starts in `hay`, left to right, overlapping occurrences
-/// included.
+/// included. The needle's first byte is looked for eight bytes at a step, and only there
+/// is the rest compared (a byte-at-a-time filter cost most of a long value's RCE and PHP
+/// checks in the guest).
 pub(crate) fn positions<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
     let first = n[0];
-    h.iter()
-        .enumerate()
-        .filter(move |&(i, &b)| b == first && h[i..].starts_with(n))
-        .map(|(i, _)| i)
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        while let Some(i) = find_byte(h, from, first) {
+            from = i + 1;
+            if starts_with(&h[i..], n) {
+                return Some(i);
+            }
+        }
+        from = h.len();
+        None
+    })
+}
+
+/// `hay.starts_with(needle)` as a byte loop: needles are short, and a slice comparison
+/// calls `memcmp` (in Wasm, a function of the module) for each candidate.
+fn starts_with(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len() && hay.iter().zip(needle).all(|(a, b)| a == b)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Nonzero when a byte of `x` is zero; the lowest flagged byte is exact (a borrow may
+/// flag bytes above it).
+fn zero_byte(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Where the first `byte` of `hay` at or after `from` is, eight bytes at a step.
+pub(crate) fn find_byte(hay: &[u8], from: usize, byte: u8) -> Option<usize> {
+    let pattern = ONES * u64::from(byte);
+    let rest = hay.get(from..)?;
+    let mut words = rest.chunks_exact(8);
+    let mut at = from;
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().expect("eight bytes")) ^ pattern;
+        let zeros = zero_byte(x);
+        if zeros != 0 {
+            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = words.remainder().iter().position(|&b| b == byte)?;
+    Some(at + tail)
+}
+
+/// Whether `hay` holds `byte` (an ASCII byte: `str::contains(char)` sets a `memchr` up per
+/// call, which in the guest costs more than the scan of a short value).
+pub(crate) fn has_byte(hay: &str, byte: u8) -> bool {
+    find_byte(hay.as_bytes(), 0, byte).is_some()
 }
 
 /// Whether `needle` (non-empty) occurs in `hay`.
@@ -69,11 +117,7 @@ pub(crate) fn has(hay: &str, needle: &str) -> bool {
 /// (two `contains(char)` calls set a `memchr` up each, per value, which in Wasm cost more
 /// than the scan on most values).
 pub(crate) fn percent_and_nul(s: &str) -> (bool, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     const PERCENTS: u64 = ONES * b'%' as u64;
-    // Nonzero when a byte of `x` is zero (exact as a yes/no).
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let bytes = s.as_bytes();
     let (mut percent, mut nul) = (false, false);
     let mut words = bytes.chunks_exact(8);
@@ -142,5 +186,22 @@ mod tests {
             assert_eq!(ours, theirs, "{hay} / {needle}");
         }
         assert_eq!(positions("@@@", "@@").collect::<Vec<_>>(), [0, 1]);
+        // Every needle and position around the eight-byte steps.
+        let hay = "ab:cd<?ef;gh|ij:\"kl() {mn$(op)qr`st`uv<?php x;";
+        for start in 0..hay.len() {
+            for len in 1..=6.min(hay.len() - start) {
+                let needle = &hay[start..start + len];
+                for h in [hay, &hay[start..], &hay[..start + len], &hay[start / 2..]] {
+                    let ours: Vec<usize> = positions(h, needle).collect();
+                    let theirs: Vec<usize> = (0..h.len())
+                        .filter(|&i| h[i..].starts_with(needle))
+                        .collect();
+                    assert_eq!(ours, theirs, "{h:?} / {needle:?}");
+                }
+            }
+        }
+        assert_eq!(find_byte(b"abc", 3, b'c'), None);
+        assert_eq!(find_byte(b"abc", 4, b'c'), None);
+        assert_eq!(find_byte(b"aaaaaaaaaaac", 2, b'c'), Some(11));
     }
 }
