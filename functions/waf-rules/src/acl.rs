@@ -890,6 +890,9 @@ struct Prepared {
     without_nuls: Option<String>,
     /// Lower-cased `without_nuls` (or the decoded value), made on first use.
     lower: std::cell::OnceCell<String>,
+    /// What the command, PHP and scanner detectors look for in `lower`, found in one
+    /// pass on first use.
+    marks: std::cell::OnceCell<detect::Marks>,
 }
 
 /// Whether an entity's `&` may have split a payload across the arguments of `query`
@@ -931,6 +934,7 @@ impl Prepared {
             decoded,
             without_nuls,
             lower: Default::default(),
+            marks: Default::default(),
         }
     }
 
@@ -950,6 +954,11 @@ impl Prepared {
     fn lower(&self, raw: &str) -> &str {
         self.lower
             .get_or_init(|| self.text(raw).to_ascii_lowercase())
+    }
+
+    /// The [`detect::Marks`] of [`Prepared::lower`].
+    fn marks(&self, raw: &str) -> detect::Marks {
+        *self.marks.get_or_init(|| detect::marks(self.lower(raw)))
     }
 }
 
@@ -1161,14 +1170,14 @@ fn detect_field(
             }
             Detector::Protocol => false,
             Detector::Rfi => detect::is_rfi(p.lower(raw)),
-            Detector::Rce => detect::is_rce(p.lower(raw)),
+            Detector::Rce => detect::is_rce_marked(p.lower(raw), p.marks(raw)),
             Detector::Php => {
                 let lower = p.lower(raw);
-                detect::is_php(lower)
+                detect::is_php_marked(lower, p.marks(raw))
                     || (upload_name && detect::php_name(lower))
                     || (f == &Field::Body && detect::php_upload(lower))
             }
-            Detector::Scanner => detect::is_scanner(p.lower(raw)),
+            Detector::Scanner => detect::is_scanner_marked(p.marks(raw)),
         }
     })
 }

@@ -5,20 +5,43 @@
 
 use std::borrow::Cow;
 
-use crate::text::{Needles, has, has_byte, positions};
+use crate::text::{NeedleSets, Needles, has, has_byte, positions};
 use crate::transform::{html_entity_decode, normalise_path};
 
 /// Builds the detectors' automata now (see [`Needles`]).
 pub(crate) fn prepare() {
-    for set in [
-        &SENSITIVE_FILES,
-        &RCE_MARKS,
-        &PHP_MARKS,
-        &PHP_DIRECTIVES,
-        &SCANNER_TOOLS,
-    ] {
+    for set in [&SENSITIVE_FILES, &PHP_DIRECTIVES] {
         set.prepare();
     }
+    MARKS.prepare();
+}
+
+/// The needle lists the command, PHP and scanner detectors look for anywhere in a
+/// lower-cased value, found in one pass (see [`marks`]).
+static MARKS: NeedleSets = NeedleSets::new(&[RCE_MARKS, PHP_MARKS, SCANNER_TOOLS]);
+
+/// Which of [`MARKS`]' lists have a needle in a lower-cased value: worked out once per
+/// value however many of those detectors read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Marks(u32);
+
+impl Marks {
+    fn rce(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    fn php(self) -> bool {
+        self.0 & 2 != 0
+    }
+
+    fn scanner(self) -> bool {
+        self.0 & 4 != 0
+    }
+}
+
+/// The [`Marks`] of `v` (lower-cased).
+pub fn marks(v: &str) -> Marks {
+    Marks(MARKS.which(v))
 }
 
 /// `../` in any spelling (`..\`, `..;/`, `%2e%2e/` once decoded, `....//`), or a
@@ -342,7 +365,7 @@ fn ip_host(rest: &str) -> bool {
 }
 
 /// Marks of a command line wherever they are (see [`is_rce`]).
-static RCE_MARKS: Needles = Needles::new(&[
+const RCE_MARKS: &[&str] = &[
     "${ifs}",
     "$ifs",
     "${path:",
@@ -371,7 +394,7 @@ static RCE_MARKS: Needles = Needles::new(&[
     "curl http",
     "sh -c",
     "$shell",
-]);
+];
 
 /// The bytes [`is_rce`] looks after: those that open a substitution (`` ` ``, `$`, `<`,
 /// `>`) or separate commands (`;`, `|`, `&`, a newline, a leading `(`).
@@ -389,9 +412,14 @@ static RCE_SYNTAX: [bool; 256] = {
 /// Commands after a shell separator or inside a substitution: `;cat /etc/passwd`,
 /// `| nc -e`, `$(id)`, `` `whoami` ``, `${IFS}`, PowerShell's `iex`/`Invoke-WebRequest`.
 pub fn is_rce(v: &str) -> bool {
+    is_rce_marked(v, marks(v))
+}
+
+/// [`is_rce`] with `v`'s [`Marks`] worked out already.
+pub fn is_rce_marked(v: &str, marks: Marks) -> bool {
     // Marks of a command line wherever they are: `${IFS}` and JNDI lookups, Windows and
     // PowerShell forms, shells and download-and-run pipes.
-    if RCE_MARKS.contains(v) {
+    if marks.rce() {
         return true;
     }
     if has(v, "() {") && (has(v, "};") || has(v, ":;")) {
@@ -753,7 +781,7 @@ fn is_command(w: &str) -> bool {
 }
 
 /// Template tags, stream wrappers and superglobals (see [`is_php`]).
-static PHP_MARKS: Needles = Needles::new(&[
+const PHP_MARKS: &[&str] = &[
     "[php]",
     "[/php]",
     "{php}",
@@ -782,10 +810,15 @@ static PHP_MARKS: Needles = Needles::new(&[
     "$_session",
     "$globals",
     "$http_raw_post_data",
-]);
+];
 
 /// PHP code, PHP wrappers, superglobals, serialized objects and dangerous calls.
 pub fn is_php(v: &str) -> bool {
+    is_php_marked(v, marks(v))
+}
+
+/// [`is_php`] with `v`'s [`Marks`] worked out already.
+pub fn is_php_marked(v: &str, marks: Marks) -> bool {
     // An opening tag with code after it: `<?php x`, `<?=x`, `<? echo`, but not an XML
     // declaration, and not a tag that ends the value (`<?php` alone runs nothing).
     for i in positions(v, "<?") {
@@ -814,7 +847,7 @@ pub fn is_php(v: &str) -> bool {
         }
     }
     // Template tags, stream wrappers and superglobals.
-    if PHP_MARKS.contains(v) {
+    if marks.php() {
         return true;
     }
     // A PHP session file (`sess_<id>`, alone or at the end of a path): what session
@@ -1335,7 +1368,7 @@ const PHP_ONLY: &[&str] = &[
 ];
 
 /// Vulnerability scanners and attack tools (see [`is_scanner`]).
-static SCANNER_TOOLS: Needles = Needles::new(&[
+const SCANNER_TOOLS: &[&str] = &[
     "nikto",
     "sqlmap",
     "nmap",
@@ -1394,11 +1427,16 @@ static SCANNER_TOOLS: Needles = Needles::new(&[
     "(hydra)",
     "sf/",
     "crimscanner",
-]);
+];
 
 /// User agents (and similar headers) of vulnerability scanners and attack tools.
 pub fn is_scanner(ua: &str) -> bool {
-    SCANNER_TOOLS.contains(ua)
+    is_scanner_marked(marks(ua))
+}
+
+/// [`is_scanner`] from the User-Agent's [`Marks`].
+pub fn is_scanner_marked(marks: Marks) -> bool {
+    marks.scanner()
 }
 
 /// Header injection in argument values: CR/LF followed by a header-like line

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 /// A list of needles found in one pass over a value: an Aho-Corasick automaton, built
 /// on first use (at configuration: see `detect::prepare`, so that it is in the function's
@@ -46,6 +46,60 @@ impl Needles {
     /// Whether any needle occurs in `hay`.
     pub(crate) fn contains(&self, hay: &str) -> bool {
         self.automaton().is_match(hay)
+    }
+}
+
+/// Several needle lists found together: one pass over a value tells which lists have a
+/// needle in it (a bit per list, in order), where a pass per list read the value once
+/// for each. A DFA: the lists' detectors read every value that is not a bare token, and
+/// it walks a value in a third of the instructions of the NFA the builder would choose
+/// for this many needles (the tables, built at configuration, are in the snapshot).
+pub(crate) struct NeedleSets {
+    lists: &'static [&'static [&'static str]],
+    automaton: OnceLock<(AhoCorasick, Vec<u8>)>,
+}
+
+impl NeedleSets {
+    pub(crate) const fn new(lists: &'static [&'static [&'static str]]) -> NeedleSets {
+        NeedleSets {
+            lists,
+            automaton: OnceLock::new(),
+        }
+    }
+
+    /// Builds the automaton now if it is not built yet.
+    pub(crate) fn prepare(&self) {
+        self.automaton();
+    }
+
+    fn automaton(&self) -> &(AhoCorasick, Vec<u8>) {
+        self.automaton.get_or_init(|| {
+            let needles = self.lists.iter().flat_map(|l| l.iter());
+            let automaton = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(needles)
+                .expect("needle lists are valid");
+            let list_of = (0u8..)
+                .zip(self.lists)
+                .flat_map(|(i, l)| l.iter().map(move |_| i))
+                .collect();
+            (automaton, list_of)
+        })
+    }
+
+    /// Bit `i` set when a needle of list `i` occurs in `hay`.
+    pub(crate) fn which(&self, hay: &str) -> u32 {
+        let (automaton, list_of) = self.automaton();
+        let every = (1u32 << self.lists.len()) - 1;
+        let mut found = 0;
+        for m in automaton.find_overlapping_iter(hay) {
+            found |= 1 << list_of[m.pattern().as_usize()];
+            if found == every {
+                break;
+            }
+        }
+        found
     }
 }
 
