@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::text::{NeedleSets, Needles, has, has_byte, positions};
+use crate::text::{NeedleSets, Needles, find_byte, has, has_byte, positions};
 use crate::transform::{html_entity_decode, normalise_path};
 
 /// Builds the detectors' automata now (see [`Needles`]).
@@ -870,7 +870,7 @@ pub fn is_php_marked(v: &str, marks: Marks) -> bool {
         return true;
     }
     // Variable variables: `${'a'.'b'}`, `$ {$a}`.
-    if let Some(i) = v.find('$') {
+    if let Some(i) = find_byte(v.as_bytes(), 0, b'$') {
         let rest = v[i + 1..].trim_start();
         if rest.starts_with('{') && (rest[1..].trim_start().starts_with(['$', '\'', '"'])) {
             return true;
@@ -879,7 +879,7 @@ pub fn is_php_marked(v: &str, marks: Marks) -> bool {
     // Serialized objects: `O:8:"stdClass":1:{...}`, also with the quotes and braces as
     // character references, as in an XML attribute (`O:8:&quot;stdClass&quot;:0:&#x7b;`).
     if serialized_object(v)
-        || v.contains('&')
+        || has_byte(v, b'&')
             && (v.contains("&quot;") || v.contains("&#"))
             && serialized_object(&html_entity_decode(v))
     {

@@ -5,7 +5,7 @@
 //! statements, time and file functions). Looking at tokens rather than words is what
 //! lets "select your size from the list" through while `1'/**/oR/**/1=1#` is caught.
 
-use crate::text::{has, positions};
+use crate::text::{find_byte, has, positions};
 
 /// Token classes, in the spirit of libinjection's fingerprints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1286,13 +1286,19 @@ pub fn is_sqli(value: &str) -> bool {
         return false;
     }
     // NULs, NBSPs and undecodable bytes separate words for a database: `1%00union`.
-    let lower: String = value
-        .chars()
-        .map(|c| match c {
-            '\0' | '\u{a0}' | '\u{fffd}' => ' ',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect();
+    // (ASCII without NULs, the usual value, needs none of that: lower-cased as bytes, not
+    // char by char.)
+    let lower: String = if value.bytes().all(|b| b != 0 && b.is_ascii()) {
+        value.to_ascii_lowercase()
+    } else {
+        value
+            .chars()
+            .map(|c| match c {
+                '\0' | '\u{a0}' | '\u{fffd}' => ' ',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect()
+    };
     // MySQL's executable comments exist only to smuggle SQL.
     if has(&lower, "/*!") {
         return true;
@@ -1401,11 +1407,10 @@ pub fn explain(lower: &str) -> Option<(char, u8)> {
         return Some((' ', n));
     }
     for q in ['\'', '"'] {
-        if lower.contains(q) {
+        if let Some(break_at) = find_byte(lower.as_bytes(), 0, q as u8) {
             let mut s = String::with_capacity(lower.len() + 1);
             s.push(q);
             s.push_str(lower);
-            let break_at = lower.find(q).unwrap_or(0);
             let prose = lower[..break_at].trim().contains(char::is_whitespace);
             // The literals: before the first quote, and every other stretch after it.
             let literal_prose = lower

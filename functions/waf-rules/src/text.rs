@@ -156,6 +156,16 @@ pub(crate) fn find_byte(hay: &[u8], from: usize, byte: u8) -> Option<usize> {
     Some(at + tail)
 }
 
+/// Where `byte` (ASCII) occurs in `hay`, left to right (see [`find_byte`]).
+pub(crate) fn byte_positions(hay: &str, byte: u8) -> impl Iterator<Item = usize> + '_ {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let i = find_byte(hay.as_bytes(), from, byte)?;
+        from = i + 1;
+        Some(i)
+    })
+}
+
 /// Whether `hay` holds `byte` (an ASCII byte: `str::contains(char)` sets a `memchr` up per
 /// call, which in the guest costs more than the scan of a short value).
 pub(crate) fn has_byte(hay: &str, byte: u8) -> bool {
@@ -257,5 +267,9 @@ mod tests {
         assert_eq!(find_byte(b"abc", 3, b'c'), None);
         assert_eq!(find_byte(b"abc", 4, b'c'), None);
         assert_eq!(find_byte(b"aaaaaaaaaaac", 2, b'c'), Some(11));
+        for h in ["", "&", "a&b&&c", "&&&&&&&&&&&&&&&&&", "abcdefgh&ijklmnop&"] {
+            let theirs: Vec<usize> = h.match_indices('&').map(|(i, _)| i).collect();
+            assert_eq!(byte_positions(h, b'&').collect::<Vec<_>>(), theirs, "{h:?}");
+        }
     }
 }
