@@ -901,6 +901,13 @@ struct Prepared {
 fn query_has_entity(query: &str) -> bool {
     crate::text::byte_positions(query, b'&').any(|i| {
         let next = &query[i + 1..];
+        // (What can follow, by its first byte, before seven comparisons.)
+        if !matches!(
+            next.bytes().next(),
+            Some(b'#' | b'%' | b'l' | b'g' | b'q' | b'c')
+        ) {
+            return false;
+        }
         ["#", "%23", "lt", "gt", "quot", "colon", "lpar"]
             .iter()
             .any(|e| next.starts_with(e))

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::text::{NeedleSets, Needles, find_byte, has, has_byte, positions};
+use crate::text::{NeedleSets, Needles, after_last, find_byte, has, has_byte, positions};
 use crate::transform::{html_entity_decode, normalise_path};
 
 /// Builds the detectors' automata now (see [`Needles`]).
@@ -223,7 +223,7 @@ pub fn php_upload(v: &str) -> bool {
 /// A PHP session file name: `sess_` and an id of at least 20 characters of PHP's
 /// session id alphabet (`[0-9a-z,-]`; ids are 22 to 256 characters), alone or ending a path.
 fn php_session_file(name: &str) -> bool {
-    let name = name.trim().rsplit(['/', '\\']).next().unwrap_or("");
+    let name = after_last(name.trim(), b"/\\");
     name.strip_prefix("sess_").is_some_and(|id| {
         id.len() >= 20
             && id
@@ -237,8 +237,8 @@ fn php_session_file(name: &str) -> bool {
 pub fn php_name(name: &str) -> bool {
     let name = name.trim().trim_end_matches(['.', ' ']);
     // Spaces around the extension (`photo. php`) are padding too.
-    let ext = name.rsplit('.').next().unwrap_or("").trim();
-    name.contains('.')
+    let ext = after_last(name, b".").trim();
+    has_byte(name, b'.')
         && matches!(
             ext,
             "php"
@@ -512,23 +512,21 @@ fn is_windows_batch(v: &str) -> bool {
 /// The command word at the start of `s` (quotes, escapes and a directory stripped:
 /// `"/bin/cat"` → `cat`) and what follows it.
 fn command_at(s: &str) -> (&str, &str) {
-    let s = s.trim_start_matches([
-        ' ', '\t', '|', '&', '(', '{', '!', '\'', '"', '\n', '\r', '\\', '@',
-    ]);
+    // Byte loops: the bytes they pass over are ASCII, so where they stop is a char
+    // boundary.
+    let start = s
+        .bytes()
+        .position(|b| !b" \t|&({!'\"\n\r\\@".contains(&b))
+        .unwrap_or(s.len());
+    let s = &s[start..];
     let end = s
-        .find(|c: char| {
-            !(c.is_ascii_alphanumeric()
-                || c == '_'
-                || c == '.'
-                || c == '-'
-                || c == '/'
-                || c == '\\'
-                || c == '\''
-                || c == '"')
+        .bytes()
+        .position(|b| {
+            !(b.is_ascii_alphanumeric()
+                || matches!(b, b'_' | b'.' | b'-' | b'/' | b'\\' | b'\'' | b'"'))
         })
         .unwrap_or(s.len());
-    let word = &s[..end];
-    let word = word.rsplit('/').next().unwrap_or(word);
+    let word = after_last(&s[..end], b"/");
     // `w'h'o'am'i` and `c\at` are the same command to a shell.
     let word = word.trim_matches(['\'', '"', '\\']);
     (word, &s[end..])

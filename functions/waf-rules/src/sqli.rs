@@ -5,7 +5,7 @@
 //! statements, time and file functions). Looking at tokens rather than words is what
 //! lets "select your size from the list" through while `1'/**/oR/**/1=1#` is caught.
 
-use crate::text::{find_byte, has, positions};
+use crate::text::{after_last, before_first, find_byte, has, positions};
 
 /// Token classes, in the spirit of libinjection's fingerprints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,7 +398,7 @@ pub fn tokenize_quoted(s: &str, ctx: u8) -> Vec<Tok> {
                 }
                 let w = &s[i..j];
                 // `dbms_pipe.receive_message(` and `information_schema.tables`: the first part names it.
-                let head = w.split('.').next().unwrap_or(w);
+                let head = before_first(w, b'.');
                 let mut k = j;
                 while k < b.len() && (b[k] == b' ' || b[k] == b'\t') {
                     k += 1;
@@ -417,7 +417,7 @@ pub fn tokenize_quoted(s: &str, ctx: u8) -> Vec<Tok> {
                         t
                     }
                 } else if k < b.len() && b[k] == b'(' {
-                    Tok::Func(function(head).max_with(function(w.rsplit('.').next().unwrap_or(w))))
+                    Tok::Func(function(head).max_with(function(after_last(w, b"."))))
                 } else if head.starts_with("sp_")
                     || head.starts_with("xp_")
                     || matches!(

@@ -166,6 +166,24 @@ pub(crate) fn byte_positions(hay: &str, byte: u8) -> impl Iterator<Item = usize>
     })
 }
 
+/// `s` up to its first `byte` (ASCII), all of `s` without one: `s.split(c).next()` as a
+/// byte loop (a char split sets a `memchr` up, which in the guest costs more than the
+/// short words this is for).
+pub(crate) fn before_first(s: &str, byte: u8) -> &str {
+    let end = s.bytes().position(|b| b == byte).unwrap_or(s.len());
+    &s[..end]
+}
+
+/// `s` after its last byte among `bytes` (ASCII), all of `s` without one:
+/// `s.rsplit(c).next()` as a byte loop.
+pub(crate) fn after_last<'a>(s: &'a str, bytes: &[u8]) -> &'a str {
+    let start = s
+        .bytes()
+        .rposition(|b| bytes.contains(&b))
+        .map_or(0, |i| i + 1);
+    &s[start..]
+}
+
 /// Whether `hay` holds `byte` (an ASCII byte: `str::contains(char)` sets a `memchr` up per
 /// call, which in the guest costs more than the scan of a short value).
 pub(crate) fn has_byte(hay: &str, byte: u8) -> bool {
@@ -267,6 +285,20 @@ mod tests {
         assert_eq!(find_byte(b"abc", 3, b'c'), None);
         assert_eq!(find_byte(b"abc", 4, b'c'), None);
         assert_eq!(find_byte(b"aaaaaaaaaaac", 2, b'c'), Some(11));
+        for s in ["", ".", "a.b", "a.b.c", "ab.", ".ab", "é.x/y\\z"] {
+            assert_eq!(
+                before_first(s, b'.'),
+                s.split('.').next().unwrap_or(s),
+                "{s:?}"
+            );
+            assert_eq!(
+                after_last(s, b"."),
+                s.rsplit('.').next().unwrap_or(s),
+                "{s:?}"
+            );
+            let theirs = s.rsplit(['/', '\\']).next().unwrap_or(s);
+            assert_eq!(after_last(s, b"/\\"), theirs, "{s:?}");
+        }
         for h in ["", "&", "a&b&&c", "&&&&&&&&&&&&&&&&&", "abcdefgh&ijklmnop&"] {
             let theirs: Vec<usize> = h.match_indices('&').map(|(i, _)| i).collect();
             assert_eq!(byte_positions(h, b'&').collect::<Vec<_>>(), theirs, "{h:?}");
