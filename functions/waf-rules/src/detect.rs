@@ -5,7 +5,9 @@
 
 use std::borrow::Cow;
 
-use crate::text::{NeedleSets, Needles, after_last, find_byte, has, has_byte, positions};
+use crate::text::{
+    NeedleSets, Needles, after_last, byte_positions, find_byte, has, has_byte, positions,
+};
 use crate::transform::{html_entity_decode, normalise_path};
 
 /// Builds the detectors' automata now (see [`Needles`]).
@@ -209,7 +211,7 @@ pub fn is_sensitive_file(v: &str) -> bool {
 
 /// A multipart upload or file-name header naming a PHP file (`filename="x.php"`).
 pub fn php_upload(v: &str) -> bool {
-    v.match_indices("filename").any(|(i, _)| {
+    positions(v, "filename").any(|i| {
         let rest = &v[i + 8..];
         let rest = rest.trim_start_matches(['=', '"', '\'', '*', ' ']);
         let name: &str = rest
@@ -1008,7 +1010,7 @@ fn call_or_directive(v: &str) -> bool {
         "rawurldecode",
         "htmlspecialchars_decode",
     ];
-    for (i, _) in v.match_indices('(') {
+    for i in byte_positions(v, b'(') {
         // PHP allows whitespace and comments between a callee and its arguments
         // (`exec\t(x)`, `exec #c\n (x)`, `exec/**/(x)`).
         let (callee, gap) = strip_gap_back(&v[..i]);
@@ -1238,7 +1240,7 @@ fn plain_args(args: &str) -> bool {
 /// string, a number, a variable or nothing (`$env(HOME)` is a Tcl array, `$HOME (the
 /// default)` prose).
 fn variable_call(v: &str) -> bool {
-    for (i, _) in v.match_indices('$') {
+    for i in byte_positions(v, b'$') {
         if i > 0 && (v.as_bytes()[i - 1].is_ascii_alphanumeric() || v.as_bytes()[i - 1] == b'_') {
             continue;
         }

@@ -4,7 +4,7 @@
 //! loads content, an event-handler attribute (also after a quote breaks out of one), and
 //! a script URL or script call. Plain markup (`<b>`, `a < b`) passes.
 
-use crate::text::{Needles, has};
+use crate::text::{Needles, byte_positions, has, positions};
 use crate::transform::html_entity_decode;
 
 /// Tags that run script, load documents or change how the page is parsed: suspicious
@@ -182,7 +182,7 @@ pub fn is_xss(value: &str) -> bool {
         return true;
     }
     let b = flat.as_bytes();
-    for (i, _) in flat.match_indices('<') {
+    for i in byte_positions(&flat, b'<') {
         // `<` then optional `/`, then a tag name.
         let mut j = i + 1;
         while j < b.len()
@@ -240,7 +240,7 @@ pub fn is_xss(value: &str) -> bool {
 /// attribute as script, but leaving the plain declarations rich text carries.
 fn has_style_attack(s: &str) -> bool {
     let b = s.as_bytes();
-    for (i, _) in s.match_indices("style") {
+    for i in positions(s, "style") {
         let before = if i > 0 { b[i - 1] } else { b'<' };
         if !(before.is_ascii_whitespace() || matches!(before, b'/' | b'"' | b'\'')) {
             continue;
@@ -303,7 +303,7 @@ fn is_name_char(c: char) -> bool {
 /// `on<letters>` followed by optional space and `=`, not part of a longer word.
 fn has_handler(s: &str) -> bool {
     let b = s.as_bytes();
-    for (i, _) in s.match_indices("on") {
+    for i in positions(s, "on") {
         if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_') {
             continue;
         }
