@@ -6,7 +6,8 @@
 use std::borrow::Cow;
 
 use crate::text::{
-    NeedleSets, Needles, after_last, byte_positions, find_byte, has, has_byte, positions,
+    NeedleSets, Needles, after_last, byte_positions, byte_table, find_byte, has, has_byte,
+    positions,
 };
 use crate::transform::{html_entity_decode, normalise_path};
 
@@ -400,16 +401,10 @@ const RCE_MARKS: &[&str] = &[
 
 /// The bytes [`is_rce`] looks after: those that open a substitution (`` ` ``, `$`, `<`,
 /// `>`) or separate commands (`;`, `|`, `&`, a newline, a leading `(`).
-static RCE_SYNTAX: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    let bytes = b"`$<>;|&\n(";
-    while i < bytes.len() {
-        table[bytes[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
+static RCE_SYNTAX: [bool; 256] = byte_table(b"`$<>;|&\n(");
+
+/// What may come before a command word (see [`command_at`]).
+static COMMAND_LEAD: [bool; 256] = byte_table(b" \t|&({!'\"\n\r\\@");
 
 /// Commands after a shell separator or inside a substitution: `;cat /etc/passwd`,
 /// `| nc -e`, `$(id)`, `` `whoami` ``, `${IFS}`, PowerShell's `iex`/`Invoke-WebRequest`.
@@ -518,7 +513,7 @@ fn command_at(s: &str) -> (&str, &str) {
     // boundary.
     let start = s
         .bytes()
-        .position(|b| !b" \t|&({!'\"\n\r\\@".contains(&b))
+        .position(|b| !COMMAND_LEAD[usize::from(b)])
         .unwrap_or(s.len());
     let s = &s[start..];
     let end = s

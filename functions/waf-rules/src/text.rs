@@ -6,12 +6,16 @@
 
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::{self, DFA};
+use aho_corasick::{AhoCorasick, Anchored, MatchKind, StartKind};
 
 /// A list of needles found in one pass over a value: an Aho-Corasick automaton, built
 /// on first use (at configuration: see `detect::prepare`, so that it is in the function's
 /// snapshot). One pass instead of a substring searcher per needle per value (which cost
-/// more than everything else the WAF does on an ordinary request).
+/// more than everything else the WAF does on an ordinary request). The crate's own search,
+/// whose prefilter skips to a needle's rare bytes: a walk of the DFA, as for
+/// [`NeedleSets`], took more instructions on these lists.
 pub(crate) struct Needles {
     list: &'static [&'static str],
     automaton: OnceLock<AhoCorasick>,
@@ -51,12 +55,12 @@ impl Needles {
 
 /// Several needle lists found together: one pass over a value tells which lists have a
 /// needle in it (a bit per list, in order), where a pass per list read the value once
-/// for each. A DFA: the lists' detectors read every value that is not a bare token, and
-/// it walks a value in a third of the instructions of the NFA the builder would choose
-/// for this many needles (the tables, built at configuration, are in the snapshot).
+/// for each. A DFA without prefilter (these lists' needles start with common bytes), which
+/// walks a value in a third of the instructions of the NFA the crate would choose for this
+/// many needles (the tables, built at configuration, are in the snapshot).
 pub(crate) struct NeedleSets {
     lists: &'static [&'static [&'static str]],
-    automaton: OnceLock<(AhoCorasick, Vec<u8>)>,
+    automaton: OnceLock<(DFA, Vec<u8>)>,
 }
 
 impl NeedleSets {
@@ -72,13 +76,13 @@ impl NeedleSets {
         self.automaton();
     }
 
-    fn automaton(&self) -> &(AhoCorasick, Vec<u8>) {
+    fn automaton(&self) -> &(DFA, Vec<u8>) {
         self.automaton.get_or_init(|| {
-            let needles = self.lists.iter().flat_map(|l| l.iter());
-            let automaton = AhoCorasick::builder()
+            let automaton = dfa::Builder::new()
                 .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(needles)
+                .start_kind(StartKind::Unanchored)
+                .prefilter(false)
+                .build(self.lists.iter().flat_map(|l| l.iter()))
                 .expect("needle lists are valid");
             let list_of = (0u8..)
                 .zip(self.lists)
@@ -88,14 +92,31 @@ impl NeedleSets {
         })
     }
 
-    /// Bit `i` set when a needle of list `i` occurs in `hay`.
+    /// Bit `i` set when a needle of list `i` occurs in `hay`. Our walk over the concrete
+    /// DFA: the crate's searches reach the automaton through a trait object, a call per
+    /// byte, which in the guest cost several times the transition.
     pub(crate) fn which(&self, hay: &str) -> u32 {
-        let (automaton, list_of) = self.automaton();
+        let (dfa, list_of) = self.automaton();
         let every = (1u32 << self.lists.len()) - 1;
         let mut found = 0;
-        for m in automaton.find_overlapping_iter(hay) {
-            found |= 1 << list_of[m.pattern().as_usize()];
-            if found == every {
+        let mut state = dfa
+            .start_state(Anchored::No)
+            .expect("built for unanchored searches");
+        for &byte in hay.as_bytes() {
+            state = dfa.next_state(Anchored::No, state, byte);
+            if !dfa.is_special(state) {
+                continue;
+            }
+            if dfa.is_match(state) {
+                // A match state has every needle that ends here (standard semantics: its
+                // suffixes' too), as an overlapping search reports them.
+                for i in 0..dfa.match_len(state) {
+                    found |= 1 << list_of[dfa.match_pattern(state, i).as_usize()];
+                }
+                if found == every {
+                    break;
+                }
+            } else if dfa.is_dead(state) {
                 break;
             }
         }
@@ -176,12 +197,29 @@ pub(crate) fn before_first(s: &str, byte: u8) -> &str {
 
 /// `s` after its last byte among `bytes` (ASCII), all of `s` without one:
 /// `s.rsplit(c).next()` as a byte loop.
+#[expect(
+    clippy::manual_contains,
+    reason = "`bytes.contains` calls `memchr` for every byte of `s`; `bytes` has one or two"
+)]
 pub(crate) fn after_last<'a>(s: &'a str, bytes: &[u8]) -> &'a str {
     let start = s
         .bytes()
-        .rposition(|b| bytes.contains(&b))
+        .rposition(|b| bytes.iter().any(|&x| x == b))
         .map_or(0, |i| i + 1);
     &s[start..]
+}
+
+/// A look-up table of `bytes`: scans that pass over most bytes test each with one load
+/// (a `match` on several bytes, or a slice's `contains`, which calls `memchr`, cost
+/// several times that a byte in the guest).
+pub(crate) const fn byte_table(bytes: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
 }
 
 /// Whether `hay` holds `byte` (an ASCII byte: `str::contains(char)` sets a `memchr` up per
@@ -248,6 +286,41 @@ mod tests {
             v[i] = 0;
             let s = String::from_utf8(v).unwrap();
             assert_eq!(percent_and_nul(&s), (false, true), "NUL at {i}");
+        }
+    }
+
+    #[test]
+    fn needle_lists_find_every_occurrence() {
+        static SETS: NeedleSets = NeedleSets::new(&[&["abc", "b"], &["bcd", "xy"], &["cd"]]);
+        let naive = |hay: &str| {
+            (0u32..)
+                .zip(SETS.lists)
+                .filter(|(_, l)| l.iter().any(|n| hay.contains(n)))
+                .fold(0, |bits, (i, _)| bits | 1 << i)
+        };
+        static LIST: Needles = Needles::new(&["abc", "b", "bcd", "xy", "cd"]);
+        for hay in [
+            "", "a", "abcd", "xbcd", "cd", "xxy", "zzz", "b", "éabcé", "ab cd",
+        ] {
+            assert_eq!(SETS.which(hay), naive(hay), "{hay:?}");
+            assert_eq!(LIST.contains(hay), naive(hay) != 0, "{hay:?}");
+            // Every occurrence, overlapping ones too, at its start.
+            let mut seen = Vec::new();
+            LIST.find(hay, |at, needle| {
+                seen.push((at, needle.to_owned()));
+                false
+            });
+            seen.sort();
+            let mut all = Vec::new();
+            for &n in LIST.list {
+                all.extend(
+                    (0..hay.len())
+                        .filter(|&i| hay.as_bytes()[i..].starts_with(n.as_bytes()))
+                        .map(|i| (i, n.to_owned())),
+                );
+            }
+            all.sort();
+            assert_eq!(seen, all, "{hay:?}");
         }
     }
 

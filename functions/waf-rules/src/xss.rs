@@ -4,7 +4,7 @@
 //! loads content, an event-handler attribute (also after a quote breaks out of one), and
 //! a script URL or script call. Plain markup (`<b>`, `a < b`) passes.
 
-use crate::text::{Needles, byte_positions, has, positions};
+use crate::text::{Needles, byte_positions, byte_table, has, positions};
 use crate::transform::html_entity_decode;
 
 /// Tags that run script, load documents or change how the page is parsed: suspicious
@@ -127,6 +127,9 @@ fn has_sink(hay: &str) -> bool {
     SINKS.find(hay, |at, needle| word_starts_at(hay, needle, at))
 }
 
+/// The bytes one of [`is_xss`]'s checks needs (a `(` only glued to a name).
+static XSS_SYNTAX: [bool; 256] = byte_table(b"<`:=[\\&{(");
+
 /// True when `value` (already URL-decoded) looks like an XSS attack.
 pub fn is_xss(value: &str) -> bool {
     // Every check below needs markup, a call, a scheme, an attribute, an index, an
@@ -135,14 +138,12 @@ pub fn is_xss(value: &str) -> bool {
     // A `(` counts only as a call (glued to a name): a browser's User-Agent has
     // `Mozilla/5.0 (Linux; ...)`, which calls nothing.
     let b = value.as_bytes();
-    let suspicious = b.iter().enumerate().any(|(i, &c)| match c {
-        b'<' | b'`' | b':' | b'=' | b'[' | b'\\' | b'&' | b'{' => true,
-        b'(' => {
-            i > 0
-                && (b[i - 1].is_ascii_alphanumeric()
-                    || matches!(b[i - 1], b')' | b'\'' | b'"' | b'_' | b'$'))
-        }
-        _ => false,
+    let suspicious = b.iter().enumerate().any(|(i, &c)| {
+        XSS_SYNTAX[usize::from(c)]
+            && (c != b'('
+                || (i > 0
+                    && (b[i - 1].is_ascii_alphanumeric()
+                        || matches!(b[i - 1], b')' | b'\'' | b'"' | b'_' | b'$'))))
     });
     if value.len() < 4 || !suspicious {
         return false;
