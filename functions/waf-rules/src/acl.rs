@@ -960,7 +960,7 @@ impl Prepared {
     /// [`Prepared::text`], lower-cased.
     fn lower(&self, raw: &str) -> &str {
         self.lower
-            .get_or_init(|| self.text(raw).to_ascii_lowercase())
+            .get_or_init(|| crate::text::ascii_lowercase(self.text(raw)))
     }
 
     /// The [`detect::Marks`] of [`Prepared::lower`].

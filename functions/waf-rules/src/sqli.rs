@@ -5,7 +5,9 @@
 //! statements, time and file functions). Looking at tokens rather than words is what
 //! lets "select your size from the list" through while `1'/**/oR/**/1=1#` is caught.
 
-use crate::text::{after_last, before_first, byte_positions, find_byte, has, positions};
+use crate::text::{
+    after_last, ascii_lowercase, before_first, byte_positions, find_byte, has, positions,
+};
 
 /// Token classes, in the spirit of libinjection's fingerprints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1289,7 +1291,7 @@ pub fn is_sqli(value: &str) -> bool {
     // (ASCII without NULs, the usual value, needs none of that: lower-cased as bytes, not
     // char by char.)
     let lower: String = if value.bytes().all(|b| b != 0 && b.is_ascii()) {
-        value.to_ascii_lowercase()
+        ascii_lowercase(value)
     } else {
         value
             .chars()
