@@ -46,7 +46,9 @@ pub struct HeaderForwarding {
     /// `None`: forward every header.
     allow: Option<Vec<String>>,
     keep_cookies: bool,
-    add: Vec<(String, String)>,
+    /// `add` as the `name:value` lines of a header block, built once (names are tokens
+    /// and values printable ASCII, so every line reads back as written).
+    add: String,
 }
 
 #[wedge_sdk::function]
@@ -75,7 +77,7 @@ impl Function for HeaderForwarding {
                 Some(allow)
             }
         };
-        let mut add = Vec::with_capacity(settings.add.len());
+        let mut add = String::new();
         for (name, value) in settings.add {
             let field = format!("add.{name}");
             check_name(&field, &name)?;
@@ -95,7 +97,10 @@ impl Function for HeaderForwarding {
                     "header values must be printable ASCII (tabs allowed)",
                 ));
             }
-            add.push((name, value));
+            add.push_str(&name);
+            add.push(':');
+            add.push_str(&value);
+            add.push('\n');
         }
         Ok(HeaderForwarding {
             allow,
@@ -118,12 +123,9 @@ impl Function for HeaderForwarding {
         if !self.keep_cookies {
             req.remove_header("cookie");
         }
-        let add: Vec<(&str, &str)> = self
-            .add
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        req.set_headers(&add);
+        if !self.add.is_empty() {
+            req.set_header_block(&self.add);
+        }
         Decision::Continue
     }
 }

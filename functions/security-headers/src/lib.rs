@@ -70,10 +70,12 @@ impl Default for Settings {
     }
 }
 
-/// The function: the headers to set (HSTS apart) and to remove, built once from config.
+/// The function: the headers to set and to remove, built once from config.
 pub struct SecurityHeaders {
-    hsts: Option<String>,
-    set: Vec<(&'static str, String)>,
+    /// The headers to set on HTTPS responses (HSTS included) and on plain-HTTP ones, as
+    /// the `name:value` lines of a header block (every value is checked to be one line).
+    https: String,
+    http: String,
     remove: Vec<String>,
 }
 
@@ -171,7 +173,21 @@ impl Function for SecurityHeaders {
             }
             remove.push(name.to_ascii_lowercase());
         }
-        Ok(SecurityHeaders { hsts, set, remove })
+        let lines = |set: &[(&str, String)]| {
+            set.iter()
+                .map(|(name, value)| format!("{name}:{value}\n"))
+                .collect::<String>()
+        };
+        let http = lines(&set);
+        let https = match hsts {
+            Some(hsts) => lines(&[("strict-transport-security", hsts)]) + &http,
+            None => http.clone(),
+        };
+        Ok(SecurityHeaders {
+            https,
+            http,
+            remove,
+        })
     }
 
     // The edits depend on the scheme alone (HSTS only over HTTPS), so the host may
@@ -182,13 +198,13 @@ impl Function for SecurityHeaders {
         for name in &self.remove {
             resp.remove_header(name);
         }
-        let mut set: Vec<(&str, &str)> = Vec::with_capacity(self.set.len() + 1);
-        if let Some(hsts) = &self.hsts
-            && req.scheme() == "https"
-        {
-            set.push(("strict-transport-security", hsts));
+        let set = if req.scheme() == "https" {
+            &self.https
+        } else {
+            &self.http
+        };
+        if !set.is_empty() {
+            resp.set_header_block(set);
         }
-        set.extend(self.set.iter().map(|(n, v)| (*n, v.as_str())));
-        resp.set_headers(&set);
     }
 }

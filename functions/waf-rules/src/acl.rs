@@ -899,7 +899,7 @@ struct Prepared {
 /// (`<img src=&#106;...`): only then is the whole query worth a look. (Looked for at each
 /// `&` rather than as seven substring searches.)
 fn query_has_entity(query: &str) -> bool {
-    crate::text::byte_positions(query, b'&').any(|i| {
+    crate::text::positions(query, "&").any(|i| {
         let next = &query[i + 1..];
         // (What can follow, by its first byte, before seven comparisons.)
         if !matches!(

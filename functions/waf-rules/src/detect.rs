@@ -6,8 +6,7 @@
 use std::borrow::Cow;
 
 use crate::text::{
-    NeedleSets, Needles, after_last, byte_positions, byte_table, find_byte, has, has_byte,
-    positions,
+    NeedleSets, Needles, after_last, byte_table, find_byte, has, has_byte, positions,
 };
 use crate::transform::{html_entity_decode, normalise_path};
 
@@ -1005,7 +1004,7 @@ fn call_or_directive(v: &str) -> bool {
         "rawurldecode",
         "htmlspecialchars_decode",
     ];
-    for i in byte_positions(v, b'(') {
+    for i in positions(v, "(") {
         // PHP allows whitespace and comments between a callee and its arguments
         // (`exec\t(x)`, `exec #c\n (x)`, `exec/**/(x)`).
         let (callee, gap) = strip_gap_back(&v[..i]);
@@ -1235,7 +1234,7 @@ fn plain_args(args: &str) -> bool {
 /// string, a number, a variable or nothing (`$env(HOME)` is a Tcl array, `$HOME (the
 /// default)` prose).
 fn variable_call(v: &str) -> bool {
-    for i in byte_positions(v, b'$') {
+    for i in positions(v, "$") {
         if i > 0 && (v.as_bytes()[i - 1].is_ascii_alphanumeric() || v.as_bytes()[i - 1] == b'_') {
             continue;
         }

@@ -5,9 +5,7 @@
 //! statements, time and file functions). Looking at tokens rather than words is what
 //! lets "select your size from the list" through while `1'/**/oR/**/1=1#` is caught.
 
-use crate::text::{
-    after_last, ascii_lowercase, before_first, byte_positions, find_byte, has, positions,
-};
+use crate::text::{after_last, ascii_lowercase, before_first, find_byte, has, positions};
 
 /// Token classes, in the spirit of libinjection's fingerprints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1393,7 +1391,7 @@ fn is_nosql(lower: &str) -> bool {
         "$function",
         "$accumulator",
     ];
-    byte_positions(lower, b'$').any(|i| {
+    positions(lower, "$").any(|i| {
         let rest = &lower[i..];
         let end = rest[1..]
             .find(|c: char| !c.is_ascii_alphanumeric())

@@ -177,16 +177,6 @@ pub(crate) fn find_byte(hay: &[u8], from: usize, byte: u8) -> Option<usize> {
     Some(at + tail)
 }
 
-/// Where `byte` (ASCII) occurs in `hay`, left to right (see [`find_byte`]).
-pub(crate) fn byte_positions(hay: &str, byte: u8) -> impl Iterator<Item = usize> + '_ {
-    let mut from = 0;
-    std::iter::from_fn(move || {
-        let i = find_byte(hay.as_bytes(), from, byte)?;
-        from = i + 1;
-        Some(i)
-    })
-}
-
 /// `s` up to its first `byte` (ASCII), all of `s` without one: `s.split(c).next()` as a
 /// byte loop (a char split sets a `memchr` up, which in the guest costs more than the
 /// short words this is for).
@@ -419,7 +409,7 @@ mod tests {
         }
         for h in ["", "&", "a&b&&c", "&&&&&&&&&&&&&&&&&", "abcdefgh&ijklmnop&"] {
             let theirs: Vec<usize> = h.match_indices('&').map(|(i, _)| i).collect();
-            assert_eq!(byte_positions(h, b'&').collect::<Vec<_>>(), theirs, "{h:?}");
+            assert_eq!(positions(h, "&").collect::<Vec<_>>(), theirs, "{h:?}");
         }
     }
 }

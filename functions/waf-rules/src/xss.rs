@@ -4,7 +4,7 @@
 //! loads content, an event-handler attribute (also after a quote breaks out of one), and
 //! a script URL or script call. Plain markup (`<b>`, `a < b`) passes.
 
-use crate::text::{Needles, byte_positions, byte_table, has, positions};
+use crate::text::{Needles, byte_table, has, positions};
 use crate::transform::html_entity_decode;
 
 /// Tags that run script, load documents or change how the page is parsed: suspicious
@@ -183,7 +183,7 @@ pub fn is_xss(value: &str) -> bool {
         return true;
     }
     let b = flat.as_bytes();
-    for i in byte_positions(&flat, b'<') {
+    for i in positions(&flat, "<") {
         // `<` then optional `/`, then a tag name.
         let mut j = i + 1;
         while j < b.len()

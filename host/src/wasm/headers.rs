@@ -75,14 +75,11 @@ pub(crate) fn block_into(out: &mut String, headers: &HeaderMap) {
 }
 
 /// The `name:value` lines of a block a function wrote (`set-header-block`), each split
-/// at its first colon; `None` for a line without one. (Byte scans: the lines are short,
-/// and `str::split` sets a `memchr` up for each.)
+/// at its first colon; `None` for a line without one.
 pub(crate) fn block_lines(block: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
-    lines(block).map(|line| {
-        let colon = line.bytes().position(|b| b == b':')?;
-        // An ASCII colon: both sides are on char boundaries.
-        Some((&line[..colon], &line[colon + 1..]))
-    })
+    block
+        .split_terminator('\n')
+        .map(|line| line.split_once(':'))
 }
 
 /// Applies `set` (one `set-header`) to each line of `block` in order (`set-header-block`),
@@ -102,34 +99,10 @@ pub(crate) fn set_lines(
     Ok(Ok(()))
 }
 
-/// The lines of `text`, as `str::split_terminator('\n')` yields them.
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
-        let line = &rest[..end];
-        rest = &rest[(end + 1).min(rest.len())..];
-        Some(line)
-    })
-}
-
 /// The first value of each name of `names`, one name per line (`header-each`; a final
 /// newline names one more, empty, header).
 pub(crate) fn first_each(headers: &HeaderMap, names: &str) -> Vec<Option<String>> {
-    let count = names.bytes().filter(|&b| b == b'\n').count() + 1;
-    let mut out = Vec::with_capacity(count);
-    let mut rest = names;
-    loop {
-        let end = rest.bytes().position(|b| b == b'\n');
-        out.push(first(headers, &rest[..end.unwrap_or(rest.len())]));
-        match end {
-            Some(end) => rest = &rest[end + 1..],
-            None => return out,
-        }
-    }
+    names.split('\n').map(|name| first(headers, name)).collect()
 }
 
 /// A header a function may remove, if `name` is valid and not host-managed.
